@@ -1,0 +1,132 @@
+"""The emulated kernel's state: everything ``init_mem_mapping`` reads and writes.
+
+One :class:`Kernel` object replaces the kernel's globals (``max_pfn``,
+``pgt_buf_*``, ``min_pfn_mapped``, ``pfn_mapped[]``, ``page_size_mask``,
+``__supported_pte_mask``, ``direct_pages_count[]`` ...), so several
+emulations can run side by side and every run is reproducible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .e820 import E820Table
+from .memblock import Memblock
+from .pgtable import CpuFeatures
+from .phys import PhysMem
+from .printk import KernelLog
+from .profiles import Profile
+
+SOURCE_BRK = "brk"
+SOURCE_MEMBLOCK = "memblock"
+SOURCE_IMAGE = "image"  # swapper_pg_dir / init_top_pgt inside the kernel image
+
+
+@dataclass
+class BootParams:
+    """What the user (or a boot log) fixes about the boot besides e820 and the profile."""
+
+    cpu: CpuFeatures = field(default_factory=CpuFeatures)
+    #: direct_gbpages (``gbpages``/``nogbpages``); None: the config default (on)
+    gbpages: Optional[bool] = None
+    #: CONFIG_DEBUG_PAGEALLOC / ``debug_pagealloc=on``: 4 KiB pages only
+    debug_pagealloc: bool = False
+    #: CONFIG_RANDOMIZE_MEMORY (BRK buffer size only; page_offset_base is not randomized)
+    randomize_memory: Optional[bool] = None
+    #: CONFIG_X86_5LEVEL (compile time; BRK buffer size)
+    x86_5level_config: Optional[bool] = None
+    #: boot with 5-level paging (LA57)
+    la57: bool = False
+    #: page-table isolation active (drops GLOBAL from PAGE_KERNEL where the profile says so)
+    pti: bool = False
+    #: memblock bottom-up (``movable_node``)
+    movable_node: bool = False
+    #: physical start of the kernel image (CONFIG_PHYSICAL_START)
+    kernel_start: int = 0x1000000
+    #: physical address of the page-table BRK buffer (pgt_buf_start << 12)
+    brk_base: Optional[int] = None
+    #: initrd [start, end) as reserved by early_reserve_initrd
+    initrd: Optional[Tuple[int, int]] = None
+    #: extra memblock reservations [start, end)
+    reserves: List[Tuple[int, int]] = field(default_factory=list)
+    #: command-line memory options (``mem=``, ``memmap=``) applied to e820
+    mem_limit: Optional[int] = None
+    memmap: List[str] = field(default_factory=list)
+
+
+@dataclass
+class TablePage:
+    """One page-table page: where it is, what level, where it came from."""
+
+    pfn: int
+    level: int
+    source: str
+    #: the page lay inside pfn_mapped (the new direct map) when it was allocated
+    mapped_at_alloc: bool
+    #: ``init_memory_mapping`` call (index into Kernel.calls) that allocated it
+    call: int
+
+
+@dataclass
+class MappingCall:
+    """One ``init_memory_mapping(start, end)`` call."""
+
+    start: int
+    end: int
+    ranges: List[Tuple[int, int, int]]  # (start, end, page_size_mask)
+    ret: int = 0
+
+
+class Kernel:
+    """The state of one emulated boot, from ``setup_arch`` to the end of ``init_mem_mapping``."""
+
+    def __init__(self, profile: Profile, params: BootParams, e820: E820Table, phys_limit: int) -> None:
+        self.profile = profile
+        self.params = params
+        self.e820 = e820
+        self.memblock = Memblock(bottom_up_clamp=profile.memblock_bottom_up_clamp)
+        self.phys = PhysMem(phys_limit)
+        self.log = KernelLog()
+        self.paging_levels = 5 if params.la57 else 4
+        self.page_offset = profile.page_offset_l5 if params.la57 else profile.page_offset
+        self.max_physmem_bits = profile.max_physmem_bits_l5 if params.la57 else profile.max_physmem_bits
+        # setup_arch results
+        self.max_pfn = 0
+        self.max_low_pfn = 0
+        self.kernel_end = 0
+        self.pgd_pfn = 0
+        # init.c globals
+        self.page_size_mask = 0
+        self.direct_gbpages = True
+        self.supported_pte_mask = 0xFFFFFFFFFFFFFFFF
+        self.default_kernel_pte_mask = 0xFFFFFFFFFFFFFFFF
+        self.pgt_buf_start = 0
+        self.pgt_buf_end = 0
+        self.pgt_buf_top = 0
+        self.can_use_brk_pgt = True
+        self.after_bootmem = False
+        self.min_pfn_mapped = 0
+        self.max_pfn_mapped = 0
+        self.max_low_pfn_mapped = 0
+        self.pfn_mapped: List[Tuple[int, int]] = []
+        # pageattr.c
+        self.direct_pages_count = [0, 0, 0, 0, 0]
+        # bookkeeping for reports and verification
+        self.table_pages: List[TablePage] = []
+        self.calls: List[MappingCall] = []
+        self.panic: Optional[str] = None
+        self.ram_s = np.zeros(0, dtype=np.uint64)
+        self.ram_e = np.zeros(0, dtype=np.uint64)
+
+    # -- helpers the mm code shares -------------------------------------
+    def refresh_e820_ranges(self) -> None:
+        """Cache e820 RAM/RESERVED_KERN ranges as sorted arrays for the Cython loops."""
+        self.ram_s, self.ram_e = self.e820.ram_ranges()
+
+    def pfn_is_mapped(self, pfn: int) -> bool:
+        return any(s <= pfn < e for s, e in self.pfn_mapped)
+
+    def brk_pages_used(self) -> int:
+        return self.pgt_buf_end - self.pgt_buf_start

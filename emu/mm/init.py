@@ -1,0 +1,405 @@
+"""arch/x86/mm/init.c: building the direct mapping at boot.
+
+Each function re-expresses the kernel function of the same name (v3.9–v6.6;
+where versions differ, the difference is a field of
+:class:`emu.profiles.Profile`).  The state the kernel keeps in globals lives in
+:class:`emu.kernel.Kernel`, passed as ``k``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+from ..kernel import SOURCE_BRK, SOURCE_MEMBLOCK, Kernel, MappingCall, TablePage
+from ..memblock import round_down, round_up
+from ..pgtable import (
+    MASK_1G,
+    MASK_2M,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PMD_SHIFT,
+    PMD_SIZE,
+    PUD_SIZE,
+    _PAGE_GLOBAL,
+    _PAGE_NX,
+    __PAGE_KERNEL,
+)
+from ..printk import KernelPanic
+from ..profiles import LEVEL_INFO
+from . import init_64
+
+ISA_END_ADDRESS = 0x100000
+NR_RANGE_MR = 5  # x86-64
+STEP_SIZE_SHIFT = 5
+_M64 = (1 << 64) - 1
+
+
+def panic(k: Kernel, text: str) -> None:
+    """``panic()``: log the kernel's line and stop the emulation."""
+    line = f"Kernel panic - not syncing: {text}"
+    k.log.printk("emerg", line)
+    k.panic = line
+    raise KernelPanic(line)
+
+
+# ---------------------------------------------------------------------------
+# Page-size probing
+# ---------------------------------------------------------------------------
+def probe_page_size_mask(k: Kernel) -> None:
+    """``probe_page_size_mask`` (+ ``init_gbpages``, ``x86_configure_nx``).
+
+    2M pages need PSE and no DEBUG_PAGEALLOC; 1G pages need ``direct_gbpages``
+    and CPU GB pages (printing "Using GB pages for direct mapping");
+    ``__supported_pte_mask`` loses NX without CPU NX and GLOBAL without PGE.
+    """
+    p, prof, cpu = k.params, k.profile, k.params.cpu
+    k.direct_gbpages = True if p.gbpages is None else p.gbpages
+    mask = 0
+    if cpu.pse and not p.debug_pagealloc:
+        mask |= MASK_2M
+    else:
+        k.direct_gbpages = False
+    supported = _M64
+    if not cpu.nx:
+        supported &= ~_PAGE_NX
+    if not cpu.pge:
+        supported &= ~_PAGE_GLOBAL
+    k.supported_pte_mask = supported
+    if k.direct_gbpages and cpu.gbpages:
+        k.log.printk(prof.log_gbpages, "Using GB pages for direct mapping")
+        mask |= MASK_1G
+    else:
+        k.direct_gbpages = False
+    k.page_size_mask = mask
+    default = supported
+    if p.pti and prof.default_kernel_pte_mask:
+        default &= ~_PAGE_GLOBAL
+    k.default_kernel_pte_mask = default
+
+
+def page_kernel(k: Kernel) -> int:
+    """``PAGE_KERNEL`` as this kernel defines it (4.17+: masked by ``__default_kernel_pte_mask``)."""
+    if k.profile.default_kernel_pte_mask:
+        return __PAGE_KERNEL & k.default_kernel_pte_mask
+    return __PAGE_KERNEL
+
+
+# ---------------------------------------------------------------------------
+# Page-table page allocation
+# ---------------------------------------------------------------------------
+def early_alloc_pgt_buf(k: Kernel, base: int) -> None:
+    """``early_alloc_pgt_buf``: the page-table buffer taken from BRK at ``base``."""
+    prof, p = k.profile, k.params
+    randomize = prof.default_randomize_memory if p.randomize_memory is None else p.randomize_memory
+    l5conf = prof.default_5level_config if p.x86_5level_config is None else p.x86_5level_config
+    pages = prof.pgt_buf_count(randomize, l5conf)
+    k.pgt_buf_start = base >> PAGE_SHIFT
+    k.pgt_buf_end = k.pgt_buf_start
+    k.pgt_buf_top = k.pgt_buf_start + pages
+
+
+def alloc_low_pages(k: Kernel, num: int, level: int) -> int:
+    """``alloc_low_pages``: ``num`` zeroed pages for page tables; returns the first pfn.
+
+    BRK first (``pgt_buf``), unless it is full or ``can_use_brk_pgt`` forbids
+    it; then memblock, top-down inside ``[min_pfn_mapped, max_pfn_mapped)``
+    (memory the new direct map already covers); the version's panics when
+    neither works.
+    """
+    prof = k.profile
+    pre = prof.alloc_panic_prefix
+    end = k.pgt_buf_end + num
+    full = end > k.pgt_buf_top if prof.brk_full_test == "gt" else end >= k.pgt_buf_top
+    if full or not k.can_use_brk_pgt:
+        lo, hi = k.min_pfn_mapped << PAGE_SHIFT, k.max_pfn_mapped << PAGE_SHIFT
+        ret = 0
+        if prof.alloc_ran_out_panic and k.min_pfn_mapped >= k.max_pfn_mapped:
+            panic(k, f"{pre}: ran out of memory")
+        if k.min_pfn_mapped < k.max_pfn_mapped:
+            if prof.alloc_uses_phys_alloc_range:
+                ret = k.memblock.phys_alloc_range(PAGE_SIZE * num, PAGE_SIZE, lo, hi)
+            else:
+                ret = k.memblock.find_in_range(lo, hi, PAGE_SIZE * num, PAGE_SIZE)
+                if ret:
+                    k.memblock.reserve(ret, PAGE_SIZE * num)
+        if not ret and prof.alloc_extend_brk_fallback and k.can_use_brk_pgt:
+            # extend_brk() after reserve_brk(): BUG_ON(_brk_start == 0)
+            line = "kernel BUG at arch/x86/kernel/setup.c: extend_brk: BUG_ON(_brk_start == 0)"
+            k.log.printk("emerg", line)
+            k.panic = line
+            raise KernelPanic(line)
+        if not ret:
+            panic(k, f"{pre}: can not alloc memory")
+        pfn = ret >> PAGE_SHIFT
+        source = SOURCE_MEMBLOCK
+    else:
+        pfn = k.pgt_buf_end
+        k.pgt_buf_end += num
+        k.log.printk(prof.log_brk, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, (k.pgt_buf_end << PAGE_SHIFT) - 1))
+        source = SOURCE_BRK
+    call = len(k.calls) - 1
+    for i in range(num):
+        k.phys.clear_page(pfn + i)
+        k.table_pages.append(TablePage(pfn + i, level, source, k.pfn_is_mapped(pfn + i), call))
+    return pfn
+
+
+# ---------------------------------------------------------------------------
+# Splitting a range by page size
+# ---------------------------------------------------------------------------
+@dataclass
+class MapRange:
+    """``struct map_range``."""
+
+    start: int
+    end: int
+    page_size_mask: int
+
+
+def save_mr(mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
+    if start_pfn < end_pfn:
+        if len(mr) >= NR_RANGE_MR:
+            raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
+        mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
+
+
+def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
+    """``adjust_range_page_size_mask``: promote a piece whose surrounding
+    2M (1G) block is all one memblock memory region; its bounds stay."""
+    for r in mr:
+        if k.page_size_mask & MASK_2M and not r.page_size_mask & MASK_2M:
+            s, e = round_down(r.start, PMD_SIZE), round_up(r.end, PMD_SIZE)
+            if k.memblock.is_region_memory(s, e - s):
+                r.page_size_mask |= MASK_2M
+        if k.page_size_mask & MASK_1G and not r.page_size_mask & MASK_1G:
+            s, e = round_down(r.start, PUD_SIZE), round_up(r.end, PUD_SIZE)
+            if k.memblock.is_region_memory(s, e - s):
+                r.page_size_mask |= MASK_1G
+
+
+def _merge_ranges(mr: List[MapRange]) -> None:
+    i = 0
+    while len(mr) > 1 and i < len(mr) - 1:
+        if mr[i].end == mr[i + 1].start and mr[i].page_size_mask == mr[i + 1].page_size_mask:
+            mr[i + 1].start = mr[i].start
+            del mr[i]
+            continue
+        i += 1
+
+
+def page_size_string(k: Kernel, r: MapRange) -> str:
+    if r.page_size_mask & MASK_1G:
+        return "1G"
+    if r.page_size_mask & MASK_2M:
+        return "4M" if k.profile.page_size_4m_string else "2M"
+    return "4k"
+
+
+def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
+    """``split_mem_range`` (x86-64): head 4k, 2M up to the 1G boundary, 1G,
+    tail 2M, tail 4k; then ``adjust_range_page_size_mask`` and merging
+    (order per profile); prints one ``page`` line per piece."""
+    mr: List[MapRange] = []
+    psm = k.page_size_mask
+    pmd_pfns, pud_pfns = PMD_SIZE >> PAGE_SHIFT, PUD_SIZE >> PAGE_SHIFT
+    limit_pfn = end >> PAGE_SHIFT
+    start_pfn = start >> PAGE_SHIFT
+    pos = start_pfn << PAGE_SHIFT
+    # head, up to the first 2M boundary
+    end_pfn = round_up(pos, PMD_SIZE) >> PAGE_SHIFT
+    end_pfn = min(end_pfn, limit_pfn)
+    if start_pfn < end_pfn:
+        save_mr(mr, start_pfn, end_pfn, 0)
+        pos = end_pfn << PAGE_SHIFT
+    # 2M pages up to the first 1G boundary
+    start_pfn = round_up(pos, PMD_SIZE) >> PAGE_SHIFT
+    end_pfn = min(round_up(pos, PUD_SIZE), round_down(end, PMD_SIZE)) >> PAGE_SHIFT
+    if start_pfn < end_pfn:
+        save_mr(mr, start_pfn, end_pfn, psm & MASK_2M)
+        pos = end_pfn << PAGE_SHIFT
+    # 1G pages
+    start_pfn = round_up(pos, PUD_SIZE) >> PAGE_SHIFT
+    end_pfn = round_down(end, PUD_SIZE) >> PAGE_SHIFT
+    if start_pfn < end_pfn:
+        save_mr(mr, start_pfn, end_pfn, psm & (MASK_2M | MASK_1G))
+        pos = end_pfn << PAGE_SHIFT
+    # tail 2M
+    start_pfn = round_up(pos, PMD_SIZE) >> PAGE_SHIFT
+    end_pfn = round_down(end, PMD_SIZE) >> PAGE_SHIFT
+    if start_pfn < end_pfn:
+        save_mr(mr, start_pfn, end_pfn, psm & MASK_2M)
+        pos = end_pfn << PAGE_SHIFT
+    # tail 4k
+    save_mr(mr, pos >> PAGE_SHIFT, limit_pfn, 0)
+    del pmd_pfns, pud_pfns
+
+    if k.profile.split_order == "adjust_merge":
+        if not k.after_bootmem:
+            adjust_range_page_size_mask(k, mr)
+        _merge_ranges(mr)
+    else:
+        _merge_ranges(mr)
+        if not k.after_bootmem:
+            adjust_range_page_size_mask(k, mr)
+    for r in mr:
+        k.log.printk(k.profile.log_page_lines,
+                     " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, page_size_string(k, r)))
+    return mr
+
+
+# ---------------------------------------------------------------------------
+# Mapping
+# ---------------------------------------------------------------------------
+def add_range_with_merge(ranges: list, start: int, end: int) -> list:
+    """kernel/range.c ``add_range_with_merge`` + ``clean_sort_range``."""
+    if start >= end:
+        return ranges
+    out = []
+    for s, e in ranges:
+        if s <= end and e >= start:  # overlaps or touches: absorb
+            start, end = min(s, start), max(e, end)
+        else:
+            out.append((s, e))
+    out.append((start, end))
+    out.sort()
+    return out
+
+
+def add_pfn_range_mapped(k: Kernel, start_pfn: int, end_pfn: int) -> None:
+    """``add_pfn_range_mapped``: record a mapped pfn range; raise ``max_pfn_mapped``."""
+    k.pfn_mapped = add_range_with_merge(k.pfn_mapped, start_pfn, end_pfn)
+    k.max_pfn_mapped = max(k.max_pfn_mapped, end_pfn)
+    if start_pfn < (1 << (32 - PAGE_SHIFT)):
+        k.max_low_pfn_mapped = max(k.max_low_pfn_mapped, min(end_pfn, 1 << (32 - PAGE_SHIFT)))
+
+
+def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
+    """``init_memory_mapping``: map [start, end) in pieces; returns the last mapped pfn."""
+    k.log.printk(k.profile.log_init_memory_mapping, "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1))
+    mr = split_mem_range(k, start, end)
+    call = MappingCall(start, end, [(r.start, r.end, r.page_size_mask) for r in mr])
+    k.calls.append(call)
+    ret = 0
+    prot = page_kernel(k)
+    for r in mr:
+        ret = init_64.kernel_physical_mapping_init(k, r.start, r.end, r.page_size_mask, prot)
+    call.ret = ret
+    add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
+    return ret >> PAGE_SHIFT
+
+
+def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
+    """``init_range_memory_mapping``: map the memblock memory inside [r_start, r_end);
+    returns the bytes of RAM mapped.  Sets ``can_use_brk_pgt`` per call."""
+    mapped = 0
+    for start_pfn, end_pfn in list(k.memblock.for_each_mem_pfn_range()):
+        start = min(max(start_pfn << PAGE_SHIFT, r_start), r_end)
+        end = min(max(end_pfn << PAGE_SHIFT, r_start), r_end)
+        if start >= end:
+            continue
+        if k.profile.can_use_brk_pgt:
+            k.can_use_brk_pgt = max(start, k.pgt_buf_end << PAGE_SHIFT) >= min(end, k.pgt_buf_top << PAGE_SHIFT)
+        init_memory_mapping(k, start, end)
+        mapped += end - start
+        k.can_use_brk_pgt = True
+    return mapped
+
+
+def get_new_step_size(k: Kernel, step_size: int) -> int:
+    """Step growth: ``<<= 5`` (old rule) or ``<< (PMD_SHIFT - PAGE_SHIFT - 1)`` (new rule)."""
+    shift = STEP_SIZE_SHIFT if k.profile.step_rule == "old" else PMD_SHIFT - PAGE_SHIFT - 1
+    return (step_size << shift) & _M64
+
+
+def _grow(k: Kernel, step_size: int, new: int, mapped_before: int) -> int:
+    if k.profile.step_rule == "old":
+        return get_new_step_size(k, step_size) if new > mapped_before else step_size
+    return get_new_step_size(k, step_size) if mapped_before + new >= step_size else step_size
+
+
+def _round_down64(x: int, a: int) -> int:
+    return x & ~((a - 1) & _M64) & _M64
+
+
+def _find_real_end(k: Kernel, map_start: int, map_end: int) -> int:
+    prof, mb = k.profile, k.memblock
+    if prof.real_end_alloc_and_free:
+        addr = mb.phys_alloc_range(PMD_SIZE, PMD_SIZE, map_start, map_end)
+        if prof.real_end_check_return and not addr:
+            k.log.printk("warn", "Failed to release memory for alloc_low_pages()")
+            return max(map_start, round_down(map_end, PMD_SIZE))
+        mb.free(addr, PMD_SIZE)  # with addr == 0 this un-reserves [0, 2M) (kernel bug, H14)
+        return addr + PMD_SIZE
+    addr = mb.find_in_range(map_start, map_end, PMD_SIZE, prof.real_end_align)
+    return addr + PMD_SIZE
+
+
+def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
+    """``memory_map_top_down``: first a free 2M block at the top, then windows
+    growing downwards, each mapped with page tables from what is already
+    mapped above it; finally the part above ``real_end``."""
+    real_end = _find_real_end(k, map_start, map_end)
+    step_size = PMD_SIZE
+    k.max_pfn_mapped = 0
+    k.min_pfn_mapped = real_end >> PAGE_SHIFT
+    last_start = real_end
+    mapped_ram_size = 0
+    while last_start > map_start:
+        if last_start > step_size:
+            start = _round_down64(last_start - 1, step_size)
+            if start < map_start:
+                start = map_start
+        else:
+            start = map_start
+        new = init_range_memory_mapping(k, start, last_start)
+        last_start = start
+        k.min_pfn_mapped = last_start >> PAGE_SHIFT
+        step_size = _grow(k, step_size, new, mapped_ram_size)
+        mapped_ram_size += new
+    if real_end < map_end:
+        init_range_memory_mapping(k, real_end, map_end)
+
+
+def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int) -> None:
+    """``memory_map_bottom_up``: windows growing upwards from ``map_start``
+    (memblock bottom-up, ``movable_node``)."""
+    step_size = PMD_SIZE
+    start = map_start
+    k.min_pfn_mapped = start >> PAGE_SHIFT
+    mapped_ram_size = 0
+    while start < map_end:
+        guard = step_size != 0 or not k.profile.bottom_up_step_guard
+        if guard and map_end - start > step_size:
+            nxt = round_up(start + 1, step_size) if step_size else 0
+            if nxt > map_end:
+                nxt = map_end
+        else:
+            nxt = map_end
+        new = init_range_memory_mapping(k, start, nxt)
+        start = nxt
+        step_size = _grow(k, step_size, new, mapped_ram_size)
+        mapped_ram_size += new
+
+
+def init_mem_mapping(k: Kernel) -> None:
+    """``init_mem_mapping`` (x86-64): probe page sizes, map the ISA range,
+    then all RAM top-down (or bottom-up with ``movable_node``)."""
+    probe_page_size_mask(k)
+    end = k.max_pfn << PAGE_SHIFT
+    init_memory_mapping(k, 0, ISA_END_ADDRESS)
+    if k.memblock.bottom_up and k.profile.bottom_up_supported:
+        kernel_end = k.kernel_end
+        memory_map_bottom_up(k, kernel_end, end)
+        memory_map_bottom_up(k, ISA_END_ADDRESS, kernel_end)
+    else:
+        memory_map_top_down(k, ISA_END_ADDRESS, end)
+    if k.max_pfn > k.max_low_pfn:
+        k.max_low_pfn = k.max_pfn
+
+
+__all__ = [
+    "ISA_END_ADDRESS", "LEVEL_INFO", "MapRange", "add_pfn_range_mapped", "adjust_range_page_size_mask",
+    "alloc_low_pages", "early_alloc_pgt_buf", "init_mem_mapping", "init_memory_mapping",
+    "init_range_memory_mapping", "memory_map_bottom_up", "memory_map_top_down", "probe_page_size_mask",
+    "split_mem_range",
+]

@@ -1,0 +1,370 @@
+"""Kernel-version profiles: every behaviour difference between kernels, as data.
+
+A :class:`Profile` is one kernel behaviour (named after the first release that
+has it).  The mapping code in :mod:`emu.mm` never tests a version number; it
+reads the profile's fields.  Adding a kernel means adding a profile here.
+
+Sources for each field are kernel files, cited per profile in ``source``;
+``docs/profiles.md`` and ``emu profiles`` render the table of differences.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from .pgtable import PAGE_SIZE, PMD_SIZE
+
+# printk visibility levels of a line
+LEVEL_INFO = "info"         # pr_info / KERN_INFO: in the default dmesg
+LEVEL_DEBUG = "debug"       # printk(KERN_DEBUG): in the default dmesg
+LEVEL_PR_DEBUG = "pr_debug"  # pr_debug: compiled out unless dynamic debug
+LEVEL_NONE = "none"          # not printed by this kernel at all
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one kernel version builds the direct mapping.
+
+    Field groups follow the kernel functions that read them.
+    """
+
+    name: str
+    version: Tuple[int, int]
+    summary: str
+    source: str
+    arch: str = "x86_64"
+
+    # -- early_alloc_pgt_buf / alloc_low_pages (arch/x86/mm/init.c) ---------
+    #: BRK pages for page tables (INIT_PGT_BUF_SIZE / INIT_PGD_PAGE_COUNT)
+    pgt_buf_pages: int = 6
+    #: pages with CONFIG_RANDOMIZE_MEMORY (None: option does not exist)
+    pgt_buf_pages_randomize: Optional[int] = None
+    #: pages with CONFIG_X86_5LEVEL=y (compile time; None: same as 4-level)
+    pgt_buf_pages_5level: Optional[int] = None
+    #: pages with both CONFIG_X86_5LEVEL=y and CONFIG_RANDOMIZE_MEMORY=y
+    pgt_buf_pages_5level_randomize: Optional[int] = None
+    #: BRK is full when ``pgt_buf_end + num`` is ``>`` (gt) or ``>=`` (ge) ``pgt_buf_top``
+    brk_full_test: str = "gt"
+    #: can_use_brk_pgt (c9b3234a6aba): no BRK page tables for a range holding free BRK
+    can_use_brk_pgt: bool = True
+    #: panic() prefix of alloc_low_page(s)
+    alloc_panic_prefix: str = "alloc_low_page"
+    #: panic when min_pfn_mapped >= max_pfn_mapped ("ran out of memory"); else only "can not alloc memory"
+    alloc_ran_out_panic: bool = True
+    #: 4.19+: when memblock fails and can_use_brk_pgt, fall back to extend_brk()
+    alloc_extend_brk_fallback: bool = False
+    #: 5.15+: memblock_phys_alloc_range (find + reserve) instead of find + memblock_reserve
+    alloc_uses_phys_alloc_range: bool = False
+
+    # -- init_mem_mapping / memory_map_top_down ---------------------------
+    #: alignment of the first PMD_SIZE block searched for real_end
+    real_end_align: int = PMD_SIZE
+    #: 5.15+: real_end block taken with memblock_phys_alloc_range and freed again
+    real_end_alloc_and_free: bool = False
+    #: fd5935f9c204: a failed real_end allocation warns and falls back to ALIGN_DOWN(end, PMD_SIZE)
+    real_end_check_return: bool = False
+    #: "old": grow when new > mapped (before adding), step <<= 5;
+    #: "new": grow when mapped >= step (after adding), step <<= PMD_SHIFT-PAGE_SHIFT-1
+    step_rule: str = "old"
+    #: memory_map_bottom_up exists (movable_node)
+    bottom_up_supported: bool = False
+    #: bottom-up loop checks step_size != 0 (overflow guard)
+    bottom_up_step_guard: bool = False
+    #: memblock bottom-up searches start at kernel_end (3.13–5.10)
+    memblock_bottom_up_clamp: bool = True
+
+    # -- split_mem_range ---------------------------------------------------
+    #: "adjust_merge" (3.10+) or "merge_adjust" (tip snapshot of early 2013)
+    split_order: str = "adjust_merge"
+    #: 1G pages (PG_LEVEL_1G) exist in the page-size string table
+    page_size_4m_string: bool = False
+
+    # -- kernel_physical_mapping_init (init_64.c) --------------------------
+    #: kept 2M/1G leaves and kept PTEs are counted in direct_pages_count
+    count_kept_entries: bool = True
+    #: 1G leaves written as ``prot | __PAGE_KERNEL_LARGE`` (5.8+) instead of PAGE_KERNEL_LARGE
+    pud_large_from_prot: bool = False
+    #: PAGE_KERNEL masked by __default_kernel_pte_mask (no G with PTI), 4.17+
+    default_kernel_pte_mask: bool = False
+    #: __PAGE_OFFSET of the direct map (without KASLR)
+    page_offset: int = 0xFFFF880000000000
+    #: __PAGE_OFFSET with 5-level paging
+    page_offset_l5: int = 0xFF10000000000000
+    #: MAX_PHYSMEM_BITS with 4-level paging (MAX_ARCH_PFN = 1 << (bits - 12))
+    max_physmem_bits: int = 46
+    max_physmem_bits_l5: int = 52
+    #: 5-level paging supported (CONFIG_X86_5LEVEL)
+    la57_supported: bool = False
+
+    # -- setup_arch ---------------------------------------------------------
+    #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
+    trim_bios_first_page: bool = True
+    #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
+    memblock_trim: bool = True
+
+    # -- printk visibility -----------------------------------------------
+    log_init_memory_mapping: str = LEVEL_INFO
+    log_page_lines: str = LEVEL_DEBUG
+    log_brk: str = LEVEL_DEBUG
+    log_gbpages: str = LEVEL_INFO
+
+    # -- defaults of the kernel configuration a distribution build uses ----
+    default_randomize_memory: bool = False
+    default_5level_config: bool = False
+
+    def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
+        """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
+        if x86_5level_config and self.pgt_buf_pages_5level is not None:
+            if randomize_memory and self.pgt_buf_pages_5level_randomize is not None:
+                return self.pgt_buf_pages_5level_randomize
+            return self.pgt_buf_pages_5level
+        if randomize_memory and self.pgt_buf_pages_randomize is not None:
+            return self.pgt_buf_pages_randomize
+        return self.pgt_buf_pages
+
+    def differences(self, other: "Profile") -> Dict[str, Tuple[object, object]]:
+        """Fields whose values differ from ``other`` (name -> (other's, ours))."""
+        skip = {"name", "version", "summary", "source"}
+        out: Dict[str, Tuple[object, object]] = {}
+        for f in dataclasses.fields(self):
+            if f.name in skip:
+                continue
+            a, b = getattr(other, f.name), getattr(self, f.name)
+            if a != b:
+                out[f.name] = (a, b)
+        return out
+
+    def to_json(self) -> Dict[str, object]:
+        d = dataclasses.asdict(self)
+        d["version"] = ".".join(map(str, self.version))
+        return d
+
+
+def _derive(base: Profile, **changes: object) -> Profile:
+    return dataclasses.replace(base, **changes)
+
+
+# ---------------------------------------------------------------------------
+# x86-64, merged forms of the seed patch and later changes.
+# ---------------------------------------------------------------------------
+V3_9 = Profile(
+    name="3.9",
+    version=(3, 9),
+    summary="seed series as merged (top-down from a free 2M block, BRK then memblock), "
+            "BRK off-by-one fixed (c9b3234a6aba), can_use_brk_pgt, BRK printk; 5-page BRK buffer; "
+            "split_mem_range merges before adjusting",
+    source="v3.9-rc1 x86/mm pull (index:29437457749); INIT_PGT_BUF_SIZE of 5 pages quoted from 3.9 "
+           "in linux-mm (Aug 2013); merge/adjust order swapped by 'x86: Fix adjust_range_size_mask "
+           "calling position' for 3.10",
+    pgt_buf_pages=5,
+    split_order="merge_adjust",
+)
+
+V3_10 = _derive(
+    V3_9,
+    name="3.10",
+    version=(3, 10),
+    summary="BRK buffer 6 pages (3 for the ISA range, 3 for the first 2M); adjust_range_page_size_mask "
+            "before merging",
+    source="arch/x86/mm/init.c @ v3.10 (torvalds/linux 2606d244)",
+    pgt_buf_pages=6,
+    split_order="adjust_merge",
+)
+
+V3_13 = _derive(
+    V3_10,
+    name="3.13",
+    version=(3, 13),
+    summary="init_mem_mapping split into memory_map_top_down/memory_map_bottom_up (movable_node)",
+    source="index:46435840517 (x86/mem-hotplug bottom-up, merged for v3.13); mm/memblock.c v3.13",
+    bottom_up_supported=True,
+)
+
+V3_19 = _derive(
+    V3_13,
+    name="3.19",
+    version=(3, 19),
+    summary="step size rule: grow when mapped_ram_size >= step_size, by PMD_SHIFT-PAGE_SHIFT-1 bits "
+            "('x86: Fix step size adjustment during initial memory mapping')",
+    source="arch/x86/mm/init.c: old rule in android 3.18 trees, new rule in 4.2 and 4.6.2 "
+           "(JasonLeeLJQ/kernel-4.6.2); corpus 3.19/4.1/4.3 logs",
+    step_rule="new",
+    bottom_up_step_guard=True,
+)
+
+V4_4 = _derive(
+    V3_19,
+    name="4.4",
+    version=(4, 4),
+    summary="init_memory_mapping and page lines become pr_debug ('x86, mm: quiet arch_add_memory()')",
+    source="index:20282155706; arch/x86/mm/init.c @ v4.6.2",
+    log_init_memory_mapping=LEVEL_PR_DEBUG,
+    log_page_lines=LEVEL_PR_DEBUG,
+    alloc_panic_prefix="alloc_low_pages",
+)
+
+V4_8 = _derive(
+    V4_4,
+    name="4.8",
+    version=(4, 8),
+    summary="KASLR memory randomization doubles the BRK page-table buffer (INIT_PGD_PAGE_COUNT 6 -> 12)",
+    source="arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19)",
+    pgt_buf_pages_randomize=12,
+    default_randomize_memory=True,
+)
+
+V4_17 = _derive(
+    V4_8,
+    name="4.17",
+    version=(4, 17),
+    summary="PAGE_KERNEL masked by __default_kernel_pte_mask (no GLOBAL with PTI)",
+    source="arch/x86/include/asm/pgtable_types.h @ v4.19",
+    default_kernel_pte_mask=True,
+)
+
+V4_19 = _derive(
+    V4_17,
+    name="4.19",
+    version=(4, 19),
+    summary="alloc_low_pages: no 'ran out of memory' panic, extend_brk fallback",
+    source="arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19)",
+    alloc_ran_out_panic=False,
+    alloc_extend_brk_fallback=True,
+)
+
+V4_20 = _derive(
+    V4_19,
+    name="4.20",
+    version=(4, 20),
+    summary="direct map moves to 0xffff888000000000 (PGD slot 273); 5-level paging available",
+    source="arch/x86/include/asm/page_64_types.h @ v5.10",
+    page_offset=0xFFFF888000000000,
+    page_offset_l5=0xFF11000000000000,
+    la57_supported=True,
+)
+
+V5_8 = _derive(
+    V4_20,
+    name="5.8",
+    version=(5, 8),
+    summary="BRK printk removed (67d631b7c05e); init_memory_mapping takes prot; "
+            "1G leaves built as prot | __PAGE_KERNEL_LARGE",
+    source="index:47569444744; arch/x86/mm/init.c, init_64.c @ v5.10",
+    log_brk=LEVEL_NONE,
+    pud_large_from_prot=True,
+)
+
+V5_11 = _derive(
+    V5_8,
+    name="5.11",
+    version=(5, 11),
+    summary="memblock bottom-up allocations no longer start at kernel_end",
+    source="index:13079177823 (memblock: do not start bottom-up allocations with kernel_end)",
+    memblock_bottom_up_clamp=False,
+)
+
+V5_12 = _derive(
+    V5_11,
+    name="5.12",
+    version=(5, 12),
+    summary="BRK buffer sized for 5-level tables (167dcfc08b0b): 2 x INIT_PGD_PAGE_TABLES (3, or 4 "
+            "with CONFIG_X86_5LEVEL), doubled with RANDOMIZE_MEMORY",
+    source="index:37643012231; arch/x86/mm/init.c @ 6.1",
+    pgt_buf_pages=6,
+    pgt_buf_pages_randomize=12,
+    pgt_buf_pages_5level=8,
+    pgt_buf_pages_5level_randomize=16,
+    default_5level_config=True,
+)
+
+V5_15 = _derive(
+    V5_12,
+    name="5.15",
+    version=(5, 15),
+    summary="memblock_find_in_range made private: real_end block and page tables via "
+            "memblock_phys_alloc_range (real_end block freed again)",
+    source="index:46100203408; arch/x86/mm/init.c @ 6.1 (GrapheneOS/kernel_common-6.1)",
+    alloc_uses_phys_alloc_range=True,
+    real_end_alloc_and_free=True,
+)
+
+V6_1 = _derive(
+    V5_15,
+    name="6.1",
+    version=(6, 1),
+    summary="as 5.15 (6.1.0 as released)",
+    source="arch/x86/mm/init.c, init_64.c @ 6.1",
+)
+
+V6_6 = _derive(
+    V6_1,
+    name="6.6",
+    version=(6, 6),
+    summary="as 6.1 (6.6.0 as released)",
+    source="arch/x86/mm/init.c @ 6.6 (GrapheneOS/kernel_common-6.6)",
+)
+
+V6_15 = _derive(
+    V6_6,
+    name="6.15",
+    version=(6, 15),
+    summary="real_end allocation failure handled (fd5935f9c204, also in late 6.1.y/6.6.y stable)",
+    source="index:48871009006",
+    real_end_check_return=True,
+)
+
+PROFILES: Dict[str, Profile] = {
+    p.name: p
+    for p in (V3_9, V3_10, V3_13, V3_19, V4_4, V4_8, V4_17, V4_19, V4_20, V5_8, V5_11, V5_12, V5_15,
+              V6_1, V6_6, V6_15)
+}
+
+DEFAULT_PROFILE = "6.1"
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def parse_version(text: str) -> Tuple[int, int, int]:
+    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        raise ProfileError(f"not a kernel version: {text!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def for_version(version: Tuple[int, ...], arch: str = "x86_64") -> Profile:
+    """The profile of the newest behaviour at or before ``version``."""
+    best: Optional[Profile] = None
+    for p in PROFILES.values():
+        if p.arch != arch:
+            continue
+        if tuple(p.version) <= tuple(version[:2]) and (best is None or p.version > best.version):
+            best = p
+    if best is None:
+        known = ", ".join(sorted(PROFILES, key=lambda n: PROFILES[n].version))
+        raise ProfileError(
+            f"no {arch} profile for kernel {'.'.join(map(str, version))} "
+            f"(profiles: {known})"
+        )
+    return best
+
+
+def get_profile(name_or_version: str, arch: str = "x86_64") -> Profile:
+    """A profile by name (``3.13``) or by any kernel version (``4.1.0-040100-generic``)."""
+    if name_or_version in PROFILES and PROFILES[name_or_version].arch == arch:
+        return PROFILES[name_or_version]
+    return for_version(parse_version(name_or_version), arch)
+
+
+def profile_table() -> List[Tuple[str, str, Dict[str, Tuple[object, object]]]]:
+    """(name, summary, differences from the previous profile of the same arch)."""
+    rows = []
+    prev: Dict[str, Profile] = {}
+    for p in sorted(PROFILES.values(), key=lambda p: (p.arch, p.version)):
+        diff = p.differences(prev[p.arch]) if p.arch in prev else {}
+        rows.append((p.name, p.summary, diff))
+        prev[p.arch] = p
+    return rows

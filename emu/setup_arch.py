@@ -1,0 +1,151 @@
+"""arch/x86/kernel/setup.c: the part of ``setup_arch`` that prepares ``init_mem_mapping``.
+
+In the kernel's order (v3.9–6.x, x86-64): the e820 edits of the command
+line and ``trim_bios_range``; ``max_pfn``/``max_low_pfn``; the memblock
+reservations made in place (kernel image, initrd, user reservations);
+``early_alloc_pgt_buf`` + ``reserve_brk``; ``memblock_x86_fill``
+(``e820__memblock_setup``); ``trim_low_memory_range``; then
+``init_mem_mapping``.  Nothing before ``init_mem_mapping`` allocates above
+1 MiB on a native boot (``memblock.current_limit`` is ``ISA_END_ADDRESS``), so
+only in-place reservations shape the top-down search.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from .e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
+from .kernel import BootParams, Kernel
+from .memblock import round_up
+from .mm import init as mm_init
+from .pgtable import PAGE_SHIFT, PAGE_SIZE
+from .profiles import Profile
+
+#: default physical address of the BRK page-table buffer, relative to the kernel start
+DEFAULT_BRK_OFFSET = 0x1FE0000
+#: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
+BRK_TAIL = 0x100000
+#: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
+RESERVE_LOW = 64 << 10
+BIOS_BEGIN = 0xA0000
+BIOS_END = 0x100000
+
+
+class SetupError(ValueError):
+    """A layout the emulator cannot start from (named, one line)."""
+
+
+def parse_memparse(text: str) -> int:
+    """The kernel's ``memparse``: a number with an optional K/M/G/T/P/E suffix."""
+    t = text.strip()
+    mult = 1
+    suffixes = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+    if t and t[-1].lower() in suffixes:
+        mult = 1 << suffixes[t[-1].lower()]
+        t = t[:-1]
+    try:
+        return int(t, 0) * mult
+    except ValueError:
+        raise SetupError(f"bad size {text!r}") from None
+
+
+def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int]) -> E820Table:
+    """``mem=`` and ``memmap=`` (``parse_memopt``/``parse_memmap_one``) applied to e820."""
+    t = e820
+    if mem_limit is not None:
+        t.remove_range(mem_limit, (1 << 64) - 1 - mem_limit, E820_RAM, True)
+    for opt in opts:
+        if opt == "exactmap":
+            t = E820Table([])
+            continue
+        for sep, typ in (("@", E820_RAM), ("#", 3), ("$", E820_RESERVED), ("!", 12)):
+            if sep in opt:
+                size_s, start_s = opt.split(sep, 1)
+                size, start = parse_memparse(size_s), parse_memparse(start_s)
+                if typ != E820_RAM:
+                    t.remove_range(start, size, 0, False)
+                t.add_region(start, size, typ)
+                break
+        else:
+            size = parse_memparse(opt)
+            t.remove_range(size, (1 << 64) - 1 - size, E820_RAM, True)
+    return t.sanitize()
+
+
+def trim_bios_range(e820: E820Table) -> E820Table:
+    """``trim_bios_range`` (3.9+): [0, 4K) RAM becomes reserved; RAM in [640K, 1M) is removed."""
+    e820.update_range(0, PAGE_SIZE, E820_RAM, E820_RESERVED)
+    e820.remove_range(BIOS_BEGIN, BIOS_END - BIOS_BEGIN, E820_RAM, True)
+    return e820.sanitize()
+
+
+def memblock_x86_fill(k: Kernel) -> None:
+    """``memblock_x86_fill`` / ``e820__memblock_setup``: RAM and RESERVED_KERN entries
+    become memblock memory, then ``memblock_trim_memory(PAGE_SIZE)``."""
+    for e in k.e820.entries:
+        if e.type in (E820_RAM, E820_RESERVED_KERN):
+            k.memblock.add(e.addr, e.size)
+    if k.profile.memblock_trim:
+        k.memblock.trim_memory(PAGE_SIZE)
+
+
+def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
+               log_edits: Optional[List] = None) -> Kernel:
+    """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
+
+    ``log_edits`` are the ``e820: update``/``remove`` edits of a boot log;
+    they replace the emulator's own ``mem=``/``memmap=``/``trim_bios_range``
+    edits (the log already shows them).
+    """
+    table = e820.sanitize()
+    if log_edits is not None:
+        for ed in log_edits:
+            ed.apply(table)
+        table = table.sanitize()
+    else:
+        if params.mem_limit is not None or params.memmap:
+            table = apply_memmap(table, params.memmap, params.mem_limit)
+        if profile.trim_bios_first_page:
+            table = trim_bios_range(table)
+    if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
+        raise SetupError("e820 map has no usable RAM")
+
+    l5 = params.la57
+    max_arch_pfn = 1 << ((profile.max_physmem_bits_l5 if l5 else profile.max_physmem_bits) - PAGE_SHIFT)
+    max_pfn = table.end_of_ram_pfn(max_arch_pfn)
+    if max_pfn == 0:
+        raise SetupError("e820 map has no usable RAM")
+    max_low_pfn = table.end_of_low_ram_pfn() if max_pfn > (1 << (32 - PAGE_SHIFT)) else max_pfn
+
+    kernel_start = params.kernel_start
+    brk_base = params.brk_base if params.brk_base is not None else kernel_start + DEFAULT_BRK_OFFSET
+    if brk_base & (PAGE_SIZE - 1):
+        raise SetupError(f"BRK base {brk_base:#x} is not page aligned")
+    kernel_start = min(kernel_start, brk_base)
+
+    # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
+    limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
+    limit = round_up(limit, 1 << 30)
+    k = Kernel(profile, params, table, limit)
+    k.max_pfn, k.max_low_pfn = max_pfn, max_low_pfn
+    k.refresh_e820_ranges()
+
+    mb = k.memblock
+    # in-place reservations that precede early_alloc_pgt_buf
+    mm_init.early_alloc_pgt_buf(k, brk_base)
+    brk_end = k.pgt_buf_top << PAGE_SHIFT
+    k.kernel_end = brk_end + BRK_TAIL
+    mb.reserve(kernel_start, brk_end - kernel_start)  # _text .. __bss_stop, then reserve_brk()
+    if params.initrd is not None:
+        s, e = params.initrd
+        mb.reserve(s, round_up(e, PAGE_SIZE) - s)
+    for s, e in params.reserves:
+        mb.reserve(s, e - s)
+    memblock_x86_fill(k)
+    mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range
+    mb.kernel_end = k.kernel_end
+    mb.bottom_up = params.movable_node and profile.bottom_up_supported
+
+    # swapper_pg_dir / init_top_pgt: a page of the kernel image's data
+    k.pgd_pfn = (kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA01000 <= brk_base else k.pgt_buf_start - 16
+    k.phys.clear_page(k.pgd_pfn)
+    return k
