@@ -88,7 +88,8 @@ class Result:
 
 
 def emulate(e820: E820Table, profile: Union[str, Profile] = "6.1", params: Optional[BootParams] = None,
-            log_edits: Optional[list] = None, check: bool = True) -> Result:
+            log_edits: Optional[list] = None, check: bool = True, max_memory: Optional[int] = None,
+            progress=None) -> Result:
     """Run ``setup_arch``'s preparation and ``init_mem_mapping`` for ``e820``.
 
     A kernel panic is part of the result (``Result.panic``), not an exception.
@@ -97,7 +98,8 @@ def emulate(e820: E820Table, profile: Union[str, Profile] = "6.1", params: Optio
     prof = get_profile(profile) if isinstance(profile, str) else profile
     params = params or BootParams()
     t0 = time.perf_counter()
-    k = setup_arch(prof, params, e820, log_edits)
+    k = setup_arch(prof, params, e820, log_edits, max_memory=max_memory)
+    k.progress = progress
     try:
         mm_init.init_mem_mapping(k)
     except KernelPanic as p:

@@ -117,6 +117,10 @@ class Kernel:
         self.table_pages: List[TablePage] = []
         self.calls: List[MappingCall] = []
         self.panic: Optional[str] = None
+        #: progress callback(bytes requested so far, bytes to map), for long runs
+        self.progress = None
+        self.bytes_requested = 0
+        self.bytes_to_map = 0
         self.ram_s = np.zeros(0, dtype=np.uint64)
         self.ram_e = np.zeros(0, dtype=np.uint64)
 

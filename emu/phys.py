@@ -82,6 +82,19 @@ class PhysMem:
         pfns[: self.nframes] = self.frame_pfn[: self.nframes]
         self.frames, self.frame_pfn = frames, pfns
 
+    def reserve_frames(self, n: int) -> None:
+        """Size the frame pool for ``n`` frames up front (no regrowth while mapping).
+
+        The pool is zero-filled lazily by the OS, so an over-estimate costs
+        address space, not resident memory.
+        """
+        if n > self.frames.shape[0]:
+            frames = np.zeros((n, 512), dtype=np.uint64)
+            frames[: self.nframes] = self.frames[: self.nframes]
+            pfns = np.zeros(n, dtype=np.uint64)
+            pfns[: self.nframes] = self.frame_pfn[: self.nframes]
+            self.frames, self.frame_pfn = frames, pfns
+
     def _block_for(self, pfn: int) -> int:
         d = pfn >> BLOCK_SHIFT
         b = int(self.directory[d])

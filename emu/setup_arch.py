@@ -34,6 +34,42 @@ class SetupError(ValueError):
     """A layout the emulator cannot start from (named, one line)."""
 
 
+class MemoryLimitError(SetupError):
+    """The layout's page tables would need more host memory than allowed."""
+
+
+def estimate_table_pages(regions, max_pfn: int, large_2m: bool, large_1g: bool) -> int:
+    """An upper bound of the page-table pages ``init_mem_mapping`` can allocate.
+
+    ``regions`` are memblock memory ``[start, end)`` ranges.  Per range: one
+    PTE page per 2 MiB (4 KiB pages only) or two (head and tail), one PMD
+    page per 1 GiB or two, one PUD page per 512 GiB; plus the ISA range.
+    """
+    end = max_pfn << PAGE_SHIFT
+    pages = 8
+    for s, e in regions:
+        e = min(e, end)
+        if e <= s:
+            continue
+        size = e - s
+        pages += (size >> 21) + 2 if not large_2m else 2
+        pages += (size >> 30) + 2 if not large_1g else 2
+        pages += (size >> 39) + 2
+    return pages
+
+
+def available_memory() -> int:
+    """MemAvailable of this machine (bytes), or 8 GiB when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) << 10
+    except OSError:
+        pass
+    return 8 << 30
+
+
 def parse_memparse(text: str) -> int:
     """The kernel's ``memparse``: a number with an optional K/M/G/T/P/E suffix."""
     t = text.strip()
@@ -89,7 +125,7 @@ def memblock_x86_fill(k: Kernel) -> None:
 
 
 def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
-               log_edits: Optional[List] = None) -> Kernel:
+               log_edits: Optional[List] = None, max_memory: Optional[int] = None) -> Kernel:
     """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
 
     ``log_edits`` are the ``e820: update``/``remove`` edits of a boot log;
@@ -141,6 +177,17 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     for s, e in params.reserves:
         mb.reserve(s, e - s)
     memblock_x86_fill(k)
+    regions = list(mb.memory)
+    est = estimate_table_pages(regions, max_pfn, params.cpu.pse and not params.debug_pagealloc,
+                               params.cpu.gbpages and params.gbpages is not False
+                               and params.cpu.pse and not params.debug_pagealloc)
+    limit_bytes = max_memory if max_memory is not None else available_memory() // 2
+    if est * PAGE_SIZE > limit_bytes:
+        raise MemoryLimitError(
+            f"layout needs up to {est * PAGE_SIZE / (1 << 20):.0f} MiB of page tables "
+            f"({est} pages), over the limit of {limit_bytes / (1 << 20):.0f} MiB (--max-memory)")
+    k.phys.reserve_frames(est + 16)
+    k.bytes_to_map = sum(min(e, max_pfn << PAGE_SHIFT) - s for s, e in regions if s < (max_pfn << PAGE_SHIFT))
     mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range
     mb.kernel_end = k.kernel_end
     mb.bottom_up = params.movable_node and profile.bottom_up_supported

@@ -285,6 +285,9 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
         ret = init_64.kernel_physical_mapping_init(k, r.start, r.end, r.page_size_mask, prot)
     call.ret = ret
     add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
+    if k.progress is not None:
+        k.bytes_requested += end - start
+        k.progress(k.bytes_requested, k.bytes_to_map)
     return ret >> PAGE_SHIFT
 
 

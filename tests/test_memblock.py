@@ -1,0 +1,98 @@
+"""memblock: region lists, merging, and the kernel's searches (mm/memblock.c)."""
+from emu.memblock import PAGE_SIZE, Memblock, RegionList
+
+
+def regions(rl):
+    return list(rl)
+
+
+def test_add_merges_touching_and_overlapping():
+    r = RegionList("memory")
+    r.add(0x1000, 0x1000)
+    r.add(0x3000, 0x1000)
+    assert regions(r) == [(0x1000, 0x2000), (0x3000, 0x4000)]
+    r.add(0x2000, 0x1000)  # touches both
+    assert regions(r) == [(0x1000, 0x4000)]
+    r.add(0x0, 0x10000)  # covers all
+    assert regions(r) == [(0, 0x10000)]
+
+
+def test_remove_splits():
+    r = RegionList("reserved")
+    r.add(0, 0x10000)
+    r.remove(0x4000, 0x2000)
+    assert regions(r) == [(0, 0x4000), (0x6000, 0x10000)]
+    r.remove(0, 0x5000)
+    assert regions(r) == [(0x6000, 0x10000)]
+
+
+def test_top_down_returns_highest_aligned_fit():
+    m = Memblock()
+    m.add(0x100000, 0x7F00000)        # [1M, 128M)
+    m.reserve(0x7E00000, 0x100000)    # [126M, 127M) reserved
+    # highest 2M-aligned 2M block: [124M,126M) (the top [127M,128M) is only 1M)
+    assert m.find_in_range(0x100000, 0x8000000, 2 << 20, 2 << 20) == 124 << 20
+    # page-aligned page: just below the top
+    assert m.find_in_range(0x100000, 0x8000000, PAGE_SIZE, PAGE_SIZE) == 0x8000000 - PAGE_SIZE
+    # window clamp
+    assert m.find_in_range(0x100000, 0x7E00000, PAGE_SIZE, PAGE_SIZE) == 0x7E00000 - PAGE_SIZE
+
+
+def test_find_avoids_first_page_and_fails_with_zero():
+    m = Memblock()
+    m.add(0, 0x2000)
+    assert m.find_in_range(0, 0x2000, 0x2000, PAGE_SIZE) == 0  # page 0 never returned
+    assert m.find_in_range(0, 0x2000, PAGE_SIZE, PAGE_SIZE) == 0x1000
+    assert m.find_in_range(0x1000, 0x2000, 0x2000, PAGE_SIZE) == 0
+
+
+def test_free_ranges_reverse_and_forward_agree():
+    m = Memblock()
+    m.add(0x1000, 0x9E000)
+    m.add(0x100000, 0x1000000)
+    m.reserve(0x200000, 0x10000)
+    m.reserve(0x90000, 0x20000)
+    fwd = list(m.free_ranges())
+    rev = list(m.free_ranges_reverse())
+    assert fwd == sorted(rev)
+    assert fwd == [(0x1000, 0x90000), (0x100000, 0x200000), (0x210000, 0x1100000)]
+
+
+def test_bottom_up_clamps_at_kernel_end_then_falls_back():
+    m = Memblock(bottom_up=True, kernel_end=0x3000000)
+    m.add(0x100000, 0x4000000 - 0x100000)
+    assert m.find_in_range(0x100000, 0x4000000, PAGE_SIZE, PAGE_SIZE) == 0x3000000
+    # nothing free above kernel_end: WARN once and search top-down
+    m.reserve(0x3000000, 0x1000000)
+    assert m.find_in_range(0x100000, 0x4000000, PAGE_SIZE, PAGE_SIZE) == 0x3000000 - PAGE_SIZE
+    assert m.warnings == ["memblock: bottom-up allocation failed, memory hotremove may be affected"]
+    m2 = Memblock(bottom_up=True, kernel_end=0x3000000, bottom_up_clamp=False)
+    m2.add(0x100000, 0x4000000 - 0x100000)
+    assert m2.find_in_range(0x100000, 0x4000000, PAGE_SIZE, PAGE_SIZE) == 0x100000
+
+
+def test_is_region_memory_needs_one_region():
+    m = Memblock()
+    m.memory.bases, m.memory.ends = [0x0, 0x200000], [0x200000, 0x400000]  # touching, unmerged
+    assert m.is_region_memory(0x0, 0x200000)
+    assert not m.is_region_memory(0x100000, 0x200000)
+    m.add(0, 0x400000)  # merged now
+    assert m.is_region_memory(0x100000, 0x200000)
+
+
+def test_for_each_mem_pfn_range_rounds_inward_and_trim():
+    m = Memblock()
+    m.add(0x1800, 0x2000)   # [0x1800, 0x3800)
+    assert list(m.for_each_mem_pfn_range()) == [(2, 3)]
+    m.trim_memory(PAGE_SIZE)
+    assert list(m.memory) == [(0x2000, 0x3000)]
+
+
+def test_phys_alloc_range_reserves():
+    m = Memblock()
+    m.add(0x100000, 0x100000)
+    a = m.phys_alloc_range(PAGE_SIZE, PAGE_SIZE, 0x100000, 0x200000)
+    assert a == 0x1FF000 and m.is_region_reserved(a, PAGE_SIZE)
+    b = m.phys_alloc_range(PAGE_SIZE, PAGE_SIZE, 0x100000, 0x200000)
+    assert b == 0x1FE000
+    assert list(m.reserved) == [(0x1FE000, 0x200000)]
