@@ -82,8 +82,9 @@ class Profile:
     page_size_4m_string: bool = False
 
     # -- kernel_physical_mapping_init (init_64.c) --------------------------
-    #: kept 2M/1G leaves and kept PTEs are counted in direct_pages_count
-    count_kept_entries: bool = True
+    #: probe_page_size_mask clears _PAGE_GLOBAL from __supported_pte_mask without PGE
+    #: (3.x 64-bit starts from ~0 and only ORs it in; cleared by 4.6 [K46i])
+    pge_clears_global: bool = False
     #: 1G leaves written as ``prot | __PAGE_KERNEL_LARGE`` (5.8+) instead of PAGE_KERNEL_LARGE
     pud_large_from_prot: bool = False
     #: PAGE_KERNEL masked by __default_kernel_pte_mask (no G with PTI), 4.17+
@@ -203,6 +204,7 @@ V4_4 = _derive(
     log_init_memory_mapping=LEVEL_PR_DEBUG,
     log_page_lines=LEVEL_PR_DEBUG,
     alloc_panic_prefix="alloc_low_pages",
+    pge_clears_global=True,
 )
 
 V4_8 = _derive(

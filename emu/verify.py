@@ -62,9 +62,10 @@ def expected_flags(k: Kernel, shift: int) -> int:
     """Flags of a direct-map leaf of size ``1 << shift`` for this CPU and profile."""
     cpu, prof, p = k.params.cpu, k.profile, k.params
     flags = 0x063  # P RW A D
-    glob = cpu.pge and not (p.pti and prof.default_kernel_pte_mask)
+    pge = cpu.pge or not prof.pge_clears_global
+    glob = pge and not (p.pti and prof.default_kernel_pte_mask)
     if shift == 30 and prof.pud_large_from_prot:
-        glob = cpu.pge
+        glob = pge
     if glob:
         flags |= _PAGE_GLOBAL
     if shift > PAGE_SHIFT:

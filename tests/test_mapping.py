@@ -187,3 +187,13 @@ def test_deterministic_bytes():
     assert a.nframes == b.nframes
     assert (a.frames[: a.nframes] == b.frames[: b.nframes]).all()
     assert (a.backed_pfns() == b.backed_pfns()).all()
+
+
+def test_no_pge_keeps_global_on_3x_but_not_4x():
+    p = BootParams(cpu=CpuFeatures(gbpages=False, pge=False), gbpages=False)
+    for profile, g in (("3.13", 0x100), ("4.4", 0)):
+        r = emulate(APPENDIX, profile, p)
+        k = r.kernel
+        t = translate(k.phys, MMU(k.pgd_pfn << 12), [k.page_offset + 0x1000])
+        assert int(t.leaf[0]) & 0x100 == g, profile
+        assert r.verify.ok

@@ -62,7 +62,7 @@ def probe_page_size_mask(k: Kernel) -> None:
     supported = _M64
     if not cpu.nx:
         supported &= ~_PAGE_NX
-    if not cpu.pge:
+    if not cpu.pge and prof.pge_clears_global:
         supported &= ~_PAGE_GLOBAL
     k.supported_pte_mask = supported
     if k.direct_gbpages and cpu.gbpages:
