@@ -95,6 +95,8 @@ def _add_layout_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--initrd", type=_range, metavar="START-END", help="initrd location (reserved)")
     m.add_argument("--reserve", type=_range, action="append", default=[], metavar="START-END",
                    help="extra memblock reservation (repeatable)")
+    m.add_argument("--xen-extra-mem", type=_size, metavar="SIZE",
+                   help="Xen PV domU: extra memory above nr_pages, reserved by xen_add_extra_mem (xend: 8M)")
     m.add_argument("--mem", type=_size, metavar="SIZE", help="mem= limit")
     m.add_argument("--memmap", action="append", default=[], metavar="SPEC", help="memmap= option (repeatable)")
     o = p.add_argument_group("engine")
@@ -142,6 +144,8 @@ def _layout(args: argparse.Namespace):
     if args.initrd is not None:
         params.initrd = args.initrd
     params.reserves = list(params.reserves) + list(args.reserve)
+    if args.xen_extra_mem is not None:
+        params.xen_extra_mem = args.xen_extra_mem
     if args.mem is not None:
         params.mem_limit = args.mem
     params.memmap = list(params.memmap) + list(args.memmap)

@@ -51,6 +51,9 @@ class BootParams:
     initrd: Optional[Tuple[int, int]] = None
     #: extra memblock reservations [start, end)
     reserves: List[Tuple[int, int]] = field(default_factory=list)
+    #: Xen PV domU: bytes of "extra memory" above nr_pages at the top of the e820 RAM, which
+    #: xen_memory_setup/xen_add_extra_mem reserve in memblock (arch/x86/xen/setup.c, 3.x)
+    xen_extra_mem: Optional[int] = None
     #: command-line memory options (``mem=``, ``memmap=``) applied to e820
     mem_limit: Optional[int] = None
     memmap: List[str] = field(default_factory=list)

@@ -17,6 +17,7 @@ from .dmesg import BootLog, load_boot_log, normalize_pagetable_line
 from .e820 import E820Table
 from .kernel import BootParams
 from .pgtable import CpuFeatures
+from .setup_arch import XEN_DEFAULT_EXTRA
 from .profiles import LEVEL_DEBUG, LEVEL_PR_DEBUG, ProfileError, get_profile
 
 
@@ -58,6 +59,9 @@ def layout_from_log(log: BootLog) -> Tuple[E820Table, list, BootParams, Optional
     if log.ramdisk is not None:
         s, e = log.ramdisk
         params.initrd = (s, e + 1)
+    if log.e820_who == "Xen" and any("Booting paravirtualized kernel on Xen" in l.text for l in log.lines):
+        # a PV domU: the toolstack's extra memory above nr_pages is reserved (xen_add_extra_mem)
+        params.xen_extra_mem = XEN_DEFAULT_EXTRA
     return base, edits, params, log.kernel_version
 
 

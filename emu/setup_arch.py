@@ -124,6 +124,20 @@ def memblock_x86_fill(k: Kernel) -> None:
         k.memblock.trim_memory(PAGE_SIZE)
 
 
+#: the toolstack's slack above a PV guest's memory (xend: maxmem + 8 MiB)
+XEN_DEFAULT_EXTRA = 8 << 20
+
+
+def xen_add_extra_mem(k: Kernel, extra: int) -> None:
+    """``xen_memory_setup`` + ``xen_add_extra_mem`` for a PV domU (arch/x86/xen/setup.c, 3.12-3.15):
+    the e820 RAM above the guest's ``nr_pages`` stays RAM but is reserved in memblock
+    (the balloon driver owns it), so it is mapped last and never holds page tables."""
+    top = max((e.end for e in k.e820.entries if e.type == E820_RAM), default=0)
+    if extra <= 0 or extra >= top:
+        raise SetupError(f"Xen extra memory {extra:#x} does not fit below the top of RAM {top:#x}")
+    k.memblock.reserve(top - extra, extra)
+
+
 def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
                log_edits: Optional[List] = None, max_memory: Optional[int] = None) -> Kernel:
     """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
@@ -176,6 +190,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
         mb.reserve(s, round_up(e, PAGE_SIZE) - s)
     for s, e in params.reserves:
         mb.reserve(s, e - s)
+    if params.xen_extra_mem:
+        xen_add_extra_mem(k, params.xen_extra_mem)
     memblock_x86_fill(k)
     regions = list(mb.memory)
     est = estimate_table_pages(regions, max_pfn, params.cpu.pse and not params.debug_pagealloc,

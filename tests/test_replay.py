@@ -8,11 +8,7 @@ from emu.replay import replay_file
 from conftest import corpus_dir
 
 #: logs emu cannot reproduce yet, with the cause (each one is named in the closing notes)
-KNOWN_FAILURES = {
-    "3.13.0-48-generic_x86_64_id48602492841.log":
-        "Xen PV domU: memblock reservations Xen's domain builder and xen_memory_setup make at the "
-        "top of RAM are not in the log, so real_end differs",
-}
+KNOWN_FAILURES: dict = {}
 
 
 def _index():
@@ -43,7 +39,23 @@ def test_replay_x86_64_log(corpus, name):
 def test_replay_pass_rate(corpus):
     names = _format_a_x86_64()
     passed = sum(replay_file(corpus / n).passed for n in names)
-    assert names and passed / len(names) >= 0.95 - 1e-9 or passed == len(names) - len(KNOWN_FAILURES)
+    assert len(names) >= 15
+    assert passed / len(names) >= 0.95
+
+
+def test_xen_pv_guest_reserves_extra_memory(corpus):
+    name = "3.13.0-48-generic_x86_64_id48602492841.log"
+    r = replay_file(corpus / name)
+    assert r.passed and r.got[1] == "init_memory_mapping: [mem 0x26400000-0x265fffff]"
+    # without the Xen extra-memory reservation real_end is the top of RAM and the replay fails
+    from emu.replay import layout_from_log, read_log
+    from emu.emulator import emulate
+    log = read_log(corpus / name)
+    e820, edits, params, version = layout_from_log(log)
+    assert params.xen_extra_mem == 8 << 20
+    params.xen_extra_mem = None
+    res = emulate(e820, version, params, log_edits=edits)
+    assert "init_memory_mapping: [mem 0x26c00000-0x26dfffff]" in res.debug_log
 
 
 def test_old_kernels_are_reported_not_crashed(corpus):
