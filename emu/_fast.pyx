@@ -12,111 +12,350 @@ Physical memory layout: see ``emu.phys``.
 """
 from libc.stdint cimport uint64_t, uint32_t, int32_t, int64_t, uint8_t
 
-# Events returned by level_scan (a 2M/1G-capable level: PUD or PMD).
-DEF EV_DONE = 0
-DEF EV_DESCEND = 1   # present entry pointing to a table: Python descends
-DEF EV_ALLOC = 2     # empty entry, large page not allowed: Python allocates a table
-DEF EV_SPLIT = 3     # present large leaf, large page not allowed: split it
-
-EVENT_DONE = EV_DONE
-EVENT_DESCEND = EV_DESCEND
-EVENT_ALLOC = EV_ALLOC
-EVENT_SPLIT = EV_SPLIT
+from libc.string cimport memset
 
 cdef uint64_t _PSE = 1 << 7
+cdef uint64_t _PAGE_TABLE = 0x067
+cdef int BLK_SHIFT = 18
+cdef uint64_t BLK_MASK = (1 << 18) - 1
+DEF SRC_BRK = 1
+DEF SRC_MEMBLOCK = 2
+DEF MASK_2M = 4
+DEF MASK_1G = 8
 
 
-cdef inline bint ram_any(const uint64_t[:] rs, const uint64_t[:] re, uint64_t start, uint64_t end) noexcept nogil:
+cdef inline bint ram_any(const uint64_t* rs, const uint64_t* re, Py_ssize_t n, uint64_t start, uint64_t end) noexcept nogil:
     """True if any RAM range [rs[k], re[k]) intersects [start, end) (sorted, disjoint)."""
-    cdef Py_ssize_t lo = 0, hi = rs.shape[0], mid
-    # first range whose end is > start
-    while lo < hi:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:  # first range whose end is > start
         mid = (lo + hi) >> 1
         if re[mid] <= start:
             lo = mid + 1
         else:
             hi = mid
-    return lo < rs.shape[0] and rs[lo] < end
+    return lo < n and rs[lo] < end
 
 
-def pte_fill(uint64_t[:] table, int idx, uint64_t paddr, uint64_t paddr_end,
-             uint64_t flags, uint64_t pfn_mask, bint after_bootmem,
-             const uint64_t[:] ram_s, const uint64_t[:] ram_e):
-    """phys_pte_init over one PTE page from entry ``idx``.
+cdef inline uint64_t massage(uint64_t prot, uint64_t supported) noexcept nogil:
+    if prot & 1:
+        return prot & supported
+    return prot
 
-    ``flags`` is the PTE protection already masked by ``__supported_pte_mask``.
-    Returns ``(paddr_last, pages)``: the kernel's return value and the
-    number of 4K pages counted for ``update_page_count``.
+
+cdef class Mapper:
+    """``kernel_physical_mapping_init`` for x86-64 (4- and 5-level), entirely in C.
+
+    Tables are addressed by frame slot, never by a cached pointer, so the
+    frame pool may grow (a rare callback to Python) in the middle of a walk.
+    Page-table pages come from ``alloc_page``: the BRK buffer while it may be
+    used, then a run of free memblock pages handed over by Python
+    (``job.refill()``, the kernel's memblock fallback); every allocation is
+    recorded in ``job.out_*`` for Python to log, reserve and account.
     """
-    cdef uint64_t last = paddr_end, nxt
-    cdef int64_t pages = 0
-    cdef int i
-    with nogil:
-        for i in range(idx, 512):
-            nxt = (paddr & ~<uint64_t>0xFFF) + 0x1000
-            if paddr >= paddr_end:
-                if not after_bootmem and not ram_any(ram_s, ram_e, paddr & ~<uint64_t>0xFFF, nxt):
-                    table[i] = 0
-            elif table[i] != 0:
-                if not after_bootmem:
-                    pages += 1
-            else:
-                table[i] = (paddr & pfn_mask) | flags
-                last = nxt
-                pages += 1
-            paddr = nxt
-    return last, pages
+    cdef object job, phys
+    cdef int32_t* dir_
+    cdef Py_ssize_t ndir
+    cdef int32_t* blocks
+    cdef uint64_t* frames
+    cdef uint64_t* frame_pfn
+    cdef Py_ssize_t nframes, fcap
+    cdef const uint64_t* ram_s
+    cdef const uint64_t* ram_e
+    cdef Py_ssize_t nram
+    cdef uint64_t* out_pfn
+    cdef uint8_t* out_level
+    cdef uint8_t* out_src
+    cdef Py_ssize_t nout, ocap
+    cdef public int64_t pages4k, pages2m, pages1g
+    cdef uint64_t brk_next, brk_top, run_lo, run_hi
+    cdef bint brk_ok, brk_ge, after_bootmem
+    cdef uint64_t pfn_mask, supported, pud_leaf_flags, page_offset
+    cdef int levels
 
+    def __init__(self, job):
+        self.job = job
+        self.phys = job.phys
+        self._load_store()
+        self._load_out()
+        cdef const uint64_t[::1] rs = job.ram_s
+        cdef const uint64_t[::1] re = job.ram_e
+        self.nram = rs.shape[0]
+        self.ram_s = &rs[0] if self.nram else NULL
+        self.ram_e = &re[0] if self.nram else NULL
+        self.pfn_mask = job.pfn_mask
+        self.supported = job.supported
+        self.pud_leaf_flags = job.pud_leaf_flags
+        self.page_offset = job.page_offset
+        self.levels = job.levels
+        self.after_bootmem = job.after_bootmem
+        self.pages4k = self.pages2m = self.pages1g = 0
+        self._load_alloc()
 
-def level_scan(uint64_t[:] table, int idx, uint64_t paddr, uint64_t paddr_end,
-               int shift, bint large_ok, uint64_t leaf_flags, uint64_t pfn_mask,
-               bint after_bootmem, const uint64_t[:] ram_s, const uint64_t[:] ram_e,
-               uint64_t last):
-    """phys_pmd_init / phys_pud_init over one table page, up to the next event.
+    cdef void _load_store(self):
+        cdef int32_t[::1] d = self.phys.directory
+        cdef int32_t[:, ::1] b = self.phys.blocks
+        cdef uint64_t[:, ::1] f = self.phys.frames
+        cdef uint64_t[::1] fp = self.phys.frame_pfn
+        self.dir_ = &d[0]
+        self.ndir = d.shape[0]
+        self.blocks = &b[0, 0]
+        self.frames = &f[0, 0]
+        self.frame_pfn = &fp[0]
+        self.fcap = f.shape[0]
+        self.nframes = self.phys.nframes
 
-    Handles, without leaving C, the entries the kernel fills by itself at this
-    level: beyond-end zeroing of non-RAM slots, kept large leaves, new large
-    leaves (``leaf_flags`` already masked, PSE included).  Stops at an entry
-    that needs Python (descend into a table, allocate one, split a leaf).
+    cdef void _load_out(self):
+        cdef uint64_t[::1] op = self.job.out_pfn
+        cdef uint8_t[::1] ol = self.job.out_level
+        cdef uint8_t[::1] os = self.job.out_src
+        self.out_pfn = &op[0]
+        self.out_level = &ol[0]
+        self.out_src = &os[0]
+        self.ocap = op.shape[0]
+        self.nout = self.job.nout
 
-    Returns ``(event, index, paddr, last, pages)``: ``paddr`` is the address
-    the kernel loop holds at ``index``; ``last`` the running ``paddr_last``;
-    ``pages`` the large pages counted so far in this call.
-    """
-    cdef uint64_t size = (<uint64_t>1) << shift
-    cdef uint64_t mask = ~(size - 1)
-    cdef uint64_t nxt, e
-    cdef int64_t pages = 0
-    cdef int i = idx
-    cdef int ev = EV_DONE
-    with nogil:
-        while i < 512:
-            nxt = (paddr & mask) + size
-            e = table[i]
-            if paddr >= paddr_end:
-                if not after_bootmem and not ram_any(ram_s, ram_e, paddr & mask, nxt):
-                    table[i] = 0
-            elif e != 0:
-                if not (e & _PSE):
-                    ev = EV_DESCEND
-                    break
-                if large_ok:
-                    if not after_bootmem:
+    cdef void _load_alloc(self):
+        self.brk_next = self.job.brk_next
+        self.brk_top = self.job.brk_top
+        self.brk_ok = self.job.brk_ok
+        self.brk_ge = self.job.brk_ge
+        self.run_lo = self.job.run_lo
+        self.run_hi = self.job.run_hi
+
+    cdef void _save(self):
+        self.phys.nframes = self.nframes
+        self.job.nout = self.nout
+        self.job.brk_next = self.brk_next
+        self.job.run_lo = self.run_lo
+        self.job.run_hi = self.run_hi
+
+    cdef Py_ssize_t slot_of(self, uint64_t pfn) noexcept nogil:
+        cdef uint64_t d = pfn >> BLK_SHIFT
+        cdef int32_t b
+        if d >= <uint64_t>self.ndir:
+            return -1
+        b = self.dir_[d]
+        if b < 0:
+            return -1
+        return self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
+
+    cdef Py_ssize_t alloc_page(self, int level) except -1:
+        """alloc_low_pages(1): BRK, else the memblock run, else ask Python."""
+        cdef uint64_t pfn
+        cdef uint8_t src
+        cdef Py_ssize_t s
+        cdef int32_t b
+        cdef bint full = (self.brk_next + 1 >= self.brk_top) if self.brk_ge else (self.brk_next + 1 > self.brk_top)
+        if self.brk_ok and not full:
+            pfn = self.brk_next
+            self.brk_next += 1
+            src = SRC_BRK
+        else:
+            if self.run_hi <= self.run_lo:
+                self._save()
+                self.job.refill()          # may raise the kernel's panic
+                self._load_alloc()
+                self._load_out()
+            self.run_hi -= 1
+            pfn = self.run_hi
+            src = SRC_MEMBLOCK
+        # back the frame (clear_page)
+        if (pfn >> BLK_SHIFT) >= <uint64_t>self.ndir:
+            self._save()
+            raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
+        b = self.dir_[pfn >> BLK_SHIFT]
+        if b < 0:
+            self._save()
+            self.phys.block_for(pfn)
+            self._load_store()
+            b = self.dir_[pfn >> BLK_SHIFT]
+        s = self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
+        if s < 0:
+            if self.nframes == self.fcap:
+                self._save()
+                self.phys.reserve_frames(2 * self.fcap)
+                self._load_store()
+            s = self.nframes
+            self.nframes += 1
+            self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)] = <int32_t>s
+            self.frame_pfn[s] = pfn
+        memset(&self.frames[s * 512], 0, 4096)
+        if self.nout == self.ocap:
+            self._save()
+            self.job.grow_out()
+            self._load_out()
+        self.out_pfn[self.nout] = pfn
+        self.out_level[self.nout] = level
+        self.out_src[self.nout] = src
+        self.nout += 1
+        return s
+
+    cdef uint64_t pte_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, uint64_t prot) noexcept:
+        """phys_pte_init over one PTE page."""
+        cdef uint64_t last = paddr_end, nxt
+        cdef uint64_t flags = massage(prot, self.supported)
+        cdef int64_t pages = 0
+        cdef int i
+        cdef uint64_t* t = &self.frames[slot * 512]
+        with nogil:
+            for i in range((paddr >> 12) & 511, 512):
+                nxt = (paddr & ~<uint64_t>0xFFF) + 0x1000
+                if paddr >= paddr_end:
+                    if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
+                                                              paddr & ~<uint64_t>0xFFF, nxt):
+                        t[i] = 0
+                elif t[i] != 0:
+                    if not self.after_bootmem:
                         pages += 1
-                    last = nxt
                 else:
-                    ev = EV_SPLIT
-                    break
-            elif large_ok:
-                table[i] = (paddr & mask & pfn_mask) | leaf_flags
-                pages += 1
-                last = nxt
-            else:
-                ev = EV_ALLOC
+                    t[i] = (paddr & self.pfn_mask) | flags
+                    last = nxt
+                    pages += 1
+                paddr = nxt
+        self.pages4k += pages
+        return last
+
+    cdef uint64_t large_init(self, int level, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
+                             int mask, uint64_t prot) except? 1:
+        """phys_pmd_init (level 2) and phys_pud_init (level 3) over one table page."""
+        cdef int shift = 21 if level == 2 else 30
+        cdef uint64_t size = (<uint64_t>1) << shift
+        cdef uint64_t amask = ~(size - 1)
+        cdef bint large_ok = (mask & (MASK_2M if level == 2 else MASK_1G)) != 0
+        cdef uint64_t leaf_flags = massage(prot | _PSE, self.supported) if level == 2 else self.pud_leaf_flags
+        cdef uint64_t last = paddr_end, nxt, e, child_prot
+        cdef int64_t pages = 0
+        cdef int i, ev
+        cdef Py_ssize_t child_slot
+        cdef uint64_t child_pfn
+        if level == 3:
+            i = <int>(((self.page_offset + paddr) >> shift) & 511)
+        else:
+            i = <int>((paddr >> shift) & 511)
+        while i < 512:
+            ev = 0
+            with nogil:
+                while i < 512:
+                    nxt = (paddr & amask) + size
+                    e = self.frames[slot * 512 + i]
+                    if paddr >= paddr_end:
+                        if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
+                                                                  paddr & amask, nxt):
+                            self.frames[slot * 512 + i] = 0
+                    elif e != 0:
+                        if not (e & _PSE):
+                            ev = 1
+                            break
+                        if large_ok:
+                            if not self.after_bootmem:
+                                pages += 1
+                            last = nxt
+                        else:
+                            ev = 3
+                            break
+                    elif large_ok:
+                        self.frames[slot * 512 + i] = (paddr & amask & self.pfn_mask) | leaf_flags
+                        pages += 1
+                        last = nxt
+                    else:
+                        ev = 2
+                        break
+                    paddr = nxt
+                    i += 1
+            if ev == 0:
                 break
+            nxt = (paddr & amask) + size
+            e = self.frames[slot * 512 + i]
+            if ev == 1:
+                child_pfn = (e & self.pfn_mask) >> 12
+                child_slot = self.slot_of(child_pfn)
+                if child_slot < 0:
+                    raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+                last = self.descend(level - 1, child_slot, paddr, paddr_end, mask, prot)
+            else:
+                # a new table; a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
+                child_prot = prot if ev == 2 else (e & ~self.pfn_mask & ~_PSE)
+                child_slot = self.alloc_page(level - 1)
+                last = self.descend(level - 1, child_slot, paddr, paddr_end, mask, child_prot)
+                self.frames[slot * 512 + i] = ((self.frame_pfn[child_slot] << 12) & self.pfn_mask) | _PAGE_TABLE
             paddr = nxt
             i += 1
-    return ev, i, paddr, last, pages
+        if level == 2:
+            self.pages2m += pages
+        else:
+            self.pages1g += pages
+        return last
+
+    cdef uint64_t descend(self, int level, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
+                          int mask, uint64_t prot) except? 1:
+        if level == 1:
+            return self.pte_init(slot, paddr, paddr_end, prot)
+        return self.large_init(level, slot, paddr, paddr_end, mask, prot)
+
+    cdef uint64_t p4d_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
+                           uint64_t prot) except? 1:
+        """phys_p4d_init (5-level): the P4D entries the range covers."""
+        cdef uint64_t vaddr = self.page_offset + paddr, vend = self.page_offset + paddr_end
+        cdef uint64_t size = (<uint64_t>1) << 39, vnext, e, last = paddr_end
+        cdef int i
+        cdef Py_ssize_t child
+        while vaddr < vend:
+            i = <int>((vaddr >> 39) & 511)
+            vnext = (vaddr & ~(size - 1)) + size
+            e = self.frames[slot * 512 + i]
+            if e != 0:
+                child = self.slot_of((e & self.pfn_mask) >> 12)
+                if child < 0:
+                    raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+                last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+            else:
+                child = self.alloc_page(3)
+                last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+                self.frames[slot * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
+            vaddr = vnext
+        return last
+
+    def map(self, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask, uint64_t prot):
+        """kernel_physical_mapping_init: returns paddr_last."""
+        cdef uint64_t vaddr = self.page_offset + paddr_start, vend = self.page_offset + paddr_end
+        cdef int shift = 48 if self.levels == 5 else 39
+        cdef uint64_t size = (<uint64_t>1) << shift, vnext, e, last = paddr_end
+        cdef int i
+        cdef Py_ssize_t pgd = self.slot_of(pgd_pfn), child
+        if pgd < 0:
+            raise ValueError("the PGD page has no backing")
+        try:
+            while vaddr < vend:
+                i = <int>((vaddr >> shift) & 511)
+                vnext = (vaddr & ~(size - 1)) + size
+                e = self.frames[pgd * 512 + i]
+                if e != 0:
+                    child = self.slot_of((e & self.pfn_mask) >> 12)
+                    if child < 0:
+                        raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+                    if self.levels == 5:
+                        last = self.p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                    else:
+                        last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+                else:
+                    child = self.alloc_page(4 if self.levels == 5 else 3)
+                    if self.levels == 5:
+                        last = self.p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                    else:
+                        last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+                    pgd = self.slot_of(pgd_pfn)
+                    self.frames[pgd * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
+                vaddr = vnext
+        finally:
+            self._save()
+        return last
+
+
+def map_range(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask, uint64_t prot):
+    """Run ``kernel_physical_mapping_init`` for ``job`` (see emu.mm.init_64.MapJob)."""
+    cdef Mapper m = Mapper(job)
+    last = m.map(pgd_pfn, paddr_start, paddr_end, mask, prot)
+    return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
 
 # ---------------------------------------------------------------------------
@@ -137,6 +376,22 @@ cdef inline uint64_t read_entry(const int32_t[:] directory, const int32_t[:, :] 
     if s < 0:
         return 0
     return frames[s, (pa & 0xFFF) >> 3]
+
+
+cdef inline const uint64_t* frame_ptr(const int32_t[:] directory, const int32_t[:, :] blocks,
+                                     const uint64_t[:, :] frames, uint64_t pfn) noexcept nogil:
+    """The 512 entries of frame ``pfn``, or NULL when it has no backing."""
+    cdef uint64_t d = pfn >> 18
+    cdef int32_t b, s
+    if d >= <uint64_t>directory.shape[0]:
+        return NULL
+    b = directory[d]
+    if b < 0:
+        return NULL
+    s = blocks[b, pfn & 0x3FFFF]
+    if s < 0:
+        return NULL
+    return &frames[s, 0]
 
 
 cdef inline uint32_t read_entry32(const int32_t[:] directory, const int32_t[:, :] blocks,
@@ -251,7 +506,10 @@ def walk64(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
                     out_pa[k] = pa
                     out_shift[k] = shift
                     out_leaf[k] = e
-                    out_flags[k] = (e & ~(<uint64_t>6) & ~addr_mask & ~((<uint64_t>1) << 63)) | eff_rw | eff_us | eff_nx
+                    # flags: the leaf's bits outside its address field (so PAT_LARGE, bit 12,
+                    # stays on 2M/1G leaves), RW/US/NX as accumulated over the levels
+                    out_flags[k] = (e & ~(addr_mask & ~((((<uint64_t>1) << shift) - 1)))
+                                    & ~(<uint64_t>6) & ~((<uint64_t>1) << 63)) | eff_rw | eff_us | eff_nx
                     out_err[k] = -1
                     continue
             if access & ACC_WRITE:
@@ -286,6 +544,7 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     cdef uint64_t rsvd_hi = ((((<uint64_t>1) << 52) - 1) & ~(((<uint64_t>1) << maxphyaddr) - 1))
     cdef int vabits = 57 if levels == 5 else 48
     cdef uint64_t tbl[6]
+    cdef const uint64_t* tp[6]
     cdef int idx[6]
     cdef uint64_t vabase[6]
     cdef uint64_t effv[6]
@@ -296,9 +555,12 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     cdef bint leaf, ok = True
     cdef uint64_t cur_va = 0, cur_end = 0, cur_pa = 0, cur_shift = 0, cur_flags = 0, cur_eff = 0
     cdef bint have = False
+    cdef uint64_t cur_parent_eff = 0, expect, va0
+    cdef int j
     signbit = (<uint64_t>1) << (vabits - 1)
     with nogil:
         tbl[lvl] = root_pfn << 12
+        tp[lvl] = frame_ptr(directory, blocks, frames, root_pfn)
         idx[lvl] = top_lo
         vabase[lvl] = 0
         effv[lvl] = 6  # RW|US, NX clear
@@ -311,7 +573,26 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
                 continue
             shift = 12 + 9 * (lvl - 1)
             i = idx[lvl]
-            e = read_entry(directory, blocks, frames, tbl[lvl] + (<uint64_t>i << 3))
+            if tp[lvl] == NULL:
+                idx[lvl] = 512   # no backing: every entry reads as zero
+                continue
+            if lvl == 1 and have and cur_shift == 12 and effv[1] == cur_parent_eff:
+                # fast path: 4K leaves continuing the current run, compared as raw values
+                va0 = vabase[1] | (<uint64_t>idx[1] << 12)
+                if va0 & signbit:
+                    va0 |= ~(signbit * 2 - 1)
+                if va0 == cur_end:
+                    expect = (cur_pa + (cur_end - cur_va)) | cur_flags
+                    j = idx[1]
+                    while j < 512 and tp[1][j] == expect:
+                        expect += 4096
+                        j += 1
+                    if j > idx[1]:
+                        cur_end += <uint64_t>(j - idx[1]) << 12
+                        n4k += j - idx[1]
+                        idx[1] = j
+                        continue
+            e = tp[lvl][i]
             if not (e & 1):
                 idx[lvl] += 1
                 continue
@@ -337,6 +618,7 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
                 nt += 1
                 lvl -= 1
                 tbl[lvl] = e & addr_mask
+                tp[lvl] = frame_ptr(directory, blocks, frames, (e & addr_mask) >> 12)
                 idx[lvl] = 0
                 vabase[lvl] = va
                 effv[lvl] = eff
@@ -371,6 +653,7 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
                         ok = False
                     nr += 1
                 have = True
+                cur_parent_eff = effv[lvl]
                 cur_va = va
                 cur_end = va + size
                 cur_pa = pa

@@ -6,10 +6,6 @@ built; select it with ``EMU_PURE=1`` or ``emu.backend.use("python")``.
 """
 from __future__ import annotations
 
-EVENT_DONE = 0
-EVENT_DESCEND = 1
-EVENT_ALLOC = 2
-EVENT_SPLIT = 3
 FAULT_GP = -2
 
 _PSE = 1 << 7
@@ -32,59 +28,160 @@ def _bisect_np(arr, x):
     return lo
 
 
-def pte_fill(table, idx, paddr, paddr_end, flags, pfn_mask, after_bootmem, ram_s, ram_e):
-    last = paddr_end
-    pages = 0
-    for i in range(idx, 512):
-        nxt = (paddr & ~0xFFF) + 0x1000
-        if paddr >= paddr_end:
-            if not after_bootmem and not _ram_any(ram_s, ram_e, paddr & ~0xFFF, nxt):
-                table[i] = 0
-        elif int(table[i]) != 0:
-            if not after_bootmem:
-                pages += 1
+SRC_BRK = 1
+SRC_MEMBLOCK = 2
+
+
+def _massage(prot, supported):
+    return prot & supported if prot & 1 else prot
+
+
+class _RefMapper:
+    """Pure-Python twin of ``emu._fast.Mapper`` (same order of writes and allocations)."""
+
+    def __init__(self, job):
+        self.job = job
+        self.phys = job.phys
+        self.pages = [0, 0, 0, 0]
+
+    def alloc_page(self, level):
+        j = self.job
+        full = (j.brk_next + 1 >= j.brk_top) if j.brk_ge else (j.brk_next + 1 > j.brk_top)
+        if j.brk_ok and not full:
+            pfn = j.brk_next
+            j.brk_next += 1
+            src = SRC_BRK
         else:
-            table[i] = (paddr & pfn_mask) | flags
-            last = nxt
-            pages += 1
-        paddr = nxt
-    return last, pages
+            if j.run_hi <= j.run_lo:
+                j.refill()
+            j.run_hi -= 1
+            pfn = j.run_hi
+            src = SRC_MEMBLOCK
+        if (pfn >> 18) >= self.phys.directory.shape[0]:
+            raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
+        self.phys.frame(pfn)
+        if j.nout == j.out_pfn.shape[0]:
+            j.grow_out()
+        j.out_pfn[j.nout] = pfn
+        j.out_level[j.nout] = level
+        j.out_src[j.nout] = src
+        j.nout += 1
+        return pfn
 
+    def table(self, pfn):
+        return self.phys.table(pfn)
 
-def level_scan(table, idx, paddr, paddr_end, shift, large_ok, leaf_flags, pfn_mask,
-               after_bootmem, ram_s, ram_e, last):
-    size = 1 << shift
-    mask = _M64 & ~(size - 1)
-    pages = 0
-    i = idx
-    ev = EVENT_DONE
-    while i < 512:
-        nxt = (paddr & mask) + size
-        e = int(table[i])
-        if paddr >= paddr_end:
-            if not after_bootmem and not _ram_any(ram_s, ram_e, paddr & mask, nxt):
-                table[i] = 0
-        elif e != 0:
-            if not e & _PSE:
-                ev = EVENT_DESCEND
-                break
-            if large_ok:
-                if not after_bootmem:
+    def pte_init(self, pfn, paddr, paddr_end, prot):
+        j = self.job
+        t = self.table(pfn)
+        flags = _massage(prot, j.supported)
+        last = paddr_end
+        pages = 0
+        for i in range((paddr >> 12) & 511, 512):
+            nxt = (paddr & ~0xFFF) + 0x1000
+            if paddr >= paddr_end:
+                if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & ~0xFFF, nxt):
+                    t[i] = 0
+            elif int(t[i]) != 0:
+                if not j.after_bootmem:
+                    pages += 1
+            else:
+                t[i] = (paddr & j.pfn_mask) | flags
+                last = nxt
+                pages += 1
+            paddr = nxt
+        self.pages[1] += pages
+        return last
+
+    def large_init(self, level, pfn, paddr, paddr_end, mask, prot):
+        j = self.job
+        shift = 21 if level == 2 else 30
+        size = 1 << shift
+        amask = _M64 & ~(size - 1)
+        large_ok = bool(mask & (4 if level == 2 else 8))
+        leaf_flags = _massage(prot | _PSE, j.supported) if level == 2 else j.pud_leaf_flags
+        last = paddr_end
+        pages = 0
+        i = ((j.page_offset + paddr) >> shift) & 511 if level == 3 else (paddr >> shift) & 511
+        while i < 512:
+            nxt = (paddr & amask) + size
+            t = self.table(pfn)
+            e = int(t[i])
+            if paddr >= paddr_end:
+                if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & amask, nxt):
+                    t[i] = 0
+            elif e != 0 and not e & _PSE:
+                last = self.descend(level - 1, (e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
+            elif e != 0 and large_ok:
+                if not j.after_bootmem:
                     pages += 1
                 last = nxt
+            elif e == 0 and large_ok:
+                t[i] = (paddr & amask & j.pfn_mask) | leaf_flags
+                pages += 1
+                last = nxt
             else:
-                ev = EVENT_SPLIT
-                break
-        elif large_ok:
-            table[i] = (paddr & mask & pfn_mask) | leaf_flags
-            pages += 1
-            last = nxt
-        else:
-            ev = EVENT_ALLOC
-            break
-        paddr = nxt
-        i += 1
-    return ev, i, paddr, last, pages
+                child_prot = prot if e == 0 else (e & ~j.pfn_mask & ~_PSE & _M64)
+                child = self.alloc_page(level - 1)
+                last = self.descend(level - 1, child, paddr, paddr_end, mask, child_prot)
+                self.table(pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+            paddr = nxt
+            i += 1
+        self.pages[level] += pages
+        return last
+
+    def descend(self, level, pfn, paddr, paddr_end, mask, prot):
+        if level == 1:
+            return self.pte_init(pfn, paddr, paddr_end, prot)
+        return self.large_init(level, pfn, paddr, paddr_end, mask, prot)
+
+    def p4d_init(self, pfn, paddr, paddr_end, mask, prot):
+        j = self.job
+        vaddr, vend = j.page_offset + paddr, j.page_offset + paddr_end
+        size = 1 << 39
+        last = paddr_end
+        while vaddr < vend:
+            i = (vaddr >> 39) & 511
+            vnext = (vaddr & ~(size - 1)) + size
+            e = int(self.table(pfn)[i])
+            if e:
+                last = self.large_init(3, (e & j.pfn_mask) >> 12, vaddr - j.page_offset, paddr_end, mask, prot)
+            else:
+                child = self.alloc_page(3)
+                last = self.large_init(3, child, vaddr - j.page_offset, paddr_end, mask, prot)
+                self.table(pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+            vaddr = vnext
+        return last
+
+    def map(self, pgd_pfn, paddr_start, paddr_end, mask, prot):
+        j = self.job
+        vaddr, vend = j.page_offset + paddr_start, j.page_offset + paddr_end
+        shift = 48 if j.levels == 5 else 39
+        size = 1 << shift
+        last = paddr_end
+        five = j.levels == 5
+        while vaddr < vend:
+            i = (vaddr >> shift) & 511
+            vnext = (vaddr & ~(size - 1)) + size
+            e = int(self.table(pgd_pfn)[i])
+            pa = vaddr - j.page_offset
+            if e:
+                child = (e & j.pfn_mask) >> 12
+                last = self.p4d_init(child, pa, paddr_end, mask, prot) if five else \
+                    self.large_init(3, child, pa, paddr_end, mask, prot)
+            else:
+                child = self.alloc_page(4 if five else 3)
+                last = self.p4d_init(child, pa, paddr_end, mask, prot) if five else \
+                    self.large_init(3, child, pa, paddr_end, mask, prot)
+                self.table(pgd_pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+            vaddr = vnext
+        return last
+
+
+def map_range(job, pgd_pfn, paddr_start, paddr_end, mask, prot):
+    m = _RefMapper(job)
+    last = m.map(pgd_pfn, paddr_start, paddr_end, mask, prot)
+    return last, tuple(m.pages)
 
 
 def _read_entry(directory, blocks, frames, pa):
@@ -168,7 +265,7 @@ def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, ac
                 out_pa[k] = (e & addr_mask & ~low) | (va & low)
                 out_shift[k] = shift
                 out_leaf[k] = e
-                out_flags[k] = (e & ~6 & ~addr_mask & ~(1 << 63) & _M64) | eff_rw | eff_us | eff_nx
+                out_flags[k] = (e & ~(addr_mask & ~low) & ~6 & ~(1 << 63) & _M64) | eff_rw | eff_us | eff_nx
                 out_err[k] = -1
                 continue
         if access & 1:

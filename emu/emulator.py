@@ -47,11 +47,14 @@ class Result:
             "by_level": {"pgd": 1},
             "by_source": {SOURCE_BRK: 0, SOURCE_MEMBLOCK: 0, "image": 1},
         }
-        for t in k.table_pages:
-            key = LEVEL_KEYS[t.level]
-            out["by_level"][key] = out["by_level"].get(key, 0) + 1
-            out["by_source"][t.source] += 1
-        out["total"] = 1 + len(k.table_pages)
+        tp = k.table_pages
+        levels = tp.column("level")
+        for lvl in sorted(set(levels.tolist()), reverse=True):
+            out["by_level"][LEVEL_KEYS[lvl]] = int((levels == lvl).sum())
+        src = tp.column("src")
+        out["by_source"][SOURCE_BRK] = int((src == 1).sum())
+        out["by_source"][SOURCE_MEMBLOCK] = int((src == 2).sum())
+        out["total"] = 1 + len(tp)
         return out
 
     @property

@@ -72,6 +72,56 @@ class TablePage:
     call: int
 
 
+class TablePageLog:
+    """Every page-table page allocated, as numpy columns (one row per page)."""
+
+    SOURCES = {1: SOURCE_BRK, 2: SOURCE_MEMBLOCK}
+
+    def __init__(self) -> None:
+        self.pfn = np.zeros(0, np.uint64)
+        self.level = np.zeros(0, np.uint8)
+        self.src = np.zeros(0, np.uint8)      # 1 BRK, 2 memblock
+        self.mapped = np.zeros(0, bool)       # inside pfn_mapped when allocated
+        self.call = np.zeros(0, np.int32)     # index into Kernel.calls
+        self._n = 0
+
+    def append(self, pfns: np.ndarray, levels: np.ndarray, srcs: np.ndarray,
+               pfn_mapped: List[Tuple[int, int]], call: int) -> None:
+        n = len(pfns)
+        if n == 0:
+            return
+        if pfn_mapped:
+            starts = np.array([a for a, _ in pfn_mapped], np.uint64)
+            ends = np.array([b for _, b in pfn_mapped], np.uint64)
+            i = np.searchsorted(starts, pfns, side="right") - 1
+            mapped = (i >= 0) & (pfns < ends[np.maximum(i, 0)])
+        else:
+            mapped = np.zeros(n, bool)
+        need = self._n + n
+        if need > self.pfn.shape[0]:
+            cap = max(need, 2 * self.pfn.shape[0], 64)
+            for name in ("pfn", "level", "src", "mapped", "call"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[: self._n] = old[: self._n]
+                setattr(self, name, new)
+        sl = slice(self._n, need)
+        self.pfn[sl], self.level[sl], self.src[sl], self.mapped[sl] = pfns, levels, srcs, mapped
+        self.call[sl] = call
+        self._n = need
+
+    def __len__(self) -> int:
+        return self._n
+
+    def column(self, name: str) -> np.ndarray:
+        return getattr(self, name)[: self._n]
+
+    def __iter__(self):
+        for i in range(self._n):
+            yield TablePage(int(self.pfn[i]), int(self.level[i]), self.SOURCES[int(self.src[i])],
+                            bool(self.mapped[i]), int(self.call[i]))
+
+
 @dataclass
 class MappingCall:
     """One ``init_memory_mapping(start, end)`` call."""
@@ -117,7 +167,7 @@ class Kernel:
         # pageattr.c
         self.direct_pages_count = [0, 0, 0, 0, 0]
         # bookkeeping for reports and verification
-        self.table_pages: List[TablePage] = []
+        self.table_pages = TablePageLog()
         self.calls: List[MappingCall] = []
         self.panic: Optional[str] = None
         #: progress callback(bytes requested so far, bytes to map), for long runs

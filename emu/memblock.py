@@ -181,6 +181,22 @@ class Memblock:
                 yield mb, cur
             mi -= 1
 
+    def free_range_containing(self, addr: int) -> Optional[Tuple[int, int]]:
+        """The free range (memory minus reserved) that contains ``addr``, if any."""
+        mi = bisect.bisect_right(self.memory.bases, addr) - 1
+        if mi < 0 or self.memory.ends[mi] <= addr:
+            return None
+        lo, hi = self.memory.bases[mi], self.memory.ends[mi]
+        rb, re_ = self.reserved.bases, self.reserved.ends
+        i = bisect.bisect_right(rb, addr) - 1
+        if i >= 0 and re_[i] > addr:
+            return None  # addr itself is reserved
+        if i >= 0:
+            lo = max(lo, re_[i])
+        if i + 1 < len(rb):
+            hi = min(hi, rb[i + 1])
+        return lo, hi
+
     # -- searches -------------------------------------------------------------
     def _find_top_down(self, start: int, end: int, size: int, align: int) -> int:
         for this_start, this_end in self.free_ranges_reverse(start, end):
@@ -238,10 +254,3 @@ class Memblock:
     def to_json(self) -> dict:
         return {"memory": self.memory.to_json(), "reserved": self.reserved.to_json()}
 
-
-def first_fit_overlap(regions: RegionList, base: int, end: int) -> Optional[Tuple[int, int]]:
-    """The first region that intersects [base, end), if any."""
-    i = bisect.bisect_right(regions.ends, base)
-    if i < len(regions.bases) and regions.bases[i] < end:
-        return regions.bases[i], regions.ends[i]
-    return None

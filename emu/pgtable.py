@@ -117,8 +117,16 @@ def pte_clrhuge(entry: int) -> int:
     return entry & ~_PAGE_PSE
 
 
-def flag_names(value: int) -> List[str]:
-    return [name for bit, name in FLAG_NAMES if value & bit]
+def flag_names(value: int, shift: int = 21) -> List[str]:
+    """Names of the bits set in an entry; on a 4K leaf (``shift == 12``) bit 7 is PAT,
+    on a 2M/1G leaf bit 12 is PAT (PAT_LARGE)."""
+    names = []
+    for bit, name in FLAG_NAMES:
+        if value & bit:
+            names.append("PAT" if (bit == _PAGE_PSE and shift == 12) else name)
+    if shift > 12 and value & _PAGE_PAT_LARGE:
+        names.append("PAT")
+    return names
 
 
 @dataclass(frozen=True)

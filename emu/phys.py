@@ -89,11 +89,16 @@ class PhysMem:
         address space, not resident memory.
         """
         if n > self.frames.shape[0]:
-            frames = np.zeros((n, 512), dtype=np.uint64)
+            frames = np.empty((n, 512), dtype=np.uint64)  # every frame is cleared when backed
             frames[: self.nframes] = self.frames[: self.nframes]
             pfns = np.zeros(n, dtype=np.uint64)
             pfns[: self.nframes] = self.frame_pfn[: self.nframes]
             self.frames, self.frame_pfn = frames, pfns
+
+    def block_for(self, pfn: int) -> int:
+        """The block index covering ``pfn``, created when missing."""
+        self._check_pfn(pfn)
+        return self._block_for(pfn)
 
     def _block_for(self, pfn: int) -> int:
         d = pfn >> BLOCK_SHIFT
@@ -123,8 +128,7 @@ class PhysMem:
             self.nframes += 1
             self.blocks[b, pfn & _BLOCK_MASK] = s
             self.frame_pfn[s] = pfn
-        else:
-            self.frames[s].fill(0)
+        self.frames[s].fill(0)  # the pool is not pre-zeroed
         return s
 
     clear_page = frame

@@ -44,8 +44,9 @@ class MMU:
             raise ValueError(f"paging levels must be 4 or 5, not {self.levels}")
         if not 32 <= self.maxphyaddr <= 52:
             raise ValueError(f"MAXPHYADDR must be in [32, 52], not {self.maxphyaddr}")
-        if self.cr3 < 0 or self.cr3 >= 1 << 52:
-            raise ValueError(f"CR3 {self.cr3:#x} out of range")
+        if self.cr3 < 0 or self.cr3 >= 1 << self.maxphyaddr:
+            # a real CPU refuses such a CR3 (#GP on the MOV to CR3)
+            raise ValueError(f"CR3 {self.cr3:#x} has bits at or above MAXPHYADDR ({self.maxphyaddr})")
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Translations:
                 "va": int(self.va[i]),
                 "pa": int(self.pa[i]) if ok else None,
                 "size": (1 << int(self.shift[i])) if ok else None,
-                "flags": flag_names(int(self.flags[i])) if ok else [],
+                "flags": flag_names(int(self.flags[i]), int(self.shift[i])) if ok else [],
                 "fault": None if ok else ("#GP" if err == FAULT_GP else err),
             })
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
-from ..kernel import SOURCE_BRK, SOURCE_MEMBLOCK, Kernel, MappingCall, TablePage
+from ..kernel import Kernel, MappingCall
 from ..memblock import round_down, round_up
 from ..pgtable import (
     MASK_1G,
@@ -98,49 +98,76 @@ def early_alloc_pgt_buf(k: Kernel, base: int) -> None:
     k.pgt_buf_top = k.pgt_buf_start + pages
 
 
+def _memblock_fallback(k: Kernel, num: int) -> int:
+    """The memblock half of ``alloc_low_pages``: the address ``num`` pages would come
+    from (not yet reserved), or the version's panic / BUG."""
+    prof = k.profile
+    pre = prof.alloc_panic_prefix
+    lo, hi = k.min_pfn_mapped << PAGE_SHIFT, k.max_pfn_mapped << PAGE_SHIFT
+    ret = 0
+    if prof.alloc_ran_out_panic and k.min_pfn_mapped >= k.max_pfn_mapped:
+        panic(k, f"{pre}: ran out of memory")
+    if k.min_pfn_mapped < k.max_pfn_mapped:
+        # find + memblock_reserve, or (5.15+) memblock_phys_alloc_range: the same search
+        ret = k.memblock.find_in_range(lo, hi, PAGE_SIZE * num, PAGE_SIZE)
+    if not ret and prof.alloc_extend_brk_fallback and k.can_use_brk_pgt:
+        # extend_brk() after reserve_brk() has run: BUG_ON(_brk_start == 0)
+        line = "kernel BUG at arch/x86/kernel/setup.c: extend_brk: BUG_ON(_brk_start == 0)"
+        k.log.printk("emerg", line)
+        k.panic = line
+        raise KernelPanic(line)
+    if not ret:
+        panic(k, f"{pre}: can not alloc memory")
+    return ret
+
+
+def alloc_fallback_run(k: Kernel) -> tuple:
+    """Pages the memblock fallback of ``alloc_low_pages(1)`` hands out next, as a pfn
+    run ``[lo, hi)`` taken from ``hi - 1`` downwards.
+
+    Top-down, the search returns the highest free page of ``[min_pfn_mapped,
+    max_pfn_mapped)``; once that page is reserved the same search returns the
+    page below it, until the free range (or the window) ends.  Bottom-up
+    searches are not run-shaped, so they hand out one page at a time.
+    """
+    addr = _memblock_fallback(k, 1)
+    pfn = addr >> PAGE_SHIFT
+    if k.memblock.bottom_up:
+        return pfn, pfn + 1
+    rng = k.memblock.free_range_containing(addr)
+    start = max(rng[0] if rng else addr, k.min_pfn_mapped << PAGE_SHIFT, PAGE_SIZE)
+    lo = -(-start // PAGE_SIZE)
+    return min(lo, pfn), pfn + 1
+
+
 def alloc_low_pages(k: Kernel, num: int, level: int) -> int:
     """``alloc_low_pages``: ``num`` zeroed pages for page tables; returns the first pfn.
 
     BRK first (``pgt_buf``), unless it is full or ``can_use_brk_pgt`` forbids
     it; then memblock, top-down inside ``[min_pfn_mapped, max_pfn_mapped)``
     (memory the new direct map already covers); the version's panics when
-    neither works.
+    neither works.  (The mapping loops use the same rules in bulk: see
+    :mod:`emu.mm.init_64`.)
     """
+    import numpy as np
     prof = k.profile
-    pre = prof.alloc_panic_prefix
     end = k.pgt_buf_end + num
     full = end > k.pgt_buf_top if prof.brk_full_test == "gt" else end >= k.pgt_buf_top
     if full or not k.can_use_brk_pgt:
-        lo, hi = k.min_pfn_mapped << PAGE_SHIFT, k.max_pfn_mapped << PAGE_SHIFT
-        ret = 0
-        if prof.alloc_ran_out_panic and k.min_pfn_mapped >= k.max_pfn_mapped:
-            panic(k, f"{pre}: ran out of memory")
-        if k.min_pfn_mapped < k.max_pfn_mapped:
-            if prof.alloc_uses_phys_alloc_range:
-                ret = k.memblock.phys_alloc_range(PAGE_SIZE * num, PAGE_SIZE, lo, hi)
-            else:
-                ret = k.memblock.find_in_range(lo, hi, PAGE_SIZE * num, PAGE_SIZE)
-                if ret:
-                    k.memblock.reserve(ret, PAGE_SIZE * num)
-        if not ret and prof.alloc_extend_brk_fallback and k.can_use_brk_pgt:
-            # extend_brk() after reserve_brk(): BUG_ON(_brk_start == 0)
-            line = "kernel BUG at arch/x86/kernel/setup.c: extend_brk: BUG_ON(_brk_start == 0)"
-            k.log.printk("emerg", line)
-            k.panic = line
-            raise KernelPanic(line)
-        if not ret:
-            panic(k, f"{pre}: can not alloc memory")
+        ret = _memblock_fallback(k, num)
+        k.memblock.reserve(ret, PAGE_SIZE * num)
         pfn = ret >> PAGE_SHIFT
-        source = SOURCE_MEMBLOCK
+        src = 2
     else:
         pfn = k.pgt_buf_end
         k.pgt_buf_end += num
         k.log.printk(prof.log_brk, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, (k.pgt_buf_end << PAGE_SHIFT) - 1))
-        source = SOURCE_BRK
-    call = len(k.calls) - 1
+        src = 1
     for i in range(num):
         k.phys.clear_page(pfn + i)
-        k.table_pages.append(TablePage(pfn + i, level, source, k.pfn_is_mapped(pfn + i), call))
+    pfns = np.arange(pfn, pfn + num, dtype=np.uint64)
+    k.table_pages.append(pfns, np.full(num, level, np.uint8), np.full(num, src, np.uint8), k.pfn_mapped,
+                         len(k.calls) - 1)
     return pfn
 
 

@@ -1,9 +1,9 @@
 """arch/x86/mm/init_64.c: ``kernel_physical_mapping_init`` and its level helpers.
 
-The per-entry loops run in ``emu._fast`` (or ``emu._reference``): one call
-fills a whole run of entries of one table page and returns only where the
-kernel would allocate, descend or split, so Python work is per table page,
-never per entry.  Rules (3.9 .. 6.6, init_64.c):
+The walk over the levels (``phys_p4d_init``, ``phys_pud_init``,
+``phys_pmd_init``, ``phys_pte_init``) runs in ``emu._fast.Mapper`` (or, with
+the pure-Python backend, ``emu._reference.map_range``); this module prepares a
+:class:`MapJob` and books its results.  Rules (3.9 .. 6.6, init_64.c):
 
 * an entry past the requested end is zeroed unless e820 has RAM or
   RESERVED_KERN in its block (``!after_bootmem``);
@@ -14,56 +14,109 @@ never per entry.  Rules (3.9 .. 6.6, init_64.c):
   ``alloc_low_pages``;
 * the return value is the last physical address mapped (``paddr_last``),
   which can lie past ``end`` when a large leaf covers it.
+
+Page-table pages: the loops take them from the BRK buffer while it may be used
+(``pgt_buf_end < pgt_buf_top``, ``can_use_brk_pgt``), then from a *run* of free
+memblock pages.  A run is what ``alloc_low_pages``' memblock fallback would
+return page after page: the top-down search gives the highest free page in
+``[min_pfn_mapped, max_pfn_mapped)``, and once it is reserved the next search
+gives the page below it, down to the start of that free range.  ``refill``
+evaluates the kernel's fallback (its panics included) whenever a run is used up.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..pgtable import (
-    MASK_1G,
-    MASK_2M,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PG_LEVEL_1G,
     PG_LEVEL_2M,
     PG_LEVEL_4K,
-    PMD_SHIFT,
     PTE_PFN_MASK,
-    PUD_SHIFT,
-    _PAGE_PSE,
-    _PAGE_TABLE,
     __PAGE_KERNEL_LARGE,
     massage_pgprot,
-    pte_clrhuge,
-    pte_pgprot,
 )
+from ..printk import KernelPanic
 from .pageattr import update_page_count
 
-_M64 = (1 << 64) - 1
-P4D_SHIFT = 39
-PGDIR_SHIFT_4 = 39
-PGDIR_SHIFT_5 = 48
+SRC_BRK = 1
+SRC_MEMBLOCK = 2
 
 
-def _alloc(k, level: int) -> int:
-    from .init import alloc_low_pages  # init.c owns the allocator
-    return alloc_low_pages(k, 1, level)
+class MapJob:
+    """One ``kernel_physical_mapping_init`` call: inputs, allocator state, outputs."""
+
+    def __init__(self, k, pud_leaf_flags: int) -> None:
+        self.k = k
+        self.phys = k.phys
+        self.levels = k.paging_levels
+        self.page_offset = k.page_offset
+        self.pfn_mask = PTE_PFN_MASK
+        self.supported = k.supported_pte_mask
+        self.pud_leaf_flags = pud_leaf_flags
+        self.after_bootmem = k.after_bootmem
+        self.ram_s = np.ascontiguousarray(k.ram_s, dtype=np.uint64)
+        self.ram_e = np.ascontiguousarray(k.ram_e, dtype=np.uint64)
+        prof = k.profile
+        self.brk_next = k.pgt_buf_end
+        self.brk_top = k.pgt_buf_top
+        self.brk_ok = bool(k.can_use_brk_pgt)
+        self.brk_ge = prof.brk_full_test == "ge"
+        self.run_lo = self.run_hi = 0
+        cap = 64
+        self.out_pfn = np.zeros(cap, np.uint64)
+        self.out_level = np.zeros(cap, np.uint8)
+        self.out_src = np.zeros(cap, np.uint8)
+        self.nout = 0
+        self.nflushed = 0
+        self.run_top = 0  # end (pfn) of the current run when it was handed out
+
+    def grow_out(self) -> None:
+        cap = self.out_pfn.shape[0] * 2
+        for name in ("out_pfn", "out_level", "out_src"):
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def flush(self) -> None:
+        """Book the allocations made since the last flush: BRK printk lines,
+        memblock reservations, the table-page records."""
+        k = self.k
+        a, b = self.nflushed, self.nout
+        if a == b:
+            return
+        pfns = self.out_pfn[a:b].copy()
+        src = self.out_src[a:b]
+        k.pgt_buf_end = max(k.pgt_buf_end, self.brk_next)
+        brk_level = k.profile.log_brk
+        for pfn, s in zip(pfns.tolist(), src.tolist()):
+            if s == SRC_BRK:
+                k.log.printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
+        mb = pfns[src == SRC_MEMBLOCK]
+        if mb.size:
+            # each run is contiguous and descending: reserve it as one region
+            runs = np.split(mb, np.nonzero(np.diff(mb.astype(np.int64)) != -1)[0] + 1)
+            for r in runs:
+                lo = int(r[-1])
+                k.memblock.reserve(lo << PAGE_SHIFT, (int(r[0]) - lo + 1) << PAGE_SHIFT)
+        k.table_pages.append(pfns, self.out_level[a:b], src, k.pfn_mapped, len(k.calls) - 1)
+        self.nflushed = b
+
+    def refill(self) -> None:
+        """The memblock fallback of ``alloc_low_pages`` (arch/x86/mm/init.c): called
+        when BRK may not be used and the current run is empty."""
+        from .init import alloc_fallback_run
+        self.flush()
+        lo, hi = alloc_fallback_run(self.k)
+        self.run_lo, self.run_hi = lo, hi
 
 
-def phys_pte_init(k, pte_pfn: int, paddr: int, paddr_end: int, prot: int) -> int:
-    """``phys_pte_init``: 4K entries of one PTE page."""
-    table = k.phys.table(pte_pfn)
-    idx = (paddr >> PAGE_SHIFT) & 511
-    last, pages = backend.current().pte_fill(
-        table, idx, paddr, paddr_end, massage_pgprot(prot, k.supported_pte_mask),
-        PTE_PFN_MASK, k.after_bootmem, k.ram_s, k.ram_e)
-    update_page_count(k, PG_LEVEL_4K, pages)
-    return last
-
-
-def _large_leaf_flags(k, level: int, prot: int) -> int:
-    if level == 2:
-        return massage_pgprot(prot | _PAGE_PSE, k.supported_pte_mask)
-    # PUD: PAGE_KERNEL_LARGE (masked by __default_kernel_pte_mask from 4.17),
-    # or from 5.8 on ``prot | __PAGE_KERNEL_LARGE`` (re-adds GLOBAL under PTI)
+def _pud_leaf_flags(k, prot: int) -> int:
+    """1G leaves: PAGE_KERNEL_LARGE (masked by __default_kernel_pte_mask from 4.17),
+    or from 5.8 on ``prot | __PAGE_KERNEL_LARGE`` (which re-adds GLOBAL under PTI)."""
     if k.profile.pud_large_from_prot:
         return massage_pgprot(prot | __PAGE_KERNEL_LARGE, k.supported_pte_mask)
     large = __PAGE_KERNEL_LARGE
@@ -72,100 +125,20 @@ def _large_leaf_flags(k, level: int, prot: int) -> int:
     return massage_pgprot(large, k.supported_pte_mask)
 
 
-def _phys_large_level(k, level: int, table_pfn: int, paddr: int, paddr_end: int,
-                      page_size_mask: int, prot: int) -> int:
-    """``phys_pud_init`` (level 3) and ``phys_pmd_init`` (level 2)."""
-    fast = backend.current()
-    shift = PUD_SHIFT if level == 3 else PMD_SHIFT
-    size = 1 << shift
-    large_ok = bool(page_size_mask & (MASK_1G if level == 3 else MASK_2M))
-    leaf_flags = _large_leaf_flags(k, level, prot)
-    # the kernel indexes the PUD page by virtual address (pud_index(__va(paddr)))
-    idx = ((k.page_offset + paddr) >> shift) & 511 if level == 3 else (paddr >> shift) & 511
-    last = paddr_end
-    pages = 0
-    while True:
-        table = k.phys.table(table_pfn)  # re-fetched: allocations may move the frame pool
-        ev, idx, paddr, last, n = fast.level_scan(
-            table, idx, paddr, paddr_end, shift, large_ok, leaf_flags, PTE_PFN_MASK,
-            k.after_bootmem, k.ram_s, k.ram_e, last)
-        pages += n
-        if ev == fast.EVENT_DONE:
-            break
-        entry = int(table[idx])
-        nxt = (paddr & ~(size - 1) & _M64) + size
-        if ev == fast.EVENT_DESCEND:
-            child = (entry & PTE_PFN_MASK) >> PAGE_SHIFT
-            last = _descend(k, level - 1, child, paddr, paddr_end, page_size_mask, prot)
-        else:
-            child_prot = prot if ev == fast.EVENT_ALLOC else pte_pgprot(pte_clrhuge(entry))
-            child = _alloc(k, level - 1)
-            last = _descend(k, level - 1, child, paddr, paddr_end, page_size_mask, child_prot)
-            k.phys.table(table_pfn)[idx] = (child << PAGE_SHIFT) | _PAGE_TABLE  # pud/pmd_populate
-        idx += 1
-        paddr = nxt
-    update_page_count(k, PG_LEVEL_1G if level == 3 else PG_LEVEL_2M, pages)
-    return last
-
-
-def _descend(k, level: int, pfn: int, paddr: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
-    if level == 1:
-        return phys_pte_init(k, pfn, paddr, paddr_end, prot)
-    return _phys_large_level(k, level, pfn, paddr, paddr_end, page_size_mask, prot)
-
-
-def phys_pmd_init(k, pmd_pfn: int, paddr: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
-    """``phys_pmd_init``: 2M leaves or PTE pages of one PMD page."""
-    return _phys_large_level(k, 2, pmd_pfn, paddr, paddr_end, page_size_mask, prot)
-
-
-def phys_pud_init(k, pud_pfn: int, paddr: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
-    """``phys_pud_init``: 1G leaves or PMD pages of one PUD page."""
-    return _phys_large_level(k, 3, pud_pfn, paddr, paddr_end, page_size_mask, prot)
-
-
-def phys_p4d_init(k, p4d_pfn: int, paddr: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
-    """``phys_p4d_init`` (5-level paging): PUD pages of one P4D page, for the
-    P4D entries the range covers (zeroing non-RAM ones past the end)."""
-    vaddr = k.page_offset + paddr
-    vaddr_end = k.page_offset + paddr_end
-    size = 1 << P4D_SHIFT
-    last = paddr_end
-    while vaddr < vaddr_end:
-        idx = (vaddr >> P4D_SHIFT) & 511
-        vnext = (vaddr & ~(size - 1) & _M64) + size
-        pa = vaddr - k.page_offset
-        entry = int(k.phys.table(p4d_pfn)[idx])
-        if entry:
-            last = phys_pud_init(k, (entry & PTE_PFN_MASK) >> PAGE_SHIFT, pa, paddr_end, page_size_mask, prot)
-        else:
-            pud = _alloc(k, 3)
-            last = phys_pud_init(k, pud, pa, paddr_end, page_size_mask, prot)
-            k.phys.table(p4d_pfn)[idx] = (pud << PAGE_SHIFT) | _PAGE_TABLE
-        vaddr = vnext
-    return last
-
-
 def kernel_physical_mapping_init(k, paddr_start: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
-    """``kernel_physical_mapping_init`` (x86-64): map [paddr_start, paddr_end)
-    at ``PAGE_OFFSET + pa`` in ``init_top_pgt``; returns ``paddr_last``."""
-    vaddr = k.page_offset + paddr_start
-    vaddr_end = k.page_offset + paddr_end
-    five = k.paging_levels == 5
-    shift = PGDIR_SHIFT_5 if five else PGDIR_SHIFT_4
-    size = 1 << shift
-    last = paddr_end
-    child_init = phys_p4d_init if five else phys_pud_init
-    while vaddr < vaddr_end:
-        idx = (vaddr >> shift) & 511
-        vnext = (vaddr & ~(size - 1) & _M64) + size
-        pa = vaddr - k.page_offset
-        entry = int(k.phys.table(k.pgd_pfn)[idx])
-        if entry:
-            last = child_init(k, (entry & PTE_PFN_MASK) >> PAGE_SHIFT, pa, paddr_end, page_size_mask, prot)
-        else:
-            child = _alloc(k, 4 if five else 3)
-            last = child_init(k, child, pa, paddr_end, page_size_mask, prot)
-            k.phys.table(k.pgd_pfn)[idx] = (child << PAGE_SHIFT) | _PAGE_TABLE  # pgd/p4d_populate
-        vaddr = vnext
+    """``kernel_physical_mapping_init`` (x86-64): map [paddr_start, paddr_end) at
+    ``PAGE_OFFSET + pa`` in ``init_top_pgt``; returns ``paddr_last``."""
+    job = MapJob(k, _pud_leaf_flags(k, prot))
+    try:
+        last, pages = backend.current().map_range(job, k.pgd_pfn, paddr_start, paddr_end, page_size_mask, prot)
+    except KernelPanic:
+        job.flush()
+        raise
+    job.flush()
+    update_page_count(k, PG_LEVEL_4K, pages[1])
+    update_page_count(k, PG_LEVEL_2M, pages[2])
+    update_page_count(k, PG_LEVEL_1G, pages[3])
     return last
+
+
+__all__ = ["MapJob", "kernel_physical_mapping_init", "PAGE_SIZE"]
