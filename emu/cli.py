@@ -34,6 +34,10 @@ EXAMPLES_TRANSLATE = """examples:
 """
 
 
+#: modules that add subcommands (``register(subparsers, add_layout_options, layout)``)
+PLUGIN_COMMANDS: List[str] = []
+
+
 class CliError(Exception):
     """A usage or input problem: one line, exit code 2."""
 
@@ -331,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_layout_options(t)
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_translate)
+
+    # subcommands that live in their own modules: each has register(sub, add_layout_options)
+    import importlib
+    for mod in PLUGIN_COMMANDS:
+        importlib.import_module(mod).register(sub, _add_layout_options, _layout)
     return p
 
 
