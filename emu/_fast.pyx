@@ -679,3 +679,5 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     counts[4] = n1g
     counts[5] = nrsv
     return ok
+
+include "_fast32.pxi"

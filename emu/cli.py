@@ -237,7 +237,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         return 0
     for name, summary, diff in profile_table():
         p = PROFILES[name]
-        print(f"{name:<6} {p.arch:<7} {summary}")
+        print(f"{name:<6} {summary}")
         for field_name, (old, new) in diff.items():
             fmt = (lambda v: hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 4096 else repr(v))
             print(f"{'':<15}{field_name}: {fmt(old)} -> {fmt(new)}")

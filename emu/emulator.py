@@ -110,5 +110,5 @@ def emulate(e820: E820Table, profile: Union[str, Profile] = "6.1", params: Optio
     seconds = time.perf_counter() - t0
     report = verify(k) if check and k.panic is None else None
     warnings = list(k.memblock.warnings)
-    return Result(prof.name, prof.arch, k.log.lines(debug=False), k.log.lines(debug=True), k.panic,
+    return Result(prof.name, k.mode.arch, k.log.lines(debug=False), k.log.lines(debug=True), k.panic,
                   k, report, seconds, warnings)

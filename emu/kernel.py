@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from .arch import I386, I386_PAE, X86_64_4LEVEL, X86_64_5LEVEL, PagingMode
 from .e820 import E820Table
 from .memblock import Memblock
 from .pgtable import CpuFeatures
@@ -28,6 +29,10 @@ SOURCE_IMAGE = "image"  # swapper_pg_dir / init_top_pgt inside the kernel image
 class BootParams:
     """What the user (or a boot log) fixes about the boot besides e820 and the profile."""
 
+    #: "x86_64" or "i386"
+    arch: str = "x86_64"
+    #: i386 only: PAE (3-level, 8-byte entries) or not (2-level, 4-byte entries)
+    pae: bool = True
     cpu: CpuFeatures = field(default_factory=CpuFeatures)
     #: direct_gbpages (``gbpages``/``nogbpages``); None: the config default (on)
     gbpages: Optional[bool] = None
@@ -132,6 +137,14 @@ class MappingCall:
     ret: int = 0
 
 
+def paging_mode(params: "BootParams") -> PagingMode:
+    if params.arch == "i386":
+        return I386_PAE if params.pae else I386
+    if params.arch != "x86_64":
+        raise ValueError(f"unknown architecture {params.arch!r} (x86_64 or i386)")
+    return X86_64_5LEVEL if params.la57 else X86_64_4LEVEL
+
+
 class Kernel:
     """The state of one emulated boot, from ``setup_arch`` to the end of ``init_mem_mapping``."""
 
@@ -142,7 +155,8 @@ class Kernel:
         self.memblock = Memblock(bottom_up_clamp=profile.memblock_bottom_up_clamp)
         self.phys = PhysMem(phys_limit)
         self.log = KernelLog()
-        self.paging_levels = 5 if params.la57 else 4
+        self.mode = paging_mode(params)
+        self.paging_levels = self.mode.levels
         self.page_offset = profile.page_offset_l5 if params.la57 else profile.page_offset
         self.max_physmem_bits = profile.max_physmem_bits_l5 if params.la57 else profile.max_physmem_bits
         # setup_arch results

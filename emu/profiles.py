@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .pgtable import PAGE_SIZE, PMD_SIZE
 
 # printk visibility levels of a line
 LEVEL_INFO = "info"         # pr_info / KERN_INFO: in the default dmesg
@@ -34,7 +33,6 @@ class Profile:
     version: Tuple[int, int]
     summary: str
     source: str
-    arch: str = "x86_64"
 
     # -- early_alloc_pgt_buf / alloc_low_pages (arch/x86/mm/init.c) ---------
     #: BRK pages for page tables (INIT_PGT_BUF_SIZE / INIT_PGD_PAGE_COUNT)
@@ -59,8 +57,9 @@ class Profile:
     alloc_uses_phys_alloc_range: bool = False
 
     # -- init_mem_mapping / memory_map_top_down ---------------------------
-    #: alignment of the first PMD_SIZE block searched for real_end
-    real_end_align: int = PMD_SIZE
+    #: the first PMD_SIZE block searched for real_end is only PAGE_SIZE aligned (seed, tip of early
+    #: 2013); PMD_SIZE aligned from 3.10 on
+    real_end_page_aligned: bool = False
     #: 5.15+: real_end block taken with memblock_phys_alloc_range and freed again
     real_end_alloc_and_free: bool = False
     #: fd5935f9c204: a failed real_end allocation warns and falls back to ALIGN_DOWN(end, PMD_SIZE)
@@ -337,36 +336,31 @@ def parse_version(text: str) -> Tuple[int, int, int]:
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
-def for_version(version: Tuple[int, ...], arch: str = "x86_64") -> Profile:
-    """The profile of the newest behaviour at or before ``version``."""
+def for_version(version: Tuple[int, ...]) -> Profile:
+    """The profile of the newest behaviour at or before ``version`` (x86-64 and i386 alike:
+    what differs between the architectures is in :mod:`emu.arch`)."""
     best: Optional[Profile] = None
     for p in PROFILES.values():
-        if p.arch != arch:
-            continue
         if tuple(p.version) <= tuple(version[:2]) and (best is None or p.version > best.version):
             best = p
     if best is None:
         known = ", ".join(sorted(PROFILES, key=lambda n: PROFILES[n].version))
-        raise ProfileError(
-            f"no {arch} profile for kernel {'.'.join(map(str, version))} "
-            f"(profiles: {known})"
-        )
+        raise ProfileError(f"no profile for kernel {'.'.join(map(str, version))} (profiles: {known})")
     return best
 
 
-def get_profile(name_or_version: str, arch: str = "x86_64") -> Profile:
+def get_profile(name_or_version: str) -> Profile:
     """A profile by name (``3.13``) or by any kernel version (``4.1.0-040100-generic``)."""
-    if name_or_version in PROFILES and PROFILES[name_or_version].arch == arch:
+    if name_or_version in PROFILES:
         return PROFILES[name_or_version]
-    return for_version(parse_version(name_or_version), arch)
+    return for_version(parse_version(name_or_version))
 
 
 def profile_table() -> List[Tuple[str, str, Dict[str, Tuple[object, object]]]]:
-    """(name, summary, differences from the previous profile of the same arch)."""
+    """(name, summary, differences from the previous profile)."""
     rows = []
-    prev: Dict[str, Profile] = {}
-    for p in sorted(PROFILES.values(), key=lambda p: (p.arch, p.version)):
-        diff = p.differences(prev[p.arch]) if p.arch in prev else {}
-        rows.append((p.name, p.summary, diff))
-        prev[p.arch] = p
+    prev: Optional[Profile] = None
+    for p in sorted(PROFILES.values(), key=lambda p: p.version):
+        rows.append((p.name, p.summary, p.differences(prev) if prev else {}))
+        prev = p
     return rows

@@ -29,7 +29,6 @@ from ..profiles import LEVEL_INFO
 from . import init_64
 
 ISA_END_ADDRESS = 0x100000
-NR_RANGE_MR = 5  # x86-64
 STEP_SIZE_SHIFT = 5
 _M64 = (1 << 64) - 1
 
@@ -183,9 +182,9 @@ class MapRange:
     page_size_mask: int
 
 
-def save_mr(mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
+def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
     if start_pfn < end_pfn:
-        if len(mr) >= NR_RANGE_MR:
+        if len(mr) >= k.mode.nr_range_mr:
             raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
 
@@ -193,9 +192,12 @@ def save_mr(mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None
 def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
     """``adjust_range_page_size_mask``: promote a piece whose surrounding
     2M (1G) block is all one memblock memory region; its bounds stay."""
+    pmd_size = k.mode.pmd_size
     for r in mr:
         if k.page_size_mask & MASK_2M and not r.page_size_mask & MASK_2M:
-            s, e = round_down(r.start, PMD_SIZE), round_up(r.end, PMD_SIZE)
+            s, e = round_down(r.start, pmd_size), round_up(r.end, pmd_size)
+            if k.mode.map_to_max_low_pfn and (e >> PAGE_SHIFT) > k.max_low_pfn:
+                continue  # 32-bit: never past lowmem
             if k.memblock.is_region_memory(s, e - s):
                 r.page_size_mask |= MASK_2M
         if k.page_size_mask & MASK_1G and not r.page_size_mask & MASK_1G:
@@ -218,47 +220,55 @@ def page_size_string(k: Kernel, r: MapRange) -> str:
     if r.page_size_mask & MASK_1G:
         return "1G"
     if r.page_size_mask & MASK_2M:
-        return "4M" if k.profile.page_size_4m_string else "2M"
+        return "4M" if (k.mode.pmd_shift == 22 and k.profile.page_size_4m_string) else "2M"
     return "4k"
 
 
 def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
-    """``split_mem_range`` (x86-64): head 4k, 2M up to the 1G boundary, 1G,
-    tail 2M, tail 4k; then ``adjust_range_page_size_mask`` and merging
-    (order per profile); prints one ``page`` line per piece."""
+    """``split_mem_range``: head 4k, 2M up to the 1G boundary, 1G, tail 2M,
+    tail 4k (x86-64); head 4k (the whole first PMD_SIZE when starting at 0),
+    large pages, tail 4k (i386); then ``adjust_range_page_size_mask`` and
+    merging (order per profile); prints one ``page`` line per piece."""
     mr: List[MapRange] = []
+    mode = k.mode
     psm = k.page_size_mask
-    pmd_pfns, pud_pfns = PMD_SIZE >> PAGE_SHIFT, PUD_SIZE >> PAGE_SHIFT
+    pmd_size = mode.pmd_size
     limit_pfn = end >> PAGE_SHIFT
     start_pfn = start >> PAGE_SHIFT
     pos = start_pfn << PAGE_SHIFT
-    # head, up to the first 2M boundary
-    end_pfn = round_up(pos, PMD_SIZE) >> PAGE_SHIFT
+    # head, up to the first large-page boundary
+    if mode.split_32bit and pos == 0:
+        end_pfn = pmd_size >> PAGE_SHIFT  # the first 2/4M is never mapped with a large page
+    else:
+        end_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
     end_pfn = min(end_pfn, limit_pfn)
     if start_pfn < end_pfn:
-        save_mr(mr, start_pfn, end_pfn, 0)
+        save_mr(k, mr, start_pfn, end_pfn, 0)
         pos = end_pfn << PAGE_SHIFT
-    # 2M pages up to the first 1G boundary
-    start_pfn = round_up(pos, PMD_SIZE) >> PAGE_SHIFT
-    end_pfn = min(round_up(pos, PUD_SIZE), round_down(end, PMD_SIZE)) >> PAGE_SHIFT
+    # large pages (up to the first 1G boundary on x86-64)
+    start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
+    if mode.split_32bit:
+        end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
+    else:
+        end_pfn = min(round_up(pos, PUD_SIZE), round_down(end, pmd_size)) >> PAGE_SHIFT
     if start_pfn < end_pfn:
-        save_mr(mr, start_pfn, end_pfn, psm & MASK_2M)
+        save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
         pos = end_pfn << PAGE_SHIFT
-    # 1G pages
-    start_pfn = round_up(pos, PUD_SIZE) >> PAGE_SHIFT
-    end_pfn = round_down(end, PUD_SIZE) >> PAGE_SHIFT
-    if start_pfn < end_pfn:
-        save_mr(mr, start_pfn, end_pfn, psm & (MASK_2M | MASK_1G))
-        pos = end_pfn << PAGE_SHIFT
-    # tail 2M
-    start_pfn = round_up(pos, PMD_SIZE) >> PAGE_SHIFT
-    end_pfn = round_down(end, PMD_SIZE) >> PAGE_SHIFT
-    if start_pfn < end_pfn:
-        save_mr(mr, start_pfn, end_pfn, psm & MASK_2M)
-        pos = end_pfn << PAGE_SHIFT
+    if not mode.split_32bit:
+        # 1G pages
+        start_pfn = round_up(pos, PUD_SIZE) >> PAGE_SHIFT
+        end_pfn = round_down(end, PUD_SIZE) >> PAGE_SHIFT
+        if start_pfn < end_pfn:
+            save_mr(k, mr, start_pfn, end_pfn, psm & (MASK_2M | MASK_1G))
+            pos = end_pfn << PAGE_SHIFT
+        # tail 2M
+        start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
+        end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
+        if start_pfn < end_pfn:
+            save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
+            pos = end_pfn << PAGE_SHIFT
     # tail 4k
-    save_mr(mr, pos >> PAGE_SHIFT, limit_pfn, 0)
-    del pmd_pfns, pud_pfns
+    save_mr(k, mr, pos >> PAGE_SHIFT, limit_pfn, 0)
 
     if k.profile.split_order == "adjust_merge":
         if not k.after_bootmem:
@@ -308,14 +318,20 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
     k.calls.append(call)
     ret = 0
     prot = page_kernel(k)
+    kpmi = init_64.kernel_physical_mapping_init if k.mode.is_64bit else _init_32_kpmi()
     for r in mr:
-        ret = init_64.kernel_physical_mapping_init(k, r.start, r.end, r.page_size_mask, prot)
+        ret = kpmi(k, r.start, r.end, r.page_size_mask, prot)
     call.ret = ret
     add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
     if k.progress is not None:
         k.bytes_requested += end - start
         k.progress(k.bytes_requested, k.bytes_to_map)
     return ret >> PAGE_SHIFT
+
+
+def _init_32_kpmi():
+    from . import init_32
+    return init_32.kernel_physical_mapping_init
 
 
 def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
@@ -337,7 +353,7 @@ def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
 
 def get_new_step_size(k: Kernel, step_size: int) -> int:
     """Step growth: ``<<= 5`` (old rule) or ``<< (PMD_SHIFT - PAGE_SHIFT - 1)`` (new rule)."""
-    shift = STEP_SIZE_SHIFT if k.profile.step_rule == "old" else PMD_SHIFT - PAGE_SHIFT - 1
+    shift = STEP_SIZE_SHIFT if k.profile.step_rule == "old" else k.mode.pmd_shift - PAGE_SHIFT - 1
     return (step_size << shift) & _M64
 
 
@@ -353,6 +369,7 @@ def _round_down64(x: int, a: int) -> int:
 
 def _find_real_end(k: Kernel, map_start: int, map_end: int) -> int:
     prof, mb = k.profile, k.memblock
+    PMD_SIZE = k.mode.pmd_size  # noqa: N806 - the kernel's name, per paging mode
     if prof.real_end_alloc_and_free:
         addr = mb.phys_alloc_range(PMD_SIZE, PMD_SIZE, map_start, map_end)
         if prof.real_end_check_return and not addr:
@@ -360,7 +377,7 @@ def _find_real_end(k: Kernel, map_start: int, map_end: int) -> int:
             return max(map_start, round_down(map_end, PMD_SIZE))
         mb.free(addr, PMD_SIZE)  # with addr == 0 this un-reserves [0, 2M) (kernel bug, H14)
         return addr + PMD_SIZE
-    addr = mb.find_in_range(map_start, map_end, PMD_SIZE, prof.real_end_align)
+    addr = mb.find_in_range(map_start, map_end, PMD_SIZE, PAGE_SIZE if prof.real_end_page_aligned else PMD_SIZE)
     return addr + PMD_SIZE
 
 
@@ -369,7 +386,7 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
     growing downwards, each mapped with page tables from what is already
     mapped above it; finally the part above ``real_end``."""
     real_end = _find_real_end(k, map_start, map_end)
-    step_size = PMD_SIZE
+    step_size = k.mode.pmd_size
     k.max_pfn_mapped = 0
     k.min_pfn_mapped = real_end >> PAGE_SHIFT
     last_start = real_end
@@ -393,7 +410,7 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
 def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int) -> None:
     """``memory_map_bottom_up``: windows growing upwards from ``map_start``
     (memblock bottom-up, ``movable_node``)."""
-    step_size = PMD_SIZE
+    step_size = k.mode.pmd_size
     start = map_start
     k.min_pfn_mapped = start >> PAGE_SHIFT
     mapped_ram_size = 0
@@ -415,7 +432,7 @@ def init_mem_mapping(k: Kernel) -> None:
     """``init_mem_mapping`` (x86-64): probe page sizes, map the ISA range,
     then all RAM top-down (or bottom-up with ``movable_node``)."""
     probe_page_size_mask(k)
-    end = k.max_pfn << PAGE_SHIFT
+    end = (k.max_low_pfn if k.mode.map_to_max_low_pfn else k.max_pfn) << PAGE_SHIFT
     init_memory_mapping(k, 0, ISA_END_ADDRESS)
     if k.memblock.bottom_up and k.profile.bottom_up_supported:
         kernel_end = k.kernel_end
@@ -423,8 +440,12 @@ def init_mem_mapping(k: Kernel) -> None:
         memory_map_bottom_up(k, ISA_END_ADDRESS, kernel_end)
     else:
         memory_map_top_down(k, ISA_END_ADDRESS, end)
-    if k.max_pfn > k.max_low_pfn:
-        k.max_low_pfn = k.max_pfn
+    if k.mode.is_64bit:
+        if k.max_pfn > k.max_low_pfn:
+            k.max_low_pfn = k.max_pfn
+    else:
+        from . import init_32
+        init_32.early_ioremap_page_table_range_init(k)
 
 
 __all__ = [
