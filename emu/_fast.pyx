@@ -68,7 +68,11 @@ cdef class Mapper:
     cdef Py_ssize_t nout, ocap
     cdef public int64_t pages4k, pages2m, pages1g
     cdef uint64_t brk_next, brk_top, run_lo, run_hi
-    cdef bint brk_ok, brk_ge, after_bootmem
+    cdef bint brk_ok, brk_ge, after_bootmem, zero_rest
+    cdef uint8_t buf_src
+    cdef const uint64_t* any_s
+    cdef const uint64_t* any_e
+    cdef Py_ssize_t nany
     cdef uint64_t pfn_mask, supported, pud_leaf_flags, page_offset
     cdef int levels
 
@@ -82,6 +86,13 @@ cdef class Mapper:
         self.nram = rs.shape[0]
         self.ram_s = &rs[0] if self.nram else NULL
         self.ram_e = &re[0] if self.nram else NULL
+        cdef const uint64_t[::1] as_ = job.any_s
+        cdef const uint64_t[::1] ae = job.any_e
+        self.nany = as_.shape[0]
+        self.any_s = &as_[0] if self.nany else NULL
+        self.any_e = &ae[0] if self.nany else NULL
+        self.zero_rest = job.zero_rest
+        self.buf_src = job.buf_src
         self.pfn_mask = job.pfn_mask
         self.supported = job.supported
         self.pud_leaf_flags = job.pud_leaf_flags
@@ -149,7 +160,7 @@ cdef class Mapper:
         if self.brk_ok and not full:
             pfn = self.brk_next
             self.brk_next += 1
-            src = SRC_BRK
+            src = self.buf_src
         else:
             if self.run_hi <= self.run_lo:
                 self._save()
@@ -198,20 +209,29 @@ cdef class Mapper:
         cdef int i
         cdef uint64_t* t = &self.frames[slot * 512]
         with nogil:
-            for i in range((paddr >> 12) & 511, 512):
+            i = (paddr >> 12) & 511
+            while i < 512:
                 nxt = (paddr & ~<uint64_t>0xFFF) + 0x1000
                 if paddr >= paddr_end:
+                    if self.zero_rest:
+                        # <= 3.8: clear the rest of the page and stop
+                        if not self.after_bootmem:
+                            while i < 512:
+                                t[i] = 0
+                                i += 1
+                        break
                     if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
                                                               paddr & ~<uint64_t>0xFFF, nxt):
                         t[i] = 0
                 elif t[i] != 0:
-                    if not self.after_bootmem:
+                    if not self.after_bootmem or self.zero_rest:
                         pages += 1
                 else:
                     t[i] = (paddr & self.pfn_mask) | flags
                     last = nxt
                     pages += 1
                 paddr = nxt
+                i += 1
         self.pages4k += pages
         return last
 
@@ -239,22 +259,37 @@ cdef class Mapper:
                     nxt = (paddr & amask) + size
                     e = self.frames[slot * 512 + i]
                     if paddr >= paddr_end:
+                        if self.zero_rest:
+                            # <= 3.8: a PMD page is cleared past the end; a PUD loop just stops
+                            if level == 2 and not self.after_bootmem:
+                                while i < 512:
+                                    self.frames[slot * 512 + i] = 0
+                                    i += 1
+                            i = 512
+                            break
                         if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
                                                                   paddr & amask, nxt):
                             self.frames[slot * 512 + i] = 0
+                    elif (self.zero_rest and level == 3 and not self.after_bootmem
+                          and not ram_any(self.any_s, self.any_e, self.nany, paddr, nxt)):
+                        # <= 3.8: a PUD with no e820 entry of any type is cleared
+                        self.frames[slot * 512 + i] = 0
                     elif e != 0:
                         if not (e & _PSE):
                             ev = 1
                             break
                         if large_ok:
-                            if not self.after_bootmem:
+                            if not self.after_bootmem and not self.zero_rest:
                                 pages += 1
                             last = nxt
                         else:
                             ev = 3
                             break
                     elif large_ok:
-                        self.frames[slot * 512 + i] = (paddr & amask & self.pfn_mask) | leaf_flags
+                        if self.zero_rest:   # <= 3.8: the leaf takes the unaligned address
+                            self.frames[slot * 512 + i] = (paddr & self.pfn_mask) | leaf_flags
+                        else:
+                            self.frames[slot * 512 + i] = (paddr & amask & self.pfn_mask) | leaf_flags
                         pages += 1
                         last = nxt
                     else:
@@ -319,7 +354,7 @@ cdef class Mapper:
         """kernel_physical_mapping_init: returns paddr_last."""
         cdef uint64_t vaddr = self.page_offset + paddr_start, vend = self.page_offset + paddr_end
         cdef int shift = 48 if self.levels == 5 else 39
-        cdef uint64_t size = (<uint64_t>1) << shift, vnext, e, last = paddr_end
+        cdef uint64_t size = (<uint64_t>1) << shift, vnext, e, last = paddr_end, child_end
         cdef int i
         cdef Py_ssize_t pgd = self.slot_of(pgd_pfn), child
         if pgd < 0:
@@ -339,10 +374,12 @@ cdef class Mapper:
                         last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
                 else:
                     child = self.alloc_page(4 if self.levels == 5 else 3)
+                    # <= 3.8: a new PUD page is filled only up to the next PGD boundary
+                    child_end = (vnext if vnext < vend else vend) - self.page_offset if self.zero_rest else paddr_end
                     if self.levels == 5:
-                        last = self.p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                        last = self.p4d_init(child, vaddr - self.page_offset, child_end, mask, prot)
                     else:
-                        last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+                        last = self.large_init(3, child, vaddr - self.page_offset, child_end, mask, prot)
                     pgd = self.slot_of(pgd_pfn)
                     self.frames[pgd * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
                 vaddr = vnext

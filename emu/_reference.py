@@ -50,7 +50,7 @@ class _RefMapper:
         if j.brk_ok and not full:
             pfn = j.brk_next
             j.brk_next += 1
-            src = SRC_BRK
+            src = j.buf_src
         else:
             if j.run_hi <= j.run_lo:
                 j.refill()
@@ -77,19 +77,25 @@ class _RefMapper:
         flags = _massage(prot, j.supported)
         last = paddr_end
         pages = 0
-        for i in range((paddr >> 12) & 511, 512):
+        i = (paddr >> 12) & 511
+        while i < 512:
             nxt = (paddr & ~0xFFF) + 0x1000
             if paddr >= paddr_end:
+                if j.zero_rest:
+                    if not j.after_bootmem:
+                        t[i:] = 0
+                    break
                 if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & ~0xFFF, nxt):
                     t[i] = 0
             elif int(t[i]) != 0:
-                if not j.after_bootmem:
+                if not j.after_bootmem or j.zero_rest:
                     pages += 1
             else:
                 t[i] = (paddr & j.pfn_mask) | flags
                 last = nxt
                 pages += 1
             paddr = nxt
+            i += 1
         self.pages[1] += pages
         return last
 
@@ -108,16 +114,23 @@ class _RefMapper:
             t = self.table(pfn)
             e = int(t[i])
             if paddr >= paddr_end:
+                if j.zero_rest:
+                    if level == 2 and not j.after_bootmem:
+                        t[i:] = 0
+                    break
                 if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & amask, nxt):
                     t[i] = 0
+            elif j.zero_rest and level == 3 and not j.after_bootmem and not _ram_any(j.any_s, j.any_e, paddr, nxt):
+                t[i] = 0
             elif e != 0 and not e & _PSE:
                 last = self.descend(level - 1, (e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
             elif e != 0 and large_ok:
-                if not j.after_bootmem:
+                if not j.after_bootmem and not j.zero_rest:
                     pages += 1
                 last = nxt
             elif e == 0 and large_ok:
-                t[i] = (paddr & amask & j.pfn_mask) | leaf_flags
+                addr = paddr if j.zero_rest else paddr & amask
+                t[i] = (addr & j.pfn_mask) | leaf_flags
                 pages += 1
                 last = nxt
             else:
@@ -171,8 +184,9 @@ class _RefMapper:
                     self.large_init(3, child, pa, paddr_end, mask, prot)
             else:
                 child = self.alloc_page(4 if five else 3)
-                last = self.p4d_init(child, pa, paddr_end, mask, prot) if five else \
-                    self.large_init(3, child, pa, paddr_end, mask, prot)
+                child_end = min(vnext, vend) - j.page_offset if j.zero_rest else paddr_end
+                last = self.p4d_init(child, pa, child_end, mask, prot) if five else \
+                    self.large_init(3, child, pa, child_end, mask, prot)
                 self.table(pgd_pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
             vaddr = vnext
         return last

@@ -35,7 +35,7 @@ EXAMPLES_TRANSLATE = """examples:
 
 
 #: modules that add subcommands (``register(subparsers, add_layout_options, layout)``)
-PLUGIN_COMMANDS: List[str] = []
+PLUGIN_COMMANDS: List[str] = ["emu.bench"]
 
 
 class CliError(Exception):
@@ -174,8 +174,8 @@ def _summary(result) -> List[str]:
         "",
         f"--- emu: profile {result.profile}, {result.arch} {k.paging_levels}-level, "
         f"max_pfn {k.max_pfn:#x}, {result.seconds * 1000:.1f} ms ({backend.name()}) ---",
-        f"page-table pages: {pt['total']} ({levels}); from BRK {src['brk']}, memblock {src['memblock']}, "
-        f"kernel image {src['image']}",
+        f"page-table pages: {pt['total']} ({levels}); from "
+        + ", ".join(f"{name} {n}" for name, n in src.items() if n),
     ]
     for key, kb in result.meminfo.items():
         out.append(f"{key + ':':<16}{kb:>12} kB")

@@ -22,7 +22,7 @@ from .profiles import Profile, get_profile
 from .setup_arch import setup_arch
 from .verify import Report, verify
 
-LEVEL_KEYS = {5: "p4d", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
+LEVEL_KEYS = {4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
 
 
 @dataclass
@@ -41,21 +41,18 @@ class Result:
 
     @property
     def pgtable_pages(self) -> Dict[str, Dict[str, int]]:
-        """Page-table pages per level and per source (BRK / memblock), the PGD included."""
+        """Page-table pages per level and per source (BRK, memblock, the <= 3.8 pgt_buf,
+        the kernel image's static tables: the PGD, and before 3.9 the identity tables)."""
         k = self.kernel
-        out: Dict[str, Dict[str, int]] = {
-            "by_level": {"pgd": 1},
-            "by_source": {SOURCE_BRK: 0, SOURCE_MEMBLOCK: 0, "image": 1},
-        }
         tp = k.table_pages
-        levels = tp.column("level")
-        for lvl in sorted(set(levels.tolist()), reverse=True):
-            out["by_level"][LEVEL_KEYS[lvl]] = int((levels == lvl).sum())
-        src = tp.column("src")
-        out["by_source"][SOURCE_BRK] = int((src == 1).sum())
-        out["by_source"][SOURCE_MEMBLOCK] = int((src == 2).sum())
-        out["total"] = 1 + len(tp)
-        return out
+        levels, src = tp.column("level"), tp.column("src")
+        by_level: Dict[str, int] = {}
+        for lvl in range(k.paging_levels, 0, -1):
+            n = int((levels == lvl).sum())
+            if n:
+                by_level["pgd" if lvl == k.paging_levels else LEVEL_KEYS[lvl]] = n
+        by_source = {name: int((src == code).sum()) for code, name in tp.SOURCES.items()}
+        return {"by_level": by_level, "by_source": by_source, "total": len(tp)}
 
     @property
     def direct_map(self) -> Dict[str, int]:

@@ -22,6 +22,7 @@ from .profiles import Profile
 
 SOURCE_BRK = "brk"
 SOURCE_MEMBLOCK = "memblock"
+SOURCE_PGT_BUF = "pgt_buf"  # find_early_table_space's buffer (<= 3.8)
 SOURCE_IMAGE = "image"  # swapper_pg_dir / init_top_pgt inside the kernel image
 
 
@@ -59,6 +60,8 @@ class BootParams:
     #: Xen PV domU: bytes of "extra memory" above nr_pages at the top of the e820 RAM, which
     #: xen_memory_setup/xen_add_extra_mem reserve in memblock (arch/x86/xen/setup.c, 3.x)
     xen_extra_mem: Optional[int] = None
+    #: i386: __end_of_fixed_addresses (PTEs find_early_table_space adds for the fixmap, <= 3.8)
+    fixmap_ptes: int = 0
     #: command-line memory options (``mem=``, ``memmap=``) applied to e820
     mem_limit: Optional[int] = None
     memmap: List[str] = field(default_factory=list)
@@ -80,12 +83,12 @@ class TablePage:
 class TablePageLog:
     """Every page-table page allocated, as numpy columns (one row per page)."""
 
-    SOURCES = {1: SOURCE_BRK, 2: SOURCE_MEMBLOCK}
+    SOURCES = {1: SOURCE_BRK, 2: SOURCE_MEMBLOCK, 3: SOURCE_PGT_BUF, 4: SOURCE_IMAGE}
 
     def __init__(self) -> None:
         self.pfn = np.zeros(0, np.uint64)
         self.level = np.zeros(0, np.uint8)
-        self.src = np.zeros(0, np.uint8)      # 1 BRK, 2 memblock
+        self.src = np.zeros(0, np.uint8)      # 1 BRK, 2 memblock, 3 pgt_buf (<= 3.8), 4 kernel image
         self.mapped = np.zeros(0, bool)       # inside pfn_mapped when allocated
         self.call = np.zeros(0, np.int32)     # index into Kernel.calls
         self._n = 0
@@ -190,11 +193,22 @@ class Kernel:
         self.bytes_to_map = 0
         self.ram_s = np.zeros(0, dtype=np.uint64)
         self.ram_e = np.zeros(0, dtype=np.uint64)
+        self.any_s = np.zeros(0, dtype=np.uint64)
+        self.any_e = np.zeros(0, dtype=np.uint64)
 
     # -- helpers the mm code shares -------------------------------------
     def refresh_e820_ranges(self) -> None:
-        """Cache e820 RAM/RESERVED_KERN ranges as sorted arrays for the Cython loops."""
+        """Cache e820 RAM/RESERVED_KERN ranges, and the ranges of entries of any type,
+        as sorted arrays for the Cython loops."""
         self.ram_s, self.ram_e = self.e820.ram_ranges()
+        merged: List[List[int]] = []
+        for s, e in sorted((x.addr, x.end) for x in self.e820.entries if x.size > 0):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        self.any_s = np.array([m[0] for m in merged], dtype=np.uint64)
+        self.any_e = np.array([m[1] for m in merged], dtype=np.uint64)
 
     def pfn_is_mapped(self, pfn: int) -> bool:
         return any(s <= pfn < e for s, e in self.pfn_mapped)

@@ -218,6 +218,10 @@ class Memblock:
                 return cand
         return 0
 
+    def find_bottom_up(self, start: int, end: int, size: int, align: int) -> int:
+        """First fit from ``start`` upwards (2.6.x ``find_e820_area`` over free memory)."""
+        return self._find_bottom_up(max(start, PAGE_SIZE), end, size, align)
+
     def find_in_range(self, start: int, end: int, size: int, align: int) -> int:
         """``memblock_find_in_range``: highest (top-down) or lowest (bottom-up)
         ``align``-aligned free block of ``size`` bytes in [start, end); 0 if none."""

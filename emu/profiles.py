@@ -114,6 +114,38 @@ class Profile:
     default_randomize_memory: bool = False
     default_5level_config: bool = False
 
+    # -- before the top-down rewrite: pre-patch kernels and the posted seed -----
+    #: how page tables are provided: "brk_top_down" (seed and 3.9+: BRK buffer, RAM mapped
+    #: top-down) or "early_table_space" (<= 3.8: a buffer sized and found per
+    #: init_memory_mapping call by find_early_table_space, called from setup_arch)
+    scheme: str = "brk_top_down"
+    #: find_early_table_space sizing: "end" (from 0 to end, 2.6.x-3.4), or "ranges"
+    #: (sum over the map_range pieces: 844ab6f9 "Find_early_table_space based on ranges
+    #: that are actually being mapped", 3.7, in 3.5.x stable)
+    table_space_formula: str = "ranges"
+    #: where find_early_table_space looks: "memblock" (top-down in [0, max_pfn_mapped)) or
+    #: "e820_bottom_up" (2.6.x find_e820_area from 0x8000, first fit)
+    table_space_search: str = "memblock"
+    #: printk formats: "mem" ([mem %#010lx-%#010lx], 3.5+) or "hex" (%016lx-%016lx, <= 3.4)
+    log_style: str = "mem"
+    #: the direct-map PGD slot before init_mem_mapping: "empty" (3.9+ native: #PF-handler
+    #: early tables elsewhere) or "ident_1g" (static level3/level2_ident_pgt: 512 2M leaves,
+    #: __PAGE_KERNEL_IDENT_LARGE_EXEC, for [0, 1G))
+    early_direct_map: str = "empty"
+    #: max_pfn_mapped when setup_arch starts (64-bit: KERNEL_IMAGE_SIZE >> 12 before 3.9)
+    early_max_pfn_mapped_64: int = 0
+    #: kernel_physical_mapping_init rules: "zero_non_ram" (3.9+: keep scanning past the end,
+    #: zero only non-RAM blocks; leaves aligned to their size; kept leaves counted) or
+    #: "zero_rest" (<= 3.8: zero every remaining entry of the table past the end and stop;
+    #: PUD skipped when no e820 entry of any type is in it; leaves built from the unaligned
+    #: address; kept 2M/1G leaves not counted)
+    kpmi_rules: str = "zero_non_ram"
+    #: page-table pages reached through __va (the direct map itself must already map them)
+    #: or through early_memremap (seed on 64-bit, <= 3.8)
+    pgt_access_va: bool = True
+    #: chosen by --profile VERSION / a log's version (False: only by name, e.g. "seed")
+    by_version: bool = True
+
     def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
         """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
         if x86_5level_config and self.pgt_buf_pages_5level is not None:
@@ -316,9 +348,77 @@ V6_15 = _derive(
     real_end_check_return=True,
 )
 
+# ---------------------------------------------------------------------------
+# Before the top-down rewrite, and the rewrite as posted.
+# ---------------------------------------------------------------------------
+V2_6_31 = _derive(
+    V3_9,
+    name="2.6.31",
+    version=(2, 6),
+    summary="pre-patch, pre-memblock: setup_arch maps [0, max_low_pfn) then [4G, max_pfn), each call "
+            "sizing its table buffer from 0 to end and placing it first-fit from 0x8000 (find_e820_area)",
+    source="arch/x86/mm/init.c, init_64.c @ 2.6.31/2.6.32 (find_early_table_space(end, use_pse, "
+           "use_gbpages), find_e820_area); corpus 2.6.31 log",
+    scheme="early_table_space",
+    table_space_formula="end",
+    table_space_search="e820_bottom_up",
+    log_style="hex",
+    early_direct_map="ident_1g",
+    early_max_pfn_mapped_64=0x20000,
+    kpmi_rules="zero_rest",
+    pgt_access_va=False,
+    can_use_brk_pgt=False,
+    memblock_trim=False,
+    pgt_buf_pages=0,
+)
+
+V3_0 = _derive(
+    V2_6_31,
+    name="3.0",
+    version=(3, 0),
+    summary="pre-patch with memblock (2.6.38+): the table buffer is found top-down below max_pfn_mapped",
+    source="arch/x86/mm/init.c @ 3.0-3.4 (memblock_find_in_range(0, good_end, tables, PAGE_SIZE)); "
+           "corpus 3.0 and 3.2 logs",
+    table_space_search="memblock",
+)
+
+V3_5 = _derive(
+    V3_0,
+    name="3.5",
+    version=(3, 5),
+    summary="pre-patch, [mem ...] printk format; buffer sized from the map_range pieces "
+            "(844ab6f9, 3.7, also in 3.5.x/3.6.x stable)",
+    source="arch/x86/mm/init.c @ 3.6 (New-B/Linux3.6) + 844ab6f9; corpus 3.5 and 3.8 logs",
+    log_style="mem",
+    table_space_formula="ranges",
+)
+
+SEED = _derive(
+    V3_9,
+    name="seed",
+    version=(3, 8),
+    by_version=False,
+    summary="the top-down patch exactly as posted (v4, 2012-10-18): 5-page BRK buffer, "
+            "'pgt_buf_end + 1 >= pgt_buf_top', real_end PAGE_SIZE aligned, step <<= 5, no "
+            "can_use_brk_pgt, no BRK printk; static 1G identity map in the direct-map slot",
+    source="shared/seed/000_27b229a08bbd39d8.txt on tip x86/mm of Oct 2012 (the series' earlier "
+           "patches: Align start address, Use big page size for small memory range, Don't clear "
+           "page table if range is ram, Break down init_all_memory_mapping); head_64.S of 3.6 for "
+           "the early tables; 64-bit alloc_low_page maps its page with early_memremap",
+    pgt_buf_pages=5,
+    brk_full_test="ge",
+    can_use_brk_pgt=False,
+    real_end_page_aligned=True,
+    split_order="merge_adjust",
+    log_brk=LEVEL_NONE,
+    early_direct_map="ident_1g",
+    early_max_pfn_mapped_64=0x20000,
+    pgt_access_va=False,
+)
+
 PROFILES: Dict[str, Profile] = {
     p.name: p
-    for p in (V3_9, V3_10, V3_13, V3_19, V4_4, V4_8, V4_17, V4_19, V4_20, V5_8, V5_11, V5_12, V5_15,
+    for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_4, V4_8, V4_17, V4_19, V4_20, V5_8, V5_11, V5_12, V5_15,
               V6_1, V6_6, V6_15)
 }
 
@@ -341,6 +441,8 @@ def for_version(version: Tuple[int, ...]) -> Profile:
     what differs between the architectures is in :mod:`emu.arch`)."""
     best: Optional[Profile] = None
     for p in PROFILES.values():
+        if not p.by_version:
+            continue
         if tuple(p.version) <= tuple(version[:2]) and (best is None or p.version > best.version):
             best = p
     if best is None:
@@ -360,7 +462,7 @@ def profile_table() -> List[Tuple[str, str, Dict[str, Tuple[object, object]]]]:
     """(name, summary, differences from the previous profile)."""
     rows = []
     prev: Optional[Profile] = None
-    for p in sorted(PROFILES.values(), key=lambda p: p.version):
+    for p in sorted(PROFILES.values(), key=lambda p: (p.version, p.by_version)):
         rows.append((p.name, p.summary, p.differences(prev) if prev else {}))
         prev = p
     return rows

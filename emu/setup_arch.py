@@ -17,7 +17,9 @@ from .e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
 from .kernel import BootParams, Kernel
 from .memblock import round_up
 from .mm import init as mm_init
-from .pgtable import PAGE_SHIFT, PAGE_SIZE
+import numpy as np
+
+from .pgtable import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
 from .profiles import Profile
 
 #: default physical address of the BRK page-table buffer, relative to the kernel start
@@ -204,11 +206,33 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
             f"({est} pages), over the limit of {limit_bytes / (1 << 20):.0f} MiB (--max-memory)")
     k.phys.reserve_frames(est + 16)
     k.bytes_to_map = sum(min(e, max_pfn << PAGE_SHIFT) - s for s, e in regions if s < (max_pfn << PAGE_SHIFT))
-    mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range
+    if profile.table_space_search != "e820_bottom_up":
+        mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
     mb.bottom_up = params.movable_node and profile.bottom_up_supported
 
     # swapper_pg_dir / init_top_pgt: a page of the kernel image's data
-    k.pgd_pfn = (kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA01000 <= brk_base else k.pgt_buf_start - 16
+    k.pgd_pfn = (kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA03000 <= brk_base else k.pgt_buf_start - 16
     k.phys.clear_page(k.pgd_pfn)
+    image = [(k.pgd_pfn, k.paging_levels)]
+    if k.mode.is_64bit:
+        if profile.early_direct_map == "ident_1g":
+            image += head64_ident_tables(k)
+        k.max_pfn_mapped = profile.early_max_pfn_mapped_64
+    k.table_pages.append(np.array([p for p, _ in image], np.uint64), np.array([l for _, l in image], np.uint8),
+                         np.full(len(image), 4, np.uint8), [], -1)
     return k
+
+
+def head64_ident_tables(k: Kernel) -> List:
+    """The direct-map slot as head_64.S left it before 3.9: ``init_level4_pgt[L4_PAGE_OFFSET]``
+    -> ``level3_ident_pgt`` -> ``level2_ident_pgt``, 512 2 MiB leaves of
+    ``__PAGE_KERNEL_IDENT_LARGE_EXEC`` (0x1e3) for [0, 1 GiB); entries are ``_KERNPG_TABLE``
+    (arch/x86/kernel/head_64.S @ 3.6).  Returns the (pfn, level) of the two tables."""
+    l3, l2 = k.pgd_pfn + 1, k.pgd_pfn + 2
+    k.phys.clear_page(l3)
+    k.phys.clear_page(l2)
+    k.phys.table(k.pgd_pfn)[(k.page_offset >> 39) & 511] = (l3 << PAGE_SHIFT) | KERNPG_TABLE
+    k.phys.table(l3)[0] = (l2 << PAGE_SHIFT) | KERNPG_TABLE
+    k.phys.table(l2)[:] = (np.arange(512, dtype=np.uint64) << np.uint64(21)) | np.uint64(PAGE_KERNEL_LARGE_EXEC)
+    return [(l3, 3), (l2, 2)]

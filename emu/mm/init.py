@@ -25,7 +25,7 @@ from ..pgtable import (
     __PAGE_KERNEL,
 )
 from ..printk import KernelPanic
-from ..profiles import LEVEL_INFO
+from ..profiles import LEVEL_DEBUG, LEVEL_INFO
 from . import init_64
 
 ISA_END_ADDRESS = 0x100000
@@ -129,6 +129,9 @@ def alloc_fallback_run(k: Kernel) -> tuple:
     page below it, until the free range (or the window) ends.  Bottom-up
     searches are not run-shaped, so they hand out one page at a time.
     """
+    if k.profile.scheme == "early_table_space":
+        # <= 3.8 alloc_low_page: the buffer find_early_table_space sized is all there is
+        panic(k, f"{k.profile.alloc_panic_prefix}: ran out of memory")
     addr = _memblock_fallback(k, 1)
     pfn = addr >> PAGE_SHIFT
     if k.memblock.bottom_up:
@@ -270,18 +273,31 @@ def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
     # tail 4k
     save_mr(k, mr, pos >> PAGE_SHIFT, limit_pfn, 0)
 
+    adjust = not k.after_bootmem and k.profile.scheme == "brk_top_down"  # <= 3.8: no adjusting
     if k.profile.split_order == "adjust_merge":
-        if not k.after_bootmem:
+        if adjust:
             adjust_range_page_size_mask(k, mr)
         _merge_ranges(mr)
     else:
         _merge_ranges(mr)
-        if not k.after_bootmem:
+        if adjust:
             adjust_range_page_size_mask(k, mr)
     for r in mr:
-        k.log.printk(k.profile.log_page_lines,
-                     " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, page_size_string(k, r)))
+        k.log.printk(k.profile.log_page_lines, fmt_page_line(k, r))
     return mr
+
+
+def fmt_page_line(k: Kernel, r: MapRange) -> str:
+    """`` [mem %#010lx-%#010lx] page %s`` (3.5+) or `` %010lx - %010lx page %s`` (<= 3.4)."""
+    if k.profile.log_style == "hex":
+        return " %010x - %010x page %s" % (r.start, r.end, page_size_string(k, r))
+    return " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, page_size_string(k, r))
+
+
+def fmt_init_memory_mapping(k: Kernel, start: int, end: int) -> str:
+    if k.profile.log_style == "hex":
+        return "init_memory_mapping: %016x-%016x" % (start, end)
+    return "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1)
 
 
 # ---------------------------------------------------------------------------
@@ -311,22 +327,116 @@ def add_pfn_range_mapped(k: Kernel, start_pfn: int, end_pfn: int) -> None:
 
 
 def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
-    """``init_memory_mapping``: map [start, end) in pieces; returns the last mapped pfn."""
-    k.log.printk(k.profile.log_init_memory_mapping, "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1))
+    """``init_memory_mapping``: map [start, end) in pieces; returns the last mapped pfn.
+
+    <= 3.8 (``early_table_space`` profiles) it first sizes and places its own
+    page-table buffer (``find_early_table_space``) and reserves the used part
+    of it afterwards; from the seed on, pages come from BRK and memblock and
+    the mapped range is recorded (``add_pfn_range_mapped``).
+    """
+    prof = k.profile
+    k.log.printk(prof.log_init_memory_mapping, fmt_init_memory_mapping(k, start, end))
     mr = split_mem_range(k, start, end)
     call = MappingCall(start, end, [(r.start, r.end, r.page_size_mask) for r in mr])
     k.calls.append(call)
+    early = prof.scheme == "early_table_space"
+    if early and not k.after_bootmem:
+        find_early_table_space(k, mr, start, end)
     ret = 0
     prot = page_kernel(k)
     kpmi = init_64.kernel_physical_mapping_init if k.mode.is_64bit else _init_32_kpmi()
     for r in mr:
         ret = kpmi(k, r.start, r.end, r.page_size_mask, prot)
     call.ret = ret
-    add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
+    if early:
+        if not k.after_bootmem and k.pgt_buf_end > k.pgt_buf_start:
+            # x86_init.mapping.pagetable_reserve: keep the used part of the buffer
+            k.memblock.reserve(k.pgt_buf_start << PAGE_SHIFT, (k.pgt_buf_end - k.pgt_buf_start) << PAGE_SHIFT)
+    else:
+        add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
     if k.progress is not None:
         k.bytes_requested += end - start
         k.progress(k.bytes_requested, k.bytes_to_map)
     return ret >> PAGE_SHIFT
+
+
+def calculate_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) -> int:
+    """Bytes of page tables ``find_early_table_space`` sets aside for one call (<= 3.8).
+
+    ``end`` formula (2.6.x-3.4): sized for [0, end) whatever ``start`` is;
+    ``ranges`` (844ab6f9): summed over the pieces actually mapped.  32-bit adds one
+    PMD_SIZE of PTEs per piece and the fixmap's PTEs.
+    """
+    mode = k.mode
+    pmd_size, esz = mode.pmd_size, mode.entry_bytes
+    pse = bool(k.page_size_mask & MASK_2M)
+    gb = bool(k.page_size_mask & MASK_1G)
+
+    def pages(n: int) -> int:
+        return round_up(n * esz, PAGE_SIZE)
+
+    if k.profile.table_space_formula == "end":
+        puds = -(-end // PUD_SIZE)
+        pmds = -(-(end % PUD_SIZE) // pmd_size) if gb else -(-end // pmd_size)
+        if pse:
+            extra = end % pmd_size + (0 if mode.is_64bit else pmd_size)
+            ptes = -(-extra // PAGE_SIZE)
+        else:
+            ptes = -(-end // PAGE_SIZE)
+    else:
+        puds = pmds = ptes = 0
+        for r in mr:
+            rng = r.end - r.start
+            puds += -(-rng // PUD_SIZE)
+            if r.page_size_mask & MASK_1G:
+                pmds += -(-(rng % PUD_SIZE) // pmd_size)
+            else:
+                pmds += -(-rng // pmd_size)
+            if r.page_size_mask & MASK_2M:
+                extra = rng % pmd_size + (0 if mode.is_64bit else pmd_size)
+                ptes += -(-extra // PAGE_SIZE)
+            else:
+                ptes += -(-rng // PAGE_SIZE)
+    tables = (pages(puds) if mode.is_64bit else 0) + pages(pmds) + pages(ptes)
+    if not mode.is_64bit:
+        tables += pages(k.params.fixmap_ptes)  # for the fixmap (__end_of_fixed_addresses)
+    return tables
+
+
+def find_early_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) -> None:
+    """``find_early_table_space`` (<= 3.8): place the call's page-table buffer below
+    ``max_pfn_mapped`` — top-down in memblock, or (2.6.x) first fit from 0x8000 —
+    and print where it went."""
+    tables = calculate_table_space(k, mr, start, end)
+    good_end = k.max_pfn_mapped << PAGE_SHIFT
+    if k.profile.table_space_search == "e820_bottom_up":
+        base = k.memblock.find_bottom_up(0x8000, good_end, tables, PAGE_SIZE)
+    else:
+        base = k.memblock.find_in_range(0, good_end, tables, PAGE_SIZE)
+    if not base:
+        panic(k, "Cannot find space for the kernel page tables")
+    k.pgt_buf_start = base >> PAGE_SHIFT
+    k.pgt_buf_end = k.pgt_buf_start
+    k.pgt_buf_top = k.pgt_buf_start + (tables >> PAGE_SHIFT)
+    if k.profile.log_style == "hex":
+        line = "kernel direct mapping tables up to %x @ %x-%x" % (
+            end, k.pgt_buf_start << PAGE_SHIFT, k.pgt_buf_top << PAGE_SHIFT)
+    else:
+        line = "kernel direct mapping tables up to %#x @ [mem %#010x-%#010x]" % (
+            end - 1, k.pgt_buf_start << PAGE_SHIFT, (k.pgt_buf_top << PAGE_SHIFT) - 1)
+    k.log.printk(LEVEL_DEBUG, line)
+
+
+def setup_arch_init_memory_mapping(k: Kernel) -> None:
+    """The mapping step of ``setup_arch`` before 3.9: ``init_memory_mapping(0, max_low_pfn)``
+    and, on 64-bit with RAM above 4 GiB, ``init_memory_mapping(4G, max_pfn)``
+    (arch/x86/kernel/setup.c, 2.6.31-3.8)."""
+    probe_page_size_mask(k)
+    k.max_low_pfn_mapped = init_memory_mapping(k, 0, k.max_low_pfn << PAGE_SHIFT)
+    k.max_pfn_mapped = k.max_low_pfn_mapped
+    if k.mode.is_64bit and k.max_pfn > k.max_low_pfn:
+        k.max_pfn_mapped = init_memory_mapping(k, 1 << 32, k.max_pfn << PAGE_SHIFT)
+        k.max_low_pfn = k.max_pfn
 
 
 def _init_32_kpmi():
@@ -429,8 +539,12 @@ def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int) -> None:
 
 
 def init_mem_mapping(k: Kernel) -> None:
-    """``init_mem_mapping`` (x86-64): probe page sizes, map the ISA range,
-    then all RAM top-down (or bottom-up with ``movable_node``)."""
+    """``init_mem_mapping``: probe page sizes, map the ISA range, then all RAM
+    top-down (or bottom-up with ``movable_node``).  For profiles before the
+    rewrite, the two ``init_memory_mapping`` calls ``setup_arch`` made instead."""
+    if k.profile.scheme == "early_table_space":
+        setup_arch_init_memory_mapping(k)
+        return
     probe_page_size_mask(k)
     end = (k.max_low_pfn if k.mode.map_to_max_low_pfn else k.max_pfn) << PAGE_SHIFT
     init_memory_mapping(k, 0, ISA_END_ADDRESS)

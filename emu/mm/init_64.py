@@ -43,6 +43,7 @@ from .pageattr import update_page_count
 
 SRC_BRK = 1
 SRC_MEMBLOCK = 2
+SRC_PGT_BUF = 3
 
 
 class MapJob:
@@ -59,7 +60,13 @@ class MapJob:
         self.after_bootmem = k.after_bootmem
         self.ram_s = np.ascontiguousarray(k.ram_s, dtype=np.uint64)
         self.ram_e = np.ascontiguousarray(k.ram_e, dtype=np.uint64)
+        self.any_s = np.ascontiguousarray(k.any_s, dtype=np.uint64)
+        self.any_e = np.ascontiguousarray(k.any_e, dtype=np.uint64)
         prof = k.profile
+        self.zero_rest = prof.kpmi_rules == "zero_rest"
+        # the buffer the loops take pages from first: BRK (seed, 3.9+) or the
+        # find_early_table_space buffer (<= 3.8), booked as pgt_buf
+        self.buf_src = SRC_BRK if prof.scheme == "brk_top_down" else SRC_PGT_BUF
         self.brk_next = k.pgt_buf_end
         self.brk_top = k.pgt_buf_top
         self.brk_ok = bool(k.can_use_brk_pgt)
