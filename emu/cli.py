@@ -35,7 +35,7 @@ EXAMPLES_TRANSLATE = """examples:
 
 
 #: modules that add subcommands (``register(subparsers, add_layout_options, layout)``)
-PLUGIN_COMMANDS: List[str] = ["emu.bench"]
+PLUGIN_COMMANDS: List[str] = ["emu.bench", "emu.diff"]
 
 
 class CliError(Exception):
@@ -73,15 +73,16 @@ def _range(text: str) -> Tuple[int, int]:
     return s, e
 
 
-def _add_layout_options(p: argparse.ArgumentParser) -> None:
+def _add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
     src = p.add_argument_group("layout (one of; default: the embedded 16 GiB desktop map)")
     g = src.add_mutually_exclusive_group()
     g.add_argument("--e820", metavar="FILE", help="e820 map: JSON list of {addr,size,type} or BIOS-e820 lines")
     g.add_argument("--dmesg", metavar="FILE", help="a boot log: e820 and its edits, version, BRK, initrd, command line")
     g.add_argument("--sysfs", action="store_true", help="this machine's /sys/firmware/memmap")
     k = p.add_argument_group("kernel and CPU")
-    k.add_argument("--profile", metavar="NAME|VERSION",
-                   help="kernel behaviour (emu profiles lists them); default: the log's version, else 6.1")
+    if profile:
+        k.add_argument("--profile", metavar="NAME|VERSION",
+                       help="kernel behaviour (emu profiles lists them); default: the log's version, else 6.1")
     gb = k.add_mutually_exclusive_group()
     gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None, help="direct_gbpages on")
     gb.add_argument("--no-gbpages", dest="gbpages", action="store_false", help="nogbpages / no CPU GB pages")

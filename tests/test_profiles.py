@@ -1,0 +1,127 @@
+"""What makes each profile differ: a layout where the logs or tables differ, and the difference."""
+import pytest
+
+from emu.diff import compare
+from emu.e820 import E820_RESERVED
+from emu.emulator import emulate
+from emu.kernel import BootParams
+from emu.pgtable import CpuFeatures
+from emu.profiles import PROFILES, get_profile, profile_table
+
+from layouts import G, M, pc, table
+
+NO_GB = BootParams(cpu=CpuFeatures(gbpages=False), gbpages=False)
+# RAM with a reserved hole in the middle of low memory, and RAM above 4 GiB
+HOLE = table((0, 0x9F000), (0x9F000, 0x100000, E820_RESERVED), (0x100000, 0x40000000),
+             (0x40000000, 0x40400000, E820_RESERVED), (0x40400000, 0xBFF00000),
+             (0xBFF00000, 1 << 32, E820_RESERVED), (1 << 32, 6 * G))
+
+
+def lines(r, debug=True):
+    return r.debug_log if debug else r.log
+
+
+def test_version_lookup():
+    assert get_profile("4.1.0-040100-generic").name == "3.19"
+    assert get_profile("3.8.0-29-generic").name == "3.5"
+    assert get_profile("2.6.32-22-generic-pae").name == "2.6.31"
+    assert get_profile("6.1.0-13-amd64").name == "6.1"
+    assert get_profile("seed").name == "seed"            # only by name
+    assert all(get_profile(p.name) is p for p in PROFILES.values())
+    rows = profile_table()
+    assert [r[0] for r in rows][0] == "2.6.31"
+    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6"))  # 6.1, 6.6 name releases
+
+
+def test_prepatch_maps_holes_top_down_does_not():
+    old = emulate(HOLE, "3.5", NO_GB)
+    new = emulate(HOLE, "3.9", NO_GB)
+    assert [l for l in lines(old) if l.startswith("init_memory_mapping")] == [
+        "init_memory_mapping: [mem 0x00000000-0xbfefffff]",
+        "init_memory_mapping: [mem 0x100000000-0x17fffffff]"]
+    assert "kernel direct mapping tables up to 0xbfefffff @ [mem 0x1fffb000-0x1fffffff]" in lines(old)
+    diffs = compare(old, new)
+    hole = [d for d in diffs if d.start <= 0x40000000 < d.end]
+    assert hole and hole[0].a is not None and hole[0].b is None   # 3.5 maps the reserved hole
+
+
+def test_hex_printk_and_end_based_sizing_before_3_5():
+    r = emulate(HOLE, "3.0", NO_GB)
+    assert lines(r)[:3] == ["init_memory_mapping: 0000000000000000-00000000bff00000",
+                            " 0000000000 - 00bfe00000 page 2M", " 00bfe00000 - 00bff00000 page 4k"]
+    # the second call sizes its buffer for [0, 6G), not for [4G, 6G): 1 PUD page + 6 PMD pages
+    assert lines(r)[-1] == "kernel direct mapping tables up to 180000000 @ bfef9000-bff00000"
+    r5 = emulate(HOLE, "3.5", NO_GB)
+    assert lines(r5)[-1] == "kernel direct mapping tables up to 0x17fffffff @ [mem 0xbfefd000-0xbfefffff]"
+
+
+def test_2_6_31_places_the_buffer_first_fit_from_0x8000():
+    r = emulate(HOLE, "2.6.31", NO_GB)
+    assert lines(r)[3] == "kernel direct mapping tables up to bff00000 @ 8000-d000"
+
+
+def test_prepatch_clears_the_static_identity_map_past_lowmem():
+    small = table((0, 0x9F000), (0x100000, 0x20000000))  # 512 MiB
+    r = emulate(small, "3.5", NO_GB)
+    k = r.kernel
+    l2 = k.pgd_pfn + 2
+    pmd = k.phys.table(l2)
+    assert int(pmd[255]) == (255 << 21) | 0x1E3   # kept static leaf, no NX
+    assert all(int(pmd[i]) == 0 for i in range(256, 512))
+
+
+def test_seed_keeps_identity_leaves_and_splits_the_first():
+    r = emulate(pc(6 * G), "seed", NO_GB)
+    k = r.kernel
+    t = k.phys.table(k.pgd_pfn + 2)
+    assert int(t[1]) == (1 << 21) | 0x1E3
+    pte0 = k.phys.table(int(t[0]) >> 12)
+    assert int(pte0[0]) == 0x163 and int(pte0[0xFF]) == 0xFF000 | 0x163       # split: old flags, no PSE
+    assert int(pte0[0x100]) == 0x100000 | 0x8000000000000163                   # mapped later, PAGE_KERNEL
+    r10 = emulate(pc(6 * G), "3.10", NO_GB)
+    assert not any(l.startswith("BRK") for l in r.log) and any(l.startswith("BRK") for l in r10.log)
+
+
+def test_seed_brk_off_by_one_leaves_a_page_unused():
+    p = BootParams(cpu=CpuFeatures(gbpages=False), gbpages=False, debug_pagealloc=True)
+    seed = emulate(pc(6 * G), "seed", p)
+    v310 = emulate(pc(6 * G), "3.10", p)
+    assert seed.pgtable_pages["by_source"]["brk"] == 4      # 5 pages, '>=' test: the last is never used
+    assert v310.pgtable_pages["by_source"]["brk"] == 6
+
+
+def test_seed_real_end_is_only_page_aligned():
+    # the top 2M-aligned block holds a reserved page: the seed's PAGE_SIZE-aligned search
+    # still finds a 2M block ending at that page, the 3.10 search steps down a whole 2M
+    p = BootParams(cpu=CpuFeatures(gbpages=False), gbpages=False, reserves=[(6 * G - 0x100000, 6 * G - 0xFF000)])
+    seed = [l for l in emulate(pc(6 * G), "seed", p).debug_log if l.startswith("init_memory_mapping")]
+    v310 = [l for l in emulate(pc(6 * G), "3.10", p).debug_log if l.startswith("init_memory_mapping")]
+    assert seed[1] == "init_memory_mapping: [mem 0x17fe00000-0x17fefffff]"   # a 1M first window
+    assert v310[1] == "init_memory_mapping: [mem 0x17fc00000-0x17fdfffff]"
+
+
+def test_pr_debug_from_4_4_and_brk_line_gone_from_5_8():
+    for name, imm, brk in (("3.19", True, True), ("4.4", False, True), ("5.8", False, False)):
+        r = emulate(pc(6 * G), name, NO_GB)
+        assert any(l.startswith("init_memory_mapping") for l in r.log) == imm, name
+        assert any(l.startswith("BRK") for l in r.log) == brk, name
+        assert any(l.startswith("init_memory_mapping") for l in r.debug_log)
+
+
+@pytest.mark.parametrize("profile,randomize,l5,pages", [
+    ("3.10", None, None, 6), ("4.8", None, None, 12), ("4.8", False, None, 6),
+    ("5.12", None, None, 16), ("5.12", False, False, 6), ("5.12", True, False, 12), ("3.9", None, None, 5)])
+def test_brk_buffer_size(profile, randomize, l5, pages):
+    p = BootParams(randomize_memory=randomize, x86_5level_config=l5)
+    k = emulate(pc(2 * G), profile, p).kernel
+    assert k.pgt_buf_top - k.pgt_buf_start == pages
+
+
+def test_5level_maps_beyond_64t():
+    e = table((0, 0x9F000), (0x100000, 0x80000000), (80 << 40, (80 << 40) + G))
+    r = emulate(e, "6.1", BootParams(la57=True))
+    assert r.panic is None and r.verify.ok, r.verify.violations
+    assert r.kernel.paging_levels == 5 and r.pgtable_pages["by_level"]["p4d"] == 1
+    # 4-level: MAX_PHYSMEM_BITS 46 caps max_pfn below 64 TiB; the RAM above is not mapped
+    r4 = emulate(e, "6.1", BootParams())
+    assert r4.kernel.max_pfn == 0x80000
