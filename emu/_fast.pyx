@@ -16,8 +16,8 @@ from libc.string cimport memset
 
 cdef uint64_t _PSE = 1 << 7
 cdef uint64_t _PAGE_TABLE = 0x067
-cdef int BLK_SHIFT = 18
-cdef uint64_t BLK_MASK = (1 << 18) - 1
+DEF BLK_SHIFT = 16          # pfns per block of the sparse store (emu.phys.BLOCK_SHIFT)
+DEF BLK_MASK = (1 << 16) - 1
 DEF SRC_BRK = 1
 DEF SRC_MEMBLOCK = 2
 DEF MASK_2M = 4
@@ -402,14 +402,14 @@ def map_range(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, i
 cdef inline uint64_t read_entry(const int32_t[:] directory, const int32_t[:, :] blocks,
                                 const uint64_t[:, :] frames, uint64_t pa) noexcept nogil:
     cdef uint64_t pfn = pa >> 12
-    cdef uint64_t d = pfn >> 18
+    cdef uint64_t d = pfn >> BLK_SHIFT
     cdef int32_t b, s
     if d >= <uint64_t>directory.shape[0]:
         return 0
     b = directory[d]
     if b < 0:
         return 0
-    s = blocks[b, pfn & 0x3FFFF]
+    s = blocks[b, pfn & BLK_MASK]
     if s < 0:
         return 0
     return frames[s, (pa & 0xFFF) >> 3]
@@ -418,14 +418,14 @@ cdef inline uint64_t read_entry(const int32_t[:] directory, const int32_t[:, :] 
 cdef inline const uint64_t* frame_ptr(const int32_t[:] directory, const int32_t[:, :] blocks,
                                      const uint64_t[:, :] frames, uint64_t pfn) noexcept nogil:
     """The 512 entries of frame ``pfn``, or NULL when it has no backing."""
-    cdef uint64_t d = pfn >> 18
+    cdef uint64_t d = pfn >> BLK_SHIFT
     cdef int32_t b, s
     if d >= <uint64_t>directory.shape[0]:
         return NULL
     b = directory[d]
     if b < 0:
         return NULL
-    s = blocks[b, pfn & 0x3FFFF]
+    s = blocks[b, pfn & BLK_MASK]
     if s < 0:
         return NULL
     return &frames[s, 0]

@@ -28,6 +28,8 @@ def _bisect_np(arr, x):
     return lo
 
 
+from .phys import BLOCK_SHIFT
+
 SRC_BRK = 1
 SRC_MEMBLOCK = 2
 
@@ -57,7 +59,7 @@ class _RefMapper:
             j.run_hi -= 1
             pfn = j.run_hi
             src = SRC_MEMBLOCK
-        if (pfn >> 18) >= self.phys.directory.shape[0]:
+        if (pfn >> BLOCK_SHIFT) >= self.phys.directory.shape[0]:
             raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
         self.phys.frame(pfn)
         if j.nout == j.out_pfn.shape[0]:
@@ -200,13 +202,13 @@ def map_range(job, pgd_pfn, paddr_start, paddr_end, mask, prot):
 
 def _read_entry(directory, blocks, frames, pa):
     pfn = pa >> 12
-    d = pfn >> 18
+    d = pfn >> BLOCK_SHIFT
     if d >= directory.shape[0]:
         return 0
     b = int(directory[d])
     if b < 0:
         return 0
-    s = int(blocks[b, pfn & 0x3FFFF])
+    s = int(blocks[b, pfn & ((1 << BLOCK_SHIFT) - 1)])
     if s < 0:
         return 0
     return int(frames[s, (pa & 0xFFF) >> 3])

@@ -7,10 +7,10 @@ address reads as zero, like freshly cleared RAM.
 Layout (all numpy, so the Cython loops in :mod:`emu._fast` can read it with
 typed memoryviews and no Python objects):
 
-``directory[pfn >> 18]``
-    int32 index of a *block* (one block covers 1 GiB of physical address
+``directory[pfn >> 16]``
+    int32 index of a *block* (one block covers 256 MiB of physical address
     space), or -1.
-``blocks[block, pfn & 0x3ffff]``
+``blocks[block, pfn & 0xffff]``
     int32 index of the frame's *slot*, or -1.
 ``frames[slot]``
     the frame's 4096 bytes, as 512 uint64 (8-byte entries: x86-64, PAE) or,
@@ -28,7 +28,7 @@ import numpy as np
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
-BLOCK_SHIFT = 18  # pfns per block: 2**18 pages = 1 GiB
+BLOCK_SHIFT = 16  # pfns per block: 2**16 pages = 256 MiB of address space, 256 KiB of slots
 BLOCK_PFNS = 1 << BLOCK_SHIFT
 _BLOCK_MASK = BLOCK_PFNS - 1
 
@@ -46,7 +46,7 @@ class PhysMem:
         self.limit = int(limit)
         ndir = ((self.limit - 1) >> (PAGE_SHIFT + BLOCK_SHIFT)) + 1
         self.directory = np.full(ndir, -1, dtype=np.int32)
-        self.blocks = np.full((4, BLOCK_PFNS), -1, dtype=np.int32)
+        self.blocks = np.full((2, BLOCK_PFNS), -1, dtype=np.int32)
         self.nblocks = 0
         self.frames = np.zeros((max(1, initial_frames), 512), dtype=np.uint64)
         self.frame_pfn = np.zeros(max(1, initial_frames), dtype=np.uint64)

@@ -11,6 +11,7 @@ only in-place reservations shape the top-down search.
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Optional, Sequence
 
 from .e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
@@ -60,6 +61,7 @@ def estimate_table_pages(regions, max_pfn: int, large_2m: bool, large_1g: bool) 
     return pages
 
 
+@functools.lru_cache(maxsize=1)
 def available_memory() -> int:
     """MemAvailable of this machine (bytes), or 8 GiB when unknown."""
     try:

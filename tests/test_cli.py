@@ -110,17 +110,20 @@ def test_panic_is_a_result_not_a_crash(tmp_path, capsys):
     assert code == 0 and d["panic"] == "Kernel panic - not syncing: alloc_low_page: ran out of memory"
 
 
-def test_replay_cli(capsys):
+def test_replay_cli(tmp_path, capsys):
     d = corpus_dir()
     if not d.is_dir():
         pytest.skip("no corpus")
-    logs = [str(d / "3.13.0-24-generic_x86_64_id56680730545.log"), str(d / "3.8.0-31-generic_x86_64_id56956896151.log")]
-    code, out, _ = run(["replay"] + logs, capsys)
+    good = d / "3.13.0-24-generic_x86_64_id56680730545.log"
+    bad = tmp_path / "edited.log"
+    bad.write_text(good.read_text().replace("[mem 0x00200000-0x5fffffff] page 2M", "[mem 0x00200000-0x5fffffff] page 4k"))
+    code, out, _ = run(["replay", str(good), str(bad)], capsys)
     assert code == 1
     lines = out.strip().splitlines()
-    assert lines[0].startswith("PASS 3.13.0-24") and lines[1].startswith("FAIL 3.8.0-31")
+    assert lines[0].startswith("PASS 3.13.0-24") and lines[1].startswith("FAIL edited.log")
+    assert "expected ' [mem 0x00200000-0x5fffffff] page 4k', emu ' [mem 0x00200000-0x5fffffff] page 2M'" in lines[1]
     assert lines[-1] == "1 passed, 1 failed"
-    code, out, _ = run(["replay", "--json", logs[0]], capsys)
+    code, out, _ = run(["replay", "--json", str(good)], capsys)
     assert code == 0 and json.loads(out)["passed"] == 1
 
 

@@ -58,9 +58,13 @@ def test_xen_pv_guest_reserves_extra_memory(corpus):
     assert "init_memory_mapping: [mem 0x26c00000-0x26dfffff]" in res.debug_log
 
 
-def test_old_kernels_are_reported_not_crashed(corpus):
-    r = replay_file(corpus / "3.8.0-31-generic_x86_64_id56956896151.log")
-    assert not r.passed and "no profile for kernel 3.8.0" in r.error
+@pytest.mark.parametrize("name", [r["filename"] for r in _index() if r["arch"] == "x86_64" and r["format"] == "b"]
+                         or ["<no corpus>"])
+def test_replay_prepatch_x86_64_log(corpus, name):
+    if name == "<no corpus>":
+        pytest.skip("no corpus")
+    r = replay_file(corpus / name)
+    assert r.passed, r.line() + "\n" + r.diff_text()
 
 
 def test_32bit_logs_are_reported_not_crashed(corpus):

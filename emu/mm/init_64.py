@@ -132,10 +132,25 @@ def _pud_leaf_flags(k, prot: int) -> int:
     return massage_pgprot(large, k.supported_pte_mask)
 
 
+def _job(k, prot: int) -> MapJob:
+    """The kernel's MapJob, created once and re-armed for each call."""
+    job = getattr(k, "_mapjob", None)
+    if job is None:
+        job = k._mapjob = MapJob(k, _pud_leaf_flags(k, prot))
+    else:
+        job.pud_leaf_flags = _pud_leaf_flags(k, prot)
+        job.supported = k.supported_pte_mask
+        job.brk_next, job.brk_top = k.pgt_buf_end, k.pgt_buf_top
+        job.run_lo = job.run_hi = 0
+        job.nout = job.nflushed = 0
+    job.brk_ok = bool(k.can_use_brk_pgt)
+    return job
+
+
 def kernel_physical_mapping_init(k, paddr_start: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
     """``kernel_physical_mapping_init`` (x86-64): map [paddr_start, paddr_end) at
     ``PAGE_OFFSET + pa`` in ``init_top_pgt``; returns ``paddr_last``."""
-    job = MapJob(k, _pud_leaf_flags(k, prot))
+    job = _job(k, prot)
     try:
         last, pages = backend.current().map_range(job, k.pgd_pfn, paddr_start, paddr_end, page_size_mask, prot)
     except KernelPanic:
