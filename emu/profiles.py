@@ -5,7 +5,7 @@ has it).  The mapping code in :mod:`emu.mm` never tests a version number; it
 reads the profile's fields.  Adding a kernel means adding a profile here.
 
 Sources for each field are kernel files, cited per profile in ``source``;
-``docs/profiles.md`` and ``emu profiles`` render the table of differences.
+``emu profiles`` prints the table of differences.
 """
 from __future__ import annotations
 
