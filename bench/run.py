@@ -1,0 +1,10 @@
+"""python bench/run.py [--quick] [--json] [--only PART]: emu's performance table (issue 5)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from emu.bench import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
