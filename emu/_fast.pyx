@@ -453,11 +453,28 @@ DEF FAULT_GP_C = -2
 FAULT_GP = FAULT_GP_C
 
 
-def walk64(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_t[:, :] frames,
+cdef inline uint64_t entry_at(const int32_t* dir_, Py_ssize_t ndir, const int32_t* blocks,
+                              const uint64_t* frames, uint64_t pa) noexcept nogil:
+    """The 8-byte entry at physical address ``pa`` (zero where RAM has no backing)."""
+    cdef uint64_t pfn = pa >> 12
+    cdef uint64_t d = pfn >> BLK_SHIFT
+    cdef int32_t b, s
+    if d >= <uint64_t>ndir:
+        return 0
+    b = dir_[d]
+    if b < 0:
+        return 0
+    s = blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
+    if s < 0:
+        return 0
+    return frames[(<Py_ssize_t>s << 9) + <Py_ssize_t>((pa & 0xFFF) >> 3)]
+
+
+def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uint64_t[:, ::1] frames,
            uint64_t cr3, int levels, int maxphyaddr, bint nxe, bint wp, bint smep,
-           int access, const uint64_t[:] vas,
-           uint64_t[:] out_pa, uint8_t[:] out_shift, uint64_t[:] out_leaf,
-           uint64_t[:] out_flags, int32_t[:] out_err):
+           int access, const uint64_t[::1] vas,
+           uint64_t[::1] out_pa, uint8_t[::1] out_shift, uint64_t[::1] out_leaf,
+           uint64_t[::1] out_flags, int32_t[::1] out_err):
     """Translate ``vas`` through 4-level (levels=4) or 5-level (levels=5) paging.
 
     Per address: ``out_pa`` physical address, ``out_shift`` leaf size as a
@@ -465,13 +482,27 @@ def walk64(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
     ``out_flags`` the effective flags (bit 1 RW and bit 2 US ANDed over all
     levels, bit 63 XD ORed, other bits from the leaf), ``out_err`` -1 when the
     translation succeeds, else the #PF error code, or -2 (#GP) for a
-    non-canonical address.
+    non-canonical address.  ``out_shift``, ``out_leaf`` and ``out_flags`` may
+    be empty arrays: then only the address and the error are produced.
+
+    Like a TLB for the upper levels, the walk down to the page directory is
+    remembered for the last 2 MiB region: consecutive addresses read one
+    entry each.  Nothing is cached across calls.
     """
     cdef Py_ssize_t n = vas.shape[0], k
-    cdef uint64_t va, table, e, addr_mask, rsvd_hi, pa, eff_rw, eff_us, eff_nx, leaf_rsvd
+    cdef bint full = out_shift.shape[0] == n and out_leaf.shape[0] == n and out_flags.shape[0] == n
+    cdef const int32_t* dir_ = &directory[0]
+    cdef Py_ssize_t ndir = directory.shape[0]
+    cdef const int32_t* blk = &blocks[0, 0]
+    cdef const uint64_t* frm = &frames[0, 0]
+    cdef uint64_t va, table, e, addr_mask, rsvd_hi, pa, eff_rw, eff_us, eff_nx
     cdef int lvl, shift, err, vabits
-    cdef uint64_t top
-    cdef bint rsvd, fault
+    cdef uint64_t top, region, c_region = ~(<uint64_t>0)
+    cdef uint64_t c_e = 0, c_rw = 0, c_us = 0, c_nx = 0
+    cdef const uint64_t* c_pt = NULL     # the page table of the cached region (NULL: reads as zero)
+    cdef uint64_t c_ptpa
+    cdef int c_lvl = 0, c_err = -1
+    cdef bint rsvd, fault, cached = False
     addr_mask = ((<uint64_t>1 << maxphyaddr) - 1) & ~<uint64_t>0xFFF
     # bits maxphyaddr..51 are reserved in every paging-structure entry
     rsvd_hi = (((<uint64_t>1) << 52) - 1) & ~(((<uint64_t>1) << maxphyaddr) - 1)
@@ -482,45 +513,85 @@ def walk64(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
         for k in range(n):
             va = vas[k]
             out_pa[k] = 0
-            out_shift[k] = 0
-            out_leaf[k] = 0
-            out_flags[k] = 0
+            if full:
+                out_shift[k] = 0
+                out_leaf[k] = 0
+                out_flags[k] = 0
             # canonical check: bits 63..vabits-1 all equal
             top = va >> (vabits - 1)
             if top != 0 and top != ((<uint64_t>1 << (65 - vabits)) - 1):
                 out_err[k] = FAULT_GP_C
                 continue
-            table = cr3 & addr_mask
-            eff_rw = 2
-            eff_us = 4
-            eff_nx = 0
-            err = -1
-            lvl = levels
-            while True:
-                shift = 12 + 9 * (lvl - 1)
-                e = read_entry(directory, blocks, frames, table + (((va >> shift) & 0x1FF) << 3))
+            region = va >> 21
+            if not cached or region != c_region:
+                # walk the levels above the page table (PML5/PML4, PDPT, PD)
+                table = cr3 & addr_mask
+                eff_rw = 2
+                eff_us = 4
+                eff_nx = 0
+                err = -1
+                lvl = levels
+                while True:
+                    shift = 12 + 9 * (lvl - 1)
+                    e = entry_at(dir_, ndir, blk, frm, table + (((va >> shift) & 0x1FF) << 3))
+                    if not (e & 1):
+                        err = 0
+                        break
+                    rsvd = (e & rsvd_hi) != 0
+                    if e & _PSE:
+                        if lvl >= 4:
+                            rsvd = True           # PS is reserved in PML4E/PML5E
+                        elif lvl == 3:
+                            rsvd = rsvd or (e & 0x3FFFE000) != 0   # bits 29:13
+                        elif lvl == 2:
+                            rsvd = rsvd or (e & 0x1FE000) != 0     # bits 20:13
+                    if rsvd:
+                        err = PF_PROT | PF_RSVD
+                        break
+                    eff_rw &= e
+                    eff_us &= e
+                    if e & ((<uint64_t>1) << 63):
+                        eff_nx = (<uint64_t>1) << 63
+                    if lvl == 2 or (lvl == 3 and (e & _PSE)):
+                        break
+                    table = e & addr_mask
+                    lvl -= 1
+                cached = True
+                c_region = region
+                c_pt = NULL
+                if err < 0 and lvl == 2 and not (e & _PSE):
+                    c_ptpa = e & addr_mask
+                    if (c_ptpa >> 12 >> BLK_SHIFT) < <uint64_t>ndir and dir_[c_ptpa >> 12 >> BLK_SHIFT] >= 0 \
+                            and blk[(<Py_ssize_t>dir_[c_ptpa >> 12 >> BLK_SHIFT] << BLK_SHIFT)
+                                    + <Py_ssize_t>((c_ptpa >> 12) & BLK_MASK)] >= 0:
+                        c_pt = &frm[<Py_ssize_t>blk[(<Py_ssize_t>dir_[c_ptpa >> 12 >> BLK_SHIFT] << BLK_SHIFT)
+                                                     + <Py_ssize_t>((c_ptpa >> 12) & BLK_MASK)] << 9]
+                c_e = e
+                c_lvl = lvl
+                c_err = err
+                c_rw = eff_rw
+                c_us = eff_us
+                c_nx = eff_nx
+            e = c_e
+            lvl = c_lvl
+            err = c_err
+            eff_rw = c_rw
+            eff_us = c_us
+            eff_nx = c_nx
+            if err < 0 and lvl == 2 and not (e & _PSE):
+                # the page table
+                lvl = 1
+                e = c_pt[(va >> 12) & 0x1FF] if c_pt != NULL else 0
                 if not (e & 1):
                     err = 0
-                    break
-                rsvd = (e & rsvd_hi) != 0
-                if e & _PSE:
-                    if lvl >= 4:
-                        rsvd = True           # PS is reserved in PML4E/PML5E
-                    elif lvl == 3:
-                        rsvd = rsvd or (e & 0x3FFFE000) != 0   # bits 29:13
-                    elif lvl == 2:
-                        rsvd = rsvd or (e & 0x1FE000) != 0     # bits 20:13
-                if rsvd:
+                elif (e & rsvd_hi) != 0:
                     err = PF_PROT | PF_RSVD
-                    break
-                eff_rw &= e
-                eff_us &= e
-                if e & ((<uint64_t>1) << 63):
-                    eff_nx = (<uint64_t>1) << 63
-                if lvl == 1 or (lvl <= 3 and (e & _PSE)):
-                    break
-                table = e & addr_mask
-                lvl -= 1
+                else:
+                    eff_rw &= e
+                    eff_us &= e
+                    if e & ((<uint64_t>1) << 63):
+                        eff_nx = (<uint64_t>1) << 63
+            shift = 12 + 9 * (lvl - 1)
             if err < 0:
                 # permission checks (SDM 4.6)
                 fault = False
@@ -541,12 +612,13 @@ def walk64(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
                 else:
                     pa = (e & addr_mask & ~((((<uint64_t>1) << shift) - 1))) | (va & (((<uint64_t>1) << shift) - 1))
                     out_pa[k] = pa
-                    out_shift[k] = shift
-                    out_leaf[k] = e
-                    # flags: the leaf's bits outside its address field (so PAT_LARGE, bit 12,
-                    # stays on 2M/1G leaves), RW/US/NX as accumulated over the levels
-                    out_flags[k] = (e & ~(addr_mask & ~((((<uint64_t>1) << shift) - 1)))
-                                    & ~(<uint64_t>6) & ~((<uint64_t>1) << 63)) | eff_rw | eff_us | eff_nx
+                    if full:
+                        out_shift[k] = shift
+                        out_leaf[k] = e
+                        # flags: the leaf's bits outside its address field (so PAT_LARGE, bit 12,
+                        # stays on 2M/1G leaves), RW/US/NX as accumulated over the levels
+                        out_flags[k] = (e & ~(addr_mask & ~((((<uint64_t>1) << shift) - 1)))
+                                        & ~(<uint64_t>6) & ~((<uint64_t>1) << 63)) | eff_rw | eff_us | eff_nx
                     out_err[k] = -1
                     continue
             if access & ACC_WRITE:

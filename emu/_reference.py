@@ -221,6 +221,9 @@ def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, ac
     if not nxe:
         rsvd_hi |= 1 << 63
     vabits = 57 if levels == 5 else 48
+    full = len(out_shift) == len(vas)
+    if not full:  # address and error only
+        out_shift, out_leaf, out_flags = [0] * len(vas), [0] * len(vas), [0] * len(vas)
     for k in range(len(vas)):
         va = int(vas[k])
         out_pa[k] = 0
@@ -352,3 +355,5 @@ def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, max
     flush()
     counts[:] = [state["nr"], state["nt"], state["n"][0], state["n"][1], state["n"][2], state["rsv"]]
     return state["ok"]
+
+from ._reference32 import map_range32, walk32  # noqa: E402,F401  (i386: emu/_fast32.pxi twins)

@@ -33,20 +33,41 @@ class MMU:
     """Paging configuration of the CPU doing the walk."""
 
     cr3: int
-    levels: int = 4           # 4 (CR4.LA57=0) or 5
+    levels: int = 4           # 4 (CR4.LA57=0) or 5; 3: i386 PAE paging, 2: i386 32-bit paging
     maxphyaddr: int = 46
-    nxe: bool = True          # IA32_EFER.NXE
+    nxe: bool = True          # IA32_EFER.NXE (PAE and 64-bit only: 32-bit paging has no XD bit)
     wp: bool = True           # CR0.WP
     smep: bool = False        # CR4.SMEP
+    pse: bool = True          # CR4.PSE: 4 MiB pages in 32-bit paging (PAE/64-bit ignore it)
+
+    @property
+    def is_32bit(self) -> bool:
+        return self.levels in (2, 3)
 
     def validate(self) -> None:
-        if self.levels not in (4, 5):
-            raise ValueError(f"paging levels must be 4 or 5, not {self.levels}")
+        if self.levels not in (2, 3, 4, 5):
+            raise ValueError(f"paging levels must be 2, 3 (i386) or 4, 5, not {self.levels}")
         if not 32 <= self.maxphyaddr <= 52:
             raise ValueError(f"MAXPHYADDR must be in [32, 52], not {self.maxphyaddr}")
-        if self.cr3 < 0 or self.cr3 >= 1 << self.maxphyaddr:
+        if self.is_32bit:
+            if self.cr3 < 0 or self.cr3 >= 1 << 32:
+                raise ValueError(f"CR3 {self.cr3:#x} does not fit a 32-bit register")
+        elif self.cr3 < 0 or self.cr3 >= 1 << self.maxphyaddr:
             # a real CPU refuses such a CR3 (#GP on the MOV to CR3)
             raise ValueError(f"CR3 {self.cr3:#x} has bits at or above MAXPHYADDR ({self.maxphyaddr})")
+
+    def check_pdptes(self, phys: PhysMem) -> None:
+        """PAE: the CPU loads the four PDPTEs when CR3 is written and raises #GP if a present
+        one has a reserved bit (63:MAXPHYADDR, 8:5, 2:1; Intel SDM 4.4.1): refuse such a CR3."""
+        if self.levels != 3:
+            return
+        rsvd = (((1 << 64) - 1) & ~((1 << self.maxphyaddr) - 1)) | 0x1E6
+        base = self.cr3 & 0xFFFFFFE0
+        for i in range(4):
+            e = phys.read64(base + 8 * i)
+            if e & 1 and e & rsvd:
+                raise ValueError(f"PDPTE {i} = {e:#x} has reserved bits set: loading CR3 {self.cr3:#x} "
+                                 f"would raise #GP")
 
 
 @dataclass
@@ -82,6 +103,12 @@ class Translations:
         return out
 
 
+def _phys_bits_32(mmu: MMU) -> int:
+    """Physical-address width of a 32-bit walk: PAE uses MAXPHYADDR; 32-bit paging's
+    4 MiB pages reach at most 40 bits (PSE-36: M = min(MAXPHYADDR, 40), Intel SDM 4.3)."""
+    return mmu.maxphyaddr if mmu.levels == 3 else min(mmu.maxphyaddr, 40)
+
+
 def _check_store(phys: PhysMem) -> None:
     d, b, f = phys.directory, phys.blocks, phys.frames
     if d.dtype != np.int32 or b.dtype != np.int32 or f.dtype != np.uint64 or f.shape[1] != 512:
@@ -91,8 +118,12 @@ def _check_store(phys: PhysMem) -> None:
 
 
 def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray],
-              access: int = ACCESS_READ) -> Translations:
-    """Walk ``vas`` (an int or an array) with ``access`` bits (write, user, fetch)."""
+              access: int = ACCESS_READ, full: bool = True) -> Translations:
+    """Walk ``vas`` (an int or an array) with ``access`` bits (write, user, fetch).
+
+    With ``full=False`` only ``pa`` and ``error`` are filled (``shift``, ``leaf``
+    and ``flags`` are empty arrays): 12 bytes of output per address instead of 29.
+    """
     mmu.validate()
     _check_store(phys)
     if not 0 <= access <= 7:
@@ -100,8 +131,9 @@ def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray
     arr = np.atleast_1d(np.asarray(vas, dtype=np.uint64))
     arr = np.ascontiguousarray(arr)
     n = arr.shape[0]
-    out = Translations(arr, np.zeros(n, np.uint64), np.zeros(n, np.uint8), np.zeros(n, np.uint64),
-                       np.zeros(n, np.uint64), np.zeros(n, np.int32))
+    m = n if full else 0
+    out = Translations(arr, np.zeros(n, np.uint64), np.zeros(m, np.uint8), np.zeros(m, np.uint64),
+                       np.zeros(m, np.uint64), np.zeros(n, np.int32))
     backend.current().walk64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                              mmu.cr3, mmu.levels, mmu.maxphyaddr, mmu.nxe, mmu.wp, mmu.smep, access, arr,
                              out.pa, out.shift, out.leaf, out.flags, out.error)
@@ -123,6 +155,16 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
     """Visit every present entry under CR3 (top-level slots [top_lo, top_hi))."""
     mmu.validate()
     _check_store(phys)
+    if mmu.is_32bit:
+        # i386: top_lo/top_hi are PGD slots (4 with PAE, 1024 without)
+        from ._reference32 import enumerate32
+        shift = 30 if mmu.levels == 3 else 22
+        n_top = 4 if mmu.levels == 3 else 1024
+        top_hi = min(top_hi, n_top)
+        mmu.check_pdptes(phys)
+        runs, tables, (n4k, nlarge, nrsv) = enumerate32(phys, mmu.cr3, mmu.levels == 3, _phys_bits_32(mmu), mmu.pse,
+                                                        top_lo << shift, top_hi << shift)
+        return TreeSummary(runs, tables, n4k, nlarge, 0, nrsv)
     if not 0 <= top_lo <= top_hi <= 512:
         raise ValueError("top-level slot range must lie in [0, 512]")
     cap_r = capacity or 1024
