@@ -66,6 +66,29 @@ class BootParams:
     mem_limit: Optional[int] = None
     memmap: List[str] = field(default_factory=list)
 
+    # -- i386 (arch="i386"): init_32.c, head_32.S, setup.c --------------------
+    #: CONFIG_PAGE_OFFSET (__PAGE_OFFSET): 0xC0000000 for the default 3G/1G split
+    page_offset_32: int = 0xC0000000
+    #: MAXMEM in bytes (VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE): lowmem ends here when
+    #: RAM goes further. None: from the default fixmap/pkmap layout (0x37bfe000 PAE, 0x377fe000)
+    lowmem_limit: Optional[int] = None
+    #: ``highmem=`` (bytes)
+    highmem: Optional[int] = None
+    #: pa(_end): head_32 maps [0, _end + MAPPING_BEYOND_END). None: the BRK buffer's end + 0x1f0000
+    image_end: Optional[int] = None
+    #: pa(__init_end): is_kernel_text is [_text, __init_end] with _text = kernel_start. None: 2/3 of
+    #: the way from _text to the BRK
+    init_end: Optional[int] = None
+    #: vaddr of the lowest boot-time fixmap slot (__fix_to_virt(__end_of_fixed_addresses - 1)).
+    #: None: 0xffe13000 (~492 slots, fits the top PMD)
+    fixmap_bottom: Optional[int] = None
+    #: CONFIG_HIGHMEM kmap fixmap slots [lowest vaddr, highest vaddr]; page_table_range_init copies
+    #: their page tables when they span more than one PMD. None: inside one PMD
+    kmap_range: Optional[Tuple[int, int]] = None
+    #: fixmap PMDs (vaddrs) with a static page table before init_mem_mapping (initial_pg_fixmap,
+    #: bm_pte). None: the top PMD and the PMD above fixmap_bottom
+    fixmap_static_pmds: Optional[List[int]] = None
+
 
 @dataclass
 class TablePage:
@@ -98,13 +121,15 @@ class TablePageLog:
         n = len(pfns)
         if n == 0:
             return
-        if pfn_mapped:
+        if not pfn_mapped:
+            mapped = np.zeros(n, bool)
+        elif n <= 16 and len(pfn_mapped) <= 16:
+            mapped = np.array([any(a <= p < b for a, b in pfn_mapped) for p in pfns.tolist()], bool)
+        else:
             starts = np.array([a for a, _ in pfn_mapped], np.uint64)
             ends = np.array([b for _, b in pfn_mapped], np.uint64)
             i = np.searchsorted(starts, pfns, side="right") - 1
             mapped = (i >= 0) & (pfns < ends[np.maximum(i, 0)])
-        else:
-            mapped = np.zeros(n, bool)
         need = self._n + n
         if need > self.pfn.shape[0]:
             cap = max(need, 2 * self.pfn.shape[0], 64)

@@ -96,20 +96,37 @@ class MapJob:
         if a == b:
             return
         pfns = self.out_pfn[a:b].copy()
-        src = self.out_src[a:b]
+        src = self.out_src[a:b].copy()
         k.pgt_buf_end = max(k.pgt_buf_end, self.brk_next)
-        brk_level = k.profile.log_brk
-        for pfn, s in zip(pfns.tolist(), src.tolist()):
-            if s == SRC_BRK:
+        if b - a <= 16:   # the common case: a few pages, plain Python is cheaper than numpy
+            pl, sl = pfns.tolist(), src.tolist()
+            brk_level = k.profile.log_brk
+            run_hi = run_lo = None
+            for pfn, s_ in zip(pl, sl):
+                if s_ == SRC_BRK:
+                    k.log.printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
+                elif s_ == SRC_MEMBLOCK:
+                    if run_lo is not None and pfn == run_lo - 1:
+                        run_lo = pfn
+                    else:
+                        if run_lo is not None:
+                            k.memblock.reserve(run_lo << PAGE_SHIFT, (run_hi - run_lo) << PAGE_SHIFT)
+                        run_lo, run_hi = pfn, pfn + 1
+            if run_lo is not None:
+                k.memblock.reserve(run_lo << PAGE_SHIFT, (run_hi - run_lo) << PAGE_SHIFT)
+        else:
+            brk = pfns[src == SRC_BRK].tolist()
+            brk_level = k.profile.log_brk
+            for pfn in brk:
                 k.log.printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
-        mb = pfns[src == SRC_MEMBLOCK]
-        if mb.size:
-            # each run is contiguous and descending: reserve it as one region
-            runs = np.split(mb, np.nonzero(np.diff(mb.astype(np.int64)) != -1)[0] + 1)
-            for r in runs:
-                lo = int(r[-1])
-                k.memblock.reserve(lo << PAGE_SHIFT, (int(r[0]) - lo + 1) << PAGE_SHIFT)
-        k.table_pages.append(pfns, self.out_level[a:b], src, k.pfn_mapped, len(k.calls) - 1)
+            mb = pfns[src == SRC_MEMBLOCK]
+            if mb.size:
+                # each run is contiguous and descending: reserve it as one region
+                runs = np.split(mb, np.nonzero(np.diff(mb.astype(np.int64)) != -1)[0] + 1)
+                for r in runs:
+                    lo = int(r[-1])
+                    k.memblock.reserve(lo << PAGE_SHIFT, (int(r[0]) - lo + 1) << PAGE_SHIFT)
+        k.table_pages.append(pfns, self.out_level[a:b].copy(), src, k.pfn_mapped, len(k.calls) - 1)
         self.nflushed = b
 
     def refill(self) -> None:
