@@ -73,6 +73,27 @@ def _range(text: str) -> Tuple[int, int]:
     return s, e
 
 
+def _param(text: str) -> Tuple[str, object]:
+    """NAME=VALUE for a BootParams field: an int, a comma list of ints, true/false, or none."""
+    from .kernel import BootParams
+    name, sep, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or name not in BootParams.__dataclass_fields__:
+        known = ", ".join(sorted(BootParams.__dataclass_fields__))
+        raise argparse.ArgumentTypeError(f"not NAME=VALUE with a boot parameter name: {text!r} (names: {known})")
+    v = value.strip()
+    try:
+        if v.lower() in ("true", "false"):
+            return name, v.lower() == "true"
+        if v.lower() == "none":
+            return name, None
+        if "," in v:
+            return name, [int(x, 0) for x in v.split(",") if x]
+        return name, int(v, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad value for {name}: {value!r}") from None
+
+
 def _add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
     src = p.add_argument_group("layout (one of; default: the embedded 16 GiB desktop map)")
     g = src.add_mutually_exclusive_group()
@@ -86,6 +107,9 @@ def _add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> Non
     gb = k.add_mutually_exclusive_group()
     gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None, help="direct_gbpages on")
     gb.add_argument("--no-gbpages", dest="gbpages", action="store_false", help="nogbpages / no CPU GB pages")
+    k.add_argument("--arch", choices=("x86_64", "i386-pae", "i386"),
+                   help="paging mode: x86-64, i386 PAE (3-level, 2M pages) or i386 non-PAE (2-level, 4M "
+                        "pages); default: the log's, else x86_64")
     k.add_argument("--no-pse", action="store_true", help="CPU without PSE: 4 KiB pages only")
     k.add_argument("--no-pge", action="store_true", help="CPU without PGE: no GLOBAL bit")
     k.add_argument("--no-nx", action="store_true", help="CPU without NX (or noexec=off)")
@@ -104,6 +128,8 @@ def _add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> Non
                    help="Xen PV domU: extra memory above nr_pages, reserved by xen_add_extra_mem (xend: 8M)")
     m.add_argument("--mem", type=_size, metavar="SIZE", help="mem= limit")
     m.add_argument("--memmap", action="append", default=[], metavar="SPEC", help="memmap= option (repeatable)")
+    m.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="set any boot parameter emu models (e.g. lowmem_limit=0x37bfe000; repeatable)")
     o = p.add_argument_group("engine")
     o.add_argument("--pure", action="store_true", help="use the pure-Python reference loops (EMU_PURE=1)")
     o.add_argument("--max-memory", type=_size, metavar="SIZE",
@@ -130,6 +156,12 @@ def _layout(args: argparse.Namespace):
         e820 = parse_sysfs_memmap()
     else:
         e820 = EMBEDDED_DEFAULT.copy()
+    if getattr(args, "arch", None):
+        params.arch = "x86_64" if args.arch == "x86_64" else "i386"
+        params.pae = args.arch == "i386-pae"
+        if params.arch == "i386" and not args.dmesg:
+            params.gbpages = False
+            params.cpu = CpuFeatures(params.cpu.pse, params.cpu.pge, False, params.cpu.nx and params.pae)
     cpu = params.cpu
     gb = cpu.gbpages if args.gbpages is None else args.gbpages
     params.cpu = CpuFeatures(pse=cpu.pse and not args.no_pse, pge=cpu.pge and not args.no_pge,
@@ -154,6 +186,8 @@ def _layout(args: argparse.Namespace):
     if args.mem is not None:
         params.mem_limit = args.mem
     params.memmap = list(params.memmap) + list(args.memmap)
+    for name, value in args.param:
+        setattr(params, name, tuple(value) if name in ("kmap_range", "initrd") and isinstance(value, list) else value)
     profile = get_profile(args.profile or version or "6.1")
     if params.la57 and not profile.la57_supported:
         raise CliError(f"profile {profile.name} has no 5-level paging (--la57 needs 4.20+)")
@@ -216,8 +250,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _engine(args)
     results = []
     for path in args.logs:
+        over = {n: (tuple(v) if n in ("kmap_range", "initrd") and isinstance(v, list) else v) for n, v in args.param}
         results.append(replay_file(path, profile=args.profile, debug_pagealloc=args.debug_pagealloc,
-                                   gbpages=args.gbpages))
+                                   gbpages=args.gbpages, params_override=over or None))
     passed = sum(1 for r in results if r.passed)
     failed = len(results) - passed
     if args.json:
@@ -319,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     gb = rp.add_mutually_exclusive_group()
     gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None)
     gb.add_argument("--no-gbpages", dest="gbpages", action="store_false")
+    rp.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                    help="a boot parameter the log does not show (e.g. an i386 kernel's fixmap_bottom=0xffd00000)")
     rp.add_argument("--json", action="store_true")
     rp.add_argument("-v", "--verbose", action="store_true", help="show the diff of failing logs")
     rp.add_argument("--pure", action="store_true", help="use the pure-Python reference loops")

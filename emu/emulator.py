@@ -57,8 +57,10 @@ class Result:
     @property
     def direct_map(self) -> Dict[str, int]:
         """Bytes per page size from the kernel's own counters (``direct_pages_count``)."""
-        c = self.kernel.direct_pages_count
-        return {"4k": c[PG_LEVEL_4K] << 12, "2M": c[PG_LEVEL_2M] << 21, "1G": c[PG_LEVEL_1G] << 30}
+        k = self.kernel
+        c = k.direct_pages_count
+        large = "4M" if k.mode.pmd_shift == 22 else "2M"
+        return {"4k": c[PG_LEVEL_4K] << 12, large: c[PG_LEVEL_2M] << k.mode.pmd_shift, "1G": c[PG_LEVEL_1G] << 30}
 
     @property
     def meminfo(self) -> Dict[str, int]:

@@ -88,6 +88,8 @@ class BootParams:
     #: fixmap PMDs (vaddrs) with a static page table before init_mem_mapping (initial_pg_fixmap,
     #: bm_pte). None: the top PMD and the PMD above fixmap_bottom
     fixmap_static_pmds: Optional[List[int]] = None
+    #: CONFIG_HIGHMEM (paging_init's permanent_kmaps_init builds the pkmap page table)
+    highmem_config: bool = True
 
 
 @dataclass

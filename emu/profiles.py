@@ -146,6 +146,14 @@ class Profile:
     #: chosen by --profile VERSION / a log's version (False: only by name, e.g. "seed")
     by_version: bool = True
 
+    # -- i386 (init_32.c, head_32.S) --
+    #: kernel_physical_mapping_init (init_32.c) aligns a large page's pfn down to the
+    #: large-page boundary (4.19 and, with "Align start address to correct big page
+    #: size", 3.9+); 3.6 writes the (then always aligned) pfn as is
+    i386_align_large_pfn: bool = True
+    #: setup_arch's ``initial memory mapped: [mem 0x00000000-%#010lx]`` (printk KERN_DEBUG, 3.6-4.19)
+    i386_log_initial_mapped: str = LEVEL_DEBUG
+
     def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
         """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
         if x86_5level_config and self.pgt_buf_pages_5level is not None:

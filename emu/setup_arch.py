@@ -11,6 +11,7 @@ only in-place reservations shape the top-down search.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import List, Optional, Sequence
 
@@ -18,6 +19,7 @@ from .e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
 from .kernel import BootParams, Kernel
 from .memblock import round_up
 from .mm import init as mm_init
+from .mm import init_32 as mm_init_32
 import numpy as np
 
 from .pgtable import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
@@ -25,6 +27,8 @@ from .profiles import Profile
 
 #: default physical address of the BRK page-table buffer, relative to the kernel start
 DEFAULT_BRK_OFFSET = 0x1FE0000
+#: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
+DEFAULT_BRK_OFFSET_32 = 0xB88000
 #: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
 BRK_TAIL = 0x100000
 #: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
@@ -165,6 +169,9 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
 
     l5 = params.la57
     max_arch_pfn = 1 << ((profile.max_physmem_bits_l5 if l5 else profile.max_physmem_bits) - PAGE_SHIFT)
+    i386 = params.arch == "i386"
+    if i386:
+        max_arch_pfn = 1 << ((36 if params.pae else 32) - PAGE_SHIFT)  # MAX_ARCH_PFN (sparsemem.h)
     max_pfn = table.end_of_ram_pfn(max_arch_pfn)
     if max_pfn == 0:
         raise SetupError("e820 map has no usable RAM")
@@ -172,6 +179,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
 
     kernel_start = params.kernel_start
     brk_base = params.brk_base if params.brk_base is not None else kernel_start + DEFAULT_BRK_OFFSET
+    if params.brk_base is None and params.arch == "i386":
+        brk_base = kernel_start + DEFAULT_BRK_OFFSET_32
     if brk_base & (PAGE_SIZE - 1):
         raise SetupError(f"BRK base {brk_base:#x} is not page aligned")
     kernel_start = min(kernel_start, brk_base)
@@ -181,6 +190,14 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     limit = round_up(limit, 1 << 30)
     k = Kernel(profile, params, table, limit)
     k.max_pfn, k.max_low_pfn = max_pfn, max_low_pfn
+    if i386:
+        # init_gbpages is 64-bit only: an i386 kernel never maps with 1G pages
+        k.params = params = dataclasses.replace(params, gbpages=False,
+                                                cpu=dataclasses.replace(params.cpu, gbpages=False))
+        k.page_offset = params.page_offset_32
+        k.max_physmem_bits = 36 if params.pae else 32
+        k.max_low_pfn, k.max_pfn = mm_init_32.find_low_pfn_range(k, max_pfn)
+        max_pfn = k.max_pfn
     k.refresh_e820_ranges()
 
     mb = k.memblock
@@ -196,7 +213,10 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
         mb.reserve(s, e - s)
     if params.xen_extra_mem:
         xen_add_extra_mem(k, params.xen_extra_mem)
-    memblock_x86_fill(k)
+    if i386:
+        mm_init_32.memblock_x86_fill_32(k)
+    else:
+        memblock_x86_fill(k)
     regions = list(mb.memory)
     est = estimate_table_pages(regions, max_pfn, params.cpu.pse and not params.debug_pagealloc,
                                params.cpu.gbpages and params.gbpages is not False
@@ -213,6 +233,9 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     mb.kernel_end = k.kernel_end
     mb.bottom_up = params.movable_node and profile.bottom_up_supported
 
+    if i386:
+        setup_i386_tables(k, kernel_start, brk_base)
+        return k
     # swapper_pg_dir / init_top_pgt: a page of the kernel image's data
     k.pgd_pfn = (kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA03000 <= brk_base else k.pgt_buf_start - 16
     k.phys.clear_page(k.pgd_pfn)
@@ -224,6 +247,34 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     k.table_pages.append(np.array([p for p, _ in image], np.uint64), np.array([l for _, l in image], np.uint8),
                          np.full(len(image), 4, np.uint8), [], -1)
     return k
+
+
+def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
+    """i386: head_32.S's initial tables in BRK just below the page-table buffer,
+    ``swapper_pg_dir`` (+ PAE ``initial_pg_pmd``, fixmap page tables) in the kernel
+    image, ``max_pfn_mapped`` from head_32, and setup_arch's ``initial memory mapped``
+    line (arch/x86/kernel/head_32.S, setup.c @ 3.6-4.19; see :mod:`emu.head_32`)."""
+    from . import head_32
+    p = k.params
+    pae = k.mode.entry_bytes == 8
+    image_end = p.image_end if p.image_end is not None else (k.pgt_buf_top << PAGE_SHIFT) + 0x1F0000
+    if image_end < k.pgt_buf_top << PAGE_SHIFT:
+        raise SetupError(f"kernel image end {image_end:#x} lies below the BRK page-table buffer")
+    mapped_end = head_32.initial_mapping_end(pae, k.page_offset, image_end)
+    n = head_32.head_tables(pae, mapped_end)
+    head_base = brk_base - n * PAGE_SIZE                      # __brk_base
+    n_static = head_32.static_pages_needed(k)
+    image_pfn = (kernel_start >> PAGE_SHIFT) + 0x100         # static data of the image (.bss)
+    if (image_pfn + n_static) << PAGE_SHIFT > head_base or head_base < kernel_start:
+        raise SetupError(f"kernel image [{kernel_start:#x}, {brk_base:#x}) too small for head_32's "
+                         f"{n} page tables below the BRK buffer")
+    if mapped_end > (1 << 32) - k.page_offset:
+        raise SetupError(f"head_32 mapping [0, {mapped_end:#x}) does not fit above PAGE_OFFSET {k.page_offset:#x}")
+    head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_pmds(k))
+    k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
+                         np.array([lv for _, lv, _ in k.i386_static], np.uint8),
+                         np.full(len(k.i386_static), 4, np.uint8), [], -1)
+    head_32.log_initial_memory_mapped(k)
 
 
 def head64_ident_tables(k: Kernel) -> List:

@@ -103,6 +103,20 @@ class Translations:
         return out
 
 
+def _translate32(phys: PhysMem, mmu: MMU, arr: np.ndarray, access: int, out: "Translations") -> "Translations":
+    """i386 walks (``emu._fast.walk32``): PAE (levels 3) or 32-bit paging (levels 2)."""
+    n = arr.shape[0]
+    if n and int(arr.max()) >> 32:
+        raise ValueError("32-bit paging translates 32-bit linear addresses only")
+    mmu.check_pdptes(phys)
+    if out.shift.shape[0] != n:   # full=False: the walk still writes every column
+        out.shift, out.leaf, out.flags = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    backend.current().walk32(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
+                             mmu.cr3, mmu.levels == 3, _phys_bits_32(mmu), mmu.pse, mmu.nxe, mmu.wp,
+                             mmu.smep, access, arr, out.pa, out.shift, out.leaf, out.flags, out.error)
+    return out
+
+
 def _phys_bits_32(mmu: MMU) -> int:
     """Physical-address width of a 32-bit walk: PAE uses MAXPHYADDR; 32-bit paging's
     4 MiB pages reach at most 40 bits (PSE-36: M = min(MAXPHYADDR, 40), Intel SDM 4.3)."""
@@ -134,6 +148,8 @@ def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray
     m = n if full else 0
     out = Translations(arr, np.zeros(n, np.uint64), np.zeros(m, np.uint8), np.zeros(m, np.uint64),
                        np.zeros(m, np.uint64), np.zeros(n, np.int32))
+    if mmu.is_32bit:
+        return _translate32(phys, mmu, arr, access, out)
     backend.current().walk64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                              mmu.cr3, mmu.levels, mmu.maxphyaddr, mmu.nxe, mmu.wp, mmu.smep, access, arr,
                              out.pa, out.shift, out.leaf, out.flags, out.error)

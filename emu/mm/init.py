@@ -397,7 +397,7 @@ def calculate_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) -
                 ptes += -(-extra // PAGE_SIZE)
             else:
                 ptes += -(-rng // PAGE_SIZE)
-    tables = (pages(puds) if mode.is_64bit else 0) + pages(pmds) + pages(ptes)
+    tables = pages(puds) + pages(pmds) + pages(ptes)  # 32-bit: the folded pud_t/pgd_t page too (3.6 init.c)
     if not mode.is_64bit:
         tables += pages(k.params.fixmap_ptes)  # for the fixmap (__end_of_fixed_addresses)
     return tables
@@ -418,7 +418,8 @@ def find_early_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) 
     k.pgt_buf_start = base >> PAGE_SHIFT
     k.pgt_buf_end = k.pgt_buf_start
     k.pgt_buf_top = k.pgt_buf_start + (tables >> PAGE_SHIFT)
-    if k.profile.log_style == "hex":
+    if k.profile.log_style == "hex" and k.profile.table_space_formula == "end":
+        # (844ab6f9 brought the [mem ...] form of this line along with the ranges formula)
         line = "kernel direct mapping tables up to %x @ %x-%x" % (
             end, k.pgt_buf_start << PAGE_SHIFT, k.pgt_buf_top << PAGE_SHIFT)
     else:

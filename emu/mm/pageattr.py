@@ -16,10 +16,11 @@ def arch_report_meminfo(k) -> Dict[str, int]:
 
     DirectMap1G is shown only when ``direct_gbpages`` is set (pageattr.c).
     """
-    out = {
-        "DirectMap4k": k.direct_pages_count[PG_LEVEL_4K] << 2,
-        "DirectMap2M": k.direct_pages_count[PG_LEVEL_2M] << 11,
-    }
+    out = {"DirectMap4k": k.direct_pages_count[PG_LEVEL_4K] << 2}
+    if k.mode.pmd_shift == 22:   # i386 non-PAE: "DirectMap4M" (pageattr.c, !X86_64 && !X86_PAE)
+        out["DirectMap4M"] = k.direct_pages_count[PG_LEVEL_2M] << 12
+    else:
+        out["DirectMap2M"] = k.direct_pages_count[PG_LEVEL_2M] << 11
     if k.direct_gbpages:
         out["DirectMap1G"] = k.direct_pages_count[PG_LEVEL_1G] << 20
     return out
