@@ -492,6 +492,16 @@ def _find_real_end(k: Kernel, map_start: int, map_end: int) -> int:
     return addr + PMD_SIZE
 
 
+def _memory_top_below(k: Kernel, addr: int) -> int:
+    """End of the highest memblock memory (as ``for_each_mem_pfn_range`` rounds it) below ``addr``."""
+    top = 0
+    for start_pfn, end_pfn in k.memblock.for_each_mem_pfn_range():
+        if (start_pfn << PAGE_SHIFT) >= addr:
+            break
+        top = min(end_pfn << PAGE_SHIFT, addr)
+    return top
+
+
 def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
     """``memory_map_top_down``: first a free 2M block at the top, then windows
     growing downwards, each mapped with page tables from what is already
@@ -512,7 +522,17 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
         new = init_range_memory_mapping(k, start, last_start)
         last_start = start
         k.min_pfn_mapped = last_start >> PAGE_SHIFT
-        step_size = _grow(k, step_size, new, mapped_ram_size)
+        grown = _grow(k, step_size, new, mapped_ram_size)
+        if new == 0 and grown == step_size and step_size and last_start > map_start:
+            # An empty window that left the step alone: every window down to the next
+            # memblock memory is empty too and changes nothing but last_start (and
+            # min_pfn_mapped).  Skip them in one go (emu's shortcut, same result).
+            top = _memory_top_below(k, last_start)
+            target = max(map_start, round_up(top, step_size)) if top > map_start else map_start
+            if target < last_start:
+                last_start = target
+                k.min_pfn_mapped = last_start >> PAGE_SHIFT
+        step_size = grown
         mapped_ram_size += new
     if real_end < map_end:
         init_range_memory_mapping(k, real_end, map_end)
