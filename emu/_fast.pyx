@@ -637,7 +637,8 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
 # ---------------------------------------------------------------------------
 def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_t[:, :] frames,
                 uint64_t root_pfn, int levels, int top_lo, int top_hi, int maxphyaddr,
-                uint64_t[:, :] runs, uint64_t[:, :] tables, int64_t[:] counts):
+                uint64_t[:, :] runs, uint64_t[:, :] tables, int64_t[:] counts,
+                uint64_t ptr_flags=0x067, uint64_t[:, :] odd=None):
     """Walk every present entry below ``root_pfn`` (top-level indices [top_lo, top_hi)).
 
     ``runs[r] = (va, va_end, pa, shift, leaf_flags, eff)``: maximal runs of
@@ -646,8 +647,13 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     ``tables[t] = (pfn, level, parent_pfn, parent_index)`` for every table page
     referenced by a present non-leaf entry.  ``counts`` receives
     (nruns, ntables, n4k, n2m, n1g, nreserved): leaves counted by size and
-    entries with reserved bits set (skipped).  Returns False when ``runs`` or
-    ``tables`` is too small (counts then hold the sizes needed).
+    entries with reserved bits set (skipped), then (counts[6]) the number of
+    *odd* entries, the first ``len(odd)`` of them in ``odd[o] = (table_pfn,
+    index, entry, kind)``: kind 1, a table pointer whose flags (bits 0-11 and
+    63) are not ``ptr_flags``; kind 2, a 2M/1G leaf with address bits below its
+    page size set (reserved bits 13-20 / 13-29; the leaf is still enumerated).
+    Returns False when ``runs`` or ``tables`` is too small (counts then hold
+    the sizes needed).
     """
     cdef uint64_t addr_mask = ((<uint64_t>1 << maxphyaddr) - 1) & ~<uint64_t>0xFFF
     cdef uint64_t rsvd_hi = ((((<uint64_t>1) << 52) - 1) & ~(((<uint64_t>1) << maxphyaddr) - 1))
@@ -666,6 +672,7 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     cdef bint have = False
     cdef uint64_t cur_parent_eff = 0, expect, va0
     cdef int j
+    cdef Py_ssize_t nodd = 0, cap_o = odd.shape[0] if odd is not None else 0
     signbit = (<uint64_t>1) << (vabits - 1)
     with nogil:
         tbl[lvl] = root_pfn << 12
@@ -716,6 +723,20 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
                 eff |= (<uint64_t>1) << 63
             else:
                 eff |= effv[lvl] & ((<uint64_t>1) << 63)
+            if not leaf and (e & <uint64_t>0x8000000000000FFF) != ptr_flags:
+                if nodd < cap_o:
+                    odd[nodd, 0] = tbl[lvl] >> 12
+                    odd[nodd, 1] = i
+                    odd[nodd, 2] = e
+                    odd[nodd, 3] = 1
+                nodd += 1
+            elif leaf and lvl > 1 and (e & (<uint64_t>0x1FE000 if lvl == 2 else <uint64_t>0x3FFFE000)) != 0:
+                if nodd < cap_o:
+                    odd[nodd, 0] = tbl[lvl] >> 12
+                    odd[nodd, 1] = i
+                    odd[nodd, 2] = e
+                    odd[nodd, 3] = 2
+                nodd += 1
             if not leaf:
                 if nt < cap_t:
                     tables[nt, 0] = (e & addr_mask) >> 12
@@ -787,6 +808,8 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     counts[3] = n2m
     counts[4] = n1g
     counts[5] = nrsv
+    if counts.shape[0] > 6:
+        counts[6] = nodd
     return ok
 
 include "_fast32.pxi"

@@ -297,12 +297,17 @@ def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, ac
 
 
 def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, maxphyaddr,
-                runs, tables, counts):
+                runs, tables, counts, ptr_flags=0x067, odd=None):
     addr_mask = ((1 << maxphyaddr) - 1) & ~0xFFF
     rsvd_hi = ((1 << 52) - 1) & ~((1 << maxphyaddr) - 1)
     vabits = 57 if levels == 5 else 48
     signbit = 1 << (vabits - 1)
-    state = {"nr": 0, "nt": 0, "n": [0, 0, 0], "rsv": 0, "cur": None, "ok": True}
+    state = {"nr": 0, "nt": 0, "n": [0, 0, 0], "rsv": 0, "cur": None, "ok": True, "odd": 0}
+
+    def note_odd(table_pa, i, e, kind):
+        if odd is not None and state["odd"] < odd.shape[0]:
+            odd[state["odd"]] = (table_pa >> 12, i, e, kind)
+        state["odd"] += 1
 
     def flush():
         cur = state["cur"]
@@ -325,6 +330,10 @@ def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, max
             va = vabase | (i << shift)
             leaf = lvl == 1 or (lvl <= 3 and e & _PSE)
             eff = (effv & (e & 6)) | ((1 << 63) if (e >> 63 or effv >> 63) else 0)
+            if not leaf and (e & 0x8000000000000FFF) != ptr_flags:
+                note_odd(table_pa, i, e, 1)
+            elif leaf and lvl > 1 and e & (0x1FE000 if lvl == 2 else 0x3FFFE000):
+                note_odd(table_pa, i, e, 2)
             if not leaf:
                 if state["nt"] < tables.shape[0]:
                     tables[state["nt"]] = ((e & addr_mask) >> 12, lvl - 1, table_pa >> 12, i)
@@ -353,7 +362,8 @@ def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, max
 
     visit(root_pfn << 12, levels, top_lo, top_hi, 0, 6)
     flush()
-    counts[:] = [state["nr"], state["nt"], state["n"][0], state["n"][1], state["n"][2], state["rsv"]]
+    vals = [state["nr"], state["nt"], state["n"][0], state["n"][1], state["n"][2], state["rsv"], state["odd"]]
+    counts[:] = vals[: len(counts)]
     return state["ok"]
 
 from ._reference32 import map_range32, walk32  # noqa: E402,F401  (i386: emu/_fast32.pxi twins)

@@ -499,6 +499,9 @@ def _check_upper_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: in
     k, r = c.k, c.r
     if tree.reserved_entries:
         r.fail(f"{tree.reserved_entries} present entries have reserved bits set", "pt.reserved-bits")
+    if tree.odd is not None:
+        _check_odd_entries(c, tree, image_lo, image_hi)
+        return
     tabs = tree.tables
     root = np.array([[k.pgd_pfn, c.mode.levels]], _U64)
     upper = np.concatenate([root, tabs[tabs[:, 1] >= _U64(2), :2]]) if len(tabs) else root
@@ -507,6 +510,58 @@ def _check_upper_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: in
     upper, slots = upper[good], slots[good]
     if not len(upper):
         return
+    # in chunks of 512 table pages: a 64 TiB map has 65k of them (256 MiB of entries)
+    n_bad_ptr = n_bad_low = 0
+    for c0 in range(0, len(upper), 512):
+        up, sl = upper[c0:c0 + 512], slots[c0:c0 + 512]
+        n1, n2 = _check_upper_chunk(c, up, sl, image_lo, image_hi, n_bad_ptr, n_bad_low)
+        n_bad_ptr, n_bad_low = n_bad_ptr + n1, n_bad_low + n2
+    r.count("pt.entry-flags", n_bad_ptr - min(n_bad_ptr, MAX_PER_RULE))
+    r.count("pt.reserved-bits", n_bad_low - min(n_bad_low, MAX_PER_RULE))
+
+
+def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int) -> None:
+    """The same rules as :func:`_check_upper_chunk`, on the entries the C enumeration already
+    singled out while visiting every entry (pointers without ``_PAGE_TABLE``, large leaves
+    with low address bits), instead of re-reading every upper table page."""
+    k, r = c.k, c.r
+    tp = k.table_pages
+    static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
+    n_ptr = n_low = 0
+    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in tree.odd):
+        lvl = _level_of(k, tree, table_pfn)
+        if kind == 1:
+            fl = e & 0x8000000000000FFF
+            target = (e & 0x000FFFFFFFFFF000) >> 12
+            in_image = (target in static) if static else (
+                image_lo <= target < image_hi and not (k.pgt_buf_start <= target < k.pgt_buf_top))
+            if in_image and fl == KERNPG_TABLE_FLAGS:
+                continue
+            n_ptr += 1
+            if n_ptr <= MAX_PER_RULE:
+                r.fail(f"entry {index} of table page {table_pfn << 12:#x} (level {lvl}) has flags {fl:#x}, "
+                       f"expected {TABLE_ENTRY_FLAGS:#x}", "pt.entry-flags", table_pfn << 12)
+        else:
+            n_low += 1
+            if n_low <= MAX_PER_RULE:
+                r.fail(f"large leaf {e:#x} (entry {index} of {table_pfn << 12:#x}) has low pfn bits set",
+                       "pt.reserved-bits", table_pfn << 12)
+    extra = max(0, tree.odd_count - len(tree.odd))
+    r.count("pt.entry-flags", max(0, n_ptr - MAX_PER_RULE) + extra)
+    r.count("pt.reserved-bits", max(0, n_low - MAX_PER_RULE))
+
+
+def _level_of(k: Kernel, tree: TreeSummary, table_pfn: int) -> int:
+    if table_pfn == k.pgd_pfn:
+        return k.paging_levels
+    hit = np.nonzero(tree.tables[:, 0] == _U64(table_pfn))[0] if len(tree.tables) else []
+    return int(tree.tables[hit[0], 1]) if len(hit) else 0
+
+
+def _check_upper_chunk(c: _Ctx, upper: np.ndarray, slots: np.ndarray, image_lo: int, image_hi: int,
+                       seen_ptr: int, seen_low: int) -> tuple:
+    """One chunk of :func:`_check_upper_entries`; returns the counts of bad pointers and bad leaves."""
+    k, r = c.k, c.r
     ents2 = k.phys.frames[slots]                             # (n, 512)
     row, col = np.nonzero(ents2 & _U64(1))                   # present entries only
     ents = ents2[row, col]
@@ -529,16 +584,16 @@ def _check_upper_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: in
     lo = (c.po >> c.mode.top_shift) & 511
     bad_ptr &= ~((lvl == c.mode.levels) & (col < lo))
     idx = np.nonzero(bad_ptr)[0]
-    for i in idx[:MAX_PER_RULE]:
+    n_ptr = len(idx)
+    for i in idx[:max(0, MAX_PER_RULE - seen_ptr)]:
         r.fail(f"entry {int(col[i])} of table page {int(upper[row[i], 0]) << 12:#x} (level {int(lvl[i])}) has flags "
                f"{int(fl[i]):#x}, expected {TABLE_ENTRY_FLAGS:#x}", "pt.entry-flags", int(upper[row[i], 0]) << 12)
-    r.count("pt.entry-flags", len(idx) - min(len(idx), MAX_PER_RULE))
     lowmask = np.where(lvl == 2, (1 << 21) - 1, (1 << 30) - 1).astype(_U64) & _U64(~0x1FFF & 0xFFFFFFFFFFFFFFFF)
     idx = np.nonzero(large & ((ents & lowmask) != _U64(0)))[0]
-    for i in idx[:MAX_PER_RULE]:
+    for i in idx[:max(0, MAX_PER_RULE - seen_low)]:
         r.fail(f"large leaf {int(ents[i]):#x} (entry {int(col[i])} of {int(upper[row[i], 0]) << 12:#x}) has low pfn "
                f"bits set", "pt.reserved-bits", int(upper[row[i], 0]) << 12)
-    r.count("pt.reserved-bits", len(idx) - min(len(idx), MAX_PER_RULE))
+    return n_ptr, len(idx)
 
 
 def _first_cover(starts: np.ndarray, ends: np.ndarray, pa: np.ndarray) -> np.ndarray:

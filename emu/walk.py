@@ -164,10 +164,14 @@ class TreeSummary:
     leaves_2m: int
     leaves_1g: int
     reserved_entries: int
+    #: (table_pfn, index, entry, kind): 1 = table pointer without the expected flags,
+    #: 2 = large leaf with reserved low address bits; at most 256 kept
+    odd: np.ndarray = None
+    odd_count: int = 0
 
 
 def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512,
-                     capacity: Optional[int] = None) -> TreeSummary:
+                     capacity: Optional[int] = None, ptr_flags: int = 0x067) -> TreeSummary:
     """Visit every present entry under CR3 (top-level slots [top_lo, top_hi))."""
     mmu.validate()
     _check_store(phys)
@@ -189,13 +193,14 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
     while True:
         runs = np.zeros((cap_r, 6), np.uint64)
         tables = np.zeros((cap_t, 4), np.uint64)
-        counts = np.zeros(6, np.int64)
+        counts = np.zeros(7, np.int64)
+        odd = np.zeros((256, 4), np.uint64)
         ok = fast.enumerate64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                               mmu.cr3 >> 12, mmu.levels, top_lo, top_hi, mmu.maxphyaddr,
-                              runs, tables, counts)
+                              runs, tables, counts, ptr_flags, odd)
         if ok:
             break
         cap_r = max(cap_r, int(counts[0]))
         cap_t = max(cap_t, int(counts[1]))
     return TreeSummary(runs[: counts[0]], tables[: counts[1]], int(counts[2]), int(counts[3]),
-                       int(counts[4]), int(counts[5]))
+                       int(counts[4]), int(counts[5]), odd[: min(int(counts[6]), 256)], int(counts[6]))
