@@ -35,7 +35,7 @@ EXAMPLES_TRANSLATE = """examples:
 
 
 #: modules that add subcommands (``register(subparsers, add_layout_options, layout)``)
-PLUGIN_COMMANDS: List[str] = ["emu.bench", "emu.diff", "emu.check", "emu.dump", "emu.fuzz"]
+PLUGIN_COMMANDS: List[str] = ["emu.bench", "emu.diff", "emu.oracle.cli", "emu.check", "emu.dump", "emu.fuzz"]
 
 
 class CliError(Exception):

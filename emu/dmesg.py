@@ -461,6 +461,10 @@ class E820Edit:
         if self.op == "update":
             assert self.old_type is not None and self.new_type is not None
             return table.update_range(self.start, self.size, self.old_type, self.new_type)
+        if self.op == "add":  # an e820_add_region the kernel does not print (e820_add_kernel_range)
+            assert self.new_type is not None
+            table.add_region(self.start, self.size, self.new_type)
+            return self.size
         if self.old_type is None:
             return table.remove_range(self.start, self.size, 0, check_type=False)
         return table.remove_range(self.start, self.size, self.old_type, check_type=True)

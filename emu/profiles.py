@@ -30,7 +30,7 @@ class Profile:
     """
 
     name: str
-    version: Tuple[int, int]
+    version: Tuple[int, ...]  # (major, minor) or, for a stable-only change, (major, minor, sublevel)
     summary: str
     source: str
 
@@ -331,12 +331,34 @@ V5_15 = _derive(
     real_end_alloc_and_free=True,
 )
 
-V6_1 = _derive(
+V6_0 = _derive(
     V5_15,
+    name="6.0",
+    version=(6, 0),
+    summary="1G leaves built as prot | _PAGE_PSE again, so PTI's missing GLOBAL stays missing "
+            "(88e0a74902f8 'x86/mm: Use proper mask when setting PUD mapping', also in 5.10.y stable)",
+    source="oracle: Debian 6.1.0-56 (6.1.192) under QEMU with PTI: 1G leaves 0x...e3; commit 88e0a74902f8",
+    pud_large_from_prot=False,
+)
+
+V6_1 = _derive(
+    V6_0,
     name="6.1",
     version=(6, 1),
-    summary="as 5.15 (6.1.0 as released)",
-    source="arch/x86/mm/init.c, init_64.c @ 6.1",
+    summary="as 6.0 (6.1.0 as released)",
+    source="arch/x86/mm/init.c, init_64.c @ 6.1; matched raw entry for raw entry against Debian's 6.1 "
+           "under QEMU (emu oracle)",
+)
+
+V6_1_137 = _derive(
+    V6_1,
+    name="6.1.137",
+    version=(6, 1, 137),
+    summary="6.1.y stable with the real_end allocation check (fd5935f9c204, backported as 631ca8909fd5 "
+            "in May 2025 on top of 6.1.136; first sublevel approximate)",
+    source="oracle: Debian 6.1.0-56 (6.1.192) prints 'Failed to release memory for alloc_low_pages()'; "
+           "AUTOSEL mail (index:46627380276)",
+    real_end_check_return=True,
 )
 
 V6_6 = _derive(
@@ -427,7 +449,7 @@ SEED = _derive(
 PROFILES: Dict[str, Profile] = {
     p.name: p
     for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_4, V4_8, V4_17, V4_19, V4_20, V5_8, V5_11, V5_12, V5_15,
-              V6_1, V6_6, V6_15)
+              V6_0, V6_1, V6_1_137, V6_6, V6_15)
 }
 
 DEFAULT_PROFILE = "6.1"
@@ -444,6 +466,15 @@ def parse_version(text: str) -> Tuple[int, int, int]:
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
+def _applies(pv: Tuple[int, ...], version: Tuple[int, ...]) -> bool:
+    """A profile named (M, m) applies from M.m on; one named (M, m, s) only to the M.m.y stable
+    series from sublevel s (a stable backport does not reach the next mainline release
+    through that profile: the mainline profile that has the change covers it)."""
+    if len(pv) == 2:
+        return tuple(version[:2]) >= pv
+    return tuple(version[:2]) == pv[:2] and tuple(version[:3]) >= pv
+
+
 def for_version(version: Tuple[int, ...]) -> Profile:
     """The profile of the newest behaviour at or before ``version`` (x86-64 and i386 alike:
     what differs between the architectures is in :mod:`emu.arch`)."""
@@ -451,7 +482,7 @@ def for_version(version: Tuple[int, ...]) -> Profile:
     for p in PROFILES.values():
         if not p.by_version:
             continue
-        if tuple(p.version) <= tuple(version[:2]) and (best is None or p.version > best.version):
+        if _applies(p.version, version) and (best is None or p.version > best.version):
             best = p
     if best is None:
         known = ", ".join(sorted(PROFILES, key=lambda n: PROFILES[n].version))

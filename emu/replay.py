@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 from .dmesg import BootLog, is_pagetable_line, load_boot_log, normalize_pagetable_line
-from .e820 import E820Table
+from .e820 import E820_RAM, E820Table
 from .kernel import BootParams
 from .pgtable import CpuFeatures
 from .setup_arch import XEN_DEFAULT_EXTRA
@@ -40,6 +40,21 @@ def read_log(path: Union[str, Path]) -> BootLog:
     return load_boot_log(path)
 
 
+def _kernel_range_edits(log: BootLog, edits: list) -> list:
+    """``e820_add_kernel_range`` (3.9+): after ".text .data .bss are not marked as
+    E820_RAM!" the kernel removes the image range (logged) and adds it back as RAM
+    (not logged): append that add after the logged remove."""
+    warn = [l.lineno for l in log.lines if "are not marked as E820" in l.text]
+    if not warn:
+        return edits
+    out = list(edits)
+    for i, e in enumerate(out):
+        if e.op == "remove" and e.lineno > warn[0]:
+            out.insert(i + 1, dataclasses.replace(e, op="add", old_type=None, new_type=E820_RAM))
+            break
+    return out
+
+
 def layout_from_log(log: BootLog) -> Tuple[E820Table, list, BootParams, Optional[str]]:
     """(e820, logged edits, boot parameters, kernel version) of a boot log."""
     if log.arch not in (None, "x86_64", "i686"):
@@ -50,6 +65,7 @@ def layout_from_log(log: BootLog) -> Tuple[E820Table, list, BootParams, Optional
     else:
         base = log.e820.copy()
         edits = [e for e in log.e820_edits if e.target == "e820"]
+    edits = _kernel_range_edits(log, edits)
     opts = log.options
     params = BootParams()
     params.cpu = CpuFeatures(pse=True, pge=True, gbpages=log.gb_pages, nx=log.nx is not False)

@@ -115,6 +115,31 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
     return t.sanitize()
 
 
+def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E820Table:
+    """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
+    complain and make it RAM (remove the range, add it back as RAM)."""
+    start = min(params.kernel_start, params.brk_base if params.brk_base is not None
+                else params.kernel_start + DEFAULT_BRK_OFFSET)
+    brk = params.brk_base if params.brk_base is not None else params.kernel_start + DEFAULT_BRK_OFFSET
+    end = brk + BRK_TAIL
+    if _all_ram(e820, start, end):
+        return e820
+    log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
+    e820.remove_range(start, end - start, 0, False)
+    e820.add_region(start, end - start, E820_RAM)
+    return e820.sanitize()
+
+
+def _all_ram(e820: E820Table, start: int, end: int) -> bool:
+    cur = start
+    for e in sorted((x for x in e820.entries if x.type == E820_RAM), key=lambda x: x.addr):
+        if e.addr <= cur < e.end:
+            cur = e.end
+        if cur >= end:
+            return True
+    return cur >= end
+
+
 def trim_bios_range(e820: E820Table) -> E820Table:
     """``trim_bios_range`` (3.9+): [0, 4K) RAM becomes reserved; RAM in [640K, 1M) is removed."""
     e820.update_range(0, PAGE_SIZE, E820_RAM, E820_RESERVED)
@@ -155,6 +180,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     edits (the log already shows them).
     """
     table = e820.sanitize()
+    early_log: List[str] = []   # lines printed before the state object exists
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
@@ -162,6 +188,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     else:
         if params.mem_limit is not None or params.memmap:
             table = apply_memmap(table, params.memmap, params.mem_limit)
+        if profile.scheme == "brk_top_down":
+            table = e820_add_kernel_range(table, params, early_log)
         if profile.trim_bios_first_page:
             table = trim_bios_range(table)
     if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
@@ -189,6 +217,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
     limit = round_up(limit, 1 << 30)
     k = Kernel(profile, params, table, limit)
+    for line in early_log:
+        k.log.printk("warn", line)
     k.max_pfn, k.max_low_pfn = max_pfn, max_low_pfn
     if i386:
         # init_gbpages is 64-bit only: an i386 kernel never maps with 1G pages

@@ -42,6 +42,7 @@ mapped with 4 KiB pages (500,000 table pages) is checked in well under a second.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -762,13 +763,30 @@ def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
     keep = runs[:, 0] >= _U64(po) if len(runs) else np.zeros(0, bool)
     runs = runs[keep]
     by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
     for s in (12, 21, 30):
         sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
         st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
         en = (runs[sel, 2] + (runs[sel, 1] - runs[sel, 0])) if len(runs) else np.zeros(0, _U64)
         by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
+        if len(st) <= 256:
+            stl, enl = st.tolist(), en.tolist()
+            cum, acc = [], 0
+            for a_, b_ in zip(stl, enl):
+                acc += b_ - a_
+                cum.append(acc)
+            by_list[s] = (stl, enl, cum)
+
+    def below(s: int, x: int) -> int:
+        stl, enl, cum = by_list[s]
+        i = bisect.bisect_right(stl, x) - 1
+        if i < 0:
+            return 0
+        return (cum[i - 1] if i else 0) + max(0, min(x, enl[i]) - stl[i])
 
     def cover(s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if s in by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
+            return np.array([below(s, y) - below(s, x) for x, y in zip(a.tolist(), b.tolist())], np.int64)
         st, en, cum = by[s]
         return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
 

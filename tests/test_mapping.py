@@ -87,7 +87,9 @@ def test_cpu_features_mask_the_entries():
 
 def test_pti_drops_global_but_1g_leaves_keep_it_from_5_8():
     p = BootParams(cpu=CpuFeatures(gbpages=True), gbpages=True, pti=True)
-    for profile, g1 in (("4.19", 0), ("5.8", 0x100)):
+    # 5.8 built 1G leaves as prot | __PAGE_KERNEL_LARGE (GLOBAL back in); 6.0 went back to
+    # prot | _PAGE_PSE (88e0a74902f8), which the real 6.1 kernel shows under QEMU
+    for profile, g1 in (("4.19", 0), ("5.8", 0x100), ("6.1", 0)):
         r = emulate(APPENDIX, profile, p)
         k = r.kernel
         t = translate(k.phys, MMU(k.pgd_pfn << 12), [k.page_offset + 0x1000, k.page_offset + (4 << 30)])
@@ -197,3 +199,24 @@ def test_no_pge_keeps_global_on_3x_but_not_4x():
         t = translate(k.phys, MMU(k.pgd_pfn << 12), [k.page_offset + 0x1000])
         assert int(t.leaf[0]) & 0x100 == g, profile
         assert r.verify.ok
+
+
+def test_e820_add_kernel_range_makes_the_image_ram():
+    # a reserved hole over the kernel image: 3.9+ complains and turns it into RAM
+    e = table((0, 0x9F000), (0x100000, 0x1800000), (0x1800000, 0x1900000, E820_RESERVED), (0x1900000, 0x40000000))
+    r = emulate(e, "4.4", NO_GB)
+    assert ".text .data .bss are not marked as E820_TYPE_RAM!" in r.log
+    assert r.kernel.memblock.is_region_memory(0x1000000, 0x1000000)
+    r36 = emulate(e, "3.5", NO_GB)   # before 3.9: nothing of the kind
+    assert not any("not marked" in l for l in r36.log)
+
+
+def test_late_6_1_stable_checks_the_real_end_allocation():
+    from emu.profiles import get_profile
+    assert get_profile("6.1.192").real_end_check_return and not get_profile("6.1.0").real_end_check_return
+    assert get_profile("6.6.0").name == "6.6"
+
+
+def test_i386_brk_buffer_ignores_64bit_only_options():
+    k = emulate(table((0, 0x9F000), (0x100000, 0x20000000)), "6.1", BootParams(arch="i386", pae=True)).kernel
+    assert k.pgt_buf_top - k.pgt_buf_start == 6

@@ -91,6 +91,8 @@ def early_alloc_pgt_buf(k: Kernel, base: int) -> None:
     prof, p = k.profile, k.params
     randomize = prof.default_randomize_memory if p.randomize_memory is None else p.randomize_memory
     l5conf = prof.default_5level_config if p.x86_5level_config is None else p.x86_5level_config
+    if not k.mode.is_64bit:
+        randomize = l5conf = False  # CONFIG_RANDOMIZE_MEMORY and CONFIG_X86_5LEVEL are 64-bit only
     pages = prof.pgt_buf_count(randomize, l5conf)
     k.pgt_buf_start = base >> PAGE_SHIFT
     k.pgt_buf_end = k.pgt_buf_start
