@@ -15,18 +15,19 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need_apt=""
 command -v qemu-system-x86_64 >/dev/null || need_apt="$need_apt qemu-system-x86"
 command -v dpkg >/dev/null && command -v apt-get >/dev/null || { echo "oracle: needs a Debian/Ubuntu host (apt-get, dpkg)" >&2; exit 2; }
-# the kernel package list: refresh once a day at most
-stamp="$EMU_ORACLE_CACHE/.apt-updated"
-if [ -n "$need_apt" ] || [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]; then
-    $SUDO apt-get update -q >/dev/null
-    touch "$stamp"
-fi
+apt_update() {
+    # a mirror in the middle of a sync (or a foreign-arch index) must not stop CI:
+    # what is needed may still install from the lists already there
+    $SUDO apt-get update -q >/dev/null 2>&1 || echo "oracle: apt-get update reported errors; going on" >&2
+}
 if [ -n "$need_apt" ]; then
+    apt_update
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need_apt >/dev/null
 fi
 command -v kallsyms-finder >/dev/null || python -m pip install -q vmlinux-to-elf
 
-python -m emu.cli oracle fetch
+# the kernel: from the cache; when not there yet, fetch (refreshing the package lists once if needed)
+python -m emu.cli oracle fetch || { apt_update; python -m emu.cli oracle fetch; }
 # two comparisons: the firmware map at 512 MiB (2M pages) and 6 GiB with GB pages
 python -m emu.cli oracle run --mem 512M --timeout 300
 python -m emu.cli oracle run --mem 6G --cpu qemu64,+pdpe1gb --timeout 300

@@ -38,6 +38,32 @@ def _massage(prot, supported):
     return prot & supported if prot & 1 else prot
 
 
+def alloc_page(j, phys, level, buf_src):
+    """``alloc_low_pages(1)`` as the loops see it: the buffer (BRK or, <= 3.8, pgt_buf), else
+    the current memblock run, else ``j.refill()``; backs and clears the frame and books it."""
+    full = (j.brk_next + 1 >= j.brk_top) if j.brk_ge else (j.brk_next + 1 > j.brk_top)
+    if j.brk_ok and not full:
+        pfn = j.brk_next
+        j.brk_next += 1
+        src = buf_src
+    else:
+        if j.run_hi <= j.run_lo:
+            j.refill()
+        j.run_hi -= 1
+        pfn = j.run_hi
+        src = SRC_MEMBLOCK
+    if (pfn >> BLOCK_SHIFT) >= phys.directory.shape[0]:
+        raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
+    phys.frame(pfn)
+    if j.nout == j.out_pfn.shape[0]:
+        j.grow_out()
+    j.out_pfn[j.nout] = pfn
+    j.out_level[j.nout] = level
+    j.out_src[j.nout] = src
+    j.nout += 1
+    return pfn
+
+
 class _RefMapper:
     """Pure-Python twin of ``emu._fast.Mapper`` (same order of writes and allocations)."""
 
@@ -47,28 +73,7 @@ class _RefMapper:
         self.pages = [0, 0, 0, 0]
 
     def alloc_page(self, level):
-        j = self.job
-        full = (j.brk_next + 1 >= j.brk_top) if j.brk_ge else (j.brk_next + 1 > j.brk_top)
-        if j.brk_ok and not full:
-            pfn = j.brk_next
-            j.brk_next += 1
-            src = j.buf_src
-        else:
-            if j.run_hi <= j.run_lo:
-                j.refill()
-            j.run_hi -= 1
-            pfn = j.run_hi
-            src = SRC_MEMBLOCK
-        if (pfn >> BLOCK_SHIFT) >= self.phys.directory.shape[0]:
-            raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
-        self.phys.frame(pfn)
-        if j.nout == j.out_pfn.shape[0]:
-            j.grow_out()
-        j.out_pfn[j.nout] = pfn
-        j.out_level[j.nout] = level
-        j.out_src[j.nout] = src
-        j.nout += 1
-        return pfn
+        return alloc_page(self.job, self.phys, level, self.job.buf_src)
 
     def table(self, pfn):
         return self.phys.table(pfn)

@@ -27,30 +27,10 @@ class _RefMapper32:
         self.p2m = 0
         self.p4k = 0
 
-    # -- allocation: the same rules as emu._reference._RefMapper.alloc_page ---------
+    # -- allocation: the same rules as the 64-bit reference ----------------------------
     def alloc_page(self, level):
-        j = self.job
-        full = (j.brk_next + 1 >= j.brk_top) if j.brk_ge else (j.brk_next + 1 > j.brk_top)
-        if j.brk_ok and not full:
-            pfn = j.brk_next
-            j.brk_next += 1
-            src = SRC_BRK
-        else:
-            if j.run_hi <= j.run_lo:
-                j.refill()
-            j.run_hi -= 1
-            pfn = j.run_hi
-            src = SRC_MEMBLOCK
-        if (pfn >> BLOCK_SHIFT) >= self.phys.directory.shape[0]:
-            raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
-        self.phys.frame(pfn)
-        if j.nout == j.out_pfn.shape[0]:
-            j.grow_out()
-        j.out_pfn[j.nout] = pfn
-        j.out_level[j.nout] = level
-        j.out_src[j.nout] = src
-        j.nout += 1
-        return pfn
+        from ._reference import alloc_page
+        return alloc_page(self.job, self.phys, level, SRC_BRK)
 
     def tab(self, pfn):
         t = self.phys.table(pfn)
@@ -141,17 +121,8 @@ def map_range32(job, pgd_pfn, paddr_start, paddr_end):
 
 
 def _read64(directory, blocks, frames, pa):
-    pfn = pa >> 12
-    d = pfn >> BLOCK_SHIFT
-    if d >= directory.shape[0]:
-        return 0
-    b = int(directory[d])
-    if b < 0:
-        return 0
-    s = int(blocks[b, pfn & ((1 << BLOCK_SHIFT) - 1)])
-    if s < 0:
-        return 0
-    return int(frames[s, (pa & 0xFFF) >> 3])
+    from ._reference import _read_entry
+    return _read_entry(directory, blocks, frames, pa)
 
 
 def _read32(directory, blocks, frames, pa):
