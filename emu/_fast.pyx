@@ -102,6 +102,17 @@ cdef class Mapper:
         self.pages4k = self.pages2m = self.pages1g = 0
         self._load_alloc()
 
+    cdef void rearm(self):
+        """Reload what may have changed since the last call (the store may have grown, the
+        buffer and the protections are per call); the e820 arrays and the mode stay."""
+        self._load_store()
+        self._load_out()
+        self._load_alloc()
+        self.supported = self.job.supported
+        self.pud_leaf_flags = self.job.pud_leaf_flags
+        self.after_bootmem = self.job.after_bootmem
+        self.pages4k = self.pages2m = self.pages1g = 0
+
     cdef void _load_store(self):
         cdef int32_t[::1] d = self.phys.directory
         cdef int32_t[:, ::1] b = self.phys.blocks
@@ -389,8 +400,16 @@ cdef class Mapper:
 
 
 def map_range(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask, uint64_t prot):
-    """Run ``kernel_physical_mapping_init`` for ``job`` (see emu.mm.init_64.MapJob)."""
-    cdef Mapper m = Mapper(job)
+    """Run ``kernel_physical_mapping_init`` for ``job`` (see emu.mm.init_64.MapJob).
+    The Mapper is made once per job and re-armed for each call."""
+    cdef Mapper m
+    cached = getattr(job, "_mapper", None)
+    if isinstance(cached, Mapper):
+        m = cached
+        m.rearm()
+    else:
+        m = Mapper(job)
+        job._mapper = m
     last = m.map(pgd_pfn, paddr_start, paddr_end, mask, prot)
     return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
