@@ -46,7 +46,7 @@ class PhysMem:
         self.limit = int(limit)
         ndir = ((self.limit - 1) >> (PAGE_SHIFT + BLOCK_SHIFT)) + 1
         self.directory = np.full(ndir, -1, dtype=np.int32)
-        self.blocks = np.full((1, BLOCK_PFNS), -1, dtype=np.int32)
+        self.blocks = np.full((2, BLOCK_PFNS), -1, dtype=np.int32)  # a run needs two: BRK and the top of RAM
         self.nblocks = 0
         self.frames = np.zeros((max(1, initial_frames), 512), dtype=np.uint64)
         self.frame_pfn = np.zeros(max(1, initial_frames), dtype=np.uint64)

@@ -346,9 +346,12 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
         find_early_table_space(k, mr, start, end)
     ret = 0
     prot = page_kernel(k)
-    kpmi = init_64.kernel_physical_mapping_init if k.mode.is_64bit else _init_32_kpmi()
-    for r in mr:
-        ret = kpmi(k, r.start, r.end, r.page_size_mask, prot)
+    if k.mode.is_64bit:
+        ret = init_64.map_pieces(k, [(r.start, r.end, r.page_size_mask) for r in mr], prot) if mr else 0
+    else:
+        kpmi = _init_32_kpmi()
+        for r in mr:
+            ret = kpmi(k, r.start, r.end, r.page_size_mask, prot)
     call.ret = ret
     if early:
         if not k.after_bootmem and k.pgt_buf_end > k.pgt_buf_start:

@@ -167,17 +167,35 @@ def _job(k, prot: int) -> MapJob:
 def kernel_physical_mapping_init(k, paddr_start: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
     """``kernel_physical_mapping_init`` (x86-64): map [paddr_start, paddr_end) at
     ``PAGE_OFFSET + pa`` in ``init_top_pgt``; returns ``paddr_last``."""
+    return map_pieces(k, [(paddr_start, paddr_end, page_size_mask)], prot)
+
+
+def map_pieces(k, pieces, prot: int) -> int:
+    """``kernel_physical_mapping_init`` for each ``(start, end, page_size_mask)`` piece of one
+    ``init_memory_mapping`` call, in order; returns the last piece's ``paddr_last``.
+
+    The pieces share one job: allocations are booked (BRK lines, memblock reservations)
+    once at the end, or before any memblock search in between, which is when the
+    kernel's own order could show.
+    """
     job = _job(k, prot)
+    fn = backend.current().map_range
+    last = 0
+    p4k = p2m = p1g = 0
     try:
-        last, pages = backend.current().map_range(job, k.pgd_pfn, paddr_start, paddr_end, page_size_mask, prot)
+        for start, end, mask in pieces:
+            last, pages = fn(job, k.pgd_pfn, start, end, mask, prot)
+            p4k += pages[1]
+            p2m += pages[2]
+            p1g += pages[3]
     except KernelPanic:
         job.flush()
         raise
     job.flush()
-    update_page_count(k, PG_LEVEL_4K, pages[1])
-    update_page_count(k, PG_LEVEL_2M, pages[2])
-    update_page_count(k, PG_LEVEL_1G, pages[3])
+    update_page_count(k, PG_LEVEL_4K, p4k)
+    update_page_count(k, PG_LEVEL_2M, p2m)
+    update_page_count(k, PG_LEVEL_1G, p1g)
     return last
 
 
-__all__ = ["MapJob", "kernel_physical_mapping_init", "PAGE_SIZE"]
+__all__ = ["MapJob", "kernel_physical_mapping_init", "map_pieces", "PAGE_SIZE"]
