@@ -205,6 +205,15 @@ def map_range(job, pgd_pfn, paddr_start, paddr_end, mask, prot):
     return last, tuple(m.pages)
 
 
+def permission_fault(access, eff_rw, eff_us, no_exec, wp, smep):
+    """Intel SDM 4.6 for a translation that reached a leaf: does ``access`` (1 write,
+    2 user, 4 fetch) violate the accumulated RW/US bits, XD (``no_exec``: NXE and XD
+    set at some level), CR0.WP or CR4.SMEP?"""
+    if access & 2:
+        return (not eff_us) or bool(access & 1 and not eff_rw) or bool(access & 4 and no_exec)
+    return bool(access & 1 and wp and not eff_rw) or bool(access & 4 and (no_exec or (smep and eff_us)))
+
+
 def _read_entry(directory, blocks, frames, pa):
     pfn = pa >> 12
     d = pfn >> BLOCK_SHIFT
@@ -269,20 +278,7 @@ def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, ac
             table = e & addr_mask
             lvl -= 1
         if err < 0:
-            fault = False
-            if access & 2:
-                if not eff_us:
-                    fault = True
-                elif access & 1 and not eff_rw:
-                    fault = True
-                elif access & 4 and nxe and eff_nx:
-                    fault = True
-            else:
-                if access & 1 and wp and not eff_rw:
-                    fault = True
-                elif access & 4 and ((nxe and eff_nx) or (smep and eff_us)):
-                    fault = True
-            if fault:
+            if permission_fault(access, eff_rw, eff_us, nxe and eff_nx, wp, smep):
                 err = 1
             else:
                 low = (1 << shift) - 1

@@ -191,20 +191,8 @@ def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, 
                     eff_rw &= e
                     eff_us &= e
         if err < 0:
-            fault = False
-            if access & 2:
-                if not eff_us:
-                    fault = True
-                elif access & 1 and not eff_rw:
-                    fault = True
-                elif access & 4 and pae and nxe and eff_nx:
-                    fault = True
-            else:
-                if access & 1 and wp and not eff_rw:
-                    fault = True
-                elif access & 4 and ((pae and nxe and eff_nx) or (smep and eff_us)):
-                    fault = True
-            if fault:
+            from ._reference import permission_fault
+            if permission_fault(access, eff_rw, eff_us, pae and nxe and eff_nx, wp, smep):
                 err = 1
             else:
                 low = (1 << shift) - 1

@@ -303,7 +303,7 @@ def volatility_layer(phys, cr3: int):
             return bytes(out)
 
         def write(self, offset: int, data: bytes) -> None:
-            raise NotImplementedError("read-only")
+            raise PermissionError("emu's physical memory is read-only to volatility3")
 
         @property
         def dependencies(self) -> List[str]:
