@@ -272,11 +272,10 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         print(json.dumps({n: p.to_json() for n, p in PROFILES.items()}, indent=1))
         return 0
     for name, summary, diff in profile_table():
-        p = PROFILES[name]
-        print(f"{name:<6} {summary}")
+        print(f"{name:<8} {summary}")
         for field_name, (old, new) in diff.items():
             fmt = (lambda v: hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 4096 else repr(v))
-            print(f"{'':<15}{field_name}: {fmt(old)} -> {fmt(new)}")
+            print(f"{'':<9}{field_name}: {fmt(old)} -> {fmt(new)}")
     return 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Union
 
 from .e820 import E820Table
-from .kernel import SOURCE_BRK, SOURCE_MEMBLOCK, BootParams, Kernel
+from .kernel import BootParams, Kernel
 from .mm import init as mm_init
 from .mm.pageattr import arch_report_meminfo
 from .pgtable import PAGE_SHIFT, PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K

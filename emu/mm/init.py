@@ -1,8 +1,9 @@
 """arch/x86/mm/init.c: building the direct mapping at boot.
 
-Each function re-expresses the kernel function of the same name (v3.9–v6.6;
+Each function re-expresses the kernel function of the same name (2.6.31–6.15;
 where versions differ, the difference is a field of
-:class:`emu.profiles.Profile`).  The state the kernel keeps in globals lives in
+:class:`emu.profiles.Profile`; where x86-64 and i386 differ, a field of
+:class:`emu.arch.PagingMode`).  The state the kernel keeps in globals lives in
 :class:`emu.kernel.Kernel`, passed as ``k``.
 """
 from __future__ import annotations
@@ -17,8 +18,6 @@ from ..pgtable import (
     MASK_2M,
     PAGE_SHIFT,
     PAGE_SIZE,
-    PMD_SHIFT,
-    PMD_SIZE,
     PUD_SIZE,
     _PAGE_GLOBAL,
     _PAGE_NX,
