@@ -387,6 +387,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(["run"] + list(argv or []))
     try:
         return args.func(args)
+    except BrokenPipeError:  # `emu ... | head`: the reader went away; not an error
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except CliError as e:
         print(f"emu: error: {e}", file=sys.stderr)
         return 2
@@ -399,8 +405,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("emu: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # pragma: no cover
-        os._exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover
