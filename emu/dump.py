@@ -35,6 +35,7 @@ _PAT_4K = 1 << 7
 _PAT_LARGE = 1 << 12
 VMALLOC_START_L4 = 0xFFFFC90000000000
 VMALLOC_START_L5 = 0xFFA0000000000000
+VMALLOC_OFFSET_32 = 8 << 20
 
 
 def _kernel(obj) -> Kernel:
@@ -45,11 +46,6 @@ def _is_x86_64(k: Kernel) -> bool:
     return getattr(getattr(k, "mode", None), "arch", "x86_64") == "x86_64"
 
 
-def _require_x86_64(k: Kernel, what: str) -> None:
-    if not _is_x86_64(k):
-        raise ValueError(f"{what} of i386 tables is not supported yet (x86-64 only); --format raw works")
-
-
 def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], access: Union[int, str] = 0) -> Translations:
     """Walk ``vas`` (an int, a list or a numpy uint64 array) through an emulation's tables.
 
@@ -57,13 +53,18 @@ def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], acce
     ``Translations.records()`` gives the JSON form of ``emu translate --json``.
     """
     k = _kernel(result_or_kernel)
-    _require_x86_64(k, "emu.dump.translate")
     if isinstance(access, str):
         acc = 0
         for ch in access:
             acc |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
         access = acc
     arr = np.atleast_1d(np.asarray(vas, dtype=np.uint64))
+    if not _is_x86_64(k):
+        from .walk import MMU, translate as walk_translate
+        pae = k.mode.entry_bytes == 8
+        mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=36 if pae else 32,
+                  nxe=bool(pae and k.params.cpu.nx), pse=k.params.cpu.pse)
+        return walk_translate(k.phys, mmu, arr, access)
     return mode_for(k).translate(k, arr, access)
 
 
@@ -82,37 +83,86 @@ def _table(k: Kernel, pfn: int) -> Optional[np.ndarray]:
     return None if s < 0 else k.phys.frames[s]
 
 
+class _Geometry:
+    """How to read one paging mode's tables: entries per table and shift per level, the
+    entry width, which entries are leaves, where a table pointer's address is."""
+
+    def __init__(self, k: Kernel) -> None:
+        self.k = k
+        self.levels = k.paging_levels
+        mode = getattr(k, "mode", None)
+        self.i386 = mode is not None and not mode.is_64bit
+        self.pae = self.i386 and mode.entry_bytes == 8
+        if not self.i386:
+            self.vabits = 57 if self.levels == 5 else 48
+            self.addr_mask, self.flags_mask = 0x000FFFFFFFFFF000, PTE_FLAGS_MASK
+        else:
+            self.vabits = 32
+            self.addr_mask = 0x0000000FFFFFF000 if self.pae else 0xFFFFF000
+            self.flags_mask = 0x8000000000000FFF if self.pae else 0xFFF
+
+    def shift(self, lvl: int) -> int:
+        if self.i386 and not self.pae:
+            return 12 + 10 * (lvl - 1)
+        return 12 + 9 * (lvl - 1)
+
+    def entries(self, lvl: int) -> int:
+        if self.i386:
+            return 4 if (self.pae and lvl == 3) else (512 if self.pae else 1024)
+        return 512
+
+    def table(self, pfn: int) -> Optional[np.ndarray]:
+        t = _table(self.k, pfn)
+        if t is None:
+            return None
+        return t.view(np.uint32).astype(_U64) if (self.i386 and not self.pae) else t
+
+    def is_leaf(self, lvl: int, value: int) -> bool:
+        if lvl == 1:
+            return True
+        if self.i386:
+            return lvl == 2 and bool(value & _PAGE_PSE)
+        return lvl <= 3 and bool(value & _PAGE_PSE)
+
+
 def walk_segments(k: Kernel, va_lo: int, va_hi: int) -> Iterator[Tuple[int, int, int, int, int, int]]:
     """Segments ``(va, va_end, hw_level, prot, eff, value)`` of consecutive entries of one
     table with equal protection, covering ``[va_lo, va_hi)`` in address order.
 
-    ``hw_level``: 1 PTE .. 4 (5) top; ``prot`` is ``value & PTE_FLAGS_MASK`` (0 for a
-    hole); ``eff`` is the effective protection as ptdump computes it (0 for a hole);
-    ``value`` the first entry's raw value.
+    ``hw_level``: 1 PTE .. the top level; ``prot`` is the entry's flags (0 for a hole);
+    ``eff`` is the effective protection as ptdump computes it (0 for a hole); ``value``
+    the first entry's raw value.  x86-64 (4/5-level) and i386 (PAE, non-PAE).
     """
-    levels = k.paging_levels
-    vabits = 57 if levels == 5 else 48
+    g = _Geometry(k)
+    vabits = g.vabits
     m = (1 << vabits) - 1
 
     def rec(pfn: int, lvl: int, base: int, parent_eff: Optional[int]) -> Iterator[tuple]:
-        shift = 12 + 9 * (lvl - 1)
+        shift = g.shift(lvl)
         size = 1 << shift
+        n_ent = g.entries(lvl)
         lo = max(0, (va_lo & m) - base) >> shift if (va_lo & m) > base else 0
         hi_b = (va_hi - 1) & m
-        hi = min(511, (hi_b - base) >> shift) + 1 if hi_b >= base else 0
+        hi = min(n_ent - 1, (hi_b - base) >> shift) + 1 if hi_b >= base else 0
         if lo >= hi:
             return
-        t = _table(k, pfn)
+        t = g.table(pfn)
         ents = t[lo:hi] if t is not None else np.zeros(hi - lo, _U64)
         present = (ents & _U64(1)) != _U64(0)
-        prot = np.where(present, ents & _U64(PTE_FLAGS_MASK), _U64(0))
+        prot = np.where(present, ents & _U64(g.flags_mask), _U64(0))
         if parent_eff is None:
-            eff = prot.copy()
+            # PAE PDPTEs carry no RW/US/NX: the walk starts from "all allowed"
+            eff = (prot | _U64(_PAGE_USER | _PAGE_RW)) & ~_U64(_PAGE_NX) if (g.pae and lvl == 3) else prot.copy()
         else:
             pe = _U64(parent_eff)
             eff = (pe & prot & _U64(_PAGE_USER | _PAGE_RW)) | ((pe | prot) & _U64(_PAGE_NX))
         eff = np.where(present, eff, _U64(0))
-        leaf = present & ((lvl == 1) | ((lvl <= 3) & ((ents & _U64(_PAGE_PSE)) != _U64(0))))
+        if lvl == 1:
+            leaf = present
+        elif g.i386:
+            leaf = present & (lvl == 2) & ((ents & _U64(_PAGE_PSE)) != _U64(0))
+        else:
+            leaf = present & ((lvl <= 3) & ((ents & _U64(_PAGE_PSE)) != _U64(0)))
         table = present & ~leaf
         n = hi - lo
         # segment boundaries: every table entry, and every change of (prot, eff)
@@ -125,16 +175,19 @@ def walk_segments(k: Kernel, va_lo: int, va_hi: int) -> Iterator[Tuple[int, int,
             i = lo + a
             va = base + i * size
             if table[a]:
-                child = int(ents[a] & _U64(0x000FFFFFFFFFF000)) >> 12
+                child = int(ents[a] & _U64(g.addr_mask)) >> 12
                 yield from rec(child, lvl - 1, va, int(eff[a]))
             else:
-                yield (_sext(va, vabits), _sext(base + (lo + b) * size, vabits) if base + (lo + b) * size <= m
-                       else 0, lvl, int(prot[a]), int(eff[a]), int(ents[a]))
+                yield (_sext(va, vabits) if vabits < 64 and not g.i386 else va,
+                       (_sext(base + (lo + b) * size, vabits) if not g.i386 else base + (lo + b) * size)
+                       if base + (lo + b) * size <= m else 0, lvl, int(prot[a]), int(eff[a]), int(ents[a]))
 
-    yield from rec(k.pgd_pfn, levels, 0, None)
+    yield from rec(k.pgd_pfn, g.levels, 0, None)
 
 
 def _level_names(k: Kernel, generic_ptdump: bool) -> Dict[int, str]:
+    if _Geometry(k).i386:
+        return {3: "pgd", 2: "pmd", 1: "pte"} if k.paging_levels == 3 else {2: "pgd", 1: "pte"}
     if k.paging_levels == 5:
         return {5: "pgd", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
     return {4: "p4d" if generic_ptdump else "pgd", 3: "pud", 2: "pmd", 1: "pte"}
@@ -170,17 +223,25 @@ def ptdump_lines(k, generic_ptdump: Optional[bool] = None) -> List[str]:
     paging ``p4d``; None picks it from the profile's version.
     """
     k = _kernel(k)
-    _require_x86_64(k, "ptdump")
     if generic_ptdump is None:
         generic_ptdump = tuple(k.profile.version) >= (5, 6)
     names = _level_names(k, generic_ptdump)
     start = k.page_offset
-    end = VMALLOC_START_L5 if k.paging_levels == 5 else VMALLOC_START_L4
-    out = ["---[ Low Kernel Mapping ]---"]
+    if _Geometry(k).i386:
+        # 32-bit: "Kernel Mapping" from PAGE_OFFSET to VMALLOC_START, which lies 8 MiB
+        # (VMALLOC_OFFSET) above high_memory, aligned to it
+        high = (k.page_offset + (k.max_low_pfn << PAGE_SHIFT)) & 0xFFFFFFFF
+        end = (high + 2 * VMALLOC_OFFSET_32 - 1) & ~(VMALLOC_OFFSET_32 - 1)
+        out = ["---[ Kernel Mapping ]---"]
+        width = 8
+    else:
+        end = VMALLOC_START_L5 if k.paging_levels == 5 else VMALLOC_START_L4
+        out = ["---[ Low Kernel Mapping ]---"]
+        width = 16
     cur: Optional[list] = None   # [start, end, lvl, prot, eff]
 
     def flush(c: list) -> None:
-        out.append(f"0x{c[0]:016x}-0x{c[1]:016x}   {_size_text((c[1] - c[0]) & ((1 << 64) - 1))}"
+        out.append(f"0x{c[0]:0{width}x}-0x{c[1]:0{width}x}   {_size_text((c[1] - c[0]) & ((1 << 64) - 1))}"
                    f"{_prot_text(c[3], c[2])}{names[c[2]]}")
 
     for va, va_end, lvl, prot, eff, _ in walk_segments(k, start, end):
@@ -203,30 +264,31 @@ def table_entries(k, direct_map_only: bool = True) -> List[dict]:
     address of the table page), ``index``, ``value`` (raw), ``va`` (first address it maps),
     ``leaf``."""
     k = _kernel(k)
-    _require_x86_64(k, "the JSON entry dump")
-    names = {5: "pgd", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"} if k.paging_levels == 5 else \
-        {4: "pgd", 3: "pud", 2: "pmd", 1: "pte"}
-    vabits = 57 if k.paging_levels == 5 else 48
-    top_shift = 12 + 9 * (k.paging_levels - 1)
-    lo_slot = (k.page_offset >> top_shift) & 511 if direct_map_only else 0
+    g = _Geometry(k)
+    names = _level_names(k, False) if g.i386 else (
+        {5: "pgd", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"} if k.paging_levels == 5 else
+        {4: "pgd", 3: "pud", 2: "pmd", 1: "pte"})
+    top_shift = g.shift(g.levels)
+    lo_slot = ((k.page_offset & ((1 << g.vabits) - 1)) >> top_shift) % g.entries(g.levels) if direct_map_only else 0
     out: List[dict] = []
 
     def rec(pfn: int, lvl: int, base: int, first: int) -> None:
-        t = _table(k, pfn)
+        t = g.table(pfn)
         if t is None:
             return
-        shift = 12 + 9 * (lvl - 1)
-        idx = np.nonzero(t[first:] & _U64(1))[0] + first
+        shift = g.shift(lvl)
+        n = g.entries(lvl)
+        idx = np.nonzero(t[first:n] & _U64(1))[0] + first
         for i in idx.tolist():
             v = int(t[i])
             va = base + (i << shift)
-            leaf = lvl == 1 or (lvl <= 3 and bool(v & _PAGE_PSE))
+            leaf = g.is_leaf(lvl, v)
             out.append({"level": names[lvl], "table": pfn << PAGE_SHIFT, "index": i, "value": v,
-                        "va": _sext(va, vabits), "leaf": leaf})
+                        "va": va if g.i386 else _sext(va, g.vabits), "leaf": leaf})
             if not leaf:
-                rec((v & 0x000FFFFFFFFFF000) >> 12, lvl - 1, va, 0)
+                rec((v & g.addr_mask) >> 12, lvl - 1, va, 0)
 
-    rec(k.pgd_pfn, k.paging_levels, 0, lo_slot)
+    rec(k.pgd_pfn, g.levels, 0, lo_slot)
     return out
 
 
