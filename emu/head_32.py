@@ -14,7 +14,13 @@ virtual 0 (identity) and at ``PAGE_OFFSET``:
 
 The end pfn goes to ``max_pfn_mapped`` (printed by ``setup_arch`` as ``initial memory
 mapped: [mem 0x00000000-%#010lx]``), the end of the tables to ``_brk_end``.  The last
-PMD of the fixmap gets the static ``initial_pg_fixmap`` page.  ``setup_arch`` copies the
+PMD of the fixmap gets the static ``initial_pg_fixmap`` page.  4.11+ does the same in C
+(``mk_early_pgtbl_32``, head32.c), the fixmap entry still in head_32.S; checked against
+Debian's 6.1 686/686-pae kernels by ``emu oracle``.  Later BRK users (``extend_brk``: DMI,
+5.x+) sit between ``_brk_end`` and the page-table buffer, so ``__brk_base``
+(``BootParams.head_brk_base``) is an input of its own.  ``early_ioremap_init`` then points
+the PMD of ``FIX_BTMAP_BEGIN`` at the static ``bm_pte`` (``pmd_populate_kernel``:
+``_PAGE_TABLE``, 0x067).  ``setup_arch`` copies the
 kernel half of ``initial_page_table`` into ``swapper_pg_dir`` and loads it; that copy
 (kernel half only: the identity entries are not in it) is the PGD emu builds on.
 ``MAPPING_BEYOND_END = PAGE_TABLE_SIZE(LOWMEM_PAGES) << PAGE_SHIFT`` with
@@ -23,7 +29,7 @@ kernel half of ``initial_page_table`` into ``swapper_pg_dir`` and loads it; that
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -62,14 +68,22 @@ def head_tables(pae: bool, mapped_end: int) -> int:
 
 
 def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
-                         fixmap_pmds: List[int]) -> Tuple[int, int]:
-    """Write head_32's tables (PTE pages from ``brk_base``) and ``swapper_pg_dir`` at
-    ``image_pfn`` (with, for PAE, the ``KPMDS`` static PMD pages after it, then the
-    static fixmap page tables); set ``k.pgd_pfn`` and ``k.max_pfn_mapped``, record the
-    static pages in ``k.i386_static``.  Returns ``(mapped_end, _brk_end)``.
+                         fixmap: List[Tuple[int, str, int]],
+                         static_addrs: Optional[Dict[str, int]] = None) -> Tuple[int, int]:
+    """Write head_32's tables (PTE pages from ``brk_base``, i.e. ``__brk_base``),
+    ``swapper_pg_dir`` (with, for PAE, the ``KPMDS`` pages of ``initial_pg_pmd``) and the
+    static fixmap page tables ``fixmap`` (:func:`emu.mm.init_32.fixmap_static_tables`:
+    ``(PMD vaddr, page name, entry flags)`` in write order); set ``k.pgd_pfn`` and
+    ``k.max_pfn_mapped``, record the static pages in ``k.i386_static``.
+
+    ``static_addrs`` maps ``swapper_pg_dir``, ``initial_pg_pmd``, ``initial_pg_fixmap``,
+    ``bm_pte`` to their physical addresses (a build's System.map); a page not named there
+    is taken from ``image_pfn`` on, in that order (one page per distinct fixmap PMD).
+    Returns ``(mapped_end, _brk_end)``.
     """
     pae = k.mode.entry_bytes == 8
     po = k.page_offset
+    addrs = {n: a >> PAGE_SHIFT for n, a in (static_addrs or {}).items() if a is not None}
     mapped_end = initial_mapping_end(pae, po, image_end)
     n = head_tables(pae, mapped_end)
     per = 512 if pae else 1024
@@ -88,16 +102,20 @@ def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
         else:
             phys.table32(base_pfn + t)[:] = vals.astype(np.uint32)
         k.i386_static.append((base_pfn + t, 1, SOURCE_HEAD32))
-    pgd = image_pfn
+    nxt = image_pfn
+    pgd = addrs.get("swapper_pg_dir")
+    if pgd is None:
+        pgd, nxt = nxt, nxt + 1
     phys.frame(pgd)
     k.pgd_pfn = pgd
     k.i386_static.append((pgd, k.mode.levels, SOURCE_IMAGE))
-    nxt = pgd + 1
     if pae:
         kpmds = ((-po) >> 30) & 3 or 4
         first_kpgd = 4 - kpmds
-        pmds = list(range(nxt, nxt + kpmds))
-        nxt += kpmds
+        pmd0 = addrs.get("initial_pg_pmd")
+        if pmd0 is None:
+            pmd0, nxt = nxt, nxt + kpmds
+        pmds = list(range(pmd0, pmd0 + kpmds))
         for i, p in enumerate(pmds):
             phys.frame(p)
             phys.table(pgd)[first_kpgd + i] = (p << PAGE_SHIFT) | PGD_IDENT_ATTR
@@ -115,23 +133,47 @@ def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
                 pd[off + t] = ((base_pfn + t) << PAGE_SHIFT) | PDE_IDENT_ATTR
     # static page tables of the fixmap (initial_pg_fixmap; early_ioremap_init's bm_pte)
     from .mm.init_32 import _pmd_slot, _write
-    for v in fixmap_pmds:
-        p = nxt
+    pages = {}
+    for v, name, _ in fixmap:
+        if name in addrs:
+            pages[(v, name)] = addrs[name]
+    for v in sorted({v for v, name, _ in fixmap if name not in addrs}):
+        for v2, name, _ in fixmap:
+            if v2 == v and name not in addrs:
+                pages[(v2, name)] = nxt
         nxt += 1
-        phys.frame(p)
+    done = set()
+    for v, name, flags in fixmap:
+        p = pages[(v, name)]
+        if p not in done:
+            phys.frame(p)
+            k.i386_static.append((p, 1, SOURCE_IMAGE))
+            done.add(p)
         tpfn, i = _pmd_slot(k, v, None)
-        _write(k, tpfn, i, (p << PAGE_SHIFT) | PDE_IDENT_ATTR)
-        k.i386_static.append((p, 1, SOURCE_IMAGE))
+        _write(k, tpfn, i, (p << PAGE_SHIFT) | flags)
     k.max_pfn_mapped = mapped_end >> PAGE_SHIFT
     return mapped_end, (base_pfn + n) << PAGE_SHIFT
 
 
 def static_pages_needed(k) -> int:
-    """Kernel-image pages :func:`build_initial_tables` uses from ``image_pfn`` on."""
+    """Kernel-image pages :func:`build_initial_tables` takes from ``image_pfn`` on (those
+    whose address is not a boot parameter)."""
     pae = k.mode.entry_bytes == 8
-    kpmds = (((-k.page_offset) >> 30) & 3 or 4) if pae else 0
-    from .mm.init_32 import fixmap_static_pmds
-    return 1 + kpmds + len(fixmap_static_pmds(k))
+    p = k.params
+    n = 0 if p.swapper_pg_dir_addr is not None else 1
+    if pae and p.initial_pg_pmd_addr is None:
+        n += ((-k.page_offset) >> 30) & 3 or 4
+    from .mm.init_32 import fixmap_static_tables
+    given = {"initial_pg_fixmap": p.initial_pg_fixmap_addr, "bm_pte": p.bm_pte_addr}
+    return n + len({v for v, name, _ in fixmap_static_tables(k) if given.get(name) is None})
+
+
+def static_addresses(params) -> Dict[str, int]:
+    """The static page-table pages whose physical address is a boot parameter."""
+    return {n: a for n, a in (("swapper_pg_dir", params.swapper_pg_dir_addr),
+                              ("initial_pg_pmd", params.initial_pg_pmd_addr),
+                              ("initial_pg_fixmap", params.initial_pg_fixmap_addr),
+                              ("bm_pte", params.bm_pte_addr)) if a is not None}
 
 
 def log_initial_memory_mapped(k) -> None:
@@ -145,5 +187,5 @@ def log_initial_memory_mapped(k) -> None:
     k.log.printk(k.profile.i386_log_initial_mapped, line)
 
 
-__all__ = ["build_initial_tables", "image_end_for", "initial_mapping_end", "log_initial_memory_mapped",
+__all__ = ["build_initial_tables", "image_end_for", "static_addresses", "initial_mapping_end", "log_initial_memory_mapped",
            "mapping_beyond_end", "PAGE_SIZE"]

@@ -90,6 +90,20 @@ class BootParams:
     fixmap_static_pmds: Optional[List[int]] = None
     #: CONFIG_HIGHMEM (paging_init's permanent_kmaps_init builds the pkmap page table)
     highmem_config: bool = True
+    #: pa(__brk_base): head_32's page tables start here (other BRK users, e.g. DMI, may lie
+    #: between them and the page-table buffer). None: right below the page-table buffer
+    head_brk_base: Optional[int] = None
+    #: pa(swapper_pg_dir). None: kernel_start + 1 MiB, the static pages below in order after it
+    swapper_pg_dir_addr: Optional[int] = None
+    #: PAE: pa(initial_pg_pmd) (KPMDS pages). None: right after swapper_pg_dir
+    initial_pg_pmd_addr: Optional[int] = None
+    #: pa(initial_pg_fixmap): head_32's page table of the top fixmap PMD (PDE_IDENT_ATTR)
+    initial_pg_fixmap_addr: Optional[int] = None
+    #: pa(bm_pte): early_ioremap_init's page table of the FIX_BTMAP_BEGIN PMD (_PAGE_TABLE)
+    bm_pte_addr: Optional[int] = None
+    #: vaddr of FIX_BTMAP_BEGIN (early_ioremap's first slot; its PMD gets bm_pte).
+    #: None: the slot above fixmap_bottom
+    btmap_begin: Optional[int] = None
 
 
 @dataclass

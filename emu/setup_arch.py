@@ -280,10 +280,12 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
 
 
 def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
-    """i386: head_32.S's initial tables in BRK just below the page-table buffer,
-    ``swapper_pg_dir`` (+ PAE ``initial_pg_pmd``, fixmap page tables) in the kernel
-    image, ``max_pfn_mapped`` from head_32, and setup_arch's ``initial memory mapped``
-    line (arch/x86/kernel/head_32.S, setup.c @ 3.6-4.19; see :mod:`emu.head_32`)."""
+    """i386: head_32's initial tables in BRK from ``__brk_base`` (``head_brk_base``; default
+    just below the page-table buffer), ``swapper_pg_dir`` (+ PAE ``initial_pg_pmd``, the
+    static fixmap page tables ``initial_pg_fixmap`` and ``bm_pte``) in the kernel image (at
+    the ``*_addr`` inputs, else from ``kernel_start + 1 MiB`` on), ``max_pfn_mapped`` from
+    head_32, and setup_arch's ``initial memory mapped`` line (arch/x86/kernel/head_32.S,
+    head32.c, setup.c @ 3.6-6.1; see :mod:`emu.head_32`)."""
     from . import head_32
     p = k.params
     pae = k.mode.entry_bytes == 8
@@ -292,15 +294,29 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
         raise SetupError(f"kernel image end {image_end:#x} lies below the BRK page-table buffer")
     mapped_end = head_32.initial_mapping_end(pae, k.page_offset, image_end)
     n = head_32.head_tables(pae, mapped_end)
-    head_base = brk_base - n * PAGE_SIZE                      # __brk_base
+    if p.head_brk_base is not None:                           # __brk_base of the build
+        head_base = p.head_brk_base
+        if head_base & (PAGE_SIZE - 1) or head_base + n * PAGE_SIZE > brk_base:
+            raise SetupError(f"head_32's {n} page tables from __brk_base {head_base:#x} do not fit below "
+                             f"the BRK page-table buffer at {brk_base:#x}")
+    else:
+        head_base = brk_base - n * PAGE_SIZE                  # __brk_base right below pgt_buf
+    addrs = head_32.static_addresses(p)
     n_static = head_32.static_pages_needed(k)
-    image_pfn = (kernel_start >> PAGE_SHIFT) + 0x100         # static data of the image (.bss)
+    if "swapper_pg_dir" in addrs:
+        image_pfn = (addrs["swapper_pg_dir"] >> PAGE_SHIFT) + 1
+    else:
+        image_pfn = (kernel_start >> PAGE_SHIFT) + 0x100     # static data of the image (.bss)
+    for name, a in addrs.items():
+        if a & (PAGE_SIZE - 1) or not kernel_start <= a < head_base:
+            raise SetupError(f"{name} at {a:#x} does not lie page-aligned in the kernel image "
+                             f"[{kernel_start:#x}, {head_base:#x})")
     if (image_pfn + n_static) << PAGE_SHIFT > head_base or head_base < kernel_start:
         raise SetupError(f"kernel image [{kernel_start:#x}, {brk_base:#x}) too small for head_32's "
                          f"{n} page tables below the BRK buffer")
     if mapped_end > (1 << 32) - k.page_offset:
         raise SetupError(f"head_32 mapping [0, {mapped_end:#x}) does not fit above PAGE_OFFSET {k.page_offset:#x}")
-    head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_pmds(k))
+    head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_tables(k), addrs)
     k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
                          np.array([lv for _, lv, _ in k.i386_static], np.uint8),
                          np.full(len(k.i386_static), 4, np.uint8), [], -1)

@@ -677,3 +677,61 @@ def test_native_pagetable_init_clears_head32_leftovers():
     assert new[-1].startswith("BRK [") and new[-1].endswith("PGTABLE")
     rep = verify(k)
     assert rep.ok and rep.checked["head32_leftover"] == 0, rep.violations
+
+
+# ---------------------------------------------------------------------------
+# a build's image/BRK layout and fixmap geometry (Debian 6.1.0-50 686-pae / 686)
+# ---------------------------------------------------------------------------
+DEBIAN_61 = {
+    # System.map (pa) and the fixmap of the config (NR_CPUS=32, KMAP_LOCAL, IO-APIC, GHES, MMCONFIG)
+    True: dict(kernel_start=0x1000000, brk_base=0x1F1E000, head_brk_base=0x1F0B000, image_end=0x2135000,
+               swapper_pg_dir_addr=0x1E98000, initial_pg_pmd_addr=0x1E94000,
+               initial_pg_fixmap_addr=0x1E96000, bm_pte_addr=0x1E9C000),
+    False: dict(kernel_start=0x1000000, brk_base=0x1EF0000, head_brk_base=0x1EE6000, image_end=0x200C000,
+                swapper_pg_dir_addr=0x1E74000, initial_pg_fixmap_addr=0x1E73000, bm_pte_addr=0x1E77000),
+}
+DEBIAN_61_FIXMAP = dict(fixmap_bottom=0xFF9FF000, btmap_begin=0xFFA00000, kmap_range=(0xFFDBC000, 0xFFFBB000))
+
+
+@pytest.mark.parametrize("pae", [True, False])
+def test_build_layout_as_debian_61(pae):
+    """What the oracle saw the real kernels build with 128 MiB (QEMU): head_32's tables from
+    __brk_base, one foreign BRK page (DMI) before the page-table buffer, swapper_pg_dir and
+    the static pages where System.map puts them, bm_pte in the FIX_BTMAP_BEGIN PMD with
+    _PAGE_TABLE, initial_pg_fixmap in the top PMD.  PAE: the fixmap spans four PMDs, the
+    kmap slots two (alloc_low_pages(2) for the copies, then a fresh page for 0xff800000 and
+    one for 0xffc00000 that the copy orphans); non-PAE: two 4M PDEs, both static."""
+    from emu.mm.init_32 import _pmd_slot, _read
+    e820 = E820Table([E820Entry(0, 0x9FC00, 1), E820Entry(0x9FC00, 0x400, 2), E820Entry(0xF0000, 0x10000, 2),
+                      E820Entry(0x100000, 0x7FE0000 - 0x100000, 1)])
+    p = BootParams(arch="i386", pae=pae, cpu=CpuFeatures(nx=pae, gbpages=False), gbpages=False,
+                   randomize_memory=False, x86_5level_config=False, **DEBIAN_61[pae], **DEBIAN_61_FIXMAP)
+    r = emulate(e820, "6.1", p)
+    k = r.kernel
+    assert r.panic is None and r.verify.ok, r.verify.violations
+    assert k.pgd_pfn << 12 == p.swapper_pg_dir_addr
+    head = p.head_brk_base >> 12
+    ent = {v: _read(k, *_pmd_slot(k, v, None)) for v in range(0xFF800000, 1 << 32, k.mode.pmd_size)}
+    if pae:
+        assert int(k.phys.table(k.pgd_pfn)[3]) == 0x1E94001
+        assert int(k.phys.table(0x1E94)[0]) == (head << 12) | 0x063       # [0, 2M) stays 4k
+        assert ent == {0xFF800000: 0x1F21067, 0xFFA00000: 0x1E9C067, 0xFFC00000: 0x1F1F067,
+                       0xFFE00000: 0x1F20067}
+        assert k.pgt_buf_end == 0x1F23
+    else:
+        assert int(k.phys.table32(k.pgd_pfn)[768]) == (head << 12) | 0x063
+        assert ent == {0xFF800000: 0x1E77067, 0xFFC00000: 0x1E73063}
+        assert k.pgt_buf_end == 0x1EF1
+    assert k.max_pfn_mapped == 0x7FE0
+
+
+def test_build_layout_params_checked():
+    from emu.setup_arch import SetupError
+    base = dict(DEBIAN_61[True], **DEBIAN_61_FIXMAP)
+    e820 = E820Table([E820Entry(0, 0x9F000, 1), E820Entry(0x100000, 0x7F00000, 1)])
+    for bad in (dict(head_brk_base=0x1F10000),          # 18 head tables do not fit below pgt_buf
+                dict(bm_pte_addr=0x1E9C800),            # not page aligned
+                dict(swapper_pg_dir_addr=0x800000)):    # outside the image
+        p = BootParams(arch="i386", pae=True, **dict(base, **bad))
+        with pytest.raises(SetupError):
+            emulate(e820.copy(), "6.1", p)

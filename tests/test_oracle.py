@@ -314,3 +314,39 @@ def test_walk_tree_i386_formats():
     assert t.leaves() == [(0xC0000000, 0x400000, 1 << 22, 0x4000E3),
                           (0xC0400000 + 5 * 4096, 0x12345000, 4096, 0x12345063)]
     assert t.tables == {3: (1, 0xC0400000)}
+
+
+def test_fixmap_layout_of_debian_61_i386():
+    """6.1's enum fixed_addresses for Debian's 686(-pae) config: FIX_BTMAP_BEGIN at index
+    1535 (0xffa00000), FIX_WP_TEST below it, kmap slots 68..579 over two 2M PMDs."""
+    from emu.oracle.fixmap import fixmap_indices_32, fixmap_layout_32
+    cfg = {k: "y" for k in ("X86_LOCAL_APIC", "X86_IO_APIC", "KMAP_LOCAL", "PCI_MMCONFIG", "ACPI_APEI_GHES")}
+    cfg["NR_CPUS"] = "32"
+    ix = fixmap_indices_32(cfg)
+    assert (ix["kmap_begin"], ix["kmap_end"], ix["btmap_begin"], ix["end_of_fixed_addresses"]) == (68, 579, 1535, 1537)
+    lay = fixmap_layout_32(cfg, True, btmap_begin_va=0xFFA00000)
+    assert lay["fixmap_bottom"] == 0xFF9FF000 and lay["btmap_begin"] == 0xFFA00000
+    assert lay["kmap_range"] == (0xFFDBC000, 0xFFFBB000) and not lay["notes"]
+    # a disagreeing slot_virt[0] wins and is reported
+    lay = fixmap_layout_32(cfg, True, btmap_begin_va=0xFFC00000)
+    assert lay["btmap_begin"] == 0xFFC00000 and lay["fixmap_bottom"] == 0xFFBFF000 and lay["notes"]
+    # no config: only slot_virt[0]
+    lay = fixmap_layout_32(None, False, btmap_begin_va=0xFFA00000)
+    assert "kmap_range" not in lay and lay["fixmap_bottom"] == 0xFF9FF000
+
+
+def test_params_from_guest_i386_layout():
+    g = Guest("x", "k", "", [])
+    g.arch, g.pae, g.page_offset = "i386", True, 0xC0000000
+    g.page_size_mask, g.supported_pte_mask = 0b100, (1 << 64) - 1
+    g.pgt_buf_start, g.pgt_buf_top = 0x1F1E, 0x1F24
+    g.e820 = [(0, 0x9F000, 1), (0x100000, 0x7EE0000, 1)]
+    g.kernel_start, g.image_end, g.init_end = 0x1000000, 0x2135000, 0x1E8C000
+    g.static_pages = {"swapper_pg_dir": 0x1E98000, "initial_pg_pmd": 0x1E94000, "initial_pg_fixmap": 0x1E96000,
+                      "bm_pte": 0x1E9C000, "__brk_base": 0x1F0B000}
+    g.fixmap = {"fixmap_bottom": 0xFF9FF000, "btmap_begin": 0xFFA00000, "kmap_range": (0xFFDBC000, 0xFFFBB000),
+                "notes": []}
+    _, p, _ = params_from_guest(g, get_profile("6.1"))
+    assert (p.head_brk_base, p.swapper_pg_dir_addr, p.initial_pg_pmd_addr, p.initial_pg_fixmap_addr,
+            p.bm_pte_addr) == (0x1F0B000, 0x1E98000, 0x1E94000, 0x1E96000, 0x1E9C000)
+    assert (p.fixmap_bottom, p.btmap_begin, p.kmap_range) == (0xFF9FF000, 0xFFA00000, (0xFFDBC000, 0xFFFBB000))

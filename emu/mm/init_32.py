@@ -217,16 +217,39 @@ def memblock_x86_fill_32(k) -> None:
 # ---------------------------------------------------------------------------
 # the fixmap page tables
 # ---------------------------------------------------------------------------
+def btmap_begin(k) -> int:
+    """vaddr of ``FIX_BTMAP_BEGIN`` (early_ioremap's first slot): the ``btmap_begin`` input, or
+    the slot above ``fixmap_bottom`` (5.x/6.x: only ``FIX_WP_TEST`` lies below it)."""
+    p = k.params
+    if p.btmap_begin is not None:
+        return p.btmap_begin & 0xFFFFFFFF
+    bottom = p.fixmap_bottom if p.fixmap_bottom is not None else DEFAULT_FIXMAP_BOTTOM
+    return (bottom + PAGE_SIZE) & 0xFFFFFFFF
+
+
+def fixmap_static_tables(k) -> List[Tuple[int, str, int]]:
+    """The fixmap PMD entries written before ``init_mem_mapping``, in the kernel's order, as
+    ``(PMD vaddr, page, entry flags)``: head_32 points the top PMD at ``initial_pg_fixmap``
+    (``PDE_IDENT_ATTR``); ``early_ioremap_init`` points the PMD of ``FIX_BTMAP_BEGIN`` at
+    ``bm_pte`` with ``pmd_populate_kernel`` (``_PAGE_TABLE``), replacing the former when
+    both share a PMD.  An explicit ``fixmap_static_pmds`` input: those PMDs, each with a
+    ``PDE_IDENT_ATTR`` entry (page ``static``)."""
+    p = k.params
+    m = ~(pmd_size(k) - 1) & 0xFFFFFFFF
+    if p.fixmap_static_pmds is not None:
+        return [(v, "static", PDE_IDENT_ATTR) for v in fixmap_static_pmds(k)]
+    return [(FIXADDR_TOP & m, "initial_pg_fixmap", PDE_IDENT_ATTR), (btmap_begin(k) & m, "bm_pte", _PAGE_TABLE)]
+
+
 def fixmap_static_pmds(k) -> List[int]:
     """PMDs (vaddr) of the fixmap with a page table in the kernel image before
     ``init_mem_mapping``: head_32's ``initial_pg_fixmap`` (the top PMD) and
-    ``early_ioremap_init``'s ``bm_pte`` (the FIX_BTMAP PMD, at the fixmap's bottom)."""
+    ``early_ioremap_init``'s ``bm_pte`` (the FIX_BTMAP_BEGIN PMD, at the fixmap's bottom)."""
     p = k.params
     if p.fixmap_static_pmds is not None:
         return sorted({v & ~(pmd_size(k) - 1) & 0xFFFFFFFF for v in p.fixmap_static_pmds})
-    bottom = p.fixmap_bottom if p.fixmap_bottom is not None else DEFAULT_FIXMAP_BOTTOM
     m = ~(pmd_size(k) - 1) & 0xFFFFFFFF
-    return sorted({FIXADDR_TOP & m, (bottom + PAGE_SIZE) & m})
+    return sorted({FIXADDR_TOP & m, btmap_begin(k) & m})
 
 
 def _pgd_shift(k) -> int:

@@ -9,7 +9,7 @@ from typing import List
 
 EXAMPLES = """examples:
   emu oracle fetch                             Debian's newest 6.1 amd64 kernel + kallsyms (cached)
-  emu oracle run --mem 512M                    boot it with 512 MiB, compare with emu's 6.1 profile
+  emu oracle run --mem 512M                    boot it with 512 MiB, compare with the kernel's own profile
   emu oracle run --mem 6G --cpu qemu64,+pdpe1gb --json
   emu oracle run --e820 map.json --cpu qemu64,+la57      your e820 as memmap=exactmap
   emu oracle run --kernel arch/x86/boot/bzImage --symbols System.map --mem 2G   your own build
@@ -81,9 +81,12 @@ def _guarded(fn):
 def _kernel_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", metavar="BZIMAGE", help="kernel image (default: the fetched Debian 6.1)")
     p.add_argument("--symbols", metavar="FILE", help="System.map of --kernel (default: its kallsyms)")
+    p.add_argument("--config", metavar="FILE",
+                   help="the .config of --kernel (i386: its fixmap layout; default: the fetched kernel's)")
     p.add_argument("--flavour", default="amd64", choices=["amd64", "686-pae", "686"],
                    help="which fetched Debian kernel (default amd64; i386: 686-pae, 686)")
-    p.add_argument("--profile", default="6.1", metavar="NAME|VERSION", help="emu profile (default 6.1)")
+    p.add_argument("--profile", default="auto", metavar="NAME|VERSION",
+                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192 -> 6.1.137)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a profile field for this comparison (repeatable), e.g. "
                         "real_end_check_return=True")
@@ -108,9 +111,9 @@ def _kernel(args):
             sym = os.path.join(cache_dir(), f"kallsyms-{h}.map")
             if not os.path.exists(sym):
                 write_symbols(args.kernel, sym)
-        return args.kernel, Symbols.load(sym)
+        return args.kernel, Symbols.load(sym), getattr(args, "config", None)
     ki = cached(args.flavour) or fetch(args.flavour)
-    return ki.bzimage, Symbols.load(args.symbols or ki.symbols)
+    return ki.bzimage, Symbols.load(args.symbols or ki.symbols), getattr(args, "config", None) or ki.config
 
 
 def _overrides(args) -> dict:
@@ -126,7 +129,7 @@ def _overrides(args) -> dict:
             out[k.strip()] = v.strip()
     if out:
         from .compare import resolve_profile
-        resolve_profile(args.profile, out)  # fail early on a bad field
+        resolve_profile("6.1" if args.profile == "auto" else args.profile, out)  # fail early on a bad field
     return out
 
 
@@ -144,13 +147,13 @@ def cmd_run(args) -> int:
     from ..e820 import load_e820
     from .compare import compare, format_comparison
     from .qemu import QemuLayout, run_guest
-    bz, syms = _kernel(args)
+    bz, syms, config = _kernel(args)
     if args.e820:
         lay = QemuLayout(args.e820, e820=load_e820(args.e820).sanitize(), cpu=args.cpu, append=args.append)
     else:
         mem = args.mem or (512 << 20)
         lay = QemuLayout(f"{mem >> 20}M", mem=mem, cpu=args.cpu, append=args.append)
-    g = run_guest(lay, bz, syms, timeout=args.timeout, keep_serial=args.serial)
+    g = run_guest(lay, bz, syms, timeout=args.timeout, keep_serial=args.serial, config=config)
     c = compare(g, args.profile, _overrides(args), args.inputs, args.strict)
     if args.json:
         print(json.dumps(c.to_json(), indent=1))
@@ -160,14 +163,14 @@ def cmd_run(args) -> int:
 
 
 def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, overrides=None,
-               inputs: str = "kernel", strict: bool = False) -> List[dict]:
+               inputs: str = "kernel", strict: bool = False, config=None) -> List[dict]:
     from .compare import compare
     from .qemu import OracleError, run_guest
     rows = []
     for lay in layouts:
         t0 = time.monotonic()
         try:
-            g = run_guest(lay, bz, syms, timeout=timeout)
+            g = run_guest(lay, bz, syms, timeout=timeout, config=config)
             c = compare(g, profile, overrides, inputs, strict)
             row = {"layout": lay.name, "cpu": lay.cpu, "boot_seconds": round(c.boot_seconds, 1),
                    "emu_seconds": round(c.emu_seconds, 3), "identical": c.identical,
@@ -213,7 +216,7 @@ def cmd_matrix(args) -> int:
             return 2
         lays = [names[n] for n in want]
     _overrides(args)
-    bz, syms = _kernel(args)
+    bz, syms, config = _kernel(args)
     if not args.json:
         print(f"{'layout':<20} {'boot s':>8} {'emu s':>9} {'identical':>9}")
 
@@ -225,7 +228,7 @@ def cmd_matrix(args) -> int:
                     print(f"    {d}")
 
     rows = run_matrix(lays, bz, syms, args.profile, args.timeout, progress=show, overrides=_overrides(args),
-                      inputs=args.inputs, strict=args.strict)
+                      inputs=args.inputs, strict=args.strict, config=config)
     ok = all(r["identical"] for r in rows)
     if args.json:
         print(json.dumps({"kernel": bz, "rows": rows, "identical": ok}, indent=1))

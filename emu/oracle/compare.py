@@ -61,11 +61,20 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
                             kernel_start=g.kernel_start, brk_base=g.pgt_buf_start << 12, initrd=None,
                             reserves=list(g.memblock_reserved), movable_node=g.memblock_bottom_up)
         fields = [("page_offset_32", g.page_offset), ("image_end", g.image_end), ("init_end", g.init_end)]
+        # where this build's static page tables and head_32's BRK tables lie (System.map)
+        sp = g.static_pages
+        fields += [("head_brk_base", sp.get("__brk_base")), ("swapper_pg_dir_addr", sp.get("swapper_pg_dir")),
+                   ("initial_pg_pmd_addr", sp.get("initial_pg_pmd") if g.pae else None),
+                   ("initial_pg_fixmap_addr", sp.get("initial_pg_fixmap")), ("bm_pte_addr", sp.get("bm_pte"))]
+        # its fixmap geometry (config + slot_virt[0], see emu.oracle.fixmap)
+        fm = g.fixmap or {}
+        fields += [(name, fm.get(name)) for name in ("fixmap_bottom", "btmap_begin", "kmap_range")]
+        notes += [f"fixmap: {n}" for n in fm.get("notes", [])]
         if g.max_low_pfn and g.max_pfn > g.max_low_pfn:
             # MAXMEM of this build (its fixmap/vmalloc reserve): where lowmem ended
             fields.append(("lowmem_limit", g.max_low_pfn << 12))
         for name, value in fields:
-            if hasattr(params, name):
+            if hasattr(params, name) and value is not None:
                 setattr(params, name, value)
         return E820Table(g.e820), params, notes
     params = BootParams(cpu=cpu, gbpages=bool(g.direct_gbpages), la57=g.la57, pti=pti,
@@ -107,6 +116,18 @@ def diff_trees(real: Tree, emu: Tree, real_src, emu_src, limit: int = 10000) -> 
     return out
 
 
+def guest_profile_name(g) -> str:
+    """The profile of the booted kernel, from its ``Linux version`` line: a Debian kernel
+    names its upstream stable release (``... SMP ... Debian 6.1.192-1``), which may carry
+    stable backports the x.y release did not have; otherwise the release itself."""
+    import re
+    m = re.search(r"Linux version (\S+).*?Debian (\d+\.\d+\.\d+)", g.serial or "")
+    if m:
+        return m.group(2)
+    m = re.search(r"Linux version (\d+\.\d+(?:\.\d+)?)", g.serial or "")
+    return m.group(1) if m else "6.1"
+
+
 def resolve_profile(profile="6.1", overrides=None):
     """A profile by name (or a Profile), with ``overrides`` {field: value} applied."""
     import dataclasses
@@ -146,9 +167,15 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
     the guest in both cases.
     """
     from ..emulator import emulate
+    if profile in (None, "auto"):
+        profile = guest_profile_name(g)
     prof = resolve_profile(profile, overrides)
     e820, params, notes = params_from_guest(g, prof)
-    edits = None
+    # the kernel's e820_table at init_mem_mapping has been through every edit already
+    # (memmap=, e820_add_kernel_range, trim_bios_range): emu must not redo them.  Redoing is
+    # harmless while they succeed, but an i386 table holds only E820_MAX_ENTRIES (131)
+    # entries and the kernel's own edits can fail ("too many entries; ignoring ...")
+    edits = []
     if inputs == "log":
         e820, edits = _log_inputs(g, params)
     elif inputs != "kernel":
@@ -168,7 +195,8 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
     res = emulate(e820, prof, params, log_edits=edits, check=False)
     emu_s = time.perf_counter() - t0
     diffs: List[dict] = []
-    if g.next_call and g.next_call != "idt_setup_early_pf":
+    if g.next_call and g.next_call != "idt_setup_early_pf" and g.arch != "i386":
+        # (on i386 setup_arch calls nothing right after init_mem_mapping)
         notes.append(f"setup_arch calls {g.next_call} after init_mem_mapping (6.1: idt_setup_early_pf)")
     if res.panic:
         diffs.append({"kind": "panic", "real": None, "emu": res.panic})
@@ -245,9 +273,16 @@ def _ranges(rs) -> List[str]:
 
 
 def _pjson(p: BootParams, e820: E820Table) -> dict:
-    return {"cpu": p.cpu.to_json(), "gbpages": p.gbpages, "la57": p.la57, "pti": p.pti,
-            "randomize_memory": p.randomize_memory, "kernel_start": _hex(p.kernel_start),
-            "brk_base": _hex(p.brk_base), "reserves": _ranges(p.reserves), "e820": e820.to_json()}
+    out = {"cpu": p.cpu.to_json(), "gbpages": p.gbpages, "la57": p.la57, "pti": p.pti,
+           "randomize_memory": p.randomize_memory, "kernel_start": _hex(p.kernel_start),
+           "brk_base": _hex(p.brk_base), "reserves": _ranges(p.reserves), "e820": e820.to_json()}
+    if p.arch == "i386":
+        for name in ("page_offset_32", "lowmem_limit", "image_end", "init_end", "head_brk_base",
+                     "swapper_pg_dir_addr", "initial_pg_pmd_addr", "initial_pg_fixmap_addr", "bm_pte_addr",
+                     "fixmap_bottom", "btmap_begin"):
+            out[name] = _hex(getattr(p, name))
+        out["kmap_range"] = [_hex(v) for v in p.kmap_range] if p.kmap_range else None
+    return out
 
 
 def format_comparison(c: Comparison, max_lines: int = 40) -> List[str]:

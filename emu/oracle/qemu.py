@@ -131,6 +131,9 @@ class Guest:
     image_end: int = 0
     init_end: int = 0
     static_pages: Dict[str, int] = field(default_factory=dict)
+    #: i386: the fixmap geometry (emu.oracle.fixmap.fixmap_layout_32: fixmap_bottom,
+    #: btmap_begin, kmap_range, source, notes), from the build's config and slot_virt[0]
+    fixmap: Dict[str, object] = field(default_factory=dict)
 
     @property
     def la57(self) -> bool:
@@ -240,8 +243,9 @@ def _read_e820(g: GdbRemote, syms: Symbols, word: int = 8) -> List[Tuple[int, in
 
 
 def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float = 300.0,
-              keep_serial: Optional[str] = None) -> Guest:
-    """Boot ``bzimage`` with ``layout``; return what it had and built."""
+              keep_serial: Optional[str] = None, config: Optional[str] = None) -> Guest:
+    """Boot ``bzimage`` with ``layout``; return what it had and built.  ``config``: the
+    build's .config (i386: its fixmap layout)."""
     port = _free_port()
     tmpdir = tempfile.mkdtemp(prefix="emu-oracle-")
     serial = os.path.join(tmpdir, "serial.log")
@@ -295,6 +299,14 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
                         "bm_pte", "__brk_base"):
                 if symbols.get(sym) is not None:
                     g_out.static_pages[sym] = symbols[sym] - po
+            # the fixmap: FIXADDR_TOP (a variable on i386) and early_ioremap's first slot
+            # (slot_virt[0] = fix_to_virt(FIX_BTMAP_BEGIN), __initdata, set by early_ioremap_init)
+            from .fixmap import FIXADDR_TOP, fixmap_layout_32, read_kconfig
+            top = _read_word(gdb, symbols["__FIXADDR_TOP"], 4) if symbols.get("__FIXADDR_TOP") else FIXADDR_TOP
+            sv = _read_word(gdb, symbols["slot_virt"], 4) if symbols.get("slot_virt") else None
+            cfg = read_kconfig(config) if config and os.path.exists(config) else None
+            g_out.fixmap = fixmap_layout_32(cfg, g_out.pae, top, sv or None)
+            g_out.fixmap["slot_virt0"] = sv
         else:
             g_out.phys_base = _read_u64(gdb, symbols["phys_base"])
             g_out.kernel_start = symbols["_text"] - START_KERNEL_MAP + g_out.phys_base
