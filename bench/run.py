@@ -1,4 +1,4 @@
-"""python bench/run.py [--quick] [--json] [--only PART]: emu's performance table (issue 5)."""
+"""python bench/run.py [--quick] [--json] [--only PART]: emu's performance table."""
 import os
 import sys
 

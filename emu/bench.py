@@ -1,4 +1,4 @@
-"""``emu bench``: the performance figures of issue 5, each beside its baseline.
+"""``emu bench``: the performance figures, each beside its baseline.
 
 Every figure is measured in the same run as its baseline, on the same machine:
 
@@ -733,7 +733,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(subparsers, add_layout_options=None, layout=None) -> None:
     """The ``emu bench`` subcommand (see ``emu.cli.PLUGIN_COMMANDS``)."""
-    p = subparsers.add_parser("bench", help="performance figures against their baselines (issue 5)",
+    p = subparsers.add_parser("bench", help="performance figures, each against its baseline in the same run",
                               description=__doc__.split("\n\n")[0])
     add_arguments(p)
     p.set_defaults(func=cmd_bench)
