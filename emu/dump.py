@@ -224,7 +224,7 @@ def ptdump_lines(k, generic_ptdump: Optional[bool] = None) -> List[str]:
     """
     k = _kernel(k)
     if generic_ptdump is None:
-        generic_ptdump = tuple(k.profile.version) >= (5, 6)
+        generic_ptdump = k.profile.ptdump_generic
     names = _level_names(k, generic_ptdump)
     start = k.page_offset
     if _Geometry(k).i386:

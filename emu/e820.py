@@ -69,11 +69,21 @@ VersionLike = Optional[Tuple[int, ...]]
 # ---------------------------------------------------------------------------
 # type names
 # ---------------------------------------------------------------------------
-def _vge(version: VersionLike, *ref: int) -> bool:
-    """``version >= ref``; an unknown version (None) counts as "newest"."""
+def _style(version: VersionLike):
+    """The profile whose e820 printing/sanitising rules apply to kernel ``version``
+    (:mod:`emu.profiles` holds every version difference); None means the newest."""
+    from .profiles import PROFILES, for_version
     if version is None:
-        return True
-    return tuple(version[:len(ref)]) >= ref
+        return max((p for p in PROFILES.values() if p.by_version), key=lambda p: p.version)
+    try:
+        return for_version(tuple(version))
+    except ValueError:  # older than every profile: the oldest rules
+        return min((p for p in PROFILES.values() if p.by_version), key=lambda p: p.version)
+
+
+def _mem_style(version: VersionLike) -> bool:
+    """``[mem %#010Lx-%#010Lx]`` printing and the ``e820: `` prefix (3.5+)."""
+    return _style(version).log_style == "mem"
 
 
 def type_name(type_: int, version: VersionLike = None) -> str:
@@ -95,13 +105,13 @@ def type_name(type_: int, version: VersionLike = None) -> str:
         name = "ACPI NVS"
     elif type_ == E820_UNUSABLE:
         name = "unusable"
-    elif type_ == E820_SOFT_RESERVED and _vge(version, 5, 5):
+    elif type_ == E820_SOFT_RESERVED and _style(version).e820_soft_reserved:
         name = "soft reserved"
-    elif type_ in (E820_PMEM, E820_PRAM) and _vge(version, 4, 1):
+    elif type_ in (E820_PMEM, E820_PRAM) and _style(version).e820_persistent_names:
         return "persistent (type %u)" % type_
     else:
         return "type %u" % type_
-    if not _vge(version, 3, 5):
+    if not _mem_style(version):
         return "(%s)" % name
     return name
 
@@ -188,11 +198,7 @@ def nomerge_types_for(version: VersionLike = None) -> Tuple[int, ...]:
     new-entry condition; v5.5 (EFI soft reservation) generalised it to
     ``e820_nomerge()`` = PRAM or SOFT_RESERVED.
     """
-    if not _vge(version, 4, 1):
-        return ()
-    if not _vge(version, 5, 5):
-        return (E820_PRAM,)
-    return (E820_PRAM, E820_SOFT_RESERVED)
+    return tuple(_style(version).e820_nomerge)
 
 
 def max_arch_pfn_for(arch: str, pae: bool = True, la57: bool = False) -> int:
@@ -219,7 +225,7 @@ def format_update_line(start: int, size: int, old_type: int, new_type: int,
     """The line ``e820_update_range`` prints (after clamping ``size``)."""
     size = min(size, U64_MAX - start)
     end = start + size
-    if _vge(version, 3, 5):
+    if _mem_style(version):
         return "e820: update [mem %s-%s] %s ==> %s" % (
             _kx(start, 10), _kx(end - 1, 10), type_name(old_type, version),
             type_name(new_type, version))
@@ -232,7 +238,7 @@ def format_remove_line(start: int, size: int, old_type: int, check_type: bool = 
     """The line ``e820_remove_range`` prints (after clamping ``size``)."""
     size = min(size, U64_MAX - start)
     end = start + size
-    if _vge(version, 3, 5):
+    if _mem_style(version):
         s = "e820: remove [mem %s-%s] " % (_kx(start, 10), _kx(end - 1, 10))
     else:
         s = "e820 remove range: %016x - %016x " % (start, end)
@@ -244,7 +250,7 @@ def format_remove_line(start: int, size: int, old_type: int, check_type: bool = 
 def format_last_pfn_line(last_pfn: int, max_arch_pfn: int, version: VersionLike = None) -> str:
     """``e820_end_pfn``'s pr_info (``e820: `` prefix from v3.5)."""
     s = "last_pfn = %s max_arch_pfn = %s" % (_kx(last_pfn), _kx(max_arch_pfn))
-    return ("e820: " + s) if _vge(version, 3, 5) else s
+    return ("e820: " + s) if _mem_style(version) else s
 
 
 # ---------------------------------------------------------------------------
@@ -600,8 +606,9 @@ class E820Table:
         ``" %s: %016Lx - %016Lx <type>"`` (note the leading space).
         """
         out = []
+        mem = _mem_style(version)
         for e in self.entries:
-            if _vge(version, 3, 5):
+            if mem:
                 out.append("%s: [mem %s-%s] %s" % (who, _kx(e.addr, 18), _kx(e.addr + e.size - 1, 18),
                                                    type_name(e.type, version)))
             else:

@@ -146,6 +146,17 @@ class Profile:
     #: chosen by --profile VERSION / a log's version (False: only by name, e.g. "seed")
     by_version: bool = True
 
+    # -- e820.c printing and sanitising, ptdump -----------------------------------
+    #: e820_print_type names types 7 and 12 "persistent (type N)" (4.1+)
+    e820_persistent_names: bool = False
+    #: ... and E820_TYPE_SOFT_RESERVED "soft reserved" (5.5+)
+    e820_soft_reserved: bool = False
+    #: types sanitize never merges with a touching entry of the same type
+    #: (4.1: E820_PRAM; 5.5: e820_nomerge(), PRAM or SOFT_RESERVED)
+    e820_nomerge: Tuple[int, ...] = ()
+    #: ptdump of the generic mm/ptdump.c (5.6+): top-level holes of 4-level paging are "p4d"
+    ptdump_generic: bool = False
+
     # -- i386 (init_32.c, head_32.S) --
     #: kernel_physical_mapping_init (init_32.c) aligns a large page's pfn down to the
     #: large-page boundary (4.19 and, with "Align start address to correct big page
@@ -234,8 +245,18 @@ V3_19 = _derive(
     bottom_up_step_guard=True,
 )
 
-V4_4 = _derive(
+V4_1 = _derive(
     V3_19,
+    name="4.1",
+    version=(4, 1),
+    summary="e820: E820_PRAM (type 12) printed as 'persistent (type 12)' and never merged",
+    source="arch/x86/kernel/e820.c @ 4.1-4.19 (e820_print_type, sanitize_e820_map)",
+    e820_persistent_names=True,
+    e820_nomerge=(12,),
+)
+
+V4_4 = _derive(
+    V4_1,
     name="4.4",
     version=(4, 4),
     summary="init_memory_mapping and page lines become pr_debug ('x86, mm: quiet arch_add_memory()')",
@@ -286,8 +307,27 @@ V4_20 = _derive(
     la57_supported=True,
 )
 
-V5_8 = _derive(
+V5_5 = _derive(
     V4_20,
+    name="5.5",
+    version=(5, 5),
+    summary="e820: EFI soft reservation: 'soft reserved' type, e820_nomerge() (PRAM, SOFT_RESERVED)",
+    source="arch/x86/kernel/e820.c @ 5.10 (MrGeek-zrh/linux-5.10)",
+    e820_soft_reserved=True,
+    e820_nomerge=(12, 0xEFFFFFFF),
+)
+
+V5_6 = _derive(
+    V5_5,
+    name="5.6",
+    version=(5, 6),
+    summary="ptdump moves to the generic mm/ptdump.c (top-level holes of 4-level paging shown as p4d)",
+    source="arch/x86/mm/dump_pagetables.c @ 5.10 (ptdump_walk_pgd)",
+    ptdump_generic=True,
+)
+
+V5_8 = _derive(
+    V5_6,
     name="5.8",
     version=(5, 8),
     summary="BRK printk removed (67d631b7c05e); init_memory_mapping takes prot; "
@@ -448,7 +488,7 @@ SEED = _derive(
 
 PROFILES: Dict[str, Profile] = {
     p.name: p
-    for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_4, V4_8, V4_17, V4_19, V4_20, V5_8, V5_11, V5_12, V5_15,
+    for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_1, V4_4, V4_8, V4_17, V4_19, V4_20, V5_5, V5_6, V5_8, V5_11, V5_12, V5_15,
               V6_0, V6_1, V6_1_137, V6_6, V6_15)
 }
 

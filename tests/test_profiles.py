@@ -22,7 +22,8 @@ def lines(r, debug=True):
 
 
 def test_version_lookup():
-    assert get_profile("4.1.0-040100-generic").name == "3.19"
+    assert get_profile("4.1.0-040100-generic").name == "4.1"
+    assert get_profile("3.19.0-15-generic").name == "3.19"
     assert get_profile("3.8.0-29-generic").name == "3.5"
     assert get_profile("2.6.32-22-generic-pae").name == "2.6.31"
     assert get_profile("6.1.0-13-amd64").name == "6.1"
