@@ -161,6 +161,13 @@ cdef class Mapper:
             return -1
         return self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
 
+    cdef Py_ssize_t child_slot(self, uint64_t e) except -1:
+        """The slot of the table a present entry points to (it must have backing)."""
+        cdef Py_ssize_t s = self.slot_of((e & self.pfn_mask) >> 12)
+        if s < 0:
+            raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+        return s
+
     cdef Py_ssize_t alloc_page(self, int level) except -1:
         """alloc_low_pages(1): BRK, else the memblock run, else ask Python."""
         cdef uint64_t pfn
@@ -258,7 +265,6 @@ cdef class Mapper:
         cdef int64_t pages = 0
         cdef int i, ev
         cdef Py_ssize_t child_slot
-        cdef uint64_t child_pfn
         if level == 3:
             i = <int>(((self.page_offset + paddr) >> shift) & 511)
         else:
@@ -313,10 +319,7 @@ cdef class Mapper:
             nxt = (paddr & amask) + size
             e = self.frames[slot * 512 + i]
             if ev == 1:
-                child_pfn = (e & self.pfn_mask) >> 12
-                child_slot = self.slot_of(child_pfn)
-                if child_slot < 0:
-                    raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+                child_slot = self.child_slot(e)
                 last = self.descend(level - 1, child_slot, paddr, paddr_end, mask, prot)
             else:
                 # a new table; a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
@@ -350,9 +353,7 @@ cdef class Mapper:
             vnext = (vaddr & ~(size - 1)) + size
             e = self.frames[slot * 512 + i]
             if e != 0:
-                child = self.slot_of((e & self.pfn_mask) >> 12)
-                if child < 0:
-                    raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+                child = self.child_slot(e)
                 last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
             else:
                 child = self.alloc_page(3)
@@ -376,9 +377,7 @@ cdef class Mapper:
                 vnext = (vaddr & ~(size - 1)) + size
                 e = self.frames[pgd * 512 + i]
                 if e != 0:
-                    child = self.slot_of((e & self.pfn_mask) >> 12)
-                    if child < 0:
-                        raise ValueError(f"entry {e:#x} points to a page-table page without backing")
+                    child = self.child_slot(e)
                     if self.levels == 5:
                         last = self.p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
                     else:

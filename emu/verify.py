@@ -170,6 +170,13 @@ class Report:
             self.items.append(v)
             self.violations.append(v.text())
 
+    def fail_each(self, pfns, rule: str, text) -> None:
+        """One violation per page-table page in ``pfns``: the first ``MAX_PER_RULE`` with
+        ``text(pfn)``, the rest only counted."""
+        for p in pfns[:MAX_PER_RULE]:
+            self.fail(text(int(p)), rule, int(p) << 12)
+        self.count(rule, len(pfns) - min(len(pfns), MAX_PER_RULE))
+
     def count(self, rule: str, n: int) -> None:
         """Count ``n`` further violations of ``rule`` beyond those reported one by one."""
         if n > 0:
@@ -661,26 +668,17 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
             and (len(alloc) < 2 or bool((np.diff(alloc) > 0).all()))):
         uniq, counts = np.unique(ref, return_counts=True)
         multi = uniq[counts > 1]
-        for p in multi[:MAX_PER_RULE]:
-            r.fail(f"page-table page {int(p) << 12:#x} is referenced {int(counts[uniq == p][0])} times",
-                   "pt.multi-ref", int(p) << 12)
-        r.count("pt.multi-ref", len(multi) - min(len(multi), MAX_PER_RULE))
+        r.fail_each(multi, "pt.multi-ref", lambda p: f"page-table page {p << 12:#x} is referenced "
+                    f"{int(counts[uniq == p][0])} times")
         unknown = np.setdiff1d(uniq, logged)
         unknown = unknown[(unknown < _U64(image_lo)) | (unknown >= _U64(image_hi))]
-        for p in unknown[:MAX_PER_RULE]:
-            r.fail(f"entry points to {int(p) << 12:#x}, which was never allocated as a page table",
-                   "pt.unknown", int(p) << 12)
-        r.count("pt.unknown", len(unknown) - min(len(unknown), MAX_PER_RULE))
+        r.fail_each(unknown, "pt.unknown",
+                    lambda p: f"entry points to {p << 12:#x}, which was never allocated as a page table")
         u, cnt = np.unique(logged, return_counts=True)
-        dup = u[cnt > 1]
-        for p in dup[:MAX_PER_RULE]:
-            r.fail(f"page-table page {int(p) << 12:#x} allocated {int(cnt[u == p][0])} times",
-                   "pt.duplicate", int(p) << 12)
-        r.count("pt.duplicate", len(dup) - min(len(dup), MAX_PER_RULE))
-        unreach = np.setdiff1d(logged, uniq)
-        for p in unreach[:MAX_PER_RULE]:
-            r.fail(f"page-table page {int(p) << 12:#x} is not reachable from CR3", "pt.unreachable", int(p) << 12)
-        r.count("pt.unreachable", len(unreach) - min(len(unreach), MAX_PER_RULE))
+        r.fail_each(u[cnt > 1], "pt.duplicate",
+                    lambda p: f"page-table page {p << 12:#x} allocated {int(cnt[u == p][0])} times")
+        r.fail_each(np.setdiff1d(logged, uniq), "pt.unreachable",
+                    lambda p: f"page-table page {p << 12:#x} is not reachable from CR3")
     if not len(pfn):
         return image_lo, image_hi
     pa = pfn << _U64(PAGE_SHIFT)
