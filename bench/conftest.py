@@ -14,8 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from emu import backend  # noqa: E402
-from emu import bench as B  # noqa: E402
+from emu.machine import engine as backend  # noqa: E402
+from emu.tools import bench as B  # noqa: E402
 
 GIB = int(os.environ.get("EMU_BENCH_GIB", "4"))
 
@@ -45,7 +45,7 @@ def mapped_4k(layout_4k):
 @pytest.fixture(scope="session")
 def sweep(mapped_4k):
     """(phys, mmu, vas, pas): every 4 KiB page of the RAM the kernel mapped."""
-    from emu.walk import MMU
+    from emu.machine.mmu import MMU
     k = mapped_4k.kernel
     pfns = [np.arange((int(s) + 4095) >> 12, min(int(e) >> 12, k.max_pfn), dtype=np.uint64)
             for s, e in zip(k.ram_s, k.ram_e)]

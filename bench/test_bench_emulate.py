@@ -1,9 +1,9 @@
 """Figure 3: emulate() and verify() of large layouts (smaller than the full run's)."""
 import pytest
 
-from emu import bench as B
+from emu.tools import bench as B
 from emu import emulate
-from emu.verify import verify
+from emu.check.x86_64 import verify
 
 LAYOUTS = [(name, size, kind, numa) for name, size, kind, numa in B.E2E_QUICK]
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from emu import backend
-from emu import bench as B
-from emu.walk import translate
+from emu.machine import engine as backend
+from emu.tools import bench as B
+from emu.machine.mmu import translate
 
 
 @pytest.mark.benchmark(group="sweep")

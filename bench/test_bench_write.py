@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from emu import bench as B
+from emu.tools import bench as B
 from emu import emulate
 
 

@@ -1,15 +1,15 @@
 """emu: a bit-accurate emulator of the Linux x86 kernel's early direct-mapping setup.
 
     >>> from emu import emulate, BootParams
-    >>> from emu.e820 import EMBEDDED_DEFAULT
+    >>> from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
     >>> result = emulate(EMBEDDED_DEFAULT, profile="3.13")
     >>> print("\\n".join(result.log))          # doctest: +SKIP
 
-Modules follow the kernel: :mod:`emu.e820` (arch/x86/kernel/e820.c),
-:mod:`emu.memblock` (mm/memblock.c), :mod:`emu.setup_arch`
-(arch/x86/kernel/setup.c), :mod:`emu.mm.init` (arch/x86/mm/init.c),
-:mod:`emu.mm.init_64` (arch/x86/mm/init_64.c), :mod:`emu.pgtable`
-(pgtable_types.h), :mod:`emu.walk` (the MMU), :mod:`emu.profiles` (versions).
+Modules follow the kernel: :mod:`emu.kernel.arch.x86.kernel.e820` (arch/x86/kernel/e820.c),
+:mod:`emu.kernel.mm.memblock` (mm/memblock.c), :mod:`emu.kernel.arch.x86.kernel.setup`
+(arch/x86/kernel/setup.c), :mod:`emu.kernel.arch.x86.mm.init` (arch/x86/mm/init.c),
+:mod:`emu.kernel.arch.x86.mm.init_64` (arch/x86/mm/init_64.c), :mod:`emu.kernel.arch.x86.pgtable_types`
+(pgtable_types.h), :mod:`emu.machine.mmu` (the MMU), :mod:`emu.kernel.profiles` (versions).
 """
 from typing import Any
 
@@ -20,15 +20,15 @@ __all__ = ["emulate", "BootParams", "CpuFeatures", "Result", "get_profile", "PRO
 
 def __getattr__(name: str) -> Any:  # lazy: importing emu stays cheap
     if name in ("emulate", "Result"):
-        from . import emulator
+        from emu.boot import emulate as emulator
         return getattr(emulator, name)
     if name == "BootParams":
-        from .kernel import BootParams
+        from emu.kernel.state import BootParams
         return BootParams
     if name == "CpuFeatures":
-        from .pgtable import CpuFeatures
+        from emu.kernel.arch.x86.pgtable_types import CpuFeatures
         return CpuFeatures
     if name in ("get_profile", "PROFILES"):
-        from . import profiles
+        from emu.kernel.state import profiles
         return getattr(profiles, name)
     raise AttributeError(f"module 'emu' has no attribute {name!r}")

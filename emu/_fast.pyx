@@ -3,12 +3,12 @@
 
 This layer is thin and typed: it sees only numpy arrays through typed
 memoryviews, runs its loops without the GIL and never allocates.  Python
-(``emu.mm.init_64``, ``emu.walk``) validates every argument before calling in:
+(``emu.kernel.arch.x86.mm.init_64``, ``emu.machine.mmu``) validates every argument before calling in:
 table arrays are exactly one page, indices are in range, RAM range arrays are
 sorted and disjoint.  The same functions exist in pure Python in
-``emu._reference`` (byte-for-byte identical results; the tests compare them).
+``emu.machine.reference`` (byte-for-byte identical results; the tests compare them).
 
-Physical memory layout: see ``emu.phys``.
+Physical memory layout: see ``emu.machine.phys``.
 """
 from libc.stdint cimport uint64_t, uint32_t, int32_t, int64_t, uint8_t
 
@@ -16,7 +16,7 @@ from libc.string cimport memset
 
 cdef uint64_t _PSE = 1 << 7
 cdef uint64_t _PAGE_TABLE = 0x067
-DEF BLK_SHIFT = 16          # pfns per block of the sparse store (emu.phys.BLOCK_SHIFT)
+DEF BLK_SHIFT = 16          # pfns per block of the sparse store (emu.machine.phys.BLOCK_SHIFT)
 DEF BLK_MASK = (1 << 16) - 1
 DEF SRC_BRK = 1
 DEF SRC_MEMBLOCK = 2
@@ -399,7 +399,7 @@ cdef class Mapper:
 
 
 def map_range(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask, uint64_t prot):
-    """Run ``kernel_physical_mapping_init`` for ``job`` (see emu.mm.init_64.MapJob).
+    """Run ``kernel_physical_mapping_init`` for ``job`` (see emu.kernel.arch.x86.mm.init_64.MapJob).
     The Mapper is made once per job and re-armed for each call."""
     cdef Mapper m
     cached = getattr(job, "_mapper", None)

@@ -6,8 +6,8 @@
 #   Mapper.alloc_page (BRK, then the memblock run Python hands over).
 # * walk32: the MMU walk of Intel SDM vol. 3A 4.3 (32-bit paging) and 4.4 (PAE paging).
 #
-# Python (emu.mm.init_32, emu.walk) validates every input before calling in; the
-# pure-Python twins are in emu._reference32.
+# Python (emu.kernel.arch.x86.mm.init_32, emu.machine.mmu) validates every input before calling in; the
+# pure-Python twins are in emu.machine.reference32.
 
 cdef uint64_t M32 = 0xFFFFFFFFULL
 cdef uint64_t CR3_PDPT = 0xFFFFFFE0ULL
@@ -16,7 +16,7 @@ cdef uint64_t M32_4M = 0xFFC00000ULL
 
 
 cdef class Mapper32(Mapper):
-    """``kernel_physical_mapping_init`` for i386; see emu.mm.init_32."""
+    """``kernel_physical_mapping_init`` for i386; see emu.kernel.arch.x86.mm.init_32."""
     cdef public int64_t p2m, p4k
     cdef bint pae, use_pse, align_large
     cdef uint64_t po, text_lo, text_hi
@@ -161,7 +161,7 @@ cdef class Mapper32(Mapper):
 
 
 def map_range32(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end):
-    """Run the i386 ``kernel_physical_mapping_init`` for ``job`` (see emu.mm.init_32.MapJob32).
+    """Run the i386 ``kernel_physical_mapping_init`` for ``job`` (see emu.kernel.arch.x86.mm.init_32.MapJob32).
     Returns ``(last_map_addr, pages_2m, pages_4k)`` (counts of the first pass)."""
     cdef Mapper32 m = Mapper32(job)
     last = m.map32(pgd_pfn, paddr_start, paddr_end)

@@ -1,7 +1,7 @@
 """Small e820 layouts for the tests."""
 from __future__ import annotations
 
-from emu.e820 import E820_RAM, E820_RESERVED, E820Entry, E820Table
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Entry, E820Table
 
 G = 1 << 30
 M = 1 << 20

@@ -1,4 +1,4 @@
-"""Random 4-level x86-64 page-table trees in an :class:`emu.phys.PhysMem`, for walk tests.
+"""Random 4-level x86-64 page-table trees in an :class:`emu.machine.phys.PhysMem`, for walk tests.
 
 :func:`build_random_tree` fills emulated physical RAM with a randomly shaped
 tree (seeded ``numpy.random.Generator``, so a seed reproduces a tree exactly):
@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from emu.phys import PhysMem
+from emu.machine.phys import PhysMem
 
 GIB_PFNS = 1 << 18          # 4 KiB frames per GiB
 VA_BITS = 48

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from emu import backend
-from emu.e820 import EMBEDDED_DEFAULT
-from emu.emulator import emulate
-from emu.kernel import BootParams
-from emu.pgtable import CpuFeatures
+from emu.machine import engine as backend
+from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+from emu.boot.emulate import emulate
+from emu.kernel.state import BootParams
+from emu.kernel.arch.x86.pgtable_types import CpuFeatures
 
 from layouts import G, pc, table
 

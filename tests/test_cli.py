@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from emu.cli import main
+from emu.tools.cli import main
 
 from conftest import corpus_dir
 
@@ -128,5 +128,5 @@ def test_replay_cli(tmp_path, capsys):
 
 
 def test_console_script_help_has_examples():
-    out = subprocess.run([sys.executable, "-m", "emu.cli", "run", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "emu.tools.cli", "run", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "examples:" in out.stdout

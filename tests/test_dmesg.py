@@ -1,4 +1,4 @@
-"""Tests for emu.dmesg: log normalisation, boot-log fields, and the real-log corpus."""
+"""Tests for emu.inputs.dmesg: log normalisation, boot-log fields, and the real-log corpus."""
 from __future__ import annotations
 
 import csv
@@ -12,18 +12,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
-    from emu import dmesg as D
+    from emu.inputs import dmesg as D
 except Exception:  # emu/__init__.py of another module may be broken: bypass it
     for _k in [k for k in sys.modules if k == "emu" or k.startswith("emu.")]:
         del sys.modules[_k]
     _pkg = types.ModuleType("emu")
     _pkg.__path__ = [str(ROOT / "emu")]
     sys.modules["emu"] = _pkg
-    from emu import dmesg as D
+    from emu.inputs import dmesg as D
 
-from emu import e820 as E  # noqa: E402
-from emu.dmesg import BootLogError, E820Edit  # noqa: E402
-from emu.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table  # noqa: E402
+from emu.kernel.arch.x86.kernel import e820 as E  # noqa: E402
+from emu.inputs.dmesg import BootLogError, E820Edit  # noqa: E402
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table  # noqa: E402
 
 G = 1 << 30
 

@@ -1,4 +1,4 @@
-"""Tests for emu.e820 (arch/x86/kernel/e820.c semantics, parsers, formats)."""
+"""Tests for emu.kernel.arch.x86.kernel.e820 (arch/x86/kernel/e820.c semantics, parsers, formats)."""
 from __future__ import annotations
 
 import json
@@ -12,16 +12,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
-    from emu import e820 as E
+    from emu.kernel.arch.x86.kernel import e820 as E
 except Exception:  # emu/__init__.py of another module may be broken: bypass it
     for _k in [k for k in sys.modules if k == "emu" or k.startswith("emu.")]:
         del sys.modules[_k]
     _pkg = types.ModuleType("emu")
     _pkg.__path__ = [str(ROOT / "emu")]
     sys.modules["emu"] = _pkg
-    from emu import e820 as E
+    from emu.kernel.arch.x86.kernel import e820 as E
 
-from emu.e820 import (  # noqa: E402
+from emu.kernel.arch.x86.kernel.e820 import (  # noqa: E402
     E820_ACPI, E820_NVS, E820_PMEM, E820_PRAM, E820_RAM, E820_RESERVED, E820_RESERVED_KERN,
     E820_SOFT_RESERVED, E820_UNUSABLE, U64_MAX, E820Entry, E820Error, E820Table,
 )

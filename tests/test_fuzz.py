@@ -1,4 +1,4 @@
-"""Map generators (emu.testing), the fuzzer and its shrinker (emu.fuzz), and the
+"""Map generators (emu.tools.generators), the fuzzer and its shrinker (emu.tools.fuzz), and the
 minimal maps the fuzzer found, kept as regression tests (docs/findings.md)."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from emu import emulate
-from emu.cli import main
-from emu.fuzz import fuzz, run_case, shrink
-from emu.profiles import PROFILES
-from emu.testing import ADVERSARIAL, FAMILIES, REALISTIC, Case, case_for, cases, kernel_in_ram
+from emu.tools.cli import main
+from emu.tools.fuzz import fuzz, run_case, shrink
+from emu.kernel.profiles import PROFILES
+from emu.tools.generators import ADVERSARIAL, FAMILIES, REALISTIC, Case, case_for, cases, kernel_in_ram
 
 M, G = 1 << 20, 1 << 30
 MERGED = ["3.10", "3.13", "3.19", "4.4", "4.8", "4.17", "4.19", "4.20", "5.8", "5.11", "5.12", "5.15", "6.1", "6.6"]

@@ -21,13 +21,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from emu import backend  # noqa: E402
-from emu.e820 import E820Entry, E820Table  # noqa: E402
-from emu.emulator import emulate  # noqa: E402
-from emu.kernel import BootParams  # noqa: E402
-from emu.phys import PhysMem  # noqa: E402
-from emu.pgtable import CpuFeatures  # noqa: E402
-from emu.walk import MMU, enumerate_tables, translate  # noqa: E402
+from emu.machine import engine as backend  # noqa: E402
+from emu.kernel.arch.x86.kernel.e820 import E820Entry, E820Table  # noqa: E402
+from emu.boot.emulate import emulate  # noqa: E402
+from emu.kernel.state import BootParams  # noqa: E402
+from emu.machine.phys import PhysMem  # noqa: E402
+from emu.kernel.arch.x86.pgtable_types import CpuFeatures  # noqa: E402
+from emu.machine.mmu import MMU, enumerate_tables, translate  # noqa: E402
 
 MAXPHYADDR = 40
 N_TREES = 4
@@ -494,7 +494,7 @@ def test_nonpae_tables_hold_four_byte_entries():
 
 
 def test_head32_initial_mapping():
-    from emu.head_32 import initial_mapping_end, mapping_beyond_end
+    from emu.kernel.arch.x86.kernel.head_32 import initial_mapping_end, mapping_beyond_end
     assert mapping_beyond_end(True, 0xC0000000) == 516 << 12
     assert mapping_beyond_end(False, 0xC0000000) == 1 << 20
     assert initial_mapping_end(True, 0xC0000000, 0x1DFC000) == 0x2000000
@@ -573,7 +573,7 @@ FORMAT_A_PASS = [
 
 @pytest.mark.parametrize("name", FORMAT_A_PASS)
 def test_replay_i686_format_a(corpus, name):
-    from emu.replay import replay_file
+    from emu.tools.replay import replay_file
     r = replay_file(corpus / name)
     assert r.passed, r.line() + "\n" + r.diff_text()
     assert r.verify_ok
@@ -581,15 +581,15 @@ def test_replay_i686_format_a(corpus, name):
 
 def test_replay_i686_debug_pagealloc_5_page_brk(corpus):
     """3.10-rc7 randconfig: CONFIG_DEBUG_PAGEALLOC (4k only) and a 5-page BRK buffer."""
-    from emu.replay import replay_file
+    from emu.tools.replay import replay_file
     r = replay_file(corpus / "3.10.0-rc7-00925-g4c5c6fc_i686_id34295890651.log", profile="3.9",
                     debug_pagealloc=True)
     assert r.passed, r.line()
 
 
 def test_i686_log_params(corpus):
-    from emu.dmesg import load_boot_log
-    from emu.replay import layout_from_log
+    from emu.inputs.dmesg import load_boot_log
+    from emu.tools.replay import layout_from_log
     log = load_boot_log(corpus / "3.10.0-rc7-00925-g4c5c6fc_i686_id34295890651.log")
     _, _, p, _ = layout_from_log(log)
     assert p.arch == "i386" and not p.pae and p.page_offset_32 == 0x40000000
@@ -630,8 +630,8 @@ def test_unicorn32_oracle_has_teeth():
      dict(fixmap_bottom=0xFF900000, kmap_range=(0xFFA00000, 0xFFD00000))),
 ])
 def test_replay_i686_fixmap_geometry(corpus, name, override):
-    from emu.dmesg import load_boot_log
-    from emu.replay import replay
+    from emu.inputs.dmesg import load_boot_log
+    from emu.tools.replay import replay
     log = load_boot_log(corpus / name)
     assert not replay(log).passed                      # the default geometry does not fit these builds
     r = replay(log, params_override=override)
@@ -650,7 +650,7 @@ FORMAT_B = [
 @pytest.mark.parametrize("name", FORMAT_B)
 def test_replay_i686_format_b(corpus, name):
     """Pre-3.9 i686 logs through the pre-patch profiles (find_early_table_space)."""
-    from emu.replay import replay_file
+    from emu.tools.replay import replay_file
     r = replay_file(corpus / name)
     assert r.passed and r.verify_ok is not False, r.line()
 
@@ -659,8 +659,8 @@ def test_native_pagetable_init_clears_head32_leftovers():
     """H16: head_32 mapped [22M, 24M) past max_low_pfn; native_pagetable_init clears those
     PTEs (one KERN_DEBUG line each) and stops at the first absent one; then paging_init
     takes the pkmap page table from BRK."""
-    from emu.mm import init_32
-    from emu.verify import verify
+    from emu.kernel.arch.x86.mm import init_32
+    from emu.check.x86_64 import verify
     r = _run(True, top=0x1600000, brk_base=0x1388000)
     k = r.kernel
     n0 = len(k.log.records)
@@ -701,7 +701,7 @@ def test_build_layout_as_debian_61(pae):
     _PAGE_TABLE, initial_pg_fixmap in the top PMD.  PAE: the fixmap spans four PMDs, the
     kmap slots two (alloc_low_pages(2) for the copies, then a fresh page for 0xff800000 and
     one for 0xffc00000 that the copy orphans); non-PAE: two 4M PDEs, both static."""
-    from emu.mm.init_32 import _pmd_slot, _read
+    from emu.kernel.arch.x86.mm.init_32 import _pmd_slot, _read
     e820 = E820Table([E820Entry(0, 0x9FC00, 1), E820Entry(0x9FC00, 0x400, 2), E820Entry(0xF0000, 0x10000, 2),
                       E820Entry(0x100000, 0x7FE0000 - 0x100000, 1)])
     p = BootParams(arch="i386", pae=pae, cpu=CpuFeatures(nx=pae, gbpages=False), gbpages=False,
@@ -726,7 +726,7 @@ def test_build_layout_as_debian_61(pae):
 
 
 def test_build_layout_params_checked():
-    from emu.setup_arch import SetupError
+    from emu.kernel.arch.x86.kernel.setup import SetupError
     base = dict(DEBIAN_61[True], **DEBIAN_61_FIXMAP)
     e820 = E820Table([E820Entry(0, 0x9F000, 1), E820Entry(0x100000, 0x7F00000, 1)])
     for bad in (dict(head_brk_base=0x1F10000),          # 18 head tables do not fit below pgt_buf

@@ -1,15 +1,15 @@
 """init_mem_mapping end to end: windows, BRK and memblock allocation, entries, panics."""
 import pytest
 
-from emu.e820 import E820_RAM, E820_RESERVED
-from emu.emulator import emulate
-from emu.kernel import SOURCE_BRK, SOURCE_MEMBLOCK, BootParams
-from emu.mm.init import alloc_low_pages
-from emu.pgtable import CpuFeatures
-from emu.printk import KernelPanic
-from emu.profiles import get_profile
-from emu.setup_arch import setup_arch
-from emu.walk import MMU, translate
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED
+from emu.boot.emulate import emulate
+from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK, BootParams
+from emu.kernel.arch.x86.mm.init import alloc_low_pages
+from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.kernel.printk import KernelPanic
+from emu.kernel.profiles import get_profile
+from emu.kernel.arch.x86.kernel.setup import setup_arch
+from emu.machine.mmu import MMU, translate
 
 from layouts import G, M, pc, table
 
@@ -212,7 +212,7 @@ def test_e820_add_kernel_range_makes_the_image_ram():
 
 
 def test_late_6_1_stable_checks_the_real_end_allocation():
-    from emu.profiles import get_profile
+    from emu.kernel.profiles import get_profile
     assert get_profile("6.1.192").real_end_check_return and not get_profile("6.1.0").real_end_check_return
     assert get_profile("6.6.0").name == "6.6"
 

@@ -1,5 +1,5 @@
 """memblock: region lists, merging, and the kernel's searches (mm/memblock.c)."""
-from emu.memblock import PAGE_SIZE, Memblock, RegionList
+from emu.kernel.mm.memblock import PAGE_SIZE, Memblock, RegionList
 
 
 def regions(rl):

@@ -1,4 +1,4 @@
-"""The real-kernel oracle (emu.oracle).
+"""The real-kernel oracle (emu.tools.oracle).
 
 Everything up to the QEMU boot is tested here without QEMU: the gdbstub client
 against an in-process fake stub, the table walk, the comparison (a "guest"
@@ -14,17 +14,17 @@ import threading
 
 import pytest
 
-from emu.e820 import E820_RAM, E820_RESERVED, EMBEDDED_DEFAULT, E820Table
-from emu.emulator import emulate
-from emu.kernel import BootParams
-from emu.oracle import gdbstub
-from emu.oracle.compare import compare, params_from_guest, resolve_profile
-from emu.oracle.qemu import Guest, QemuLayout
-from emu.oracle.tables import emu_tree, walk_tree
-from emu.pgtable import CpuFeatures
-from emu.profiles import get_profile
-from emu.setup_arch import setup_arch
-from emu.walk import MMU, enumerate_tables
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, EMBEDDED_DEFAULT, E820Table
+from emu.boot.emulate import emulate
+from emu.kernel.state import BootParams
+from emu.tools.oracle import gdbstub
+from emu.tools.oracle.compare import compare, params_from_guest, resolve_profile
+from emu.tools.oracle.qemu import Guest, QemuLayout
+from emu.tools.oracle.tables import emu_tree, walk_tree
+from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.kernel.profiles import get_profile
+from emu.kernel.arch.x86.kernel.setup import setup_arch
+from emu.machine.mmu import MMU, enumerate_tables
 
 
 # ---------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_walk_tree_from_bytes():
 
 
 def test_cli_matrix_list(capsys):
-    from emu.cli import main
+    from emu.tools.cli import main
     assert main(["oracle", "matrix", "--list"]) == 0
     out = capsys.readouterr().out
     assert "1T-gb" in out and "2G-la57" in out and len(out.splitlines()) >= 12
@@ -275,7 +275,7 @@ def test_cli_matrix_list(capsys):
 def _real_kernel():
     if not shutil.which("qemu-system-x86_64"):
         pytest.skip("qemu-system-x86_64 not installed (.ci/oracle.sh)")
-    from emu.oracle.fetch import cached
+    from emu.tools.oracle.fetch import cached
     ki = cached()
     if ki is None:
         pytest.skip("no fetched kernel (emu oracle fetch)")
@@ -285,9 +285,9 @@ def _real_kernel():
 @pytest.mark.parametrize("name", ["512M", "6G-gb"])
 def test_real_kernel_matches(name):
     ki = _real_kernel()
-    from emu.oracle.layouts import by_name
-    from emu.oracle.qemu import run_guest
-    from emu.oracle.symbols import Symbols
+    from emu.tools.oracle.layouts import by_name
+    from emu.tools.oracle.qemu import run_guest
+    from emu.tools.oracle.symbols import Symbols
     g = run_guest(by_name()[name], ki.bzimage, Symbols.load(ki.symbols), timeout=300)
     assert g.next_call == "idt_setup_early_pf"
     c = compare(g, "6.1")
@@ -295,7 +295,7 @@ def test_real_kernel_matches(name):
 
 
 def test_walk_tree_i386_formats():
-    from emu.oracle.tables import format_for
+    from emu.tools.oracle.tables import format_for
     # PAE: PDPT (32-byte aligned, here at offset 0x20 of page 1) slot 3 -> PMD page 2 -> 2M leaf
     pdpt = bytes(0x20) + struct.pack("<4Q", 0, 0, 0, 0x2001) + bytes(4096 - 0x40)
     pmd = struct.pack("<512Q", *([0x800000000000_00E3 & ((1 << 64) - 1)] + [0] * 511))
@@ -319,7 +319,7 @@ def test_walk_tree_i386_formats():
 def test_fixmap_layout_of_debian_61_i386():
     """6.1's enum fixed_addresses for Debian's 686(-pae) config: FIX_BTMAP_BEGIN at index
     1535 (0xffa00000), FIX_WP_TEST below it, kmap slots 68..579 over two 2M PMDs."""
-    from emu.oracle.fixmap import fixmap_indices_32, fixmap_layout_32
+    from emu.tools.oracle.fixmap import fixmap_indices_32, fixmap_layout_32
     cfg = {k: "y" for k in ("X86_LOCAL_APIC", "X86_IO_APIC", "KMAP_LOCAL", "PCI_MMCONFIG", "ACPI_APEI_GHES")}
     cfg["NR_CPUS"] = "32"
     ix = fixmap_indices_32(cfg)

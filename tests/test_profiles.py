@@ -1,12 +1,12 @@
 """What makes each profile differ: a layout where the logs or tables differ, and the difference."""
 import pytest
 
-from emu.diff import compare
-from emu.e820 import E820_RESERVED
-from emu.emulator import emulate
-from emu.kernel import BootParams
-from emu.pgtable import CpuFeatures
-from emu.profiles import PROFILES, get_profile, profile_table
+from emu.tools.diff import compare
+from emu.kernel.arch.x86.kernel.e820 import E820_RESERVED
+from emu.boot.emulate import emulate
+from emu.kernel.state import BootParams
+from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.kernel.profiles import PROFILES, get_profile, profile_table
 
 from layouts import G, M, pc, table
 

@@ -1,11 +1,11 @@
 """split_mem_range + adjust_range_page_size_mask (arch/x86/mm/init.c), the kernel's own cases."""
 import pytest
 
-from emu.kernel import BootParams
-from emu.mm.init import probe_page_size_mask, split_mem_range
-from emu.pgtable import MASK_1G, MASK_2M, CpuFeatures
-from emu.profiles import get_profile
-from emu.setup_arch import setup_arch
+from emu.kernel.state import BootParams
+from emu.kernel.arch.x86.mm.init import probe_page_size_mask, split_mem_range
+from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M, CpuFeatures
+from emu.kernel.profiles import get_profile
+from emu.kernel.arch.x86.kernel.setup import setup_arch
 
 from layouts import G, M, pc
 

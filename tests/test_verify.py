@@ -1,4 +1,4 @@
-"""The independent checker (emu.verify): passes on what the kernel builds, and catches
+"""The independent checker (emu.check.x86_64): passes on what the kernel builds, and catches
 each kind of corruption with the right rule."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from emu import BootParams, CpuFeatures, emulate
-from emu.e820 import EMBEDDED_DEFAULT
-from emu.verify import MODES, Report, mode_for, verify
+from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+from emu.check.x86_64 import MODES, Report, mode_for, verify
 from layouts import G, pc
 
 PROFILES = ["3.9", "3.10", "3.13", "3.19", "4.4", "4.8", "4.17", "4.19", "4.20", "5.8", "5.15", "6.1", "6.15"]
@@ -156,7 +156,7 @@ def test_catches_table_outside_brk_and_not_reserved():
 
 
 def test_corpus_logs_pass_the_full_check(corpus):
-    from emu.replay import ReplayError, layout_from_log, read_log
+    from emu.tools.replay import ReplayError, layout_from_log, read_log
     n = 0
     for path in sorted(corpus.glob("*.log")):
         log = read_log(path)
@@ -168,7 +168,7 @@ def test_corpus_logs_pass_the_full_check(corpus):
             r = emulate(e820, version or "6.1", params, log_edits=edits)
         except ValueError:
             continue
-        if r.panic is None and r.verify.mode.startswith("x86_64"):   # i386 checks live in emu.mm.init_32
+        if r.panic is None and r.verify.mode.startswith("x86_64"):   # i386 checks live in emu.kernel.arch.x86.mm.init_32
             assert r.verify.ok, (path.name, r.verify.violations)
             n += 1
     assert n >= 10

@@ -51,8 +51,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pt_random  # noqa: E402
 
-from emu import backend  # noqa: E402
-from emu.walk import MMU, translate  # noqa: E402
+from emu.machine import engine as backend  # noqa: E402
+from emu.machine.mmu import MMU, translate  # noqa: E402
 
 MAXPHYADDR = 40
 N_TREES = 8
@@ -60,7 +60,7 @@ N_PER_TREE = 25_000           # x N_TREES = 200,000 addresses, each in every con
 N_REF = 60_000                # Cython vs Python reference (>= 20,000)
 SEED = 0x5EED_0F_0E
 
-# access bits of emu.walk.translate
+# access bits of emu.machine.mmu.translate
 ACC_WRITE, ACC_USER, ACC_FETCH = 1, 2, 4
 PF_P, PF_W, PF_U, PF_RSVD, PF_ID = 1, 2, 4, 8, 16
 FAULT_GP = -2

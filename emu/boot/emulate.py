@@ -1,0 +1,113 @@
+"""The public entry point: emulate one boot's direct-mapping setup.
+
+>>> from emu import emulate
+>>> from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+>>> r = emulate(EMBEDDED_DEFAULT, profile="4.1")
+>>> r.log[0]
+'Using GB pages for direct mapping'
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
+
+from emu.kernel.arch.x86.kernel.e820 import E820Table
+from emu.kernel.state import BootParams, Kernel
+from emu.kernel.arch.x86.mm import init as mm_init
+from emu.kernel.arch.x86.mm.pageattr import arch_report_meminfo
+from emu.kernel.arch.x86.pgtable_types import PAGE_SHIFT, PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
+from emu.kernel.printk import KernelPanic
+from emu.kernel.profiles import Profile, get_profile
+from emu.kernel.arch.x86.kernel.setup import setup_arch
+from emu.check.x86_64 import Report, verify
+
+LEVEL_KEYS = {4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
+
+
+@dataclass
+class Result:
+    """What one emulation produced."""
+
+    profile: str
+    arch: str
+    log: List[str]
+    debug_log: List[str]
+    panic: Optional[str]
+    kernel: Kernel
+    verify: Optional[Report]
+    seconds: float
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def pgtable_pages(self) -> Dict[str, Dict[str, int]]:
+        """Page-table pages per level and per source (BRK, memblock, the <= 3.8 pgt_buf,
+        the kernel image's static tables: the PGD, and before 3.9 the identity tables)."""
+        k = self.kernel
+        tp = k.table_pages
+        levels, src = tp.column("level"), tp.column("src")
+        by_level: Dict[str, int] = {}
+        for lvl in range(k.paging_levels, 0, -1):
+            n = int((levels == lvl).sum())
+            if n:
+                by_level["pgd" if lvl == k.paging_levels else LEVEL_KEYS[lvl]] = n
+        by_source = {name: int((src == code).sum()) for code, name in tp.SOURCES.items()}
+        return {"by_level": by_level, "by_source": by_source, "total": len(tp)}
+
+    @property
+    def direct_map(self) -> Dict[str, int]:
+        """Bytes per page size from the kernel's own counters (``direct_pages_count``)."""
+        k = self.kernel
+        c = k.direct_pages_count
+        large = "4M" if k.mode.pmd_shift == 22 else "2M"
+        return {"4k": c[PG_LEVEL_4K] << 12, large: c[PG_LEVEL_2M] << k.mode.pmd_shift, "1G": c[PG_LEVEL_1G] << 30}
+
+    @property
+    def meminfo(self) -> Dict[str, int]:
+        return arch_report_meminfo(self.kernel)
+
+    def to_json(self) -> dict:
+        k = self.kernel
+        return {
+            "profile": self.profile,
+            "arch": self.arch,
+            "log": self.log,
+            "debug_log": self.debug_log,
+            "panic": self.panic,
+            "pgtable_pages": self.pgtable_pages,
+            "direct_map": self.direct_map,
+            "meminfo_kB": self.meminfo,
+            "max_pfn": k.max_pfn,
+            "max_pfn_mapped": k.max_pfn_mapped,
+            "brk": {"start": k.pgt_buf_start << PAGE_SHIFT, "end": k.pgt_buf_end << PAGE_SHIFT,
+                    "top": k.pgt_buf_top << PAGE_SHIFT},
+            "cr3": k.pgd_pfn << PAGE_SHIFT,
+            "page_offset": k.page_offset,
+            "verify": self.verify.to_json() if self.verify is not None else None,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 6),
+        }
+
+
+def emulate(e820: E820Table, profile: Union[str, Profile] = "6.1", params: Optional[BootParams] = None,
+            log_edits: Optional[list] = None, check: bool = True, max_memory: Optional[int] = None,
+            progress=None) -> Result:
+    """Run ``setup_arch``'s preparation and ``init_mem_mapping`` for ``e820``.
+
+    A kernel panic is part of the result (``Result.panic``), not an exception.
+    Input errors raise ``ValueError`` subclasses with a one-line message.
+    """
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    params = params or BootParams()
+    t0 = time.perf_counter()
+    k = setup_arch(prof, params, e820, log_edits, max_memory=max_memory)
+    k.progress = progress
+    try:
+        mm_init.init_mem_mapping(k)
+    except KernelPanic as p:
+        k.panic = p.text
+    seconds = time.perf_counter() - t0
+    report = verify(k) if check and k.panic is None else None
+    warnings = list(k.memblock.warnings)
+    return Result(prof.name, k.mode.arch, k.log.lines(debug=False), k.log.lines(debug=True), k.panic,
+                  k, report, seconds, warnings)

@@ -1,0 +1,929 @@
+"""Verification of a finished emulation, knowing nothing of how the tables were built.
+
+The checker reads the e820 map (after the kernel's own edits), the profile's
+rules (flags, page-size policy, counting), memblock's final reservations, the
+kernel log's ``init_memory_mapping`` calls and their ``[mem ...] page`` pieces,
+and the physical memory.  It walks the tables from CR3 as the MMU does
+(:func:`emu.machine.mmu.enumerate_tables`, cross-checked with :func:`emu.machine.mmu.translate`)
+and reports every violation with its address and the rule it breaks.
+
+Rules (the ``rule`` field of a :class:`Violation`):
+
+``map.offset``       a leaf of the direct map translates ``va`` to something else than ``va - PAGE_OFFSET``
+``map.flags``        a leaf's flags differ from the profile's ``PAGE_KERNEL``/``PAGE_KERNEL_LARGE``
+``map.size``         a leaf is larger than the log's ``page`` size for that range, or smaller
+                     without another logged piece that explains the smaller table
+``map.missing``      RAM the kernel maps (memblock memory below ``max_pfn``, and the ISA range) is not mapped
+``map.hole``         a page that is not entirely e820 RAM is mapped outside the ISA range
+``map.beyond``       something at or above ``max_pfn`` is mapped (beyond what a large leaf over RAM reaches)
+``map.outside``      a leaf outside the direct-map region of the top-level table
+``walk.mismatch``    the MMU walk disagrees with the enumeration
+``pt.reserved-bits`` a present entry has reserved bits set (including low pfn bits of a large leaf)
+``pt.entry-flags``   a table entry (pointer to a lower table) has other flags than ``_PAGE_TABLE``
+``pt.not-ram``       a page-table page is not in e820 RAM
+``pt.not-reserved``  a page-table page is not reserved in memblock
+``pt.image``         a page-table page from memblock overlaps the kernel image
+``pt.initrd``        a page-table page overlaps the initrd
+``pt.duplicate``     a page was handed out twice as a page table
+``pt.multi-ref``     a table page is referenced by more than one entry
+``pt.unknown``       an entry points to a page never allocated as a page table (outside the kernel image)
+``pt.unreachable``   an allocated page-table page is not reachable from CR3
+``pt.outside-brk``   a page counted as BRK lies outside ``[pgt_buf_start, pgt_buf_top)``
+``pt.unmapped-write`` (the seed's rule) a page-table page taken from memblock was not yet mapped by an
+                     earlier ``init_memory_mapping`` call when the kernel wrote it
+``acct.directmap``   ``DirectMap4k/2M/1G`` differ from the count derived from the leaves and the logged pieces
+``acct.tables``      page-table pages per level differ between the allocation log, the walk and the
+                     number of distinct slots the leaves need
+
+Paging modes are pluggable (:class:`PagingMode`, :data:`MODES`); x86-64 4- and
+5-level are implemented, ``i386``/``i386-pae`` are declared and not checked yet.
+The checker works on maximal leaf runs and numpy columns, so a 1 TiB layout
+mapped with 4 KiB pages (500,000 table pages) is checked in well under a second.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emu.kernel.state import Kernel
+from emu.kernel.arch.x86.pgtable_types import (
+    MASK_1G,
+    MASK_2M,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PG_LEVEL_1G,
+    PG_LEVEL_2M,
+    PG_LEVEL_4K,
+    _PAGE_GLOBAL,
+    _PAGE_NX,
+    _PAGE_PSE,
+)
+from emu.machine.phys import BLOCK_SHIFT
+from emu.machine.mmu import MMU, TreeSummary, enumerate_tables, translate
+
+ISA_END = 0x100000
+Interval = Tuple[int, int]
+_U64 = np.uint64
+#: report at most this many violations per rule in ``violations`` (all are counted)
+MAX_PER_RULE = 20
+#: flags of an entry that points to a lower table: _PAGE_TABLE (P RW US A D)
+TABLE_ENTRY_FLAGS = 0x067
+#: _KERNPG_TABLE (P RW A D): entries of the static tables in the kernel image
+KERNPG_TABLE_FLAGS = 0x063
+
+
+# ---------------------------------------------------------------------------
+# interval helpers
+# ---------------------------------------------------------------------------
+def _merge(iv: Sequence[Interval]) -> List[Interval]:
+    out: List[Interval] = []
+    for s, e in sorted(iv):
+        if e <= s:
+            continue
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _subtract(a: List[Interval], b: List[Interval]) -> List[Interval]:
+    """a minus b (both merged)."""
+    out: List[Interval] = []
+    j = 0
+    for s, e in a:
+        cur = s
+        while j < len(b) and b[j][1] <= cur:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < e:
+            if b[k][0] > cur:
+                out.append((cur, b[k][0]))
+            cur = max(cur, b[k][1])
+            k += 1
+        if cur < e:
+            out.append((cur, e))
+    return out
+
+
+def _inside(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For each [lo, hi): is it inside one of the sorted disjoint intervals [starts, ends)?"""
+    if len(starts) == 0:
+        return np.zeros(len(lo), bool)
+    i = np.searchsorted(starts, lo, side="right") - 1
+    ic = np.maximum(i, 0)
+    return (i >= 0) & (hi <= ends[ic]) & (lo >= starts[ic])
+
+
+def _overlaps(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For each [lo, hi): does it intersect one of the sorted disjoint intervals?"""
+    if len(starts) == 0:
+        return np.zeros(len(lo), bool)
+    i = np.searchsorted(ends, lo, side="right")   # first interval ending after lo
+    ic = np.minimum(i, len(starts) - 1)
+    return (i < len(starts)) & (starts[ic] < hi)
+
+
+def _arrays(iv: List[Interval]) -> Tuple[np.ndarray, np.ndarray]:
+    return np.array([s for s, _ in iv], _U64), np.array([e for _, e in iv], _U64)
+
+
+# ---------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------
+@dataclass
+class Violation:
+    rule: str
+    addr: Optional[int]
+    message: str
+
+    def text(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "addr": self.addr, "message": self.message}
+
+
+@dataclass
+class Report:
+    ok: bool = True
+    violations: List[str] = field(default_factory=list)
+    violation_count: int = 0
+    checked: Dict[str, int] = field(default_factory=dict)
+    mapped: Dict[str, int] = field(default_factory=dict)
+    items: List[Violation] = field(default_factory=list)
+    by_rule: Dict[str, int] = field(default_factory=dict)
+    mode: str = ""
+    notes: List[str] = field(default_factory=list)
+
+    def fail(self, msg: str, rule: str = "misc", addr: Optional[int] = None) -> None:
+        self.ok = False
+        self.violation_count += 1
+        n = self.by_rule.get(rule, 0)
+        self.by_rule[rule] = n + 1
+        if n < MAX_PER_RULE:
+            v = Violation(rule, addr, msg)
+            self.items.append(v)
+            self.violations.append(v.text())
+
+    def fail_each(self, pfns, rule: str, text) -> None:
+        """One violation per page-table page in ``pfns``: the first ``MAX_PER_RULE`` with
+        ``text(pfn)``, the rest only counted."""
+        for p in pfns[:MAX_PER_RULE]:
+            self.fail(text(int(p)), rule, int(p) << 12)
+        self.count(rule, len(pfns) - min(len(pfns), MAX_PER_RULE))
+
+    def count(self, rule: str, n: int) -> None:
+        """Count ``n`` further violations of ``rule`` beyond those reported one by one."""
+        if n > 0:
+            self.ok = False
+            self.violation_count += n
+            self.by_rule[rule] = self.by_rule.get(rule, 0) + n
+
+    @property
+    def rules(self) -> List[str]:
+        return sorted(self.by_rule)
+
+    def signature(self) -> Tuple[str, ...]:
+        """The set of broken rules: what "fails the same way" means to the fuzzer."""
+        return tuple(sorted(self.by_rule))
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "mode": self.mode, "violation_count": self.violation_count,
+                "violations": self.violations, "items": [v.to_json() for v in self.items],
+                "by_rule": self.by_rule, "checked": self.checked, "mapped_bytes": self.mapped,
+                "notes": self.notes}
+
+    def text(self, limit: int = 40) -> List[str]:
+        if self.ok:
+            c = self.checked
+            return [f"check: OK ({self.mode}; {c.get('leaf_runs', 0)} leaf runs, {c.get('walks', 0)} walks, "
+                    f"{c.get('table_pages', 0)} table pages, {c.get('pieces', 0)} logged pieces)"] + \
+                   [f"  note: {n}" for n in self.notes]
+        out = [f"check: FAILED, {self.violation_count} violation(s) of {len(self.by_rule)} rule(s): "
+               + ", ".join(f"{r} x{n}" for r, n in sorted(self.by_rule.items()))]
+        out += [f"  {v}" for v in self.violations[:limit]]
+        if len(self.violations) > limit:
+            out.append(f"  ... {len(self.violations) - limit} more listed in --json")
+        return out
+
+
+# ---------------------------------------------------------------------------
+# paging modes
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PagingMode:
+    """How to read one paging format: the checker's only hardware knowledge."""
+
+    name: str
+    levels: int
+    entry_bytes: int
+    #: leaf sizes (shift) allowed at each level (1 = PTE)
+    leaf_shifts: Dict[int, int]
+    #: shift of the slot one entry of the top level covers
+    top_shift: int
+    implemented: bool = True
+
+    def mmu(self, k: Kernel) -> MMU:
+        return MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=self.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
+
+    def enumerate(self, k: Kernel) -> TreeSummary:
+        lo = (k.page_offset >> self.top_shift) & 511
+        return enumerate_tables(k.phys, self.mmu(k), lo, 512)
+
+    def translate(self, k: Kernel, vas: np.ndarray, access: int = 0):
+        return translate(k.phys, self.mmu(k), vas, access)
+
+
+MODES: Dict[str, PagingMode] = {
+    "x86_64-4level": PagingMode("x86_64-4level", 4, 8, {1: 12, 2: 21, 3: 30}, 39),
+    "x86_64-5level": PagingMode("x86_64-5level", 5, 8, {1: 12, 2: 21, 3: 30}, 48),
+    "i386-pae": PagingMode("i386-pae", 3, 8, {1: 12, 2: 21}, 30, implemented=False),
+    "i386": PagingMode("i386", 2, 4, {1: 12, 2: 22}, 22, implemented=False),
+}
+
+
+def mode_name(k: Kernel) -> str:
+    arch = getattr(k.params, "arch", None) or getattr(k.profile, "arch", "x86_64")
+    if arch in ("x86_64", "x86-64"):
+        return "x86_64-5level" if k.paging_levels == 5 else "x86_64-4level"
+    if getattr(k.params, "pae", False) or arch in ("i386-pae", "i686-pae"):
+        return "i386-pae"
+    return "i386"
+
+
+def mode_for(k: Kernel) -> PagingMode:
+    return MODES[mode_name(k)]
+
+
+# ---------------------------------------------------------------------------
+# what the profile says the entries look like
+# ---------------------------------------------------------------------------
+def expected_flags(k: Kernel, shift: int) -> int:
+    """Flags of a direct-map leaf of size ``1 << shift`` for this CPU and profile.
+
+    ``PAGE_KERNEL`` (P RW A D G NX) for 4K, ``| PSE`` for 2M/1G; NX only with
+    CPU NX; GLOBAL dropped without PGE (profiles that clear it) or with PTI on
+    profiles with ``__default_kernel_pte_mask`` -- except 1G leaves built as
+    ``prot | __PAGE_KERNEL_LARGE`` (5.8+), which carry G again.
+    """
+    cpu, prof, p = k.params.cpu, k.profile, k.params
+    flags = 0x063  # P RW A D
+    pge = cpu.pge or not prof.pge_clears_global
+    glob = pge and not (p.pti and prof.default_kernel_pte_mask)
+    if shift == 30 and prof.pud_large_from_prot:
+        glob = pge
+    if glob:
+        flags |= _PAGE_GLOBAL
+    if shift > PAGE_SHIFT:
+        flags |= _PAGE_PSE
+    if cpu.nx:
+        flags |= _PAGE_NX
+    return flags
+
+
+def prepopulated_ident(k: Kernel) -> bool:
+    """Does the profile's kernel image pre-populate the direct map's first GiB
+    (static ``level3_ident_pgt``/``level2_ident_pgt``: 512 executable 2M leaves)?"""
+    prof = k.profile
+    return getattr(prof, "early_direct_map", "empty") == "ident_1g" or bool(getattr(prof, "prepopulated_ident", False))
+
+
+def allowed_leaf_flags(k: Kernel, shift: int, pa: int) -> Tuple[int, ...]:
+    """All flag values a leaf of this size at ``pa`` may carry under the profile.
+
+    Where the kernel image pre-populates the first GiB of the direct map with
+    ``__PAGE_KERNEL_IDENT_LARGE_EXEC`` 2M leaves (0x1E3, written by head_64.S,
+    not masked), the kernel may keep them, or split them into 4K PTEs carrying
+    the leaf's flags minus PSE (0x163, masked by ``__supported_pte_mask``).
+    """
+    out = [expected_flags(k, shift)]
+    if prepopulated_ident(k) and pa < (1 << 30):
+        if shift == 21:
+            out.append(0x1E3)
+        elif shift == 12:
+            glob = _PAGE_GLOBAL if (k.params.cpu.pge or not k.profile.pge_clears_global) else 0
+            out.append(0x063 | glob)
+    return tuple(out)
+
+
+def _size_of_mask(mask: int) -> int:
+    if mask & MASK_1G:
+        return 30
+    if mask & MASK_2M:
+        return 21
+    return 12
+
+
+# ---------------------------------------------------------------------------
+# the checker
+# ---------------------------------------------------------------------------
+def ram_ranges(k: Kernel) -> List[Interval]:
+    """e820 RAM and RESERVED_KERN, merged, each page rounded inward (whole pages only)."""
+    key = (id(k.ram_s), id(k.ram_e), len(k.ram_s))
+    cached = getattr(k, "_verify_ram_cache", None)
+    if cached is not None and cached[0] == key:
+        return list(cached[1])
+    out = _ram_ranges(k)
+    try:
+        k._verify_ram_cache = (key, out)
+    except AttributeError:
+        pass
+    return list(out)
+
+
+def _ram_ranges(k: Kernel) -> List[Interval]:
+    out = []
+    for s, e in zip(k.ram_s.tolist(), k.ram_e.tolist()):
+        s2 = -(-int(s) // PAGE_SIZE) * PAGE_SIZE
+        e2 = int(e) // PAGE_SIZE * PAGE_SIZE
+        if s2 < e2:
+            out.append((s2, e2))
+    return out
+
+
+def pre_top_down(k: Kernel) -> bool:
+    """Profiles before the top-down rewrite (<= 3.8): ``setup_arch`` maps whole ranges."""
+    return getattr(k.profile, "scheme", "brk_top_down") == "early_table_space"
+
+
+def kernel_maps(k: Kernel) -> List[Interval]:
+    """What the kernel promises to map.
+
+    3.9+ and the seed: the ISA range, and memblock memory (e820 RAM and
+    RESERVED_KERN, merged, trimmed to whole pages) below ``max_pfn``.  Before the
+    top-down rewrite: all of ``[0, max_low_pfn)`` and ``[4G, max_pfn)``, holes
+    included, except GiB blocks no e820 entry touches (``phys_pud_init`` skips them).
+    """
+    end = k.max_pfn << PAGE_SHIFT
+    if pre_top_down(k):
+        four_g = 1 << 32
+        low = (k.e820.end_of_low_ram_pfn() if k.max_pfn > (four_g >> PAGE_SHIFT) else k.max_pfn) << PAGE_SHIFT
+        want = [(0, max(low, ISA_END))]
+        if end > four_g:
+            want.append((four_g, end))
+        empty = []
+        ents = [(e.addr, e.addr + e.size) for e in k.e820.entries if e.size]
+        for s, e in want:
+            g = s >> 30 << 30
+            while g < e:
+                if not any(a < g + (1 << 30) and b > g for a, b in ents):
+                    empty.append((g, g + (1 << 30)))
+                g += 1 << 30
+        return _subtract(_merge(want), _merge(empty))
+    want = [(0, ISA_END)]
+    for s, e in ram_ranges(k):
+        e = min(e, end)
+        if s < e:
+            want.append((s, e))
+    return _merge(want)
+
+
+def may_map(k: Kernel) -> List[Interval]:
+    """Where the kernel may map pages that are not entirely RAM: the ISA range
+    (3.9+), or everything it promises to map (before the rewrite)."""
+    if pre_top_down(k):
+        return _merge(kernel_maps(k) + [(0, ISA_END)])
+    return [(0, ISA_END)]
+
+
+def _slot_lookup(k: Kernel, pfns: np.ndarray) -> np.ndarray:
+    """Frame slots of ``pfns`` in the sparse store (-1 when unbacked)."""
+    phys = k.phys
+    d = (pfns >> _U64(BLOCK_SHIFT)).astype(np.int64)
+    ok = d < phys.directory.shape[0]
+    b = np.full(len(pfns), -1, np.int64)
+    b[ok] = phys.directory[d[ok]]
+    out = np.full(len(pfns), -1, np.int64)
+    good = b >= 0
+    out[good] = phys.blocks[b[good], (pfns[good] & _U64((1 << BLOCK_SHIFT) - 1)).astype(np.int64)]
+    return out
+
+
+class _Ctx:
+    def __init__(self, k: Kernel, r: Report, mode: PagingMode) -> None:
+        self.k, self.r, self.mode = k, r, mode
+        self.po = k.page_offset
+        self.end = k.max_pfn << PAGE_SHIFT
+
+
+def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
+    """map.offset / map.flags / map.outside; returns the mapped physical ranges."""
+    k, r, po = c.k, c.r, c.po
+    runs = tree.runs
+    n = len(runs)
+    r.checked["leaf_runs"] = n
+    if n == 0:
+        return []
+    va, va_end, pa, shift, flags = runs[:, 0], runs[:, 1], runs[:, 2], runs[:, 3], runs[:, 4]
+    below = va < _U64(po)
+    for i in np.nonzero(below)[0][:MAX_PER_RULE]:
+        r.fail(f"leaf at {int(va[i]):#x} lies below PAGE_OFFSET {po:#x}", "map.outside", int(va[i]))
+    r.count("map.outside", int(below.sum()) - min(int(below.sum()), MAX_PER_RULE))
+    off = va - _U64(po)
+    bad = ~below & (off != pa)
+    for i in np.nonzero(bad)[0][:MAX_PER_RULE]:
+        r.fail(f"[{int(va[i]):#x}-{int(va_end[i]) - 1:#x}] maps pa {int(pa[i]):#x}, not {int(off[i]):#x}",
+               "map.offset", int(va[i]))
+    r.count("map.offset", int(bad.sum()) - min(int(bad.sum()), MAX_PER_RULE))
+    # flags: one comparison per run (runs break on any flag change)
+    okf = np.zeros(n, bool)
+    for s in (12, 21, 30):
+        sel = shift == _U64(s)
+        if not sel.any():
+            continue
+        allowed = allowed_leaf_flags(k, s, 0)
+        strict = allowed[:1]
+        lowpa = pa < _U64(1 << 30)
+        for a in allowed:
+            ok_here = flags == _U64(a)
+            if a not in strict:
+                ok_here &= lowpa
+            okf |= sel & ok_here
+    badf = ~okf
+    for i in np.nonzero(badf)[0][:MAX_PER_RULE]:
+        s = int(shift[i])
+        r.fail(f"[mem {int(pa[i]):#010x}-{int(pa[i]) + int(va_end[i] - va[i]) - 1:#010x}] {1 << s >> 10}K leaves "
+               f"have flags {int(flags[i]):#x}, expected {expected_flags(k, s):#x}", "map.flags", int(pa[i]))
+    r.count("map.flags", int(badf.sum()) - min(int(badf.sum()), MAX_PER_RULE))
+    sizes = (va_end - va)
+    r.mapped = {"4k": int(sizes[shift == _U64(12)].sum()), "2M": int(sizes[shift == _U64(21)].sum()),
+                "1G": int(sizes[shift == _U64(30)].sum())}
+    keep = ~below
+    return _merge(list(zip(pa[keep].tolist(), (pa[keep] + sizes[keep]).tolist())))
+
+
+def _check_coverage(c: _Ctx, mapped: List[Interval]) -> None:
+    k, r = c.k, c.r
+    want = kernel_maps(k)
+    missing = _subtract(want, mapped)
+    for s, e in missing[:MAX_PER_RULE]:
+        r.fail(f"RAM [mem {s:#010x}-{e - 1:#010x}] is not mapped", "map.missing", s)
+    r.count("map.missing", len(missing) - min(len(missing), MAX_PER_RULE))
+    ram = _merge(ram_ranges(k) + may_map(k))
+    holes = _subtract(mapped, ram)
+    for s, e in holes[:MAX_PER_RULE]:
+        r.fail(f"non-RAM [mem {s:#010x}-{e - 1:#010x}] is mapped", "map.hole", s)
+    r.count("map.hole", len(holes) - min(len(holes), MAX_PER_RULE))
+    beyond = _subtract(mapped, [(0, max(c.end, ISA_END))])
+    nb = 0
+    for s, e in beyond:
+        if _subtract([(s, e)], ram):
+            continue  # reported as map.hole
+        # a large leaf that starts below max_pfn may reach past it, over RAM only
+        if s == c.end and e - s < (1 << 30):
+            continue
+        nb += 1
+        if nb <= MAX_PER_RULE:
+            r.fail(f"[mem {s:#010x}-{e - 1:#010x}] above max_pfn {k.max_pfn:#x} is mapped", "map.beyond", s)
+    r.count("map.beyond", nb - min(nb, MAX_PER_RULE))
+    r.checked["ram_bytes"] = sum(e - s for s, e in want)
+
+
+def _check_walk(c: _Ctx, tree: TreeSummary) -> None:
+    """The MMU walk of the first and last byte of every run agrees with the enumeration."""
+    runs, r = tree.runs, c.r
+    if not len(runs):
+        r.checked["walks"] = 0
+        return
+    probes = np.concatenate([runs[:, 0], runs[:, 1] - _U64(1)])
+    t = c.mode.translate(c.k, probes)
+    exp_pa = np.concatenate([runs[:, 2], runs[:, 2] + (runs[:, 1] - runs[:, 0]) - _U64(1)])
+    bad = np.nonzero((t.error != -1) | (t.pa != exp_pa))[0]
+    for i in bad[:MAX_PER_RULE]:
+        r.fail(f"walk of {int(probes[i]):#x} gives pa {int(t.pa[i]):#x} error {int(t.error[i])}, "
+               f"enumeration says {int(exp_pa[i]):#x}", "walk.mismatch", int(probes[i]))
+    r.count("walk.mismatch", len(bad) - min(len(bad), MAX_PER_RULE))
+    r.checked["walks"] = int(probes.shape[0])
+
+
+def _check_upper_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int) -> None:
+    """Every present entry of the non-PTE tables: table pointers carry _PAGE_TABLE,
+    large leaves have no low pfn bits (reserved)."""
+    k, r = c.k, c.r
+    if tree.reserved_entries:
+        r.fail(f"{tree.reserved_entries} present entries have reserved bits set", "pt.reserved-bits")
+    if tree.odd is not None:
+        _check_odd_entries(c, tree, image_lo, image_hi)
+        return
+    tabs = tree.tables
+    root = np.array([[k.pgd_pfn, c.mode.levels]], _U64)
+    upper = np.concatenate([root, tabs[tabs[:, 1] >= _U64(2), :2]]) if len(tabs) else root
+    slots = _slot_lookup(k, upper[:, 0])
+    good = slots >= 0
+    upper, slots = upper[good], slots[good]
+    if not len(upper):
+        return
+    # in chunks of 512 table pages: a 64 TiB map has 65k of them (256 MiB of entries)
+    n_bad_ptr = n_bad_low = 0
+    for c0 in range(0, len(upper), 512):
+        up, sl = upper[c0:c0 + 512], slots[c0:c0 + 512]
+        n1, n2 = _check_upper_chunk(c, up, sl, image_lo, image_hi, n_bad_ptr, n_bad_low)
+        n_bad_ptr, n_bad_low = n_bad_ptr + n1, n_bad_low + n2
+    r.count("pt.entry-flags", n_bad_ptr - min(n_bad_ptr, MAX_PER_RULE))
+    r.count("pt.reserved-bits", n_bad_low - min(n_bad_low, MAX_PER_RULE))
+
+
+def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int) -> None:
+    """The same rules as :func:`_check_upper_chunk`, on the entries the C enumeration already
+    singled out while visiting every entry (pointers without ``_PAGE_TABLE``, large leaves
+    with low address bits), instead of re-reading every upper table page."""
+    k, r = c.k, c.r
+    tp = k.table_pages
+    static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
+    n_ptr = n_low = 0
+    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in tree.odd):
+        lvl = _level_of(k, tree, table_pfn)
+        if kind == 1:
+            fl = e & 0x8000000000000FFF
+            target = (e & 0x000FFFFFFFFFF000) >> 12
+            in_image = (target in static) if static else (
+                image_lo <= target < image_hi and not (k.pgt_buf_start <= target < k.pgt_buf_top))
+            if in_image and fl == KERNPG_TABLE_FLAGS:
+                continue
+            n_ptr += 1
+            if n_ptr <= MAX_PER_RULE:
+                r.fail(f"entry {index} of table page {table_pfn << 12:#x} (level {lvl}) has flags {fl:#x}, "
+                       f"expected {TABLE_ENTRY_FLAGS:#x}", "pt.entry-flags", table_pfn << 12)
+        else:
+            n_low += 1
+            if n_low <= MAX_PER_RULE:
+                r.fail(f"large leaf {e:#x} (entry {index} of {table_pfn << 12:#x}) has low pfn bits set",
+                       "pt.reserved-bits", table_pfn << 12)
+    extra = max(0, tree.odd_count - len(tree.odd))
+    r.count("pt.entry-flags", max(0, n_ptr - MAX_PER_RULE) + extra)
+    r.count("pt.reserved-bits", max(0, n_low - MAX_PER_RULE))
+
+
+def _level_of(k: Kernel, tree: TreeSummary, table_pfn: int) -> int:
+    if table_pfn == k.pgd_pfn:
+        return k.paging_levels
+    hit = np.nonzero(tree.tables[:, 0] == _U64(table_pfn))[0] if len(tree.tables) else []
+    return int(tree.tables[hit[0], 1]) if len(hit) else 0
+
+
+def _check_upper_chunk(c: _Ctx, upper: np.ndarray, slots: np.ndarray, image_lo: int, image_hi: int,
+                       seen_ptr: int, seen_low: int) -> tuple:
+    """One chunk of :func:`_check_upper_entries`; returns the counts of bad pointers and bad leaves."""
+    k, r = c.k, c.r
+    ents2 = k.phys.frames[slots]                             # (n, 512)
+    row, col = np.nonzero(ents2 & _U64(1))                   # present entries only
+    ents = ents2[row, col]
+    lvl = upper[row, 1].astype(np.int64)                     # level of the page holding each entry
+    large = ((ents & _U64(_PAGE_PSE)) != _U64(0)) & (lvl <= 3)
+    pointer = ~large
+    fl = ents & _U64(0x8000000000000FFF)
+    target = (ents & _U64(0x000FFFFFFFFFF000)) >> _U64(12)
+    tp = k.table_pages
+    static = tp.column("pfn")[tp.column("src") == SRC_IMAGE]
+    if len(static):
+        in_image = np.zeros(len(ents), bool)
+        for p in static.tolist():
+            in_image |= target == _U64(p)
+    else:
+        in_image = (target >= _U64(image_lo)) & (target < _U64(image_hi)) & \
+            ((target < _U64(k.pgt_buf_start)) | (target >= _U64(k.pgt_buf_top)))
+    bad_ptr = pointer & (fl != _U64(TABLE_ENTRY_FLAGS)) & ~(in_image & (fl == _U64(KERNPG_TABLE_FLAGS)))
+    # the top level covers other regions too: judge only the direct map's slots
+    lo = (c.po >> c.mode.top_shift) & 511
+    bad_ptr &= ~((lvl == c.mode.levels) & (col < lo))
+    idx = np.nonzero(bad_ptr)[0]
+    n_ptr = len(idx)
+    for i in idx[:max(0, MAX_PER_RULE - seen_ptr)]:
+        r.fail(f"entry {int(col[i])} of table page {int(upper[row[i], 0]) << 12:#x} (level {int(lvl[i])}) has flags "
+               f"{int(fl[i]):#x}, expected {TABLE_ENTRY_FLAGS:#x}", "pt.entry-flags", int(upper[row[i], 0]) << 12)
+    lowmask = np.where(lvl == 2, (1 << 21) - 1, (1 << 30) - 1).astype(_U64) & _U64(~0x1FFF & 0xFFFFFFFFFFFFFFFF)
+    idx = np.nonzero(large & ((ents & lowmask) != _U64(0)))[0]
+    for i in idx[:max(0, MAX_PER_RULE - seen_low)]:
+        r.fail(f"large leaf {int(ents[i]):#x} (entry {int(col[i])} of {int(upper[row[i], 0]) << 12:#x}) has low pfn "
+               f"bits set", "pt.reserved-bits", int(upper[row[i], 0]) << 12)
+    return n_ptr, len(idx)
+
+
+def _first_cover(starts: np.ndarray, ends: np.ndarray, pa: np.ndarray) -> np.ndarray:
+    """For each address in ``pa``: the index of the first interval (in list order) containing it,
+    or len(starts) when none does."""
+    n = len(starts)
+    out = np.full(len(pa), n, np.int64)
+    if not len(pa):
+        return out
+    if len(pa) <= 32:                     # the usual case: a handful of memblock pages
+        for j, p in enumerate(pa.tolist()):
+            hit = np.flatnonzero((starts <= p) & (ends > p))
+            if len(hit):
+                out[j] = hit[0]
+        return out
+    order = np.argsort(pa, kind="stable")
+    sp = pa[order]
+    res = np.full(len(pa), n, np.int64)
+    for i in range(n):
+        a = np.searchsorted(sp, starts[i], side="left")
+        b = np.searchsorted(sp, ends[i], side="left")
+        if a < b:
+            seg = res[a:b]
+            np.minimum(seg, i, out=seg)
+    out[order] = res
+    return out
+
+
+SRC_BRK, SRC_MEMBLOCK, SRC_PGT_BUF, SRC_IMAGE = 1, 2, 3, 4
+SRC_NAMES = {SRC_BRK: "BRK", SRC_MEMBLOCK: "memblock", SRC_PGT_BUF: "pgt_buf", SRC_IMAGE: "kernel image"}
+
+
+def image_range(k: Kernel) -> Tuple[int, int]:
+    """The kernel image as memblock reserves it, as pfns [lo, hi): ``_text`` .. ``_brk_end``
+    (``reserve_brk`` reserves only the used part of the BRK area; the rest is free memory)."""
+    from emu.kernel.arch.x86.kernel.setup import BRK_TAIL, DEFAULT_BRK_OFFSET
+    p = k.params
+    brk_base = p.brk_base if p.brk_base is not None else p.kernel_start + DEFAULT_BRK_OFFSET
+    lo = min(p.kernel_start, brk_base)
+    hi = max(k.kernel_end - BRK_TAIL, lo + PAGE_SIZE)
+    return lo >> PAGE_SHIFT, -(-hi // PAGE_SIZE)
+
+
+def early_mapped(k: Kernel) -> List[Interval]:
+    """What the direct map covers before ``init_mem_mapping`` writes anything: the
+    static identity tables of the kernel image where the profile has them."""
+    return [(0, 1 << 30)] if prepopulated_ident(k) else []
+
+
+def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
+    k, r = c.k, c.r
+    tp = k.table_pages
+    pfn, src, call, level = tp.column("pfn"), tp.column("src"), tp.column("call"), tp.column("level")
+    r.checked["table_pages"] = len(tp)
+    brk_lo, brk_hi = k.pgt_buf_start, k.pgt_buf_top
+    image_lo, image_hi = image_range(k)
+    root = _U64(k.pgd_pfn)
+
+    # allocation log vs what the walk reaches (the root PGD is reached through CR3)
+    ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
+    logged = pfn[pfn != root]
+    alloc = np.sort(logged)
+    if not (ref.shape == alloc.shape and np.array_equal(ref, alloc)
+            and (len(alloc) < 2 or bool((np.diff(alloc) > 0).all()))):
+        uniq, counts = np.unique(ref, return_counts=True)
+        multi = uniq[counts > 1]
+        r.fail_each(multi, "pt.multi-ref", lambda p: f"page-table page {p << 12:#x} is referenced "
+                    f"{int(counts[uniq == p][0])} times")
+        unknown = np.setdiff1d(uniq, logged)
+        unknown = unknown[(unknown < _U64(image_lo)) | (unknown >= _U64(image_hi))]
+        r.fail_each(unknown, "pt.unknown",
+                    lambda p: f"entry points to {p << 12:#x}, which was never allocated as a page table")
+        u, cnt = np.unique(logged, return_counts=True)
+        r.fail_each(u[cnt > 1], "pt.duplicate",
+                    lambda p: f"page-table page {p << 12:#x} allocated {int(cnt[u == p][0])} times")
+        r.fail_each(np.setdiff1d(logged, uniq), "pt.unreachable",
+                    lambda p: f"page-table page {p << 12:#x} is not reachable from CR3")
+    if not len(pfn):
+        return image_lo, image_hi
+    pa = pfn << _U64(PAGE_SHIFT)
+    pa_end = pa + _U64(PAGE_SIZE)
+
+    def flag(mask: np.ndarray, rule: str, text: str) -> None:
+        idx = np.nonzero(mask)[0]
+        for i in idx[:MAX_PER_RULE]:
+            r.fail(text.format(int(pa[i])), rule, int(pa[i]))
+        r.count(rule, len(idx) - min(len(idx), MAX_PER_RULE))
+
+    ram_s, ram_e = _arrays(ram_ranges(k))
+    is_image = src == SRC_IMAGE
+    flag(~is_image & ~_inside(ram_s, ram_e, pa, pa_end), "pt.not-ram", "page-table page {:#x} is not in e820 RAM")
+    rs = np.array(k.memblock.reserved.bases, _U64)
+    re_ = np.array(k.memblock.reserved.ends, _U64)
+    flag(~_inside(rs, re_, pa, pa_end), "pt.not-reserved", "page-table page {:#x} is not reserved in memblock")
+    is_brk = src == SRC_BRK
+    in_image = (pfn >= _U64(image_lo)) & (pfn < _U64(image_hi))
+    flag(is_brk & ((pfn < _U64(brk_lo)) | (pfn >= _U64(brk_hi))), "pt.outside-brk",
+         "page-table page {:#x} counted as BRK lies outside the BRK buffer "
+         f"[{brk_lo << 12:#x}-{(brk_hi << 12) - 1:#x}]")
+    flag(~is_brk & ~is_image & in_image, "pt.image",
+         "page-table page {:#x} lies inside the kernel image "
+         f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
+    flag(is_image & ~in_image, "pt.image",
+         "static page-table page {:#x} lies outside the kernel image "
+         f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
+    dynamic = ~is_brk & ~is_image
+    if k.params.initrd is not None:
+        s, e = k.params.initrd
+        e = -(-e // PAGE_SIZE) * PAGE_SIZE
+        # (BRK pages are part of the kernel image: where the loader put the initrd is its business)
+        flag(dynamic & (pa < _U64(e)) & (pa_end > _U64(s)), "pt.initrd",
+             "page-table page {:#x} overlaps the initrd " f"[{s:#x}-{e - 1:#x}]")
+
+    # the seed's rule: a page found in memory (memblock, the pre-3.9 buffer) was
+    # already mapped -- by the image's static tables or by an earlier
+    # init_memory_mapping call -- when the kernel cleared and filled it
+    calls = k.calls
+    if calls and dynamic.any():
+        early = early_mapped(k)
+        cs = np.array([a for a, _ in early] + [cl.start for cl in calls], _U64)
+        ce = np.array([b for _, b in early] + [max(cl.end, cl.ret) for cl in calls], _U64)
+        first = _first_cover(cs, ce, pa[dynamic]) - len(early)
+        bad = first >= call[dynamic].astype(np.int64)
+        idx = np.nonzero(dynamic)[0][bad]
+        via = "__va" if getattr(k.profile, "pgt_access_va", True) else "early_memremap"
+        for i in idx[:MAX_PER_RULE]:
+            ci = int(call[i])
+            cl = calls[ci] if 0 <= ci < len(calls) else None
+            where = f"init_memory_mapping [mem {cl.start:#010x}-{cl.end - 1:#010x}]" if cl else "?"
+            r.fail(f"page-table page {int(pa[i]):#x} ({SRC_NAMES.get(int(src[i]), '?')}, level {int(level[i])}, "
+                   f"reached through {via}) was written during {where} before any earlier call mapped it",
+                   "pt.unmapped-write", int(pa[i]))
+        r.count("pt.unmapped-write", len(idx) - min(len(idx), MAX_PER_RULE))
+    return image_lo, image_hi
+
+
+def _bytes_below(starts: np.ndarray, lens_cum: np.ndarray, ends: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Bytes of the sorted disjoint runs [starts, ends) lying below each x."""
+    if not len(starts):
+        return np.zeros(len(x), np.int64)
+    i = np.searchsorted(starts, x, side="right") - 1
+    ic = np.maximum(i, 0)
+    part = np.minimum(x, ends[ic]).astype(np.int64) - starts[ic].astype(np.int64)
+    part = np.maximum(part, 0)
+    prev = np.where(ic > 0, lens_cum[ic - 1], 0)
+    return np.where(i >= 0, prev + part, 0)
+
+
+def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
+    """map.size against the logged pieces; acct.directmap; acct.tables."""
+    k, r = c.k, c.r
+    runs = tree.runs
+    pieces = [(s, e, 30 if m & MASK_1G else 21 if m & MASK_2M else 12)
+              for cl in k.calls for (s, e, m) in cl.ranges]
+    r.checked["pieces"] = len(pieces)
+    po = c.po
+    keep = runs[:, 0] >= _U64(po) if len(runs) else np.zeros(0, bool)
+    runs = runs[keep]
+    by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
+    for s in (12, 21, 30):
+        sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
+        st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
+        en = (runs[sel, 2] + (runs[sel, 1] - runs[sel, 0])) if len(runs) else np.zeros(0, _U64)
+        by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
+        if len(st) <= 256:
+            stl, enl = st.tolist(), en.tolist()
+            cum, acc = [], 0
+            for a_, b_ in zip(stl, enl):
+                acc += b_ - a_
+                cum.append(acc)
+            by_list[s] = (stl, enl, cum)
+
+    def below(s: int, x: int) -> int:
+        stl, enl, cum = by_list[s]
+        i = bisect.bisect_right(stl, x) - 1
+        if i < 0:
+            return 0
+        return (cum[i - 1] if i else 0) + max(0, min(x, enl[i]) - stl[i])
+
+    def cover(s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if s in by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
+            return np.array([below(s, y) - below(s, x) for x, y in zip(a.tolist(), b.tolist())], np.int64)
+        st, en, cum = by[s]
+        return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
+
+    if pieces:
+        ps = np.array([p[0] for p in pieces], _U64)
+        pe = np.array([p[1] for p in pieces], _U64)
+        psz = np.array([p[2] for p in pieces], np.int64)
+        # -- page sizes as the log says ---------------------------------
+        # a leaf larger than the piece's logged size is wrong; a smaller one needs
+        # a lower table that a piece logged with that smaller size created
+        small = {12: _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
+                             for s, e, z in pieces if z == 12]),
+                 21: _merge([(s >> 30 << 30, -(-e >> 30) << 30)
+                             for s, e, z in pieces if z <= 21] + early_mapped(k))}
+        for leaf in (21, 30):
+            too_big = (psz < leaf) & (cover(leaf, ps, pe) > 0)
+            for i in np.nonzero(too_big)[0][:MAX_PER_RULE]:
+                r.fail(f"[mem {int(ps[i]):#010x}-{int(pe[i]) - 1:#010x}] is logged as page "
+                       f"{ {12: '4k', 21: '2M', 30: '1G'}[int(psz[i])]} but mapped with {1 << leaf >> 10}K leaves",
+                       "map.size", int(ps[i]))
+            r.count("map.size", int(too_big.sum()) - min(int(too_big.sum()), MAX_PER_RULE))
+        for leaf in (12, 21):
+            st, en, _ = by[leaf]
+            if not len(st):
+                continue
+            # leaves of this size inside pieces logged larger, outside slots explained by smaller pieces
+            big = _merge([(s, e) for s, e, z in pieces if z > leaf])
+            runs_iv = _merge(list(zip(st.tolist(), en.tolist())))
+            unexplained = _subtract(_intersect(runs_iv, big), small[leaf])
+            for s, e in unexplained[:MAX_PER_RULE]:
+                r.fail(f"[mem {s:#010x}-{e - 1:#010x}] is mapped with {1 << leaf >> 10}K leaves, but the log "
+                       f"says larger pages and no smaller piece shares its table", "map.size", s)
+            r.count("map.size", len(unexplained) - min(len(unexplained), MAX_PER_RULE))
+        # -- DirectMap counters: every piece counts the leaves it covers --------
+        count_kept = getattr(k.profile, "kpmi_rules", "zero_non_ram") != "zero_rest"
+        exp = {12: int(cover(12, ps, pe).sum()) >> 12}
+        skip = set()
+        for leaf in (21, 30):
+            a = ps // _U64(1 << leaf) * _U64(1 << leaf)
+            b = (pe + _U64((1 << leaf) - 1)) // _U64(1 << leaf) * _U64(1 << leaf)
+            if count_kept:
+                exp[leaf] = int(cover(leaf, a, b).sum()) >> leaf
+            else:
+                # kept leaves are not counted: each leaf once, and the image's static
+                # identity leaves (0x1E3, which NX-capable kernels never write) not at all
+                iv = _merge(list(zip(a.tolist(), b.tolist())))
+                ia, ib = _arrays(iv)
+                exp[leaf] = int(cover(leaf, ia, ib).sum()) >> leaf
+                if leaf == 21 and prepopulated_ident(k):
+                    if not k.params.cpu.nx:
+                        skip.add(leaf)
+                        r.notes.append("DirectMap2M not checked: without NX the static identity leaves "
+                                       "look like the kernel's own")
+                    else:
+                        st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3)) & (runs[:, 2] < _U64(1 << 30))]
+                        sv = _merge(list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist())))
+                        exp[leaf] -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
+        got = {12: k.direct_pages_count[PG_LEVEL_4K], 21: k.direct_pages_count[PG_LEVEL_2M],
+               30: k.direct_pages_count[PG_LEVEL_1G]}
+        for leaf, name in ((12, "DirectMap4k"), (21, "DirectMap2M"), (30, "DirectMap1G")):
+            if leaf not in skip and got[leaf] != exp[leaf]:
+                r.fail(f"{name} counts {got[leaf]} pages, the leaves and logged pieces give {exp[leaf]}",
+                       "acct.directmap")
+    # -- table pages per level ----------------------------------------------
+    levels = c.mode.levels
+    need = {}
+    off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
+    off_e = (runs[:, 1] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
+    shifts = runs[:, 3] if len(runs) else np.zeros(0, _U64)
+    # a table at level L (1 = PTE) covers 1 << (12 + 9 * L) bytes and is needed by leaves smaller than that
+    for L in range(1, levels):
+        span = 12 + 9 * L
+        sel = shifts < _U64(span)
+        if not sel.any():
+            need[L] = 0
+            continue
+        first = off_s[sel] >> _U64(span)
+        last = (off_e[sel] - _U64(1)) >> _U64(span)
+        n = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
+        need[L] = n
+    walked = {L: int((tree.tables[:, 1] == _U64(L)).sum()) if len(tree.tables) else 0 for L in range(1, levels)}
+    lv = k.table_pages.column("level")[k.table_pages.column("pfn") != _U64(k.pgd_pfn)]
+    logged = {L: int((lv == L).sum()) for L in range(1, levels)}
+    names = {1: "PTE", 2: "PMD", 3: "PUD", 4: "P4D"}
+    for L in range(1, levels):
+        if not (need[L] == walked[L] == logged[L]):
+            # the static tables of the kernel image are reachable but not allocated
+            if need[L] == walked[L] and logged[L] < walked[L] and prepopulated_ident(k):
+                continue
+            r.fail(f"{names[L]} pages: {logged[L]} allocated, {walked[L]} reachable, {need[L]} needed by the "
+                   f"mapped leaves", "acct.tables")
+    r.checked["tables_needed"] = sum(need.values())
+
+
+def _intersect(a: List[Interval], b: List[Interval]) -> List[Interval]:
+    out: List[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def verify(k: Kernel, accounting: bool = True) -> Report:
+    """Check a finished emulation (no panic) against every rule; see the module doc."""
+    if k.mode.arch == "i386":
+        return _verify_i386(k)
+    mode = mode_for(k)
+    r = Report(mode=mode.name)
+    if not mode.implemented:
+        r.notes.append(f"no checker for paging mode {mode.name} yet: nothing checked")
+        r.checked["skipped"] = 1
+        return r
+    c = _Ctx(k, r, mode)
+    tree = mode.enumerate(k)
+    mapped = _check_leaves(c, tree)
+    _check_coverage(c, mapped)
+    _check_walk(c, tree)
+    image_lo, image_hi = _check_table_pages(c, tree)
+    _check_upper_entries(c, tree, image_lo, image_hi)
+    if accounting:
+        _check_sizes_and_accounting(c, tree)
+    return r
+
+
+def _verify_i386(k: Kernel) -> Report:
+    """i386 (PAE and non-PAE) hook: the checks live with the i386 emulation
+    (:func:`emu.kernel.arch.x86.mm.init_32.verify_i386`, owned there), reported in this module's Report."""
+    from emu.kernel.arch.x86.mm.init_32 import verify_i386
+    return verify_i386(k, Report(mode="i386-pae" if k.mode.entry_bytes == 8 else "i386"))
+
+
+#: alias: the full checker
+check = verify
+
+__all__ = ["Report", "Violation", "PagingMode", "MODES", "mode_for", "mode_name", "expected_flags",
+           "allowed_leaf_flags", "kernel_maps", "ram_ranges", "verify", "check"]

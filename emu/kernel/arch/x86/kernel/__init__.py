@@ -1,0 +1,1 @@
+"""emu/kernel/arch/x86/kernel"""

@@ -1,0 +1,337 @@
+"""arch/x86/kernel/setup.c: the part of ``setup_arch`` that prepares ``init_mem_mapping``.
+
+In the kernel's order (v3.9–6.x, x86-64): the e820 edits of the command
+line and ``trim_bios_range``; ``max_pfn``/``max_low_pfn``; the memblock
+reservations made in place (kernel image, initrd, user reservations);
+``early_alloc_pgt_buf`` + ``reserve_brk``; ``memblock_x86_fill``
+(``e820__memblock_setup``); ``trim_low_memory_range``; then
+``init_mem_mapping``.  Nothing before ``init_mem_mapping`` allocates above
+1 MiB on a native boot (``memblock.current_limit`` is ``ISA_END_ADDRESS``), so
+only in-place reservations shape the top-down search.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import List, Optional, Sequence
+
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
+from emu.kernel.state import BootParams, Kernel
+from emu.kernel.mm.memblock import round_up
+from emu.kernel.arch.x86.mm import init as mm_init
+from emu.kernel.arch.x86.mm import init_32 as mm_init_32
+import numpy as np
+
+from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
+from emu.kernel.profiles import Profile
+
+#: default physical address of the BRK page-table buffer, relative to the kernel start
+DEFAULT_BRK_OFFSET = 0x1FE0000
+#: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
+DEFAULT_BRK_OFFSET_32 = 0xB88000
+#: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
+BRK_TAIL = 0x100000
+#: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
+RESERVE_LOW = 64 << 10
+BIOS_BEGIN = 0xA0000
+BIOS_END = 0x100000
+
+
+class SetupError(ValueError):
+    """A layout the emulator cannot start from (named, one line)."""
+
+
+class MemoryLimitError(SetupError):
+    """The layout's page tables would need more host memory than allowed."""
+
+
+def estimate_table_pages(regions, max_pfn: int, large_2m: bool, large_1g: bool) -> int:
+    """An upper bound of the page-table pages ``init_mem_mapping`` can allocate.
+
+    ``regions`` are memblock memory ``[start, end)`` ranges.  Per range: one
+    PTE page per 2 MiB (4 KiB pages only) or two (head and tail), one PMD
+    page per 1 GiB or two, one PUD page per 512 GiB; plus the ISA range.
+    """
+    end = max_pfn << PAGE_SHIFT
+    pages = 8
+    for s, e in regions:
+        e = min(e, end)
+        if e <= s:
+            continue
+        size = e - s
+        pages += (size >> 21) + 2 if not large_2m else 2
+        pages += (size >> 30) + 2 if not large_1g else 2
+        pages += (size >> 39) + 2
+    return pages
+
+
+@functools.lru_cache(maxsize=1)
+def available_memory() -> int:
+    """MemAvailable of this machine (bytes), or 8 GiB when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) << 10
+    except OSError:
+        pass
+    return 8 << 30
+
+
+def parse_memparse(text: str) -> int:
+    """The kernel's ``memparse``: a number with an optional K/M/G/T/P/E suffix."""
+    t = text.strip()
+    mult = 1
+    suffixes = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+    if t and t[-1].lower() in suffixes:
+        mult = 1 << suffixes[t[-1].lower()]
+        t = t[:-1]
+    try:
+        return int(t, 0) * mult
+    except ValueError:
+        raise SetupError(f"bad size {text!r}") from None
+
+
+def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int]) -> E820Table:
+    """``mem=`` and ``memmap=`` (``parse_memopt``/``parse_memmap_one``) applied to e820."""
+    t = e820
+    if mem_limit is not None:
+        t.remove_range(mem_limit, (1 << 64) - 1 - mem_limit, E820_RAM, True)
+    for opt in opts:
+        if opt == "exactmap":
+            t = E820Table([])
+            continue
+        for sep, typ in (("@", E820_RAM), ("#", 3), ("$", E820_RESERVED), ("!", 12)):
+            if sep in opt:
+                size_s, start_s = opt.split(sep, 1)
+                size, start = parse_memparse(size_s), parse_memparse(start_s)
+                if typ != E820_RAM:
+                    t.remove_range(start, size, 0, False)
+                t.add_region(start, size, typ)
+                break
+        else:
+            size = parse_memparse(opt)
+            t.remove_range(size, (1 << 64) - 1 - size, E820_RAM, True)
+    return t.sanitize()
+
+
+def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E820Table:
+    """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
+    complain and make it RAM (remove the range, add it back as RAM)."""
+    start = min(params.kernel_start, params.brk_base if params.brk_base is not None
+                else params.kernel_start + DEFAULT_BRK_OFFSET)
+    brk = params.brk_base if params.brk_base is not None else params.kernel_start + DEFAULT_BRK_OFFSET
+    end = brk + BRK_TAIL
+    if _all_ram(e820, start, end):
+        return e820
+    log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
+    e820.remove_range(start, end - start, 0, False)
+    e820.add_region(start, end - start, E820_RAM)
+    return e820.sanitize()
+
+
+def _all_ram(e820: E820Table, start: int, end: int) -> bool:
+    cur = start
+    for e in sorted((x for x in e820.entries if x.type == E820_RAM), key=lambda x: x.addr):
+        if e.addr <= cur < e.end:
+            cur = e.end
+        if cur >= end:
+            return True
+    return cur >= end
+
+
+def trim_bios_range(e820: E820Table) -> E820Table:
+    """``trim_bios_range`` (3.9+): [0, 4K) RAM becomes reserved; RAM in [640K, 1M) is removed."""
+    e820.update_range(0, PAGE_SIZE, E820_RAM, E820_RESERVED)
+    e820.remove_range(BIOS_BEGIN, BIOS_END - BIOS_BEGIN, E820_RAM, True)
+    return e820.sanitize()
+
+
+def memblock_x86_fill(k: Kernel) -> None:
+    """``memblock_x86_fill`` / ``e820__memblock_setup``: RAM and RESERVED_KERN entries
+    become memblock memory, then ``memblock_trim_memory(PAGE_SIZE)``."""
+    for e in k.e820.entries:
+        if e.type in (E820_RAM, E820_RESERVED_KERN):
+            k.memblock.add(e.addr, e.size)
+    if k.profile.memblock_trim:
+        k.memblock.trim_memory(PAGE_SIZE)
+
+
+#: the toolstack's slack above a PV guest's memory (xend: maxmem + 8 MiB)
+XEN_DEFAULT_EXTRA = 8 << 20
+
+
+def xen_add_extra_mem(k: Kernel, extra: int) -> None:
+    """``xen_memory_setup`` + ``xen_add_extra_mem`` for a PV domU (arch/x86/xen/setup.c, 3.12-3.15):
+    the e820 RAM above the guest's ``nr_pages`` stays RAM but is reserved in memblock
+    (the balloon driver owns it), so it is mapped last and never holds page tables."""
+    top = max((e.end for e in k.e820.entries if e.type == E820_RAM), default=0)
+    if extra <= 0 or extra >= top:
+        raise SetupError(f"Xen extra memory {extra:#x} does not fit below the top of RAM {top:#x}")
+    k.memblock.reserve(top - extra, extra)
+
+
+def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
+               log_edits: Optional[List] = None, max_memory: Optional[int] = None) -> Kernel:
+    """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
+
+    ``log_edits`` are the ``e820: update``/``remove`` edits of a boot log;
+    they replace the emulator's own ``mem=``/``memmap=``/``trim_bios_range``
+    edits (the log already shows them).
+    """
+    table = e820.sanitize()
+    early_log: List[str] = []   # lines printed before the state object exists
+    if log_edits is not None:
+        for ed in log_edits:
+            ed.apply(table)
+        table = table.sanitize()
+    else:
+        if params.mem_limit is not None or params.memmap:
+            table = apply_memmap(table, params.memmap, params.mem_limit)
+        if profile.scheme == "brk_top_down":
+            table = e820_add_kernel_range(table, params, early_log)
+        if profile.trim_bios_first_page:
+            table = trim_bios_range(table)
+    if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
+        raise SetupError("e820 map has no usable RAM")
+
+    l5 = params.la57
+    max_arch_pfn = 1 << ((profile.max_physmem_bits_l5 if l5 else profile.max_physmem_bits) - PAGE_SHIFT)
+    i386 = params.arch == "i386"
+    if i386:
+        max_arch_pfn = 1 << ((36 if params.pae else 32) - PAGE_SHIFT)  # MAX_ARCH_PFN (sparsemem.h)
+    max_pfn = table.end_of_ram_pfn(max_arch_pfn)
+    if max_pfn == 0:
+        raise SetupError("e820 map has no usable RAM")
+    max_low_pfn = table.end_of_low_ram_pfn() if max_pfn > (1 << (32 - PAGE_SHIFT)) else max_pfn
+
+    kernel_start = params.kernel_start
+    brk_base = params.brk_base if params.brk_base is not None else kernel_start + DEFAULT_BRK_OFFSET
+    if params.brk_base is None and params.arch == "i386":
+        brk_base = kernel_start + DEFAULT_BRK_OFFSET_32
+    if brk_base & (PAGE_SIZE - 1):
+        raise SetupError(f"BRK base {brk_base:#x} is not page aligned")
+    kernel_start = min(kernel_start, brk_base)
+
+    # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
+    limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
+    limit = round_up(limit, 1 << 30)
+    k = Kernel(profile, params, table, limit)
+    for line in early_log:
+        k.log.printk("warn", line)
+    k.max_pfn, k.max_low_pfn = max_pfn, max_low_pfn
+    if i386:
+        # init_gbpages is 64-bit only: an i386 kernel never maps with 1G pages
+        k.params = params = dataclasses.replace(params, gbpages=False,
+                                                cpu=dataclasses.replace(params.cpu, gbpages=False))
+        k.page_offset = params.page_offset_32
+        k.max_physmem_bits = 36 if params.pae else 32
+        k.max_low_pfn, k.max_pfn = mm_init_32.find_low_pfn_range(k, max_pfn)
+        max_pfn = k.max_pfn
+    k.refresh_e820_ranges()
+
+    mb = k.memblock
+    # in-place reservations that precede early_alloc_pgt_buf
+    mm_init.early_alloc_pgt_buf(k, brk_base)
+    brk_end = k.pgt_buf_top << PAGE_SHIFT
+    k.kernel_end = brk_end + BRK_TAIL
+    mb.reserve(kernel_start, brk_end - kernel_start)  # _text .. __bss_stop, then reserve_brk()
+    if params.initrd is not None:
+        s, e = params.initrd
+        mb.reserve(s, round_up(e, PAGE_SIZE) - s)
+    for s, e in params.reserves:
+        mb.reserve(s, e - s)
+    if params.xen_extra_mem:
+        xen_add_extra_mem(k, params.xen_extra_mem)
+    if i386:
+        mm_init_32.memblock_x86_fill_32(k)
+    else:
+        memblock_x86_fill(k)
+    regions = list(mb.memory)
+    est = estimate_table_pages(regions, max_pfn, params.cpu.pse and not params.debug_pagealloc,
+                               params.cpu.gbpages and params.gbpages is not False
+                               and params.cpu.pse and not params.debug_pagealloc)
+    limit_bytes = max_memory if max_memory is not None else available_memory() // 2
+    if est * PAGE_SIZE > limit_bytes:
+        raise MemoryLimitError(
+            f"layout needs up to {est * PAGE_SIZE / (1 << 20):.0f} MiB of page tables "
+            f"({est} pages), over the limit of {limit_bytes / (1 << 20):.0f} MiB (--max-memory)")
+    k.phys.reserve_frames(est + 16)
+    k.bytes_to_map = sum(min(e, max_pfn << PAGE_SHIFT) - s for s, e in regions if s < (max_pfn << PAGE_SHIFT))
+    if profile.table_space_search != "e820_bottom_up":
+        mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
+    mb.kernel_end = k.kernel_end
+    mb.bottom_up = params.movable_node and profile.bottom_up_supported
+
+    if i386:
+        setup_i386_tables(k, kernel_start, brk_base)
+        return k
+    # swapper_pg_dir / init_top_pgt: a page of the kernel image's data
+    k.pgd_pfn = (kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA03000 <= brk_base else k.pgt_buf_start - 16
+    k.phys.clear_page(k.pgd_pfn)
+    image = [(k.pgd_pfn, k.paging_levels)]
+    if k.mode.is_64bit:
+        if profile.early_direct_map == "ident_1g":
+            image += head64_ident_tables(k)
+        k.max_pfn_mapped = profile.early_max_pfn_mapped_64
+    k.table_pages.append(np.array([p for p, _ in image], np.uint64), np.array([l for _, l in image], np.uint8),
+                         np.full(len(image), 4, np.uint8), [], -1)
+    return k
+
+
+def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
+    """i386: head_32's initial tables in BRK from ``__brk_base`` (``head_brk_base``; default
+    just below the page-table buffer), ``swapper_pg_dir`` (+ PAE ``initial_pg_pmd``, the
+    static fixmap page tables ``initial_pg_fixmap`` and ``bm_pte``) in the kernel image (at
+    the ``*_addr`` inputs, else from ``kernel_start + 1 MiB`` on), ``max_pfn_mapped`` from
+    head_32, and setup_arch's ``initial memory mapped`` line (arch/x86/kernel/head_32.S,
+    head32.c, setup.c @ 3.6-6.1; see :mod:`emu.kernel.arch.x86.kernel.head_32`)."""
+    from emu.kernel.arch.x86.kernel import head_32
+    p = k.params
+    pae = k.mode.entry_bytes == 8
+    image_end = p.image_end if p.image_end is not None else (k.pgt_buf_top << PAGE_SHIFT) + 0x1F0000
+    if image_end < k.pgt_buf_top << PAGE_SHIFT:
+        raise SetupError(f"kernel image end {image_end:#x} lies below the BRK page-table buffer")
+    mapped_end = head_32.initial_mapping_end(pae, k.page_offset, image_end)
+    n = head_32.head_tables(pae, mapped_end)
+    if p.head_brk_base is not None:                           # __brk_base of the build
+        head_base = p.head_brk_base
+        if head_base & (PAGE_SIZE - 1) or head_base + n * PAGE_SIZE > brk_base:
+            raise SetupError(f"head_32's {n} page tables from __brk_base {head_base:#x} do not fit below "
+                             f"the BRK page-table buffer at {brk_base:#x}")
+    else:
+        head_base = brk_base - n * PAGE_SIZE                  # __brk_base right below pgt_buf
+    addrs = head_32.static_addresses(p)
+    n_static = head_32.static_pages_needed(k)
+    if "swapper_pg_dir" in addrs:
+        image_pfn = (addrs["swapper_pg_dir"] >> PAGE_SHIFT) + 1
+    else:
+        image_pfn = (kernel_start >> PAGE_SHIFT) + 0x100     # static data of the image (.bss)
+    for name, a in addrs.items():
+        if a & (PAGE_SIZE - 1) or not kernel_start <= a < head_base:
+            raise SetupError(f"{name} at {a:#x} does not lie page-aligned in the kernel image "
+                             f"[{kernel_start:#x}, {head_base:#x})")
+    if (image_pfn + n_static) << PAGE_SHIFT > head_base or head_base < kernel_start:
+        raise SetupError(f"kernel image [{kernel_start:#x}, {brk_base:#x}) too small for head_32's "
+                         f"{n} page tables below the BRK buffer")
+    if mapped_end > (1 << 32) - k.page_offset:
+        raise SetupError(f"head_32 mapping [0, {mapped_end:#x}) does not fit above PAGE_OFFSET {k.page_offset:#x}")
+    head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_tables(k), addrs)
+    k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
+                         np.array([lv for _, lv, _ in k.i386_static], np.uint8),
+                         np.full(len(k.i386_static), 4, np.uint8), [], -1)
+    head_32.log_initial_memory_mapped(k)
+
+
+def head64_ident_tables(k: Kernel) -> List:
+    """The direct-map slot as head_64.S left it before 3.9: ``init_level4_pgt[L4_PAGE_OFFSET]``
+    -> ``level3_ident_pgt`` -> ``level2_ident_pgt``, 512 2 MiB leaves of
+    ``__PAGE_KERNEL_IDENT_LARGE_EXEC`` (0x1e3) for [0, 1 GiB); entries are ``_KERNPG_TABLE``
+    (arch/x86/kernel/head_64.S @ 3.6).  Returns the (pfn, level) of the two tables."""
+    l3, l2 = k.pgd_pfn + 1, k.pgd_pfn + 2
+    k.phys.clear_page(l3)
+    k.phys.clear_page(l2)
+    k.phys.table(k.pgd_pfn)[(k.page_offset >> 39) & 511] = (l3 << PAGE_SHIFT) | KERNPG_TABLE
+    k.phys.table(l3)[0] = (l2 << PAGE_SHIFT) | KERNPG_TABLE
+    k.phys.table(l2)[:] = (np.arange(512, dtype=np.uint64) << np.uint64(21)) | np.uint64(PAGE_KERNEL_LARGE_EXEC)
+    return [(l3, 3), (l2, 2)]

@@ -1,0 +1,595 @@
+"""arch/x86/mm/init.c: building the direct mapping at boot.
+
+Each function re-expresses the kernel function of the same name (2.6.31–6.15;
+where versions differ, the difference is a field of
+:class:`emu.kernel.profiles.Profile`; where x86-64 and i386 differ, a field of
+:class:`emu.machine.modes.PagingMode`).  The state the kernel keeps in globals lives in
+:class:`emu.kernel.state.Kernel`, passed as ``k``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+from emu.kernel.state import Kernel, MappingCall
+from emu.kernel.mm.memblock import round_down, round_up
+from emu.kernel.arch.x86.pgtable_types import (
+    MASK_1G,
+    MASK_2M,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PUD_SIZE,
+    _PAGE_GLOBAL,
+    _PAGE_NX,
+    __PAGE_KERNEL,
+)
+from emu.kernel.printk import KernelPanic
+from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_INFO
+from emu.kernel.arch.x86.mm import init_64
+
+ISA_END_ADDRESS = 0x100000
+STEP_SIZE_SHIFT = 5
+_M64 = (1 << 64) - 1
+
+
+def panic(k: Kernel, text: str) -> None:
+    """``panic()``: log the kernel's line and stop the emulation."""
+    line = f"Kernel panic - not syncing: {text}"
+    k.log.printk("emerg", line)
+    k.panic = line
+    raise KernelPanic(line)
+
+
+# ---------------------------------------------------------------------------
+# Page-size probing
+# ---------------------------------------------------------------------------
+def probe_page_size_mask(k: Kernel) -> None:
+    """``probe_page_size_mask`` (+ ``init_gbpages``, ``x86_configure_nx``).
+
+    2M pages need PSE and no DEBUG_PAGEALLOC; 1G pages need ``direct_gbpages``
+    and CPU GB pages (printing "Using GB pages for direct mapping");
+    ``__supported_pte_mask`` loses NX without CPU NX and GLOBAL without PGE.
+    """
+    p, prof, cpu = k.params, k.profile, k.params.cpu
+    k.direct_gbpages = True if p.gbpages is None else p.gbpages
+    mask = 0
+    if cpu.pse and not p.debug_pagealloc:
+        mask |= MASK_2M
+    else:
+        k.direct_gbpages = False
+    supported = _M64
+    if not cpu.nx:
+        supported &= ~_PAGE_NX
+    if not cpu.pge and prof.pge_clears_global:
+        supported &= ~_PAGE_GLOBAL
+    k.supported_pte_mask = supported
+    if k.direct_gbpages and cpu.gbpages:
+        k.log.printk(prof.log_gbpages, "Using GB pages for direct mapping")
+        mask |= MASK_1G
+    else:
+        k.direct_gbpages = False
+    k.page_size_mask = mask
+    default = supported
+    if p.pti and prof.default_kernel_pte_mask:
+        default &= ~_PAGE_GLOBAL
+    k.default_kernel_pte_mask = default
+
+
+def page_kernel(k: Kernel) -> int:
+    """``PAGE_KERNEL`` as this kernel defines it (4.17+: masked by ``__default_kernel_pte_mask``)."""
+    if k.profile.default_kernel_pte_mask:
+        return __PAGE_KERNEL & k.default_kernel_pte_mask
+    return __PAGE_KERNEL
+
+
+# ---------------------------------------------------------------------------
+# Page-table page allocation
+# ---------------------------------------------------------------------------
+def early_alloc_pgt_buf(k: Kernel, base: int) -> None:
+    """``early_alloc_pgt_buf``: the page-table buffer taken from BRK at ``base``."""
+    prof, p = k.profile, k.params
+    randomize = prof.default_randomize_memory if p.randomize_memory is None else p.randomize_memory
+    l5conf = prof.default_5level_config if p.x86_5level_config is None else p.x86_5level_config
+    if not k.mode.is_64bit:
+        randomize = l5conf = False  # CONFIG_RANDOMIZE_MEMORY and CONFIG_X86_5LEVEL are 64-bit only
+    pages = prof.pgt_buf_count(randomize, l5conf)
+    k.pgt_buf_start = base >> PAGE_SHIFT
+    k.pgt_buf_end = k.pgt_buf_start
+    k.pgt_buf_top = k.pgt_buf_start + pages
+
+
+def _memblock_fallback(k: Kernel, num: int) -> int:
+    """The memblock half of ``alloc_low_pages``: the address ``num`` pages would come
+    from (not yet reserved), or the version's panic / BUG."""
+    prof = k.profile
+    pre = prof.alloc_panic_prefix
+    lo, hi = k.min_pfn_mapped << PAGE_SHIFT, k.max_pfn_mapped << PAGE_SHIFT
+    ret = 0
+    if prof.alloc_ran_out_panic and k.min_pfn_mapped >= k.max_pfn_mapped:
+        panic(k, f"{pre}: ran out of memory")
+    if k.min_pfn_mapped < k.max_pfn_mapped:
+        # find + memblock_reserve, or (5.15+) memblock_phys_alloc_range: the same search
+        ret = k.memblock.find_in_range(lo, hi, PAGE_SIZE * num, PAGE_SIZE)
+    if not ret and prof.alloc_extend_brk_fallback and k.can_use_brk_pgt:
+        # extend_brk() after reserve_brk() has run: BUG_ON(_brk_start == 0)
+        line = "kernel BUG at arch/x86/kernel/setup.c: extend_brk: BUG_ON(_brk_start == 0)"
+        k.log.printk("emerg", line)
+        k.panic = line
+        raise KernelPanic(line)
+    if not ret:
+        panic(k, f"{pre}: can not alloc memory")
+    return ret
+
+
+def alloc_fallback_run(k: Kernel) -> tuple:
+    """Pages the memblock fallback of ``alloc_low_pages(1)`` hands out next, as a pfn
+    run ``[lo, hi)`` taken from ``hi - 1`` downwards.
+
+    Top-down, the search returns the highest free page of ``[min_pfn_mapped,
+    max_pfn_mapped)``; once that page is reserved the same search returns the
+    page below it, until the free range (or the window) ends.  Bottom-up
+    searches are not run-shaped, so they hand out one page at a time.
+    """
+    if k.profile.scheme == "early_table_space":
+        # <= 3.8 alloc_low_page: the buffer find_early_table_space sized is all there is
+        panic(k, f"{k.profile.alloc_panic_prefix}: ran out of memory")
+    addr = _memblock_fallback(k, 1)
+    pfn = addr >> PAGE_SHIFT
+    if k.memblock.bottom_up:
+        return pfn, pfn + 1
+    rng = k.memblock.free_range_containing(addr)
+    start = max(rng[0] if rng else addr, k.min_pfn_mapped << PAGE_SHIFT, PAGE_SIZE)
+    lo = -(-start // PAGE_SIZE)
+    return min(lo, pfn), pfn + 1
+
+
+def alloc_low_pages(k: Kernel, num: int, level: int) -> int:
+    """``alloc_low_pages``: ``num`` zeroed pages for page tables; returns the first pfn.
+
+    BRK first (``pgt_buf``), unless it is full or ``can_use_brk_pgt`` forbids
+    it; then memblock, top-down inside ``[min_pfn_mapped, max_pfn_mapped)``
+    (memory the new direct map already covers); the version's panics when
+    neither works.  (The mapping loops use the same rules in bulk: see
+    :mod:`emu.kernel.arch.x86.mm.init_64`.)
+    """
+    import numpy as np
+    prof = k.profile
+    end = k.pgt_buf_end + num
+    full = end > k.pgt_buf_top if prof.brk_full_test == "gt" else end >= k.pgt_buf_top
+    if full or not k.can_use_brk_pgt:
+        ret = _memblock_fallback(k, num)
+        k.memblock.reserve(ret, PAGE_SIZE * num)
+        pfn = ret >> PAGE_SHIFT
+        src = 2
+    else:
+        pfn = k.pgt_buf_end
+        k.pgt_buf_end += num
+        k.log.printk(prof.log_brk, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, (k.pgt_buf_end << PAGE_SHIFT) - 1))
+        src = 1
+    for i in range(num):
+        k.phys.clear_page(pfn + i)
+    pfns = np.arange(pfn, pfn + num, dtype=np.uint64)
+    k.table_pages.append(pfns, np.full(num, level, np.uint8), np.full(num, src, np.uint8), k.pfn_mapped,
+                         len(k.calls) - 1)
+    return pfn
+
+
+# ---------------------------------------------------------------------------
+# Splitting a range by page size
+# ---------------------------------------------------------------------------
+@dataclass
+class MapRange:
+    """``struct map_range``."""
+
+    start: int
+    end: int
+    page_size_mask: int
+
+
+def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
+    if start_pfn < end_pfn:
+        if len(mr) >= k.mode.nr_range_mr:
+            raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
+        mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
+
+
+def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
+    """``adjust_range_page_size_mask``: promote a piece whose surrounding
+    2M (1G) block is all one memblock memory region; its bounds stay."""
+    pmd_size = k.mode.pmd_size
+    for r in mr:
+        if k.page_size_mask & MASK_2M and not r.page_size_mask & MASK_2M:
+            s, e = round_down(r.start, pmd_size), round_up(r.end, pmd_size)
+            if k.mode.map_to_max_low_pfn and (e >> PAGE_SHIFT) > k.max_low_pfn:
+                continue  # 32-bit: never past lowmem
+            if k.memblock.is_region_memory(s, e - s):
+                r.page_size_mask |= MASK_2M
+        if k.page_size_mask & MASK_1G and not r.page_size_mask & MASK_1G:
+            s, e = round_down(r.start, PUD_SIZE), round_up(r.end, PUD_SIZE)
+            if k.memblock.is_region_memory(s, e - s):
+                r.page_size_mask |= MASK_1G
+
+
+def _merge_ranges(mr: List[MapRange]) -> None:
+    i = 0
+    while len(mr) > 1 and i < len(mr) - 1:
+        if mr[i].end == mr[i + 1].start and mr[i].page_size_mask == mr[i + 1].page_size_mask:
+            mr[i + 1].start = mr[i].start
+            del mr[i]
+            continue
+        i += 1
+
+
+def page_size_string(k: Kernel, r: MapRange) -> str:
+    if r.page_size_mask & MASK_1G:
+        return "1G"
+    if r.page_size_mask & MASK_2M:
+        return "4M" if (k.mode.pmd_shift == 22 and k.profile.page_size_4m_string) else "2M"
+    return "4k"
+
+
+def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
+    """``split_mem_range``: head 4k, 2M up to the 1G boundary, 1G, tail 2M,
+    tail 4k (x86-64); head 4k (the whole first PMD_SIZE when starting at 0),
+    large pages, tail 4k (i386); then ``adjust_range_page_size_mask`` and
+    merging (order per profile); prints one ``page`` line per piece."""
+    mr: List[MapRange] = []
+    mode = k.mode
+    psm = k.page_size_mask
+    pmd_size = mode.pmd_size
+    limit_pfn = end >> PAGE_SHIFT
+    start_pfn = start >> PAGE_SHIFT
+    pos = start_pfn << PAGE_SHIFT
+    # head, up to the first large-page boundary
+    if mode.split_32bit and pos == 0:
+        end_pfn = pmd_size >> PAGE_SHIFT  # the first 2/4M is never mapped with a large page
+    else:
+        end_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
+    end_pfn = min(end_pfn, limit_pfn)
+    if start_pfn < end_pfn:
+        save_mr(k, mr, start_pfn, end_pfn, 0)
+        pos = end_pfn << PAGE_SHIFT
+    # large pages (up to the first 1G boundary on x86-64)
+    start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
+    if mode.split_32bit:
+        end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
+    else:
+        end_pfn = min(round_up(pos, PUD_SIZE), round_down(end, pmd_size)) >> PAGE_SHIFT
+    if start_pfn < end_pfn:
+        save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
+        pos = end_pfn << PAGE_SHIFT
+    if not mode.split_32bit:
+        # 1G pages
+        start_pfn = round_up(pos, PUD_SIZE) >> PAGE_SHIFT
+        end_pfn = round_down(end, PUD_SIZE) >> PAGE_SHIFT
+        if start_pfn < end_pfn:
+            save_mr(k, mr, start_pfn, end_pfn, psm & (MASK_2M | MASK_1G))
+            pos = end_pfn << PAGE_SHIFT
+        # tail 2M
+        start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
+        end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
+        if start_pfn < end_pfn:
+            save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
+            pos = end_pfn << PAGE_SHIFT
+    # tail 4k
+    save_mr(k, mr, pos >> PAGE_SHIFT, limit_pfn, 0)
+
+    adjust = not k.after_bootmem and k.profile.scheme == "brk_top_down"  # <= 3.8: no adjusting
+    if k.profile.split_order == "adjust_merge":
+        if adjust:
+            adjust_range_page_size_mask(k, mr)
+        _merge_ranges(mr)
+    else:
+        _merge_ranges(mr)
+        if adjust:
+            adjust_range_page_size_mask(k, mr)
+    for r in mr:
+        k.log.printk(k.profile.log_page_lines, fmt_page_line(k, r))
+    return mr
+
+
+def fmt_page_line(k: Kernel, r: MapRange) -> str:
+    """`` [mem %#010lx-%#010lx] page %s`` (3.5+) or `` %010lx - %010lx page %s`` (<= 3.4)."""
+    if k.profile.log_style == "hex":
+        return " %010x - %010x page %s" % (r.start, r.end, page_size_string(k, r))
+    return " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, page_size_string(k, r))
+
+
+def fmt_init_memory_mapping(k: Kernel, start: int, end: int) -> str:
+    if k.profile.log_style == "hex":
+        return "init_memory_mapping: %016x-%016x" % (start, end)
+    return "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1)
+
+
+# ---------------------------------------------------------------------------
+# Mapping
+# ---------------------------------------------------------------------------
+def add_range_with_merge(ranges: list, start: int, end: int) -> list:
+    """kernel/range.c ``add_range_with_merge`` + ``clean_sort_range``."""
+    if start >= end:
+        return ranges
+    out = []
+    for s, e in ranges:
+        if s <= end and e >= start:  # overlaps or touches: absorb
+            start, end = min(s, start), max(e, end)
+        else:
+            out.append((s, e))
+    out.append((start, end))
+    out.sort()
+    return out
+
+
+def add_pfn_range_mapped(k: Kernel, start_pfn: int, end_pfn: int) -> None:
+    """``add_pfn_range_mapped``: record a mapped pfn range; raise ``max_pfn_mapped``."""
+    k.pfn_mapped = add_range_with_merge(k.pfn_mapped, start_pfn, end_pfn)
+    k.max_pfn_mapped = max(k.max_pfn_mapped, end_pfn)
+    if start_pfn < (1 << (32 - PAGE_SHIFT)):
+        k.max_low_pfn_mapped = max(k.max_low_pfn_mapped, min(end_pfn, 1 << (32 - PAGE_SHIFT)))
+
+
+def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
+    """``init_memory_mapping``: map [start, end) in pieces; returns the last mapped pfn.
+
+    <= 3.8 (``early_table_space`` profiles) it first sizes and places its own
+    page-table buffer (``find_early_table_space``) and reserves the used part
+    of it afterwards; from the seed on, pages come from BRK and memblock and
+    the mapped range is recorded (``add_pfn_range_mapped``).
+    """
+    prof = k.profile
+    k.log.printk(prof.log_init_memory_mapping, fmt_init_memory_mapping(k, start, end))
+    mr = split_mem_range(k, start, end)
+    call = MappingCall(start, end, [(r.start, r.end, r.page_size_mask) for r in mr])
+    k.calls.append(call)
+    early = prof.scheme == "early_table_space"
+    if early and not k.after_bootmem:
+        find_early_table_space(k, mr, start, end)
+    ret = 0
+    prot = page_kernel(k)
+    if k.mode.is_64bit:
+        ret = init_64.map_pieces(k, [(r.start, r.end, r.page_size_mask) for r in mr], prot) if mr else 0
+    else:
+        kpmi = _init_32_kpmi()
+        for r in mr:
+            ret = kpmi(k, r.start, r.end, r.page_size_mask, prot)
+    call.ret = ret
+    if early:
+        if not k.after_bootmem and k.pgt_buf_end > k.pgt_buf_start:
+            # x86_init.mapping.pagetable_reserve: keep the used part of the buffer
+            k.memblock.reserve(k.pgt_buf_start << PAGE_SHIFT, (k.pgt_buf_end - k.pgt_buf_start) << PAGE_SHIFT)
+    else:
+        add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
+    if k.progress is not None:
+        k.bytes_requested += end - start
+        k.progress(k.bytes_requested, k.bytes_to_map)
+    return ret >> PAGE_SHIFT
+
+
+def calculate_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) -> int:
+    """Bytes of page tables ``find_early_table_space`` sets aside for one call (<= 3.8).
+
+    ``end`` formula (2.6.x-3.4): sized for [0, end) whatever ``start`` is;
+    ``ranges`` (844ab6f9): summed over the pieces actually mapped.  32-bit adds one
+    PMD_SIZE of PTEs per piece and the fixmap's PTEs.
+    """
+    mode = k.mode
+    pmd_size, esz = mode.pmd_size, mode.entry_bytes
+    pse = bool(k.page_size_mask & MASK_2M)
+    gb = bool(k.page_size_mask & MASK_1G)
+
+    def pages(n: int) -> int:
+        return round_up(n * esz, PAGE_SIZE)
+
+    if k.profile.table_space_formula == "end":
+        puds = -(-end // PUD_SIZE)
+        pmds = -(-(end % PUD_SIZE) // pmd_size) if gb else -(-end // pmd_size)
+        if pse:
+            extra = end % pmd_size + (0 if mode.is_64bit else pmd_size)
+            ptes = -(-extra // PAGE_SIZE)
+        else:
+            ptes = -(-end // PAGE_SIZE)
+    else:
+        puds = pmds = ptes = 0
+        for r in mr:
+            rng = r.end - r.start
+            puds += -(-rng // PUD_SIZE)
+            if r.page_size_mask & MASK_1G:
+                pmds += -(-(rng % PUD_SIZE) // pmd_size)
+            else:
+                pmds += -(-rng // pmd_size)
+            if r.page_size_mask & MASK_2M:
+                extra = rng % pmd_size + (0 if mode.is_64bit else pmd_size)
+                ptes += -(-extra // PAGE_SIZE)
+            else:
+                ptes += -(-rng // PAGE_SIZE)
+    tables = pages(puds) + pages(pmds) + pages(ptes)  # 32-bit: the folded pud_t/pgd_t page too (3.6 init.c)
+    if not mode.is_64bit:
+        tables += pages(k.params.fixmap_ptes)  # for the fixmap (__end_of_fixed_addresses)
+    return tables
+
+
+def find_early_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) -> None:
+    """``find_early_table_space`` (<= 3.8): place the call's page-table buffer below
+    ``max_pfn_mapped`` — top-down in memblock, or (2.6.x) first fit from 0x8000 —
+    and print where it went."""
+    tables = calculate_table_space(k, mr, start, end)
+    good_end = k.max_pfn_mapped << PAGE_SHIFT
+    if k.profile.table_space_search == "e820_bottom_up":
+        base = k.memblock.find_bottom_up(0x8000, good_end, tables, PAGE_SIZE)
+    else:
+        base = k.memblock.find_in_range(0, good_end, tables, PAGE_SIZE)
+    if not base:
+        panic(k, "Cannot find space for the kernel page tables")
+    k.pgt_buf_start = base >> PAGE_SHIFT
+    k.pgt_buf_end = k.pgt_buf_start
+    k.pgt_buf_top = k.pgt_buf_start + (tables >> PAGE_SHIFT)
+    if k.profile.log_style == "hex" and k.profile.table_space_formula == "end":
+        # (844ab6f9 brought the [mem ...] form of this line along with the ranges formula)
+        line = "kernel direct mapping tables up to %x @ %x-%x" % (
+            end, k.pgt_buf_start << PAGE_SHIFT, k.pgt_buf_top << PAGE_SHIFT)
+    else:
+        line = "kernel direct mapping tables up to %#x @ [mem %#010x-%#010x]" % (
+            end - 1, k.pgt_buf_start << PAGE_SHIFT, (k.pgt_buf_top << PAGE_SHIFT) - 1)
+    k.log.printk(LEVEL_DEBUG, line)
+
+
+def setup_arch_init_memory_mapping(k: Kernel) -> None:
+    """The mapping step of ``setup_arch`` before 3.9: ``init_memory_mapping(0, max_low_pfn)``
+    and, on 64-bit with RAM above 4 GiB, ``init_memory_mapping(4G, max_pfn)``
+    (arch/x86/kernel/setup.c, 2.6.31-3.8)."""
+    probe_page_size_mask(k)
+    k.max_low_pfn_mapped = init_memory_mapping(k, 0, k.max_low_pfn << PAGE_SHIFT)
+    k.max_pfn_mapped = k.max_low_pfn_mapped
+    if k.mode.is_64bit and k.max_pfn > k.max_low_pfn:
+        k.max_pfn_mapped = init_memory_mapping(k, 1 << 32, k.max_pfn << PAGE_SHIFT)
+        k.max_low_pfn = k.max_pfn
+
+
+def _init_32_kpmi():
+    from emu.kernel.arch.x86.mm import init_32
+    return init_32.kernel_physical_mapping_init
+
+
+def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
+    """``init_range_memory_mapping``: map the memblock memory inside [r_start, r_end);
+    returns the bytes of RAM mapped.  Sets ``can_use_brk_pgt`` per call."""
+    mapped = 0
+    for start_pfn, end_pfn in list(k.memblock.for_each_mem_pfn_range()):
+        start = min(max(start_pfn << PAGE_SHIFT, r_start), r_end)
+        end = min(max(end_pfn << PAGE_SHIFT, r_start), r_end)
+        if start >= end:
+            continue
+        if k.profile.can_use_brk_pgt:
+            k.can_use_brk_pgt = max(start, k.pgt_buf_end << PAGE_SHIFT) >= min(end, k.pgt_buf_top << PAGE_SHIFT)
+        init_memory_mapping(k, start, end)
+        mapped += end - start
+        k.can_use_brk_pgt = True
+    return mapped
+
+
+def get_new_step_size(k: Kernel, step_size: int) -> int:
+    """Step growth: ``<<= 5`` (old rule) or ``<< (PMD_SHIFT - PAGE_SHIFT - 1)`` (new rule)."""
+    shift = STEP_SIZE_SHIFT if k.profile.step_rule == "old" else k.mode.pmd_shift - PAGE_SHIFT - 1
+    return (step_size << shift) & _M64
+
+
+def _grow(k: Kernel, step_size: int, new: int, mapped_before: int) -> int:
+    if k.profile.step_rule == "old":
+        return get_new_step_size(k, step_size) if new > mapped_before else step_size
+    return get_new_step_size(k, step_size) if mapped_before + new >= step_size else step_size
+
+
+def _round_down64(x: int, a: int) -> int:
+    return x & ~((a - 1) & _M64) & _M64
+
+
+def _find_real_end(k: Kernel, map_start: int, map_end: int) -> int:
+    prof, mb = k.profile, k.memblock
+    PMD_SIZE = k.mode.pmd_size  # noqa: N806 - the kernel's name, per paging mode
+    if prof.real_end_alloc_and_free:
+        addr = mb.phys_alloc_range(PMD_SIZE, PMD_SIZE, map_start, map_end)
+        if prof.real_end_check_return and not addr:
+            k.log.printk("warn", "Failed to release memory for alloc_low_pages()")
+            return max(map_start, round_down(map_end, PMD_SIZE))
+        mb.free(addr, PMD_SIZE)  # with addr == 0 this un-reserves [0, 2M) (kernel bug, H14)
+        return addr + PMD_SIZE
+    addr = mb.find_in_range(map_start, map_end, PMD_SIZE, PAGE_SIZE if prof.real_end_page_aligned else PMD_SIZE)
+    return addr + PMD_SIZE
+
+
+def _memory_top_below(k: Kernel, addr: int) -> int:
+    """End of the highest memblock memory (as ``for_each_mem_pfn_range`` rounds it) below ``addr``."""
+    top = 0
+    for start_pfn, end_pfn in k.memblock.for_each_mem_pfn_range():
+        if (start_pfn << PAGE_SHIFT) >= addr:
+            break
+        top = min(end_pfn << PAGE_SHIFT, addr)
+    return top
+
+
+def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
+    """``memory_map_top_down``: first a free 2M block at the top, then windows
+    growing downwards, each mapped with page tables from what is already
+    mapped above it; finally the part above ``real_end``."""
+    real_end = _find_real_end(k, map_start, map_end)
+    step_size = k.mode.pmd_size
+    k.max_pfn_mapped = 0
+    k.min_pfn_mapped = real_end >> PAGE_SHIFT
+    last_start = real_end
+    mapped_ram_size = 0
+    while last_start > map_start:
+        if last_start > step_size:
+            start = _round_down64(last_start - 1, step_size)
+            if start < map_start:
+                start = map_start
+        else:
+            start = map_start
+        new = init_range_memory_mapping(k, start, last_start)
+        last_start = start
+        k.min_pfn_mapped = last_start >> PAGE_SHIFT
+        grown = _grow(k, step_size, new, mapped_ram_size)
+        if new == 0 and grown == step_size and step_size and last_start > map_start:
+            # An empty window that left the step alone: every window down to the next
+            # memblock memory is empty too and changes nothing but last_start (and
+            # min_pfn_mapped).  Skip them in one go (emu's shortcut, same result).
+            top = _memory_top_below(k, last_start)
+            target = max(map_start, round_up(top, step_size)) if top > map_start else map_start
+            if target < last_start:
+                last_start = target
+                k.min_pfn_mapped = last_start >> PAGE_SHIFT
+        step_size = grown
+        mapped_ram_size += new
+    if real_end < map_end:
+        init_range_memory_mapping(k, real_end, map_end)
+
+
+def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int) -> None:
+    """``memory_map_bottom_up``: windows growing upwards from ``map_start``
+    (memblock bottom-up, ``movable_node``)."""
+    step_size = k.mode.pmd_size
+    start = map_start
+    k.min_pfn_mapped = start >> PAGE_SHIFT
+    mapped_ram_size = 0
+    while start < map_end:
+        guard = step_size != 0 or not k.profile.bottom_up_step_guard
+        if guard and map_end - start > step_size:
+            nxt = round_up(start + 1, step_size) if step_size else 0
+            if nxt > map_end:
+                nxt = map_end
+        else:
+            nxt = map_end
+        new = init_range_memory_mapping(k, start, nxt)
+        start = nxt
+        step_size = _grow(k, step_size, new, mapped_ram_size)
+        mapped_ram_size += new
+
+
+def init_mem_mapping(k: Kernel) -> None:
+    """``init_mem_mapping``: probe page sizes, map the ISA range, then all RAM
+    top-down (or bottom-up with ``movable_node``).  For profiles before the
+    rewrite, the two ``init_memory_mapping`` calls ``setup_arch`` made instead."""
+    if k.profile.scheme == "early_table_space":
+        setup_arch_init_memory_mapping(k)
+        return
+    probe_page_size_mask(k)
+    end = (k.max_low_pfn if k.mode.map_to_max_low_pfn else k.max_pfn) << PAGE_SHIFT
+    init_memory_mapping(k, 0, ISA_END_ADDRESS)
+    if k.memblock.bottom_up and k.profile.bottom_up_supported:
+        kernel_end = k.kernel_end
+        memory_map_bottom_up(k, kernel_end, end)
+        memory_map_bottom_up(k, ISA_END_ADDRESS, kernel_end)
+    else:
+        memory_map_top_down(k, ISA_END_ADDRESS, end)
+    if k.mode.is_64bit:
+        if k.max_pfn > k.max_low_pfn:
+            k.max_low_pfn = k.max_pfn
+    else:
+        from emu.kernel.arch.x86.mm import init_32
+        init_32.early_ioremap_page_table_range_init(k)
+
+
+__all__ = [
+    "ISA_END_ADDRESS", "LEVEL_INFO", "MapRange", "add_pfn_range_mapped", "adjust_range_page_size_mask",
+    "alloc_low_pages", "early_alloc_pgt_buf", "init_mem_mapping", "init_memory_mapping",
+    "init_range_memory_mapping", "memory_map_bottom_up", "memory_map_top_down", "probe_page_size_mask",
+    "split_mem_range",
+]

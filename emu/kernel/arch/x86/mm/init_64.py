@@ -1,0 +1,201 @@
+"""arch/x86/mm/init_64.c: ``kernel_physical_mapping_init`` and its level helpers.
+
+The walk over the levels (``phys_p4d_init``, ``phys_pud_init``,
+``phys_pmd_init``, ``phys_pte_init``) runs in ``emu._fast.Mapper`` (or, with
+the pure-Python backend, ``emu.machine.reference.map_range``); this module prepares a
+:class:`MapJob` and books its results.  Rules (3.9 .. 6.6, init_64.c):
+
+* an entry past the requested end is zeroed unless e820 has RAM or
+  RESERVED_KERN in its block (``!after_bootmem``);
+* a present entry is reused: a table is descended into, a large leaf is kept
+  (and counted) when that page size is allowed, else split into a new table
+  with the leaf's own flags minus PSE;
+* an empty entry gets a large leaf when allowed, else a new table page from
+  ``alloc_low_pages``;
+* the return value is the last physical address mapped (``paddr_last``),
+  which can lie past ``end`` when a large leaf covers it.
+
+Page-table pages: the loops take them from the BRK buffer while it may be used
+(``pgt_buf_end < pgt_buf_top``, ``can_use_brk_pgt``), then from a *run* of free
+memblock pages.  A run is what ``alloc_low_pages``' memblock fallback would
+return page after page: the top-down search gives the highest free page in
+``[min_pfn_mapped, max_pfn_mapped)``, and once it is reserved the next search
+gives the page below it, down to the start of that free range.  ``refill``
+evaluates the kernel's fallback (its panics included) whenever a run is used up.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from emu.machine import engine as backend
+from emu.kernel.arch.x86.pgtable_types import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PG_LEVEL_1G,
+    PG_LEVEL_2M,
+    PG_LEVEL_4K,
+    PTE_PFN_MASK,
+    __PAGE_KERNEL_LARGE,
+    massage_pgprot,
+)
+from emu.kernel.printk import KernelPanic
+from emu.kernel.arch.x86.mm.pageattr import update_page_count
+
+SRC_BRK = 1
+SRC_MEMBLOCK = 2
+SRC_PGT_BUF = 3
+
+
+class MapJob:
+    """One ``kernel_physical_mapping_init`` call: inputs, allocator state, outputs."""
+
+    def __init__(self, k, pud_leaf_flags: int) -> None:
+        self.k = k
+        self.phys = k.phys
+        self.levels = k.paging_levels
+        self.page_offset = k.page_offset
+        self.pfn_mask = PTE_PFN_MASK
+        self.supported = k.supported_pte_mask
+        self.pud_leaf_flags = pud_leaf_flags
+        self.after_bootmem = k.after_bootmem
+        self.ram_s = np.ascontiguousarray(k.ram_s, dtype=np.uint64)
+        self.ram_e = np.ascontiguousarray(k.ram_e, dtype=np.uint64)
+        self.any_s = np.ascontiguousarray(k.any_s, dtype=np.uint64)
+        self.any_e = np.ascontiguousarray(k.any_e, dtype=np.uint64)
+        prof = k.profile
+        self.zero_rest = prof.kpmi_rules == "zero_rest"
+        # the buffer the loops take pages from first: BRK (seed, 3.9+) or the
+        # find_early_table_space buffer (<= 3.8), booked as pgt_buf
+        self.buf_src = SRC_BRK if prof.scheme == "brk_top_down" else SRC_PGT_BUF
+        self.brk_next = k.pgt_buf_end
+        self.brk_top = k.pgt_buf_top
+        self.brk_ok = bool(k.can_use_brk_pgt)
+        self.brk_ge = prof.brk_full_test == "ge"
+        self.run_lo = self.run_hi = 0
+        cap = 64
+        self.out_pfn = np.zeros(cap, np.uint64)
+        self.out_level = np.zeros(cap, np.uint8)
+        self.out_src = np.zeros(cap, np.uint8)
+        self.nout = 0
+        self.nflushed = 0
+        self.run_top = 0  # end (pfn) of the current run when it was handed out
+
+    def grow_out(self) -> None:
+        cap = self.out_pfn.shape[0] * 2
+        for name in ("out_pfn", "out_level", "out_src"):
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def flush(self) -> None:
+        """Book the allocations made since the last flush: BRK printk lines,
+        memblock reservations, the table-page records."""
+        k = self.k
+        a, b = self.nflushed, self.nout
+        if a == b:
+            return
+        pfns = self.out_pfn[a:b].copy()
+        src = self.out_src[a:b].copy()
+        k.pgt_buf_end = max(k.pgt_buf_end, self.brk_next)
+        if b - a <= 16:   # the common case: a few pages, plain Python is cheaper than numpy
+            pl, sl = pfns.tolist(), src.tolist()
+            brk_level = k.profile.log_brk
+            run_hi = run_lo = None
+            for pfn, s_ in zip(pl, sl):
+                if s_ == SRC_BRK:
+                    k.log.printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
+                elif s_ == SRC_MEMBLOCK:
+                    if run_lo is not None and pfn == run_lo - 1:
+                        run_lo = pfn
+                    else:
+                        if run_lo is not None:
+                            k.memblock.reserve(run_lo << PAGE_SHIFT, (run_hi - run_lo) << PAGE_SHIFT)
+                        run_lo, run_hi = pfn, pfn + 1
+            if run_lo is not None:
+                k.memblock.reserve(run_lo << PAGE_SHIFT, (run_hi - run_lo) << PAGE_SHIFT)
+        else:
+            brk = pfns[src == SRC_BRK].tolist()
+            brk_level = k.profile.log_brk
+            for pfn in brk:
+                k.log.printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
+            mb = pfns[src == SRC_MEMBLOCK]
+            if mb.size:
+                # each run is contiguous and descending: reserve it as one region
+                runs = np.split(mb, np.nonzero(np.diff(mb.astype(np.int64)) != -1)[0] + 1)
+                for r in runs:
+                    lo = int(r[-1])
+                    k.memblock.reserve(lo << PAGE_SHIFT, (int(r[0]) - lo + 1) << PAGE_SHIFT)
+        k.table_pages.append(pfns, self.out_level[a:b].copy(), src, k.pfn_mapped, len(k.calls) - 1)
+        self.nflushed = b
+
+    def refill(self) -> None:
+        """The memblock fallback of ``alloc_low_pages`` (arch/x86/mm/init.c): called
+        when BRK may not be used and the current run is empty."""
+        from emu.kernel.arch.x86.mm.init import alloc_fallback_run
+        self.flush()
+        lo, hi = alloc_fallback_run(self.k)
+        self.run_lo, self.run_hi = lo, hi
+
+
+def _pud_leaf_flags(k, prot: int) -> int:
+    """1G leaves: PAGE_KERNEL_LARGE (masked by __default_kernel_pte_mask from 4.17),
+    or from 5.8 on ``prot | __PAGE_KERNEL_LARGE`` (which re-adds GLOBAL under PTI)."""
+    if k.profile.pud_large_from_prot:
+        return massage_pgprot(prot | __PAGE_KERNEL_LARGE, k.supported_pte_mask)
+    large = __PAGE_KERNEL_LARGE
+    if k.profile.default_kernel_pte_mask:
+        large &= k.default_kernel_pte_mask
+    return massage_pgprot(large, k.supported_pte_mask)
+
+
+def _job(k, prot: int) -> MapJob:
+    """The kernel's MapJob, created once and re-armed for each call."""
+    job = getattr(k, "_mapjob", None)
+    if job is None:
+        job = k._mapjob = MapJob(k, _pud_leaf_flags(k, prot))
+    else:
+        job.pud_leaf_flags = _pud_leaf_flags(k, prot)
+        job.supported = k.supported_pte_mask
+        job.brk_next, job.brk_top = k.pgt_buf_end, k.pgt_buf_top
+        job.run_lo = job.run_hi = 0
+        job.nout = job.nflushed = 0
+    job.brk_ok = bool(k.can_use_brk_pgt)
+    return job
+
+
+def kernel_physical_mapping_init(k, paddr_start: int, paddr_end: int, page_size_mask: int, prot: int) -> int:
+    """``kernel_physical_mapping_init`` (x86-64): map [paddr_start, paddr_end) at
+    ``PAGE_OFFSET + pa`` in ``init_top_pgt``; returns ``paddr_last``."""
+    return map_pieces(k, [(paddr_start, paddr_end, page_size_mask)], prot)
+
+
+def map_pieces(k, pieces, prot: int) -> int:
+    """``kernel_physical_mapping_init`` for each ``(start, end, page_size_mask)`` piece of one
+    ``init_memory_mapping`` call, in order; returns the last piece's ``paddr_last``.
+
+    The pieces share one job: allocations are booked (BRK lines, memblock reservations)
+    once at the end, or before any memblock search in between, which is when the
+    kernel's own order could show.
+    """
+    job = _job(k, prot)
+    fn = backend.current().map_range
+    last = 0
+    p4k = p2m = p1g = 0
+    try:
+        for start, end, mask in pieces:
+            last, pages = fn(job, k.pgd_pfn, start, end, mask, prot)
+            p4k += pages[1]
+            p2m += pages[2]
+            p1g += pages[3]
+    except KernelPanic:
+        job.flush()
+        raise
+    job.flush()
+    update_page_count(k, PG_LEVEL_4K, p4k)
+    update_page_count(k, PG_LEVEL_2M, p2m)
+    update_page_count(k, PG_LEVEL_1G, p1g)
+    return last
+
+
+__all__ = ["MapJob", "kernel_physical_mapping_init", "map_pieces", "PAGE_SIZE"]

@@ -1,0 +1,258 @@
+"""The emulated kernel's state: everything ``init_mem_mapping`` reads and writes.
+
+One :class:`Kernel` object replaces the kernel's globals (``max_pfn``,
+``pgt_buf_*``, ``min_pfn_mapped``, ``pfn_mapped[]``, ``page_size_mask``,
+``__supported_pte_mask``, ``direct_pages_count[]`` ...), so several
+emulations can run side by side and every run is reproducible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from emu.machine.modes import I386, I386_PAE, X86_64_4LEVEL, X86_64_5LEVEL, PagingMode
+from emu.kernel.arch.x86.kernel.e820 import E820Table
+from emu.kernel.mm.memblock import Memblock
+from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.phys import PhysMem
+from emu.kernel.printk import KernelLog
+from emu.kernel.profiles import Profile
+
+SOURCE_BRK = "brk"
+SOURCE_MEMBLOCK = "memblock"
+SOURCE_PGT_BUF = "pgt_buf"  # find_early_table_space's buffer (<= 3.8)
+SOURCE_IMAGE = "image"  # swapper_pg_dir / init_top_pgt inside the kernel image
+
+
+@dataclass
+class BootParams:
+    """What the user (or a boot log) fixes about the boot besides e820 and the profile."""
+
+    #: "x86_64" or "i386"
+    arch: str = "x86_64"
+    #: i386 only: PAE (3-level, 8-byte entries) or not (2-level, 4-byte entries)
+    pae: bool = True
+    cpu: CpuFeatures = field(default_factory=CpuFeatures)
+    #: direct_gbpages (``gbpages``/``nogbpages``); None: the config default (on)
+    gbpages: Optional[bool] = None
+    #: CONFIG_DEBUG_PAGEALLOC / ``debug_pagealloc=on``: 4 KiB pages only
+    debug_pagealloc: bool = False
+    #: CONFIG_RANDOMIZE_MEMORY (BRK buffer size only; page_offset_base is not randomized)
+    randomize_memory: Optional[bool] = None
+    #: CONFIG_X86_5LEVEL (compile time; BRK buffer size)
+    x86_5level_config: Optional[bool] = None
+    #: boot with 5-level paging (LA57)
+    la57: bool = False
+    #: page-table isolation active (drops GLOBAL from PAGE_KERNEL where the profile says so)
+    pti: bool = False
+    #: memblock bottom-up (``movable_node``)
+    movable_node: bool = False
+    #: physical start of the kernel image (CONFIG_PHYSICAL_START)
+    kernel_start: int = 0x1000000
+    #: physical address of the page-table BRK buffer (pgt_buf_start << 12)
+    brk_base: Optional[int] = None
+    #: initrd [start, end) as reserved by early_reserve_initrd
+    initrd: Optional[Tuple[int, int]] = None
+    #: extra memblock reservations [start, end)
+    reserves: List[Tuple[int, int]] = field(default_factory=list)
+    #: Xen PV domU: bytes of "extra memory" above nr_pages at the top of the e820 RAM, which
+    #: xen_memory_setup/xen_add_extra_mem reserve in memblock (arch/x86/xen/setup.c, 3.x)
+    xen_extra_mem: Optional[int] = None
+    #: i386: __end_of_fixed_addresses (PTEs find_early_table_space adds for the fixmap, <= 3.8)
+    fixmap_ptes: int = 0
+    #: command-line memory options (``mem=``, ``memmap=``) applied to e820
+    mem_limit: Optional[int] = None
+    memmap: List[str] = field(default_factory=list)
+
+    # -- i386 (arch="i386"): init_32.c, head_32.S, setup.c --------------------
+    #: CONFIG_PAGE_OFFSET (__PAGE_OFFSET): 0xC0000000 for the default 3G/1G split
+    page_offset_32: int = 0xC0000000
+    #: MAXMEM in bytes (VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE): lowmem ends here when
+    #: RAM goes further. None: from the default fixmap/pkmap layout (0x37bfe000 PAE, 0x377fe000)
+    lowmem_limit: Optional[int] = None
+    #: ``highmem=`` (bytes)
+    highmem: Optional[int] = None
+    #: pa(_end): head_32 maps [0, _end + MAPPING_BEYOND_END). None: the BRK buffer's end + 0x1f0000
+    image_end: Optional[int] = None
+    #: pa(__init_end): is_kernel_text is [_text, __init_end] with _text = kernel_start. None: 2/3 of
+    #: the way from _text to the BRK
+    init_end: Optional[int] = None
+    #: vaddr of the lowest boot-time fixmap slot (__fix_to_virt(__end_of_fixed_addresses - 1)).
+    #: None: 0xffe13000 (~492 slots, fits the top PMD)
+    fixmap_bottom: Optional[int] = None
+    #: CONFIG_HIGHMEM kmap fixmap slots [lowest vaddr, highest vaddr]; page_table_range_init copies
+    #: their page tables when they span more than one PMD. None: inside one PMD
+    kmap_range: Optional[Tuple[int, int]] = None
+    #: fixmap PMDs (vaddrs) with a static page table before init_mem_mapping (initial_pg_fixmap,
+    #: bm_pte). None: the top PMD and the PMD above fixmap_bottom
+    fixmap_static_pmds: Optional[List[int]] = None
+    #: CONFIG_HIGHMEM (paging_init's permanent_kmaps_init builds the pkmap page table)
+    highmem_config: bool = True
+    #: pa(__brk_base): head_32's page tables start here (other BRK users, e.g. DMI, may lie
+    #: between them and the page-table buffer). None: right below the page-table buffer
+    head_brk_base: Optional[int] = None
+    #: pa(swapper_pg_dir). None: kernel_start + 1 MiB, the static pages below in order after it
+    swapper_pg_dir_addr: Optional[int] = None
+    #: PAE: pa(initial_pg_pmd) (KPMDS pages). None: right after swapper_pg_dir
+    initial_pg_pmd_addr: Optional[int] = None
+    #: pa(initial_pg_fixmap): head_32's page table of the top fixmap PMD (PDE_IDENT_ATTR)
+    initial_pg_fixmap_addr: Optional[int] = None
+    #: pa(bm_pte): early_ioremap_init's page table of the FIX_BTMAP_BEGIN PMD (_PAGE_TABLE)
+    bm_pte_addr: Optional[int] = None
+    #: vaddr of FIX_BTMAP_BEGIN (early_ioremap's first slot; its PMD gets bm_pte).
+    #: None: the slot above fixmap_bottom
+    btmap_begin: Optional[int] = None
+
+
+@dataclass
+class TablePage:
+    """One page-table page: where it is, what level, where it came from."""
+
+    pfn: int
+    level: int
+    source: str
+    #: the page lay inside pfn_mapped (the new direct map) when it was allocated
+    mapped_at_alloc: bool
+    #: ``init_memory_mapping`` call (index into Kernel.calls) that allocated it
+    call: int
+
+
+class TablePageLog:
+    """Every page-table page allocated, as numpy columns (one row per page)."""
+
+    SOURCES = {1: SOURCE_BRK, 2: SOURCE_MEMBLOCK, 3: SOURCE_PGT_BUF, 4: SOURCE_IMAGE}
+
+    def __init__(self) -> None:
+        self.pfn = np.zeros(0, np.uint64)
+        self.level = np.zeros(0, np.uint8)
+        self.src = np.zeros(0, np.uint8)      # 1 BRK, 2 memblock, 3 pgt_buf (<= 3.8), 4 kernel image
+        self.mapped = np.zeros(0, bool)       # inside pfn_mapped when allocated
+        self.call = np.zeros(0, np.int32)     # index into Kernel.calls
+        self._n = 0
+
+    def append(self, pfns: np.ndarray, levels: np.ndarray, srcs: np.ndarray,
+               pfn_mapped: List[Tuple[int, int]], call: int) -> None:
+        n = len(pfns)
+        if n == 0:
+            return
+        if not pfn_mapped:
+            mapped = np.zeros(n, bool)
+        elif n <= 16 and len(pfn_mapped) <= 16:
+            mapped = np.array([any(a <= p < b for a, b in pfn_mapped) for p in pfns.tolist()], bool)
+        else:
+            starts = np.array([a for a, _ in pfn_mapped], np.uint64)
+            ends = np.array([b for _, b in pfn_mapped], np.uint64)
+            i = np.searchsorted(starts, pfns, side="right") - 1
+            mapped = (i >= 0) & (pfns < ends[np.maximum(i, 0)])
+        need = self._n + n
+        if need > self.pfn.shape[0]:
+            cap = max(need, 2 * self.pfn.shape[0], 64)
+            for name in ("pfn", "level", "src", "mapped", "call"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[: self._n] = old[: self._n]
+                setattr(self, name, new)
+        sl = slice(self._n, need)
+        self.pfn[sl], self.level[sl], self.src[sl], self.mapped[sl] = pfns, levels, srcs, mapped
+        self.call[sl] = call
+        self._n = need
+
+    def __len__(self) -> int:
+        return self._n
+
+    def column(self, name: str) -> np.ndarray:
+        return getattr(self, name)[: self._n]
+
+    def __iter__(self):
+        for i in range(self._n):
+            yield TablePage(int(self.pfn[i]), int(self.level[i]), self.SOURCES[int(self.src[i])],
+                            bool(self.mapped[i]), int(self.call[i]))
+
+
+@dataclass
+class MappingCall:
+    """One ``init_memory_mapping(start, end)`` call."""
+
+    start: int
+    end: int
+    ranges: List[Tuple[int, int, int]]  # (start, end, page_size_mask)
+    ret: int = 0
+
+
+def paging_mode(params: "BootParams") -> PagingMode:
+    if params.arch == "i386":
+        return I386_PAE if params.pae else I386
+    if params.arch != "x86_64":
+        raise ValueError(f"unknown architecture {params.arch!r} (x86_64 or i386)")
+    return X86_64_5LEVEL if params.la57 else X86_64_4LEVEL
+
+
+class Kernel:
+    """The state of one emulated boot, from ``setup_arch`` to the end of ``init_mem_mapping``."""
+
+    def __init__(self, profile: Profile, params: BootParams, e820: E820Table, phys_limit: int) -> None:
+        self.profile = profile
+        self.params = params
+        self.e820 = e820
+        self.memblock = Memblock(bottom_up_clamp=profile.memblock_bottom_up_clamp)
+        self.phys = PhysMem(phys_limit)
+        self.log = KernelLog()
+        self.mode = paging_mode(params)
+        self.paging_levels = self.mode.levels
+        self.page_offset = profile.page_offset_l5 if params.la57 else profile.page_offset
+        self.max_physmem_bits = profile.max_physmem_bits_l5 if params.la57 else profile.max_physmem_bits
+        # setup_arch results
+        self.max_pfn = 0
+        self.max_low_pfn = 0
+        self.kernel_end = 0
+        self.pgd_pfn = 0
+        # init.c globals
+        self.page_size_mask = 0
+        self.direct_gbpages = True
+        self.supported_pte_mask = 0xFFFFFFFFFFFFFFFF
+        self.default_kernel_pte_mask = 0xFFFFFFFFFFFFFFFF
+        self.pgt_buf_start = 0
+        self.pgt_buf_end = 0
+        self.pgt_buf_top = 0
+        self.can_use_brk_pgt = True
+        self.after_bootmem = False
+        self.min_pfn_mapped = 0
+        self.max_pfn_mapped = 0
+        self.max_low_pfn_mapped = 0
+        self.pfn_mapped: List[Tuple[int, int]] = []
+        # pageattr.c
+        self.direct_pages_count = [0, 0, 0, 0, 0]
+        # bookkeeping for reports and verification
+        self.table_pages = TablePageLog()
+        self.calls: List[MappingCall] = []
+        self.panic: Optional[str] = None
+        #: progress callback(bytes requested so far, bytes to map), for long runs
+        self.progress = None
+        self.bytes_requested = 0
+        self.bytes_to_map = 0
+        self.ram_s = np.zeros(0, dtype=np.uint64)
+        self.ram_e = np.zeros(0, dtype=np.uint64)
+        self.any_s = np.zeros(0, dtype=np.uint64)
+        self.any_e = np.zeros(0, dtype=np.uint64)
+
+    # -- helpers the mm code shares -------------------------------------
+    def refresh_e820_ranges(self) -> None:
+        """Cache e820 RAM/RESERVED_KERN ranges, and the ranges of entries of any type,
+        as sorted arrays for the Cython loops."""
+        self.ram_s, self.ram_e = self.e820.ram_ranges()
+        merged: List[List[int]] = []
+        for s, e in sorted((x.addr, x.end) for x in self.e820.entries if x.size > 0):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        self.any_s = np.array([m[0] for m in merged], dtype=np.uint64)
+        self.any_e = np.array([m[1] for m in merged], dtype=np.uint64)
+
+    def pfn_is_mapped(self, pfn: int) -> bool:
+        return any(s <= pfn < e for s, e in self.pfn_mapped)
+
+    def brk_pages_used(self) -> int:
+        return self.pgt_buf_end - self.pgt_buf_start

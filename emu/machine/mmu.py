@@ -1,0 +1,206 @@
+"""The hardware page walk (Intel SDM vol. 3A §4.5–4.7) over emulated physical RAM.
+
+:func:`translate` takes one address or a numpy array of them and walks them
+all in one compiled call; :func:`enumerate_tables` visits every present
+entry below CR3 and returns maximal runs of leaves plus the table pages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+
+from emu.machine import engine as backend
+from emu.kernel.arch.x86.pgtable_types import flag_names
+from emu.machine.phys import PhysMem
+
+ACCESS_READ = 0
+ACCESS_WRITE = 1
+ACCESS_USER = 2
+ACCESS_FETCH = 4
+
+PF_PROT = 1
+PF_WRITE = 2
+PF_USER = 4
+PF_RSVD = 8
+PF_INSTR = 16
+FAULT_GP = -2
+
+
+@dataclass(frozen=True)
+class MMU:
+    """Paging configuration of the CPU doing the walk."""
+
+    cr3: int
+    levels: int = 4           # 4 (CR4.LA57=0) or 5; 3: i386 PAE paging, 2: i386 32-bit paging
+    maxphyaddr: int = 46
+    nxe: bool = True          # IA32_EFER.NXE (PAE and 64-bit only: 32-bit paging has no XD bit)
+    wp: bool = True           # CR0.WP
+    smep: bool = False        # CR4.SMEP
+    pse: bool = True          # CR4.PSE: 4 MiB pages in 32-bit paging (PAE/64-bit ignore it)
+
+    @property
+    def is_32bit(self) -> bool:
+        return self.levels in (2, 3)
+
+    def validate(self) -> None:
+        if self.levels not in (2, 3, 4, 5):
+            raise ValueError(f"paging levels must be 2, 3 (i386) or 4, 5, not {self.levels}")
+        if not 32 <= self.maxphyaddr <= 52:
+            raise ValueError(f"MAXPHYADDR must be in [32, 52], not {self.maxphyaddr}")
+        if self.is_32bit:
+            if self.cr3 < 0 or self.cr3 >= 1 << 32:
+                raise ValueError(f"CR3 {self.cr3:#x} does not fit a 32-bit register")
+        elif self.cr3 < 0 or self.cr3 >= 1 << self.maxphyaddr:
+            # a real CPU refuses such a CR3 (#GP on the MOV to CR3)
+            raise ValueError(f"CR3 {self.cr3:#x} has bits at or above MAXPHYADDR ({self.maxphyaddr})")
+
+    def check_pdptes(self, phys: PhysMem) -> None:
+        """PAE: the CPU loads the four PDPTEs when CR3 is written and raises #GP if a present
+        one has a reserved bit (63:MAXPHYADDR, 8:5, 2:1; Intel SDM 4.4.1): refuse such a CR3."""
+        if self.levels != 3:
+            return
+        rsvd = (((1 << 64) - 1) & ~((1 << self.maxphyaddr) - 1)) | 0x1E6
+        base = self.cr3 & 0xFFFFFFE0
+        for i in range(4):
+            e = phys.read64(base + 8 * i)
+            if e & 1 and e & rsvd:
+                raise ValueError(f"PDPTE {i} = {e:#x} has reserved bits set: loading CR3 {self.cr3:#x} "
+                                 f"would raise #GP")
+
+
+@dataclass
+class Translations:
+    """Results of :func:`translate`, one element per address."""
+
+    va: np.ndarray
+    pa: np.ndarray       # uint64, 0 on a fault
+    shift: np.ndarray    # uint8: 12, 21, 30; 0 on a fault
+    leaf: np.ndarray     # raw leaf entry
+    flags: np.ndarray    # effective flags (RW/US ANDed, NX ORed over the levels)
+    error: np.ndarray    # int32: -1 ok, #PF error code, or -2 for #GP
+
+    def __len__(self) -> int:
+        return int(self.va.shape[0])
+
+    def ok(self) -> np.ndarray:
+        return self.error == -1
+
+    def records(self) -> List[dict]:
+        """JSON-ready records: ``va``, ``pa`` (None on a fault), ``size``, ``flags``, ``fault``."""
+        out = []
+        for i in range(len(self)):
+            err = int(self.error[i])
+            ok = err == -1
+            out.append({
+                "va": int(self.va[i]),
+                "pa": int(self.pa[i]) if ok else None,
+                "size": (1 << int(self.shift[i])) if ok else None,
+                "flags": flag_names(int(self.flags[i]), int(self.shift[i])) if ok else [],
+                "fault": None if ok else ("#GP" if err == FAULT_GP else err),
+            })
+        return out
+
+
+def _translate32(phys: PhysMem, mmu: MMU, arr: np.ndarray, access: int, out: "Translations") -> "Translations":
+    """i386 walks (``emu._fast.walk32``): PAE (levels 3) or 32-bit paging (levels 2)."""
+    n = arr.shape[0]
+    if n and int(arr.max()) >> 32:
+        raise ValueError("32-bit paging translates 32-bit linear addresses only")
+    mmu.check_pdptes(phys)
+    if out.shift.shape[0] != n:   # full=False: the walk still writes every column
+        out.shift, out.leaf, out.flags = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    backend.current().walk32(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
+                             mmu.cr3, mmu.levels == 3, _phys_bits_32(mmu), mmu.pse, mmu.nxe, mmu.wp,
+                             mmu.smep, access, arr, out.pa, out.shift, out.leaf, out.flags, out.error)
+    return out
+
+
+def _phys_bits_32(mmu: MMU) -> int:
+    """Physical-address width of a 32-bit walk: PAE uses MAXPHYADDR; 32-bit paging's
+    4 MiB pages reach at most 40 bits (PSE-36: M = min(MAXPHYADDR, 40), Intel SDM 4.3)."""
+    return mmu.maxphyaddr if mmu.levels == 3 else min(mmu.maxphyaddr, 40)
+
+
+def _check_store(phys: PhysMem) -> None:
+    d, b, f = phys.directory, phys.blocks, phys.frames
+    if d.dtype != np.int32 or b.dtype != np.int32 or f.dtype != np.uint64 or f.shape[1] != 512:
+        raise TypeError("corrupt physical memory store")
+    if d.size and int(d.max()) >= phys.nblocks:
+        raise ValueError("corrupt physical memory store: directory points past the blocks")
+
+
+def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray],
+              access: int = ACCESS_READ, full: bool = True) -> Translations:
+    """Walk ``vas`` (an int or an array) with ``access`` bits (write, user, fetch).
+
+    With ``full=False`` only ``pa`` and ``error`` are filled (``shift``, ``leaf``
+    and ``flags`` are empty arrays): 12 bytes of output per address instead of 29.
+    """
+    mmu.validate()
+    _check_store(phys)
+    if not 0 <= access <= 7:
+        raise ValueError("access must combine ACCESS_WRITE, ACCESS_USER, ACCESS_FETCH")
+    arr = np.atleast_1d(np.asarray(vas, dtype=np.uint64))
+    arr = np.ascontiguousarray(arr)
+    n = arr.shape[0]
+    m = n if full else 0
+    out = Translations(arr, np.zeros(n, np.uint64), np.zeros(m, np.uint8), np.zeros(m, np.uint64),
+                       np.zeros(m, np.uint64), np.zeros(n, np.int32))
+    if mmu.is_32bit:
+        return _translate32(phys, mmu, arr, access, out)
+    backend.current().walk64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
+                             mmu.cr3, mmu.levels, mmu.maxphyaddr, mmu.nxe, mmu.wp, mmu.smep, access, arr,
+                             out.pa, out.shift, out.leaf, out.flags, out.error)
+    return out
+
+
+@dataclass
+class TreeSummary:
+    runs: np.ndarray     # (n, 6) uint64: va, va_end, pa, shift, leaf_flags, eff
+    tables: np.ndarray   # (n, 4) uint64: pfn, level, parent_pfn, parent_index
+    leaves_4k: int
+    leaves_2m: int
+    leaves_1g: int
+    reserved_entries: int
+    #: (table_pfn, index, entry, kind): 1 = table pointer without the expected flags,
+    #: 2 = large leaf with reserved low address bits; at most 256 kept
+    odd: np.ndarray = None
+    odd_count: int = 0
+
+
+def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512,
+                     capacity: Optional[int] = None, ptr_flags: int = 0x067) -> TreeSummary:
+    """Visit every present entry under CR3 (top-level slots [top_lo, top_hi))."""
+    mmu.validate()
+    _check_store(phys)
+    if mmu.is_32bit:
+        # i386: top_lo/top_hi are PGD slots (4 with PAE, 1024 without)
+        from emu.machine.reference32 import enumerate32
+        shift = 30 if mmu.levels == 3 else 22
+        n_top = 4 if mmu.levels == 3 else 1024
+        top_hi = min(top_hi, n_top)
+        mmu.check_pdptes(phys)
+        runs, tables, (n4k, nlarge, nrsv) = enumerate32(phys, mmu.cr3, mmu.levels == 3, _phys_bits_32(mmu), mmu.pse,
+                                                        top_lo << shift, top_hi << shift)
+        return TreeSummary(runs, tables, n4k, nlarge, 0, nrsv)
+    if not 0 <= top_lo <= top_hi <= 512:
+        raise ValueError("top-level slot range must lie in [0, 512]")
+    cap_r = capacity or 1024
+    cap_t = max(phys.nframes + 16, 16)
+    fast = backend.current()
+    while True:
+        runs = np.zeros((cap_r, 6), np.uint64)
+        tables = np.zeros((cap_t, 4), np.uint64)
+        counts = np.zeros(7, np.int64)
+        odd = np.zeros((256, 4), np.uint64)
+        ok = fast.enumerate64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
+                              mmu.cr3 >> 12, mmu.levels, top_lo, top_hi, mmu.maxphyaddr,
+                              runs, tables, counts, ptr_flags, odd)
+        if ok:
+            break
+        cap_r = max(cap_r, int(counts[0]))
+        cap_t = max(cap_t, int(counts[1]))
+    return TreeSummary(runs[: counts[0]], tables[: counts[1]], int(counts[2]), int(counts[3]),
+                       int(counts[4]), int(counts[5]), odd[: min(int(counts[6]), 256)], int(counts[6]))

@@ -1,0 +1,370 @@
+"""Pure-Python reference of the loops in ``emu/_fast.pyx``.
+
+Same signatures, same results, byte for byte (the tests compare them).  It is
+the baseline of the benchmarks and the fallback when the extension is not
+built; select it with ``EMU_PURE=1`` or ``emu.machine.engine.use("python")``.
+"""
+from __future__ import annotations
+
+FAULT_GP = -2
+
+_PSE = 1 << 7
+_M64 = (1 << 64) - 1
+
+
+def _ram_any(ram_s, ram_e, start, end):
+    i = _bisect_np(ram_e, start)
+    return i < len(ram_s) and int(ram_s[i]) < end
+
+
+def _bisect_np(arr, x):
+    lo, hi = 0, len(arr)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if int(arr[mid]) <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+from emu.machine.phys import BLOCK_SHIFT
+
+SRC_BRK = 1
+SRC_MEMBLOCK = 2
+
+
+def _massage(prot, supported):
+    return prot & supported if prot & 1 else prot
+
+
+def alloc_page(j, phys, level, buf_src):
+    """``alloc_low_pages(1)`` as the loops see it: the buffer (BRK or, <= 3.8, pgt_buf), else
+    the current memblock run, else ``j.refill()``; backs and clears the frame and books it."""
+    full = (j.brk_next + 1 >= j.brk_top) if j.brk_ge else (j.brk_next + 1 > j.brk_top)
+    if j.brk_ok and not full:
+        pfn = j.brk_next
+        j.brk_next += 1
+        src = buf_src
+    else:
+        if j.run_hi <= j.run_lo:
+            j.refill()
+        j.run_hi -= 1
+        pfn = j.run_hi
+        src = SRC_MEMBLOCK
+    if (pfn >> BLOCK_SHIFT) >= phys.directory.shape[0]:
+        raise ValueError(f"page-table page {pfn << 12:#x} outside emulated RAM")
+    phys.frame(pfn)
+    if j.nout == j.out_pfn.shape[0]:
+        j.grow_out()
+    j.out_pfn[j.nout] = pfn
+    j.out_level[j.nout] = level
+    j.out_src[j.nout] = src
+    j.nout += 1
+    return pfn
+
+
+class _RefMapper:
+    """Pure-Python twin of ``emu._fast.Mapper`` (same order of writes and allocations)."""
+
+    def __init__(self, job):
+        self.job = job
+        self.phys = job.phys
+        self.pages = [0, 0, 0, 0]
+
+    def alloc_page(self, level):
+        return alloc_page(self.job, self.phys, level, self.job.buf_src)
+
+    def table(self, pfn):
+        return self.phys.table(pfn)
+
+    def pte_init(self, pfn, paddr, paddr_end, prot):
+        j = self.job
+        t = self.table(pfn)
+        flags = _massage(prot, j.supported)
+        last = paddr_end
+        pages = 0
+        i = (paddr >> 12) & 511
+        while i < 512:
+            nxt = (paddr & ~0xFFF) + 0x1000
+            if paddr >= paddr_end:
+                if j.zero_rest:
+                    if not j.after_bootmem:
+                        t[i:] = 0
+                    break
+                if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & ~0xFFF, nxt):
+                    t[i] = 0
+            elif int(t[i]) != 0:
+                if not j.after_bootmem or j.zero_rest:
+                    pages += 1
+            else:
+                t[i] = (paddr & j.pfn_mask) | flags
+                last = nxt
+                pages += 1
+            paddr = nxt
+            i += 1
+        self.pages[1] += pages
+        return last
+
+    def large_init(self, level, pfn, paddr, paddr_end, mask, prot):
+        j = self.job
+        shift = 21 if level == 2 else 30
+        size = 1 << shift
+        amask = _M64 & ~(size - 1)
+        large_ok = bool(mask & (4 if level == 2 else 8))
+        leaf_flags = _massage(prot | _PSE, j.supported) if level == 2 else j.pud_leaf_flags
+        last = paddr_end
+        pages = 0
+        i = ((j.page_offset + paddr) >> shift) & 511 if level == 3 else (paddr >> shift) & 511
+        while i < 512:
+            nxt = (paddr & amask) + size
+            t = self.table(pfn)
+            e = int(t[i])
+            if paddr >= paddr_end:
+                if j.zero_rest:
+                    if level == 2 and not j.after_bootmem:
+                        t[i:] = 0
+                    break
+                if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & amask, nxt):
+                    t[i] = 0
+            elif j.zero_rest and level == 3 and not j.after_bootmem and not _ram_any(j.any_s, j.any_e, paddr, nxt):
+                t[i] = 0
+            elif e != 0 and not e & _PSE:
+                last = self.descend(level - 1, (e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
+            elif e != 0 and large_ok:
+                if not j.after_bootmem and not j.zero_rest:
+                    pages += 1
+                last = nxt
+            elif e == 0 and large_ok:
+                addr = paddr if j.zero_rest else paddr & amask
+                t[i] = (addr & j.pfn_mask) | leaf_flags
+                pages += 1
+                last = nxt
+            else:
+                child_prot = prot if e == 0 else (e & ~j.pfn_mask & ~_PSE & _M64)
+                child = self.alloc_page(level - 1)
+                last = self.descend(level - 1, child, paddr, paddr_end, mask, child_prot)
+                self.table(pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+            paddr = nxt
+            i += 1
+        self.pages[level] += pages
+        return last
+
+    def descend(self, level, pfn, paddr, paddr_end, mask, prot):
+        if level == 1:
+            return self.pte_init(pfn, paddr, paddr_end, prot)
+        return self.large_init(level, pfn, paddr, paddr_end, mask, prot)
+
+    def p4d_init(self, pfn, paddr, paddr_end, mask, prot):
+        j = self.job
+        vaddr, vend = j.page_offset + paddr, j.page_offset + paddr_end
+        size = 1 << 39
+        last = paddr_end
+        while vaddr < vend:
+            i = (vaddr >> 39) & 511
+            vnext = (vaddr & ~(size - 1)) + size
+            e = int(self.table(pfn)[i])
+            if e:
+                last = self.large_init(3, (e & j.pfn_mask) >> 12, vaddr - j.page_offset, paddr_end, mask, prot)
+            else:
+                child = self.alloc_page(3)
+                last = self.large_init(3, child, vaddr - j.page_offset, paddr_end, mask, prot)
+                self.table(pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+            vaddr = vnext
+        return last
+
+    def map(self, pgd_pfn, paddr_start, paddr_end, mask, prot):
+        j = self.job
+        vaddr, vend = j.page_offset + paddr_start, j.page_offset + paddr_end
+        shift = 48 if j.levels == 5 else 39
+        size = 1 << shift
+        last = paddr_end
+        five = j.levels == 5
+        while vaddr < vend:
+            i = (vaddr >> shift) & 511
+            vnext = (vaddr & ~(size - 1)) + size
+            e = int(self.table(pgd_pfn)[i])
+            pa = vaddr - j.page_offset
+            if e:
+                child = (e & j.pfn_mask) >> 12
+                last = self.p4d_init(child, pa, paddr_end, mask, prot) if five else \
+                    self.large_init(3, child, pa, paddr_end, mask, prot)
+            else:
+                child = self.alloc_page(4 if five else 3)
+                child_end = min(vnext, vend) - j.page_offset if j.zero_rest else paddr_end
+                last = self.p4d_init(child, pa, child_end, mask, prot) if five else \
+                    self.large_init(3, child, pa, child_end, mask, prot)
+                self.table(pgd_pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+            vaddr = vnext
+        return last
+
+
+def map_range(job, pgd_pfn, paddr_start, paddr_end, mask, prot):
+    m = _RefMapper(job)
+    last = m.map(pgd_pfn, paddr_start, paddr_end, mask, prot)
+    return last, tuple(m.pages)
+
+
+def permission_fault(access, eff_rw, eff_us, no_exec, wp, smep):
+    """Intel SDM 4.6 for a translation that reached a leaf: does ``access`` (1 write,
+    2 user, 4 fetch) violate the accumulated RW/US bits, XD (``no_exec``: NXE and XD
+    set at some level), CR0.WP or CR4.SMEP?"""
+    if access & 2:
+        return (not eff_us) or bool(access & 1 and not eff_rw) or bool(access & 4 and no_exec)
+    return bool(access & 1 and wp and not eff_rw) or bool(access & 4 and (no_exec or (smep and eff_us)))
+
+
+def _read_entry(directory, blocks, frames, pa):
+    pfn = pa >> 12
+    d = pfn >> BLOCK_SHIFT
+    if d >= directory.shape[0]:
+        return 0
+    b = int(directory[d])
+    if b < 0:
+        return 0
+    s = int(blocks[b, pfn & ((1 << BLOCK_SHIFT) - 1)])
+    if s < 0:
+        return 0
+    return int(frames[s, (pa & 0xFFF) >> 3])
+
+
+def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, access, vas,
+           out_pa, out_shift, out_leaf, out_flags, out_err):
+    addr_mask = ((1 << maxphyaddr) - 1) & ~0xFFF
+    rsvd_hi = ((1 << 52) - 1) & ~((1 << maxphyaddr) - 1)
+    if not nxe:
+        rsvd_hi |= 1 << 63
+    vabits = 57 if levels == 5 else 48
+    full = len(out_shift) == len(vas)
+    if not full:  # address and error only
+        out_shift, out_leaf, out_flags = [0] * len(vas), [0] * len(vas), [0] * len(vas)
+    for k in range(len(vas)):
+        va = int(vas[k])
+        out_pa[k] = 0
+        out_shift[k] = 0
+        out_leaf[k] = 0
+        out_flags[k] = 0
+        top = va >> (vabits - 1)
+        if top != 0 and top != (1 << (65 - vabits)) - 1:
+            out_err[k] = FAULT_GP
+            continue
+        table = cr3 & addr_mask
+        eff_rw, eff_us, eff_nx = 2, 4, 0
+        err = -1
+        lvl = levels
+        while True:
+            shift = 12 + 9 * (lvl - 1)
+            e = _read_entry(directory, blocks, frames, table + (((va >> shift) & 0x1FF) << 3))
+            if not e & 1:
+                err = 0
+                break
+            rsvd = (e & rsvd_hi) != 0
+            if e & _PSE:
+                if lvl >= 4:
+                    rsvd = True
+                elif lvl == 3:
+                    rsvd = rsvd or (e & 0x3FFFE000) != 0
+                elif lvl == 2:
+                    rsvd = rsvd or (e & 0x1FE000) != 0
+            if rsvd:
+                err = 1 | 8
+                break
+            eff_rw &= e
+            eff_us &= e
+            if e >> 63:
+                eff_nx = 1 << 63
+            if lvl == 1 or (lvl <= 3 and e & _PSE):
+                break
+            table = e & addr_mask
+            lvl -= 1
+        if err < 0:
+            if permission_fault(access, eff_rw, eff_us, nxe and eff_nx, wp, smep):
+                err = 1
+            else:
+                low = (1 << shift) - 1
+                out_pa[k] = (e & addr_mask & ~low) | (va & low)
+                out_shift[k] = shift
+                out_leaf[k] = e
+                out_flags[k] = (e & ~(addr_mask & ~low) & ~6 & ~(1 << 63) & _M64) | eff_rw | eff_us | eff_nx
+                out_err[k] = -1
+                continue
+        if access & 1:
+            err |= 2
+        if access & 2:
+            err |= 4
+        if access & 4 and (nxe or smep):
+            err |= 16
+        out_err[k] = err
+
+
+def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, maxphyaddr,
+                runs, tables, counts, ptr_flags=0x067, odd=None):
+    addr_mask = ((1 << maxphyaddr) - 1) & ~0xFFF
+    rsvd_hi = ((1 << 52) - 1) & ~((1 << maxphyaddr) - 1)
+    vabits = 57 if levels == 5 else 48
+    signbit = 1 << (vabits - 1)
+    state = {"nr": 0, "nt": 0, "n": [0, 0, 0], "rsv": 0, "cur": None, "ok": True, "odd": 0}
+
+    def note_odd(table_pa, i, e, kind):
+        if odd is not None and state["odd"] < odd.shape[0]:
+            odd[state["odd"]] = (table_pa >> 12, i, e, kind)
+        state["odd"] += 1
+
+    def flush():
+        cur = state["cur"]
+        if cur is not None:
+            if state["nr"] < runs.shape[0]:
+                runs[state["nr"]] = cur
+            else:
+                state["ok"] = False
+            state["nr"] += 1
+
+    def visit(table_pa, lvl, lo, hi, vabase, effv):
+        shift = 12 + 9 * (lvl - 1)
+        for i in range(lo, hi):
+            e = _read_entry(directory, blocks, frames, table_pa + (i << 3))
+            if not e & 1:
+                continue
+            if e & rsvd_hi or (lvl >= 4 and e & _PSE):
+                state["rsv"] += 1
+                continue
+            va = vabase | (i << shift)
+            leaf = lvl == 1 or (lvl <= 3 and e & _PSE)
+            eff = (effv & (e & 6)) | ((1 << 63) if (e >> 63 or effv >> 63) else 0)
+            if not leaf and (e & 0x8000000000000FFF) != ptr_flags:
+                note_odd(table_pa, i, e, 1)
+            elif leaf and lvl > 1 and e & (0x1FE000 if lvl == 2 else 0x3FFFE000):
+                note_odd(table_pa, i, e, 2)
+            if not leaf:
+                if state["nt"] < tables.shape[0]:
+                    tables[state["nt"]] = ((e & addr_mask) >> 12, lvl - 1, table_pa >> 12, i)
+                else:
+                    state["ok"] = False
+                state["nt"] += 1
+                visit(e & addr_mask, lvl - 1, 0, 512, va, eff)
+                continue
+            size = 1 << shift
+            pa = e & addr_mask & ~(size - 1)
+            if lvl == 1:
+                flags = e & ~addr_mask & _M64
+                state["n"][0] += 1
+            else:
+                flags = e & ~(addr_mask & ~0x1000) & _M64
+                state["n"][lvl - 1] += 1
+            if va & signbit:
+                va |= ~(signbit * 2 - 1) & _M64
+            cur = state["cur"]
+            if (cur is not None and va == cur[1] and pa == cur[2] + (cur[1] - cur[0]) and shift == cur[3]
+                    and flags == cur[4] and eff == cur[5]):
+                state["cur"] = (cur[0], (va + size) & _M64, cur[2], cur[3], cur[4], cur[5])
+            else:
+                flush()
+                state["cur"] = (va, (va + size) & _M64, pa, shift, flags, eff)
+
+    visit(root_pfn << 12, levels, top_lo, top_hi, 0, 6)
+    flush()
+    vals = [state["nr"], state["nt"], state["n"][0], state["n"][1], state["n"][2], state["rsv"], state["odd"]]
+    counts[:] = vals[: len(counts)]
+    return state["ok"]
+
+from emu.machine.reference32 import map_range32, walk32  # noqa: E402,F401  (i386: emu/_fast32.pxi twins)

@@ -1,0 +1,576 @@
+"""e820 map generators: realistic families and adversarial ones, seeded and reproducible.
+
+One generator serves two masters: :func:`generate` draws from a
+``random.Random`` (the fuzzer: ``generate(random.Random(seed))`` is the same map
+on every machine and Python version), and the hypothesis strategies
+:func:`cases` / :func:`e820_maps` draw the same choices from hypothesis, so
+users' property tests shrink through them::
+
+    from hypothesis import given
+    from emu.tools.generators import cases
+    from emu import emulate
+
+    @given(cases(families=["laptop", "server"]))
+    def test_my_property(case):
+        r = emulate(case.table(), "6.1", case.boot_params())
+        assert r.panic or r.verify.ok
+
+Families (``FAMILIES``):
+
+realistic
+  ``laptop``, ``desktop`` -- low RAM, the BIOS area, RAM up to the PCI hole with ACPI
+  tables, NVS and reserved islands below it, the hole's reserved pieces (IOAPIC,
+  LAPIC, flash), RAM above 4 GiB; ``server`` -- NUMA-node-sized RAM ranges with
+  gaps, up to many TiB; ``vm`` -- QEMU/KVM, Xen HVM and Hyper-V shapes; ``efi`` -- maps
+  converted from EFI memory maps, many small fragments.
+adversarial
+  ``odd`` (boundaries off page alignment), ``islands`` (4 KiB reserved islands next
+  to 2 MiB / 1 GiB boundaries), ``boundary`` (RAM ending just above/below 1 GiB,
+  4 GiB, 512 GiB), ``top_reserved`` (reserved blocks at the top of RAM), ``tiny``
+  (a few MiB of RAM), ``brk_inside`` (the BRK buffer inside the first mapped window),
+  ``sparse_high`` (little RAM far up: just below/above 512 GiB, 1 TiB, 64 TiB).
+
+A :class:`Case` is an e820 list plus the boot parameters the fuzzer varies (GB
+pages, PSE/debug_pagealloc, NX, PGE, the initrd, BRK and kernel placement).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from emu.kernel.arch.x86.kernel.e820 import E820_ACPI, E820_NVS, E820_RAM, E820_RESERVED, E820_UNUSABLE, E820Entry, E820Table
+
+K, M, G, T = 1 << 10, 1 << 20, 1 << 30, 1 << 40
+PAGE = 4096
+FOUR_G = 4 * G
+
+
+# ---------------------------------------------------------------------------
+# the case
+# ---------------------------------------------------------------------------
+@dataclass
+class Case:
+    """One fuzz input: e820 entries ``(addr, size, type)`` and boot parameters."""
+
+    e820: List[Tuple[int, int, int]]
+    family: str = "custom"
+    gbpages: bool = True
+    pse: bool = True
+    nx: bool = True
+    pge: bool = True
+    debug_pagealloc: bool = False
+    kernel_start: int = 0x1000000
+    brk_base: Optional[int] = None
+    initrd: Optional[Tuple[int, int]] = None
+    reserves: List[Tuple[int, int]] = field(default_factory=list)
+
+    def table(self) -> E820Table:
+        return E820Table([E820Entry(a, s, t) for a, s, t in self.e820])
+
+    def boot_params(self):
+        from emu.kernel.state import BootParams
+        from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+        p = BootParams(cpu=CpuFeatures(pse=self.pse, pge=self.pge, gbpages=self.gbpages, nx=self.nx))
+        p.gbpages = self.gbpages
+        p.debug_pagealloc = self.debug_pagealloc
+        p.kernel_start = self.kernel_start
+        p.brk_base = self.brk_base
+        p.initrd = tuple(self.initrd) if self.initrd else None
+        p.reserves = [tuple(r) for r in self.reserves]
+        return p
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["e820"] = [{"addr": hex(a), "size": hex(s), "type": t} for a, s, t in self.e820]
+        for key in ("kernel_start", "brk_base"):
+            if d[key] is not None:
+                d[key] = hex(d[key])
+        if d["initrd"] is not None:
+            d["initrd"] = [hex(x) for x in d["initrd"]]
+        d["reserves"] = [[hex(a), hex(b)] for a, b in d["reserves"]]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Case":
+        n = lambda v: int(v, 0) if isinstance(v, str) else v  # noqa: E731
+        e820 = [(n(e["addr"]), n(e["size"]), int(e["type"])) for e in d["e820"]]
+        kw = {k: d[k] for k in ("family", "gbpages", "pse", "nx", "pge", "debug_pagealloc") if k in d}
+        c = cls(e820, **kw)
+        c.kernel_start = n(d.get("kernel_start", c.kernel_start))
+        c.brk_base = n(d["brk_base"]) if d.get("brk_base") is not None else None
+        c.initrd = tuple(n(x) for x in d["initrd"]) if d.get("initrd") else None
+        c.reserves = [(n(a), n(b)) for a, b in d.get("reserves", [])]
+        return c
+
+    def cli_args(self) -> List[str]:
+        """The ``emu`` options (besides ``--e820 FILE``) that reproduce this case."""
+        out: List[str] = []
+        if not self.gbpages:
+            out.append("--no-gbpages")
+        if not self.pse:
+            out.append("--no-pse")
+        if not self.nx:
+            out.append("--no-nx")
+        if not self.pge:
+            out.append("--no-pge")
+        if self.debug_pagealloc:
+            out.append("--debug-pagealloc")
+        if self.kernel_start != 0x1000000:
+            out += ["--kernel-start", hex(self.kernel_start)]
+        if self.brk_base is not None:
+            out += ["--brk", hex(self.brk_base)]
+        if self.initrd:
+            out += ["--initrd", f"{self.initrd[0]:#x}-{self.initrd[1]:#x}"]
+        for a, b in self.reserves:
+            out += ["--reserve", f"{a:#x}-{b:#x}"]
+        return out
+
+    def ram(self) -> int:
+        return sum(s for _, s, t in self.e820 if t == E820_RAM)
+
+
+# ---------------------------------------------------------------------------
+# where choices come from: random.Random or hypothesis
+# ---------------------------------------------------------------------------
+class RandomSource:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def int(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def choice(self, seq: Sequence):
+        return seq[self.rng.randrange(len(seq))]
+
+    def bool(self, p: float = 0.5) -> bool:
+        return self.rng.random() < p
+
+
+class DrawSource:
+    """Choices drawn from hypothesis (``draw`` of a ``st.composite``)."""
+
+    def __init__(self, draw) -> None:
+        from hypothesis import strategies as st
+        self.draw, self.st = draw, st
+
+    def int(self, lo: int, hi: int) -> int:
+        return self.draw(self.st.integers(lo, hi))
+
+    def choice(self, seq: Sequence):
+        return seq[self.draw(self.st.integers(0, len(seq) - 1))]
+
+    def bool(self, p: float = 0.5) -> bool:
+        return self.draw(self.st.booleans())
+
+
+# ---------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------
+def _low(src, odd: bool = False) -> List[Tuple[int, int, int]]:
+    """[0, 640K) RAM (EBDA carved off the top), the BIOS area reserved."""
+    top = src.choice([0x9F000, 0x9FC00, 0x9E800, 0x9D000, 0xA0000])
+    if odd:
+        top = src.choice([0x9FC00, 0x9F800, 0x9E400])
+    out = [(0, top, E820_RAM)]
+    if top < 0xA0000:
+        out.append((top, 0xA0000 - top, E820_RESERVED))
+    bios = src.choice([0xE0000, 0xF0000, 0xDC000, 0xE8000])
+    out.append((bios, 0x100000 - bios, E820_RESERVED))
+    return out
+
+
+def _units(src, n_max: int) -> int:
+    return src.int(1, n_max)
+
+
+def _ram_size(src, lo: int, hi: int, align: int = M) -> int:
+    """A RAM size in [lo, hi], biased to round numbers."""
+    style = src.int(0, 3)
+    if style == 0:                       # a power of two
+        choices = [1 << b for b in range(max(lo, 1).bit_length() - 1, hi.bit_length()) if lo <= (1 << b) <= hi]
+        if choices:
+            return src.choice(choices)
+    if style == 1 and hi >= G:           # whole GiB
+        return src.int(max(1, lo // G), hi // G) * G
+    return max(lo, src.int(lo // align, hi // align) * align)
+
+
+def _pci_hole(src) -> Tuple[int, List[Tuple[int, int, int]]]:
+    """Top of low RAM and the reserved pieces of the hole below 4 GiB."""
+    low_top = src.choice([0x80000000, 0xA0000000, 0xB0000000, 0xC0000000, 0xD0000000, 0xE0000000,
+                          0xBFFE0000, 0xDFF00000, 0x7FFDC000, 0xCFF70000, 0x3FFE0000])
+    pieces = []
+    if src.bool(0.7):
+        pieces.append((0xFEC00000, 0x1000, E820_RESERVED))   # IOAPIC
+        pieces.append((0xFEE00000, 0x1000, E820_RESERVED))   # LAPIC
+    if src.bool(0.7):
+        base = src.choice([0xFF000000, 0xFFC00000, 0xFFE00000, 0xFFFC0000])
+        pieces.append((base, 0x100000000 - base, E820_RESERVED))  # flash
+    if src.bool(0.5):
+        pieces.append((0xE0000000, 0x10000000, E820_RESERVED))   # MMCONFIG
+    return low_top, pieces
+
+
+def _acpi_tail(src, low_top: int, odd: bool = False) -> Tuple[int, List[Tuple[int, int, int]]]:
+    """ACPI data, NVS and reserved blocks carved from the top of low RAM."""
+    out = []
+    top = low_top
+    for typ in (E820_RESERVED, E820_NVS, E820_ACPI):
+        if src.bool(0.6):
+            size = src.choice([0x1000, 0x2000, 0x10000, 0x20000, 0x100000, 0x400000, 0x800000, 0x3F000])
+            if odd:
+                size += src.choice([0x400, 0x800, 0xC00])
+            top -= size
+            out.append((top, size, typ))
+    return top, out
+
+
+def _islands(src, lo: int, hi: int, n: int, odd: bool = False) -> List[Tuple[int, int, int]]:
+    """n small reserved islands in [lo, hi) (not overlapping; sanitising resolves the rest)."""
+    out = []
+    for _ in range(n):
+        if hi - lo < 8 * M:
+            break
+        a = src.int(lo // PAGE, (hi - 4 * M) // PAGE) * PAGE
+        size = src.choice([0x1000, 0x2000, 0x4000, 0x10000, 0x100000, 0x200000, 0x1000000])
+        if odd:
+            a += src.choice([0, 0x200, 0x800])
+        out.append((a, size, src.choice([E820_RESERVED, E820_RESERVED, E820_ACPI, E820_NVS, E820_UNUSABLE])))
+    return out
+
+
+def _high(total_low: int, total: int) -> List[Tuple[int, int, int]]:
+    return [(FOUR_G, total - total_low, E820_RAM)] if total > total_low else []
+
+
+# ---------------------------------------------------------------------------
+# the families
+# ---------------------------------------------------------------------------
+def fam_laptop(src, max_ram: int, odd: bool = False) -> List[Tuple[int, int, int]]:
+    total = _ram_size(src, 512 * M, max_ram)
+    out = _low(src, odd)
+    low_top, hole = _pci_hole(src)
+    ram_top = min(low_top, 0x100000 + total)
+    top, tail = _acpi_tail(src, ram_top, odd)
+    out.append((0x100000, top - 0x100000, E820_RAM))
+    out += tail
+    if ram_top < low_top and src.bool(0.3):
+        out.append((ram_top, low_top - ram_top, E820_RESERVED))   # stolen graphics memory
+    out += hole
+    out += _islands(src, 0x100000, top, src.int(0, 4), odd)
+    out += _high(top - 0x100000, total)
+    return out
+
+
+def fam_desktop(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    out = fam_laptop(src, max_ram)
+    if src.bool(0.3):                   # memory remapped above 4G, a reserved gap above it
+        top = max(a + s for a, s, t in out)
+        if top > FOUR_G:
+            gap = src.choice([2 * M, 16 * M, 256 * M, G])
+            out.append((top, gap, E820_RESERVED))
+            out.append((top + gap, src.choice([512 * M, G, 2 * G]), E820_RAM))
+    return out
+
+
+def fam_server(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    nodes = src.int(1, 8)
+    per = max(G, _ram_size(src, G, max(G, max_ram // nodes), G))
+    out = _low(src)
+    low_top = src.choice([0x80000000, 0xB0000000, 0xC0000000, 0x7F000000])
+    top, tail = _acpi_tail(src, low_top)
+    out.append((0x100000, top - 0x100000, E820_RAM))
+    out += tail
+    out.append((0xE0000000, 0x10000000, E820_RESERVED))
+    out.append((0xFEC00000, 0x1400000, E820_RESERVED))
+    addr = FOUR_G
+    for i in range(nodes):
+        size = per if src.bool(0.7) else per - src.choice([M * 64, M * 2, G // 2, 0x1000])
+        out.append((addr, size, E820_RAM))
+        gap = src.choice([0, 0, G, 64 * M, 2 * M, 512 * G - (addr + size) % (512 * G) if src.bool(0.1) else 0])
+        addr += size + gap
+    if src.bool(0.3):
+        out += _islands(src, FOUR_G, addr, src.int(1, 6))
+    return out
+
+
+def fam_vm(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    total = _ram_size(src, 64 * M, max_ram)
+    kind = src.choice(["qemu", "xen", "hyperv"])
+    if kind == "qemu":
+        split = src.choice([0x80000000, 0xB0000000, 0xC0000000])
+        low = min(total, split)
+        out = [(0, 0x9FC00, E820_RAM), (0x9FC00, 0x400, E820_RESERVED), (0xF0000, 0x10000, E820_RESERVED),
+               (0x100000, low - 0x100000 - 0x24000, E820_RAM), (low - 0x24000, 0x24000, E820_RESERVED),
+               (0xFEFFC000, 0x4000, E820_RESERVED), (0xFFFC0000, 0x40000, E820_RESERVED)]
+        out += _high(low, total)
+    elif kind == "xen":
+        low = min(total, 0xF0000000)
+        out = [(0, 0x9E000, E820_RAM), (0x9E000, 0x2000, E820_RESERVED), (0xE0000, 0x20000, E820_RESERVED),
+               (0x100000, low - 0x100000, E820_RAM), (0xFC000000, 0x4000000, E820_RESERVED)]
+        out += _high(low, total)
+    else:
+        low = min(total, 0xF8000000)
+        out = [(0, 0xA0000, E820_RAM), (0xC0000, 0x40000, E820_RESERVED),
+               (0x100000, low - 0x100000 - 0x300000, E820_RAM), (low - 0x300000, 0x300000, E820_ACPI),
+               (0xFFF00000, 0x100000, E820_RESERVED)]
+        out += _high(low, total)
+    return out
+
+
+def fam_efi(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    """EFI memory maps converted to e820: RAM cut into many pieces by runtime-services
+    code/data, ACPI, NVS and MMIO descriptors."""
+    out = fam_laptop(src, max_ram)
+    low_top = max(a + s for a, s, t in out if t == E820_RAM and a < FOUR_G)
+    n = src.int(8, 60)
+    for _ in range(n):
+        a = src.int(0x100000 // PAGE, max(0x100000 // PAGE, low_top // PAGE - 16)) * PAGE
+        size = src.choice([0x1000, 0x2000, 0x3000, 0x5000, 0xF000, 0x20000, 0x41000, 0x1B000])
+        out.append((a, size, src.choice([E820_RESERVED, E820_ACPI, E820_NVS, E820_RESERVED])))
+    return out
+
+
+def fam_odd(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    out = fam_laptop(src, max_ram, odd=True)
+    res = []
+    for a, s, t in out:
+        if t == E820_RAM and a >= 0x100000 and src.bool(0.5):
+            d = src.choice([0x200, 0x400, 0x800, 0xC00, 0xFFF, 0x1])
+            a, s = a + d, s - d - src.choice([0, 0x400, 0x800, 0x1])
+        res.append((a, s, t))
+    return res
+
+
+def fam_islands(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    out = fam_laptop(src, max_ram)
+    top = max(a + s for a, s, t in out)
+    for _ in range(src.int(1, 8)):
+        unit = src.choice([2 * M, 2 * M, G])
+        n = max(1, min(top, 64 * G) // unit - 1)
+        b = src.int(1, n) * unit
+        where = src.choice([-PAGE, 0, -2 * PAGE, PAGE])
+        out.append((b + where, src.choice([PAGE, PAGE, 2 * PAGE]), src.choice([E820_RESERVED, E820_ACPI, E820_NVS])))
+    return out
+
+
+def fam_boundary(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    cands = [b for b in (G, 2 * G, 4 * G, 8 * G, 64 * G, 512 * G, 1024 * G) if b <= max(max_ram, 4 * G) + 4 * G]
+    b = src.choice(cands)
+    delta = src.choice([-PAGE, PAGE, -2 * M, 2 * M, -2 * M + PAGE, 2 * M + PAGE, -G + 2 * M, 0, -2 * M - PAGE])
+    end = b + delta
+    out = _low(src)
+    if end <= FOUR_G:
+        top = min(end, 0xFEC00000)
+        out.append((0x100000, top - 0x100000, E820_RAM))
+        if top < FOUR_G and src.bool(0.5):
+            out.append((0xFEC00000, 0x1000, E820_RESERVED))
+    else:
+        low_top = src.choice([0xC0000000, 0x80000000, 0xE0000000])
+        out.append((0x100000, low_top - 0x100000, E820_RAM))
+        out.append((0xFEC00000, 0x1000, E820_RESERVED))
+        if src.bool(0.4):                        # RAM ends at the boundary, in one or two ranges
+            mid = FOUR_G + src.int(0, (end - FOUR_G) // (2 * M)) * 2 * M
+            if FOUR_G < mid < end:
+                out.append((FOUR_G, mid - FOUR_G, E820_RAM))
+                out.append((mid, end - mid, E820_RAM))
+            else:
+                out.append((FOUR_G, end - FOUR_G, E820_RAM))
+        else:
+            out.append((FOUR_G, end - FOUR_G, E820_RAM))
+    return out
+
+
+def fam_top_reserved(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    out = src.choice([fam_laptop, fam_vm, fam_boundary])(src, max_ram)
+    top = max(a + s for a, s, t in out if t == E820_RAM)
+    size = src.choice([PAGE, 2 * M - PAGE, 2 * M, 2 * M + PAGE, 4 * M, 64 * M, 256 * M, G])
+    size = min(size, max(PAGE, (top - 0x200000) // 2))
+    out.append((top - size, size, src.choice([E820_RESERVED, E820_RESERVED, E820_ACPI, E820_UNUSABLE])))
+    if src.bool(0.3):                            # and a second block just below a free 2M
+        out.append((top - size - 2 * M - src.choice([0, PAGE, 2 * M]), src.choice([PAGE, 2 * M]), E820_RESERVED))
+    return out
+
+
+def fam_tiny(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    total = src.choice([8 * M, 16 * M, 24 * M, 32 * M, 48 * M, 64 * M, 96 * M, 128 * M, 256 * M])
+    total += src.choice([0, 0, -PAGE, 2 * M - PAGE, -2 * M + PAGE, 0x400])
+    out = _low(src)
+    out.append((0x100000, total - 0x100000, E820_RAM))
+    if src.bool(0.5):
+        out += _islands(src, 0x100000, total, src.int(1, 3))
+    return out
+
+
+def fam_brk_inside(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    """RAM that ends just above the BRK buffer, so the first (top) window contains it."""
+    # the default BRK is kernel_start + 0x1FE0000 = 0x2FE0000 (see setup_arch)
+    end = 0x2FE0000 + src.choice([0x10000, 0x11000, 0x20000, 0x100000, 0x120000, 0x200000, 0x220000, 0x21000])
+    out = _low(src)
+    out.append((0x100000, end - 0x100000, E820_RAM))
+    return out
+
+
+def fam_sparse_high(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    """Little RAM spread over a large physical space: small ranges just below or above
+    512 GiB / 1 TiB / 64 TiB (memory behind big holes, as on NUMA machines with
+    unpopulated nodes), so the top window lands in another PGD/PUD slot."""
+    out = _low(src)
+    low_top = src.choice([0x4000000, 0x10000000, 0x40000000, 0x80000000, 0xC0000000])
+    out.append((0x100000, low_top - 0x100000, E820_RAM))
+    for _ in range(src.int(1, 3)):
+        base = src.choice([512 * G, 1 << 40, 4 << 40, 64 << 40, 256 * G, 513 * G])
+        base += src.choice([0, -2 * M, 2 * M, -G, PAGE, -64 * M])
+        size = src.choice([2 * M, 4 * M, 64 * M, 256 * M, G, 2 * M + PAGE, 3 * PAGE])
+        out.append((base, size, E820_RAM))
+    return out
+
+
+FAMILIES: Dict[str, Callable] = {
+    "laptop": fam_laptop, "desktop": fam_desktop, "server": fam_server, "vm": fam_vm, "efi": fam_efi,
+    "odd": fam_odd, "islands": fam_islands, "boundary": fam_boundary, "top_reserved": fam_top_reserved,
+    "tiny": fam_tiny, "brk_inside": fam_brk_inside, "sparse_high": fam_sparse_high,
+}
+REALISTIC = ["laptop", "desktop", "server", "vm", "efi"]
+ADVERSARIAL = ["odd", "islands", "boundary", "top_reserved", "tiny", "brk_inside", "sparse_high"]
+
+
+def _params(src, case: Case, max_ram: int) -> None:
+    case.gbpages = src.bool(0.6)
+    if src.bool(0.04):
+        case.debug_pagealloc = True
+    if src.bool(0.02):
+        case.pse = False
+    if src.bool(0.1):
+        case.nx = False
+    if src.bool(0.05):
+        case.pge = False
+    ram_top_low = max((a + s for a, s, t in case.e820 if t == E820_RAM and a + s <= FOUR_G), default=0)
+    if src.bool(0.4) and ram_top_low > 0x4000000:     # initrd near the top of low RAM, as loaders put it
+        size = src.choice([4 * M, 16 * M, 32 * M, 61 * M + 0x3000])
+        end = ram_top_low - src.choice([0, PAGE, 2 * M, 16 * M])
+        if end - size > 0x4000000:
+            case.initrd = (end - size, end)
+    if case.family == "brk_inside" and src.bool(0.5):
+        case.brk_base = None
+    elif src.bool(0.1) and ram_top_low > 0x8000000:
+        # a relocated kernel (KASLR-ish): BRK elsewhere in low RAM
+        ks = src.int(0x1000000 // (2 * M), (ram_top_low - 0x4000000) // (2 * M)) * 2 * M
+        case.kernel_start = ks
+
+
+def ram_ranges(case: Case) -> List[Tuple[int, int]]:
+    """RAM of the case after the kernel's sanitising (overlaps go to the larger type), merged."""
+    t = case.table().sanitize()
+    out: List[List[int]] = []
+    for e in sorted(t.entries, key=lambda e: e.addr):
+        if e.type != E820_RAM or e.size <= 0:
+            continue
+        if out and e.addr <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e.addr + e.size)
+        else:
+            out.append([e.addr, e.addr + e.size])
+    return [(a, b) for a, b in out]
+
+
+def kernel_in_ram(case: Case) -> bool:
+    """Is the kernel image's start and the BRK page-table buffer in RAM, as a boot loader
+    guarantees?  (Cases where it is not are not boots a kernel could do.)"""
+    ram = ram_ranges(case)
+    ks = case.kernel_start
+    brk = case.brk_base if case.brk_base is not None else ks + 0x1FE0000
+
+    def fits(lo: int, hi: int) -> bool:
+        return any(a <= lo and hi <= b for a, b in ram)
+    return fits(ks, ks + 0x200000) and fits(brk, brk + 0x10000)
+
+
+IMAGE_SPAN = 0x1FE0000 + 0x20000 + 0x100000   # _text .. BRK buffer .. BRK tail (setup_arch's defaults)
+
+
+def _place_kernel(case: Case) -> None:
+    """Put the kernel image where a boot loader could: inside RAM.  The default
+    (16 MiB, BRK 32 MiB above) when it fits; else the lowest RAM range that holds
+    it (2 MiB aligned); else, for tiny maps, a compact image at 1 MiB with the BRK
+    buffer a few MiB above it."""
+    merged = [list(r) for r in ram_ranges(case)]
+
+    def fits(lo: int, hi: int) -> bool:
+        return any(a <= lo and hi <= b for a, b in merged)
+
+    if kernel_in_ram(case):
+        return
+    ks = case.kernel_start
+    brk = case.brk_base if case.brk_base is not None else ks + 0x1FE0000
+    if fits(ks, ks + 0x200000) and fits(brk, brk + 0x20000):
+        return
+    for a, b in merged:
+        s = max(0x1000000, -(-a // (2 * M)) * 2 * M)
+        if s + IMAGE_SPAN <= b:
+            case.kernel_start, case.brk_base = s, None
+            return
+    for a, b in merged:
+        s = max(0x100000, -(-a // (2 * M)) * 2 * M)
+        if s + 0x600000 <= b:
+            case.kernel_start = s
+            case.brk_base = s + min(0x1000000, (b - s - 0x200000) // PAGE * PAGE - 0x20000) // (2 * M) * (2 * M) \
+                or s + 0x400000
+            if not fits(case.brk_base, case.brk_base + 0x20000):
+                case.brk_base = s + 0x400000
+            return
+
+
+def generate(rng: random.Random, family: Optional[str] = None, max_ram: int = 64 * G,
+             families: Optional[Sequence[str]] = None) -> Case:
+    """A random case from ``rng`` (reproducible: same rng state, same case)."""
+    return _build(RandomSource(rng), family, max_ram, families)
+
+
+def _build(src, family: Optional[str], max_ram: int, families: Optional[Sequence[str]]) -> Case:
+    fams = list(families) if families else REALISTIC + ADVERSARIAL
+    fam = family or src.choice(fams)
+    e820 = [(int(a), int(s), int(t)) for a, s, t in FAMILIES[fam](src, max_ram) if s > 0 and a >= 0]
+    case = Case(e820, family=fam)
+    _params(src, case, max_ram)
+    if case.debug_pagealloc or not case.pse:
+        # 4K-only tables cost 1 page per 2 MiB: keep at most 8 GiB of RAM (lowest first;
+        # small ranges high up stay, so high addresses remain reachable)
+        keep, ram = [], 0
+        for a, s, t in sorted(case.e820):
+            if t == E820_RAM:
+                if ram + s > 8 * G:
+                    continue
+                ram += s
+            keep.append((a, s, t))
+        case.e820 = keep
+    _place_kernel(case)
+    return case
+
+
+def case_for(seed: int, index: int, family: Optional[str] = None, max_ram: int = 64 * G,
+             families: Optional[Sequence[str]] = None) -> Case:
+    """The ``index``-th case of fuzz run ``seed``."""
+    return generate(random.Random(f"emu-fuzz:{seed}:{index}"), family, max_ram, families)
+
+
+# ---------------------------------------------------------------------------
+# hypothesis strategies
+# ---------------------------------------------------------------------------
+def cases(families: Optional[Sequence[str]] = None, max_ram: int = 64 * G):
+    """A hypothesis strategy of :class:`Case` (e820 map and boot parameters)."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def _cases(draw):
+        return _build(DrawSource(draw), None, max_ram, families)
+    return _cases()
+
+
+def e820_maps(families: Optional[Sequence[str]] = None, max_ram: int = 64 * G):
+    """A hypothesis strategy of :class:`emu.kernel.arch.x86.kernel.e820.E820Table`."""
+    return cases(families, max_ram).map(lambda c: c.table())
+
+
+__all__ = ["Case", "FAMILIES", "REALISTIC", "ADVERSARIAL", "generate", "case_for", "cases", "e820_maps",
+           "RandomSource", "DrawSource"]
