@@ -24,9 +24,7 @@ GIB = int(os.environ.get("EMU_BENCH_GIB", "4"))
 def _compiled():
     if not backend.compiled_available():
         pytest.skip("emu._fast is not built (python setup.py build_ext --inplace)")
-    backend.use("cython")
     yield
-    backend.use("cython")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import pytest
 
 from emu.tools import bench as B
 from emu import emulate
-from emu.check.x86_64 import verify
+from emu.check import verify
 
 LAYOUTS = [(name, size, kind, numa) for name, size, kind, numa in B.E2E_QUICK]
 

@@ -34,11 +34,7 @@ def test_sample_emu_translate(benchmark, sample):
 @pytest.mark.benchmark(group="sweep-sample")
 def test_sample_pure_python_walk(benchmark, sample):
     phys, mmu, vas, pas = sample
-    backend.use("python")
-    try:
-        t = benchmark.pedantic(translate, args=(phys, mmu, vas), rounds=3, iterations=1)
-    finally:
-        backend.use("cython")
+    t = benchmark.pedantic(translate, args=(phys, mmu, vas), kwargs={"engine": "python"}, rounds=3, iterations=1)
     assert np.array_equal(t.pa, pas)
     benchmark.extra_info["translations"] = len(vas)
 

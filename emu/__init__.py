@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:  # lazy: importing emu stays cheap
         from emu.kernel.state import BootParams
         return BootParams
     if name == "CpuFeatures":
-        from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+        from emu.machine.cpu import CpuFeatures
         return CpuFeatures
     if name in ("get_profile", "PROFILES"):
         from emu.kernel.state import profiles

@@ -1,14 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Hot loops of emu: filling page-table pages and walking page tables.
+"""The machine's hot loops: the kernel's table-writing functions and the MMU walks.
 
-This layer is thin and typed: it sees only numpy arrays through typed
-memoryviews, runs its loops without the GIL and never allocates.  Python
-(``emu.kernel.arch.x86.mm.init_64``, ``emu.machine.mmu``) validates every argument before calling in:
-table arrays are exactly one page, indices are in range, RAM range arrays are
-sorted and disjoint.  The same functions exist in pure Python in
-``emu.machine.reference`` (byte-for-byte identical results; the tests compare them).
+* ``Mapper``: ``kernel_physical_mapping_init`` of arch/x86/mm/init_64.c with its level
+  functions ``phys_p4d_init``, ``phys_pud_init``, ``phys_pmd_init``, ``phys_pte_init``
+  (and ``alloc_low_page``), writing 8-byte entries into the emulated physical memory;
+  ``Mapper32`` (``_fast32.pxi``) the two ``mapping_iter`` passes of init_32.c.
+* ``walk64``/``walk32``: the Intel SDM page walk; ``enumerate64``: every present entry
+  below a root, as leaf runs and table pages.
 
-Physical memory layout: see ``emu.machine.phys``.
+The layer is thin and typed: typed memoryviews and raw pointers, loops without the GIL,
+no Python objects in the hot loops.  Every entry point checks its own preconditions
+(array shapes and lengths, levels, index bounds) and raises ``ValueError`` instead of
+touching memory it does not own.  The pure-Python twins, under the same names, are in
+``emu.machine.reference`` and ``emu.machine.reference32`` (byte-for-byte the same
+results; the tests compare them).  Physical memory layout: see ``emu.machine.phys``.
 """
 from libc.stdint cimport uint64_t, uint32_t, int32_t, int64_t, uint8_t
 
@@ -18,10 +23,25 @@ cdef uint64_t _PSE = 1 << 7
 cdef uint64_t _PAGE_TABLE = 0x067
 DEF BLK_SHIFT = 16          # pfns per block of the sparse store (emu.machine.phys.BLOCK_SHIFT)
 DEF BLK_MASK = (1 << 16) - 1
-DEF SRC_BRK = 1
-DEF SRC_MEMBLOCK = 2
-DEF MASK_2M = 4
+DEF BLK_PFNS = 1 << 16
+DEF MASK_2M = 4             # page_size_mask bits: 1 << PG_LEVEL_2M, 1 << PG_LEVEL_1G
 DEF MASK_1G = 8
+
+
+cpdef enum TableSource:
+    """Where a page-table page came from (the table-page log's ``src`` column)."""
+    SRC_BRK = 1             # the BRK buffer (early_alloc_pgt_buf)
+    SRC_MEMBLOCK = 2        # alloc_low_pages' memblock fallback
+    SRC_PGT_BUF = 3         # the buffer find_early_table_space set aside (<= 3.8)
+    SRC_IMAGE = 4           # a static table of the kernel image (init_top_pgt, head code tables)
+
+
+cpdef enum MapEvent:
+    """Why phys_pud_init / phys_pmd_init stopped scanning a table page."""
+    EV_NONE = 0             # the page is done
+    EV_DESCEND = 1          # a present entry points to a lower table: walk into it
+    EV_NEW_TABLE = 2        # an empty entry the page size does not allow as a leaf: new table
+    EV_SPLIT = 3            # a large leaf the page size does not allow: split it into a new table
 
 
 cdef inline bint ram_any(const uint64_t* rs, const uint64_t* re, Py_ssize_t n, uint64_t start, uint64_t end) noexcept nogil:
@@ -37,25 +57,47 @@ cdef inline bint ram_any(const uint64_t* rs, const uint64_t* re, Py_ssize_t n, u
 
 
 cdef inline uint64_t massage(uint64_t prot, uint64_t supported) noexcept nogil:
+    """massage_pgprot: a present protection is masked with __supported_pte_mask."""
     if prot & 1:
         return prot & supported
     return prot
 
 
+def check_store(directory, blocks, frames, frame_pfn=None):
+    """The preconditions every loop relies on: the sparse store's arrays have the
+    expected dtypes, shapes and contiguity (O(1); the loops bound-check every block and
+    frame index they read from the directory and the blocks).  Raises ``ValueError``."""
+    import numpy as np
+    if not (isinstance(directory, np.ndarray) and directory.dtype == np.int32 and directory.ndim == 1
+            and directory.flags.c_contiguous):
+        raise ValueError("physical store: directory must be a contiguous 1-d int32 array")
+    if not (isinstance(blocks, np.ndarray) and blocks.dtype == np.int32 and blocks.ndim == 2
+            and blocks.shape[1] == BLK_PFNS and blocks.flags.c_contiguous):
+        raise ValueError(f"physical store: blocks must be a contiguous (n, {BLK_PFNS}) int32 array")
+    if not (isinstance(frames, np.ndarray) and frames.dtype == np.uint64 and frames.ndim == 2
+            and frames.shape[1] == 512 and frames.flags.c_contiguous):
+        raise ValueError("physical store: frames must be a contiguous (n, 512) uint64 array")
+    if frame_pfn is not None and not (isinstance(frame_pfn, np.ndarray) and frame_pfn.dtype == np.uint64
+                                      and frame_pfn.ndim == 1 and frame_pfn.shape[0] >= frames.shape[0]
+                                      and frame_pfn.flags.c_contiguous):
+        raise ValueError("physical store: frame_pfn must be a contiguous uint64 array, one per frame")
+
+
 cdef class Mapper:
     """``kernel_physical_mapping_init`` for x86-64 (4- and 5-level), entirely in C.
 
-    Tables are addressed by frame slot, never by a cached pointer, so the
-    frame pool may grow (a rare callback to Python) in the middle of a walk.
-    Page-table pages come from ``alloc_page``: the BRK buffer while it may be
-    used, then a run of free memblock pages handed over by Python
-    (``job.refill()``, the kernel's memblock fallback); every allocation is
-    recorded in ``job.out_*`` for Python to log, reserve and account.
+    Tables are addressed by frame slot, never by a cached pointer, so the frame pool
+    may grow (a rare callback to Python) in the middle of a walk.  Page-table pages come
+    from ``alloc_low_page``: the BRK buffer while it may be used, then a run of free
+    memblock pages handed over by Python (``job.refill()``, the kernel's memblock
+    fallback); every allocation is recorded in ``job.out_*`` for Python to log, reserve
+    and account.
     """
     cdef object job, phys
     cdef int32_t* dir_
     cdef Py_ssize_t ndir
     cdef int32_t* blocks
+    cdef Py_ssize_t nblocks
     cdef uint64_t* frames
     cdef uint64_t* frame_pfn
     cdef Py_ssize_t nframes, fcap
@@ -83,11 +125,15 @@ cdef class Mapper:
         self._load_out()
         cdef const uint64_t[::1] rs = job.ram_s
         cdef const uint64_t[::1] re = job.ram_e
+        if rs.shape[0] != re.shape[0]:
+            raise ValueError("RAM range arrays differ in length")
         self.nram = rs.shape[0]
         self.ram_s = &rs[0] if self.nram else NULL
         self.ram_e = &re[0] if self.nram else NULL
         cdef const uint64_t[::1] as_ = job.any_s
         cdef const uint64_t[::1] ae = job.any_e
+        if as_.shape[0] != ae.shape[0]:
+            raise ValueError("e820 range arrays differ in length")
         self.nany = as_.shape[0]
         self.any_s = &as_[0] if self.nany else NULL
         self.any_e = &ae[0] if self.nany else NULL
@@ -98,11 +144,13 @@ cdef class Mapper:
         self.pud_leaf_flags = job.pud_leaf_flags
         self.page_offset = job.page_offset
         self.levels = job.levels
+        if not 2 <= self.levels <= 5:
+            raise ValueError(f"paging has 2 to 5 levels, not {self.levels}")
         self.after_bootmem = job.after_bootmem
         self.pages4k = self.pages2m = self.pages1g = 0
         self._load_alloc()
 
-    cdef void rearm(self):
+    cdef void rearm(self) except *:
         """Reload what may have changed since the last call (the store may have grown, the
         buffer and the protections are per call); the e820 arrays and the mode stay."""
         self._load_store()
@@ -113,30 +161,40 @@ cdef class Mapper:
         self.after_bootmem = self.job.after_bootmem
         self.pages4k = self.pages2m = self.pages1g = 0
 
-    cdef void _load_store(self):
+    cdef void _load_store(self) except *:
+        check_store(self.phys.directory, self.phys.blocks, self.phys.frames, self.phys.frame_pfn)
         cdef int32_t[::1] d = self.phys.directory
         cdef int32_t[:, ::1] b = self.phys.blocks
         cdef uint64_t[:, ::1] f = self.phys.frames
         cdef uint64_t[::1] fp = self.phys.frame_pfn
+        if d.shape[0] == 0 or b.shape[0] == 0 or f.shape[0] == 0:
+            raise ValueError("physical store is empty")
         self.dir_ = &d[0]
         self.ndir = d.shape[0]
         self.blocks = &b[0, 0]
+        self.nblocks = b.shape[0]
         self.frames = &f[0, 0]
         self.frame_pfn = &fp[0]
         self.fcap = f.shape[0]
         self.nframes = self.phys.nframes
+        if not 0 <= self.nframes <= self.fcap:
+            raise ValueError("physical store: frame count outside the frame pool")
 
-    cdef void _load_out(self):
+    cdef void _load_out(self) except *:
         cdef uint64_t[::1] op = self.job.out_pfn
         cdef uint8_t[::1] ol = self.job.out_level
         cdef uint8_t[::1] os = self.job.out_src
+        if op.shape[0] == 0 or ol.shape[0] != op.shape[0] or os.shape[0] != op.shape[0]:
+            raise ValueError("allocation record arrays must be non-empty and of one length")
         self.out_pfn = &op[0]
         self.out_level = &ol[0]
         self.out_src = &os[0]
         self.ocap = op.shape[0]
         self.nout = self.job.nout
+        if not 0 <= self.nout <= self.ocap:
+            raise ValueError("allocation record count outside its arrays")
 
-    cdef void _load_alloc(self):
+    cdef void _load_alloc(self) except *:
         self.brk_next = self.job.brk_next
         self.brk_top = self.job.brk_top
         self.brk_ok = self.job.brk_ok
@@ -144,7 +202,7 @@ cdef class Mapper:
         self.run_lo = self.job.run_lo
         self.run_hi = self.job.run_hi
 
-    cdef void _save(self):
+    cdef void _save(self) except *:
         self.phys.nframes = self.nframes
         self.job.nout = self.nout
         self.job.brk_next = self.brk_next
@@ -152,14 +210,18 @@ cdef class Mapper:
         self.job.run_hi = self.run_hi
 
     cdef Py_ssize_t slot_of(self, uint64_t pfn) noexcept nogil:
+        """The frame slot of ``pfn``, or -1 (no backing; also for a corrupt index)."""
         cdef uint64_t d = pfn >> BLK_SHIFT
-        cdef int32_t b
+        cdef int32_t b, s
         if d >= <uint64_t>self.ndir:
             return -1
         b = self.dir_[d]
-        if b < 0:
+        if b < 0 or b >= self.nblocks:
             return -1
-        return self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
+        s = self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
+        if s >= self.nframes:
+            return -1
+        return s
 
     cdef Py_ssize_t child_slot(self, uint64_t e) except -1:
         """The slot of the table a present entry points to (it must have backing)."""
@@ -168,8 +230,10 @@ cdef class Mapper:
             raise ValueError(f"entry {e:#x} points to a page-table page without backing")
         return s
 
-    cdef Py_ssize_t alloc_page(self, int level) except -1:
-        """alloc_low_pages(1): BRK, else the memblock run, else ask Python."""
+    cdef Py_ssize_t alloc_low_page(self, int level) except -1:
+        """``alloc_low_pages(1)``: the BRK buffer, else the memblock run, else ask Python
+        (``job.refill()``: the kernel's memblock fallback and its panics).  The page is
+        backed and cleared (``clear_page``) and recorded; returns its frame slot."""
         cdef uint64_t pfn
         cdef uint8_t src
         cdef Py_ssize_t s
@@ -198,7 +262,13 @@ cdef class Mapper:
             self.phys.block_for(pfn)
             self._load_store()
             b = self.dir_[pfn >> BLK_SHIFT]
+        if b < 0 or b >= self.nblocks:
+            self._save()
+            raise ValueError(f"physical store: corrupt directory entry for {pfn << 12:#x}")
         s = self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
+        if s >= self.nframes:
+            self._save()
+            raise ValueError(f"physical store: corrupt block entry for {pfn << 12:#x}")
         if s < 0:
             if self.nframes == self.fcap:
                 self._save()
@@ -219,8 +289,17 @@ cdef class Mapper:
         self.nout += 1
         return s
 
-    cdef uint64_t pte_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, uint64_t prot) noexcept:
-        """phys_pte_init over one PTE page."""
+    cdef inline void populate(self, Py_ssize_t slot, int i, Py_ssize_t child) noexcept nogil:
+        """pud_populate / pmd_populate / p4d_populate / pgd_populate: point entry ``i`` of
+        the table in ``slot`` at the table in ``child`` with ``_PAGE_TABLE``."""
+        self.frames[slot * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
+
+    cdef uint64_t phys_pte_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
+                                uint64_t prot) noexcept:
+        """``phys_pte_init``: the 4 KiB entries of one PTE page from ``paddr``; returns
+        ``paddr_last``.  Past ``paddr_end`` an entry is cleared unless e820 has RAM in
+        its page (``!after_bootmem``), or (<= 3.8) every remaining entry is cleared; a
+        present entry is kept (and counted); an empty one gets ``pfn | prot``."""
         cdef uint64_t last = paddr_end, nxt
         cdef uint64_t flags = massage(prot, self.supported)
         cdef int64_t pages = 0
@@ -253,97 +332,133 @@ cdef class Mapper:
         self.pages4k += pages
         return last
 
-    cdef uint64_t large_init(self, int level, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
-                             int mask, uint64_t prot) except? 1:
-        """phys_pmd_init (level 2) and phys_pud_init (level 3) over one table page."""
+    cdef MapEvent scan_large(self, int level, Py_ssize_t slot, int* pi, uint64_t* ppaddr,
+                             uint64_t paddr_end, bint large_ok, uint64_t leaf_flags,
+                             uint64_t* plast, int64_t* ppages) noexcept nogil:
+        """The part of ``phys_pmd_init`` (level 2) / ``phys_pud_init`` (level 3) that needs
+        no allocation: from entry ``*pi`` on, clear entries past the end that hold no RAM,
+        keep (and count) present leaves the page size allows, write new leaves, and stop
+        at the first entry that needs a lower table (returning why), or at the end of the
+        page (``EV_NONE``)."""
         cdef int shift = 21 if level == 2 else 30
         cdef uint64_t size = (<uint64_t>1) << shift
         cdef uint64_t amask = ~(size - 1)
-        cdef bint large_ok = (mask & (MASK_2M if level == 2 else MASK_1G)) != 0
-        cdef uint64_t leaf_flags = massage(prot | _PSE, self.supported) if level == 2 else self.pud_leaf_flags
-        cdef uint64_t last = paddr_end, nxt, e, child_prot
-        cdef int64_t pages = 0
-        cdef int i, ev
-        cdef Py_ssize_t child_slot
-        if level == 3:
-            i = <int>(((self.page_offset + paddr) >> shift) & 511)
-        else:
-            i = <int>((paddr >> shift) & 511)
+        cdef uint64_t nxt, e
+        cdef uint64_t* t = &self.frames[slot * 512]
+        cdef int i = pi[0]
+        cdef uint64_t paddr = ppaddr[0]
+        cdef MapEvent ev = EV_NONE
         while i < 512:
-            ev = 0
-            with nogil:
-                while i < 512:
-                    nxt = (paddr & amask) + size
-                    e = self.frames[slot * 512 + i]
-                    if paddr >= paddr_end:
-                        if self.zero_rest:
-                            # <= 3.8: a PMD page is cleared past the end; a PUD loop just stops
-                            if level == 2 and not self.after_bootmem:
-                                while i < 512:
-                                    self.frames[slot * 512 + i] = 0
-                                    i += 1
-                            i = 512
-                            break
-                        if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
-                                                                  paddr & amask, nxt):
-                            self.frames[slot * 512 + i] = 0
-                    elif (self.zero_rest and level == 3 and not self.after_bootmem
-                          and not ram_any(self.any_s, self.any_e, self.nany, paddr, nxt)):
-                        # <= 3.8: a PUD with no e820 entry of any type is cleared
-                        self.frames[slot * 512 + i] = 0
-                    elif e != 0:
-                        if not (e & _PSE):
-                            ev = 1
-                            break
-                        if large_ok:
-                            if not self.after_bootmem and not self.zero_rest:
-                                pages += 1
-                            last = nxt
-                        else:
-                            ev = 3
-                            break
-                    elif large_ok:
-                        if self.zero_rest:   # <= 3.8: the leaf takes the unaligned address
-                            self.frames[slot * 512 + i] = (paddr & self.pfn_mask) | leaf_flags
-                        else:
-                            self.frames[slot * 512 + i] = (paddr & amask & self.pfn_mask) | leaf_flags
-                        pages += 1
-                        last = nxt
-                    else:
-                        ev = 2
-                        break
-                    paddr = nxt
-                    i += 1
-            if ev == 0:
-                break
             nxt = (paddr & amask) + size
-            e = self.frames[slot * 512 + i]
-            if ev == 1:
-                child_slot = self.child_slot(e)
-                last = self.descend(level - 1, child_slot, paddr, paddr_end, mask, prot)
+            e = t[i]
+            if paddr >= paddr_end:
+                if self.zero_rest:
+                    # <= 3.8: a PMD page is cleared past the end; a PUD loop just stops
+                    if level == 2 and not self.after_bootmem:
+                        while i < 512:
+                            t[i] = 0
+                            i += 1
+                    i = 512
+                    break
+                if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram, paddr & amask, nxt):
+                    t[i] = 0
+            elif (self.zero_rest and level == 3 and not self.after_bootmem
+                  and not ram_any(self.any_s, self.any_e, self.nany, paddr, nxt)):
+                # <= 3.8: a PUD with no e820 entry of any type is cleared
+                t[i] = 0
+            elif e != 0:
+                if not (e & _PSE):
+                    ev = EV_DESCEND
+                    break
+                if large_ok:
+                    if not self.after_bootmem and not self.zero_rest:
+                        ppages[0] += 1
+                    plast[0] = nxt
+                else:
+                    ev = EV_SPLIT
+                    break
+            elif large_ok:
+                if self.zero_rest:   # <= 3.8: the leaf takes the unaligned address
+                    t[i] = (paddr & self.pfn_mask) | leaf_flags
+                else:
+                    t[i] = (paddr & amask & self.pfn_mask) | leaf_flags
+                ppages[0] += 1
+                plast[0] = nxt
             else:
-                # a new table; a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
-                child_prot = prot if ev == 2 else (e & ~self.pfn_mask & ~_PSE)
-                child_slot = self.alloc_page(level - 1)
-                last = self.descend(level - 1, child_slot, paddr, paddr_end, mask, child_prot)
-                self.frames[slot * 512 + i] = ((self.frame_pfn[child_slot] << 12) & self.pfn_mask) | _PAGE_TABLE
+                ev = EV_NEW_TABLE
+                break
             paddr = nxt
             i += 1
-        if level == 2:
-            self.pages2m += pages
-        else:
-            self.pages1g += pages
+        pi[0] = i
+        ppaddr[0] = paddr
+        return ev
+
+    cdef uint64_t phys_pmd_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
+                                uint64_t prot) except? 1:
+        """``phys_pmd_init``: the 2 MiB entries of one PMD page from ``paddr``; 2M leaves
+        where ``page_size_mask`` allows them, else a PTE page (``phys_pte_init``) -- the
+        present one, a new one, or one splitting a leaf with that leaf's flags minus PSE."""
+        cdef int i = <int>((paddr >> 21) & 511)
+        cdef uint64_t last = paddr_end, e, nxt, child_prot
+        cdef int64_t pages = 0
+        cdef bint large_ok = (mask & MASK_2M) != 0
+        cdef uint64_t leaf_flags = massage(prot | _PSE, self.supported)
+        cdef Py_ssize_t child
+        cdef MapEvent ev
+        while True:
+            with nogil:
+                ev = self.scan_large(2, slot, &i, &paddr, paddr_end, large_ok, leaf_flags, &last, &pages)
+            if ev == EV_NONE:
+                break
+            nxt = (paddr & ~((<uint64_t>1 << 21) - 1)) + (<uint64_t>1 << 21)
+            e = self.frames[slot * 512 + i]
+            if ev == EV_DESCEND:
+                last = self.phys_pte_init(self.child_slot(e), paddr, paddr_end, prot)
+            else:
+                # a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
+                child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
+                child = self.alloc_low_page(1)
+                last = self.phys_pte_init(child, paddr, paddr_end, child_prot)
+                self.populate(slot, i, child)
+            paddr = nxt
+            i += 1
+        self.pages2m += pages
         return last
 
-    cdef uint64_t descend(self, int level, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
-                          int mask, uint64_t prot) except? 1:
-        if level == 1:
-            return self.pte_init(slot, paddr, paddr_end, prot)
-        return self.large_init(level, slot, paddr, paddr_end, mask, prot)
+    cdef uint64_t phys_pud_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
+                                uint64_t prot) except? 1:
+        """``phys_pud_init``: the 1 GiB entries of one PUD page (indexed by the virtual
+        address); 1G leaves where allowed (flags ``pud_leaf_flags``: PAGE_KERNEL_LARGE, or
+        ``prot``-based from 5.8), else a PMD page (``phys_pmd_init``)."""
+        cdef int i = <int>(((self.page_offset + paddr) >> 30) & 511)
+        cdef uint64_t last = paddr_end, e, nxt, child_prot
+        cdef int64_t pages = 0
+        cdef bint large_ok = (mask & MASK_1G) != 0
+        cdef Py_ssize_t child
+        cdef MapEvent ev
+        while True:
+            with nogil:
+                ev = self.scan_large(3, slot, &i, &paddr, paddr_end, large_ok, self.pud_leaf_flags, &last, &pages)
+            if ev == EV_NONE:
+                break
+            nxt = (paddr & ~((<uint64_t>1 << 30) - 1)) + (<uint64_t>1 << 30)
+            e = self.frames[slot * 512 + i]
+            if ev == EV_DESCEND:
+                last = self.phys_pmd_init(self.child_slot(e), paddr, paddr_end, mask, prot)
+            else:
+                child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
+                child = self.alloc_low_page(2)
+                last = self.phys_pmd_init(child, paddr, paddr_end, mask, child_prot)
+                self.populate(slot, i, child)
+            paddr = nxt
+            i += 1
+        self.pages1g += pages
+        return last
 
-    cdef uint64_t p4d_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
-                           uint64_t prot) except? 1:
-        """phys_p4d_init (5-level): the P4D entries the range covers."""
+    cdef uint64_t phys_p4d_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
+                                uint64_t prot) except? 1:
+        """``phys_p4d_init`` (5-level): the P4D entries the range covers, each with its PUD
+        page (``phys_pud_init``), present or new."""
         cdef uint64_t vaddr = self.page_offset + paddr, vend = self.page_offset + paddr_end
         cdef uint64_t size = (<uint64_t>1) << 39, vnext, e, last = paddr_end
         cdef int i
@@ -354,16 +469,19 @@ cdef class Mapper:
             e = self.frames[slot * 512 + i]
             if e != 0:
                 child = self.child_slot(e)
-                last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
             else:
-                child = self.alloc_page(3)
-                last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
-                self.frames[slot * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
+                child = self.alloc_low_page(3)
+                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                self.populate(slot, i, child)
             vaddr = vnext
         return last
 
-    def map(self, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask, uint64_t prot):
-        """kernel_physical_mapping_init: returns paddr_last."""
+    def kernel_physical_mapping_init(self, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end,
+                                     int mask, uint64_t prot):
+        """``kernel_physical_mapping_init`` (``__kernel_physical_mapping_init`` from 5.8):
+        map ``[paddr_start, paddr_end)`` at ``PAGE_OFFSET + pa`` below the PGD page
+        ``pgd_pfn``; returns ``paddr_last``."""
         cdef uint64_t vaddr = self.page_offset + paddr_start, vend = self.page_offset + paddr_end
         cdef int shift = 48 if self.levels == 5 else 39
         cdef uint64_t size = (<uint64_t>1) << shift, vnext, e, last = paddr_end, child_end
@@ -371,6 +489,10 @@ cdef class Mapper:
         cdef Py_ssize_t pgd = self.slot_of(pgd_pfn), child
         if pgd < 0:
             raise ValueError("the PGD page has no backing")
+        if self.levels != 4 and self.levels != 5:
+            raise ValueError(f"x86-64 paging has 4 or 5 levels, not {self.levels}")
+        if paddr_start > paddr_end:
+            raise ValueError(f"inverted range [{paddr_start:#x}, {paddr_end:#x})")
         try:
             while vaddr < vend:
                 i = <int>((vaddr >> shift) & 511)
@@ -379,28 +501,30 @@ cdef class Mapper:
                 if e != 0:
                     child = self.child_slot(e)
                     if self.levels == 5:
-                        last = self.p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                        last = self.phys_p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
                     else:
-                        last = self.large_init(3, child, vaddr - self.page_offset, paddr_end, mask, prot)
+                        last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
                 else:
-                    child = self.alloc_page(4 if self.levels == 5 else 3)
+                    child = self.alloc_low_page(4 if self.levels == 5 else 3)
                     # <= 3.8: a new PUD page is filled only up to the next PGD boundary
                     child_end = (vnext if vnext < vend else vend) - self.page_offset if self.zero_rest else paddr_end
                     if self.levels == 5:
-                        last = self.p4d_init(child, vaddr - self.page_offset, child_end, mask, prot)
+                        last = self.phys_p4d_init(child, vaddr - self.page_offset, child_end, mask, prot)
                     else:
-                        last = self.large_init(3, child, vaddr - self.page_offset, child_end, mask, prot)
+                        last = self.phys_pud_init(child, vaddr - self.page_offset, child_end, mask, prot)
                     pgd = self.slot_of(pgd_pfn)
-                    self.frames[pgd * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
+                    self.populate(pgd, i, child)
                 vaddr = vnext
         finally:
             self._save()
         return last
 
 
-def map_range(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask, uint64_t prot):
-    """Run ``kernel_physical_mapping_init`` for ``job`` (see emu.kernel.arch.x86.mm.init_64.MapJob).
-    The Mapper is made once per job and re-armed for each call."""
+def kernel_physical_mapping_init(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask,
+                                 uint64_t prot):
+    """Run ``kernel_physical_mapping_init`` for ``job`` (an
+    ``emu.kernel.arch.x86.mm.init_64.MapJob``); returns ``(paddr_last, (0, 4k, 2M, 1G
+    pages counted))``.  The Mapper is made once per job and re-armed for each call."""
     cdef Mapper m
     cached = getattr(job, "_mapper", None)
     if isinstance(cached, Mapper):
@@ -409,7 +533,7 @@ def map_range(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, i
     else:
         m = Mapper(job)
         job._mapper = m
-    last = m.map(pgd_pfn, paddr_start, paddr_end, mask, prot)
+    last = m.kernel_physical_mapping_init(pgd_pfn, paddr_start, paddr_end, mask, prot)
     return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
 
@@ -425,10 +549,10 @@ cdef inline uint64_t read_entry(const int32_t[:] directory, const int32_t[:, :] 
     if d >= <uint64_t>directory.shape[0]:
         return 0
     b = directory[d]
-    if b < 0:
+    if b < 0 or b >= blocks.shape[0]:
         return 0
     s = blocks[b, pfn & BLK_MASK]
-    if s < 0:
+    if s < 0 or s >= frames.shape[0]:
         return 0
     return frames[s, (pa & 0xFFF) >> 3]
 
@@ -441,10 +565,10 @@ cdef inline const uint64_t* frame_ptr(const int32_t[:] directory, const int32_t[
     if d >= <uint64_t>directory.shape[0]:
         return NULL
     b = directory[d]
-    if b < 0:
+    if b < 0 or b >= blocks.shape[0]:
         return NULL
     s = blocks[b, pfn & BLK_MASK]
-    if s < 0:
+    if s < 0 or s >= frames.shape[0]:
         return NULL
     return &frames[s, 0]
 
@@ -471,21 +595,31 @@ DEF FAULT_GP_C = -2
 FAULT_GP = FAULT_GP_C
 
 
-cdef inline uint64_t entry_at(const int32_t* dir_, Py_ssize_t ndir, const int32_t* blocks,
-                              const uint64_t* frames, uint64_t pa) noexcept nogil:
-    """The 8-byte entry at physical address ``pa`` (zero where RAM has no backing)."""
-    cdef uint64_t pfn = pa >> 12
+cdef inline const uint64_t* frame_at(const int32_t* dir_, Py_ssize_t ndir, const int32_t* blocks,
+                                    Py_ssize_t nblk, const uint64_t* frames, Py_ssize_t nfrm,
+                                    uint64_t pfn) noexcept nogil:
+    """The 512 entries of frame ``pfn``, or NULL where RAM has no backing (or the store's
+    indices point outside its arrays)."""
     cdef uint64_t d = pfn >> BLK_SHIFT
     cdef int32_t b, s
     if d >= <uint64_t>ndir:
-        return 0
+        return NULL
     b = dir_[d]
-    if b < 0:
-        return 0
+    if b < 0 or b >= nblk:
+        return NULL
     s = blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)]
-    if s < 0:
+    if s < 0 or s >= nfrm:
+        return NULL
+    return &frames[<Py_ssize_t>s << 9]
+
+
+cdef inline uint64_t entry_at(const int32_t* dir_, Py_ssize_t ndir, const int32_t* blocks, Py_ssize_t nblk,
+                              const uint64_t* frames, Py_ssize_t nfrm, uint64_t pa) noexcept nogil:
+    """The 8-byte entry at physical address ``pa`` (zero where RAM has no backing)."""
+    cdef const uint64_t* f = frame_at(dir_, ndir, blocks, nblk, frames, nfrm, pa >> 12)
+    if f == NULL:
         return 0
-    return frames[(<Py_ssize_t>s << 9) + <Py_ssize_t>((pa & 0xFFF) >> 3)]
+    return f[(pa & 0xFFF) >> 3]
 
 
 def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uint64_t[:, ::1] frames,
@@ -509,10 +643,22 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
     """
     cdef Py_ssize_t n = vas.shape[0], k
     cdef bint full = out_shift.shape[0] == n and out_leaf.shape[0] == n and out_flags.shape[0] == n
+    if levels != 4 and levels != 5:
+        raise ValueError(f"walk64: levels must be 4 or 5, not {levels}")
+    if not 32 <= maxphyaddr <= 52:
+        raise ValueError(f"walk64: MAXPHYADDR must be in [32, 52], not {maxphyaddr}")
+    if out_pa.shape[0] < n or out_err.shape[0] < n:
+        raise ValueError(f"walk64: output arrays hold {min(out_pa.shape[0], out_err.shape[0])} results, "
+                         f"{n} addresses given")
+    if directory.shape[0] == 0 or blocks.shape[0] == 0 or frames.shape[0] == 0 or blocks.shape[1] != BLK_PFNS \
+            or frames.shape[1] != 512:
+        raise ValueError("walk64: malformed physical store")
     cdef const int32_t* dir_ = &directory[0]
     cdef Py_ssize_t ndir = directory.shape[0]
     cdef const int32_t* blk = &blocks[0, 0]
+    cdef Py_ssize_t nblk = blocks.shape[0]
     cdef const uint64_t* frm = &frames[0, 0]
+    cdef Py_ssize_t nfrm = frames.shape[0]
     cdef uint64_t va, table, e, addr_mask, rsvd_hi, pa, eff_rw, eff_us, eff_nx
     cdef int lvl, shift, err, vabits
     cdef uint64_t top, region, c_region = ~(<uint64_t>0)
@@ -551,7 +697,7 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
                 lvl = levels
                 while True:
                     shift = 12 + 9 * (lvl - 1)
-                    e = entry_at(dir_, ndir, blk, frm, table + (((va >> shift) & 0x1FF) << 3))
+                    e = entry_at(dir_, ndir, blk, nblk, frm, nfrm, table + (((va >> shift) & 0x1FF) << 3))
                     if not (e & 1):
                         err = 0
                         break
@@ -579,11 +725,7 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
                 c_pt = NULL
                 if err < 0 and lvl == 2 and not (e & _PSE):
                     c_ptpa = e & addr_mask
-                    if (c_ptpa >> 12 >> BLK_SHIFT) < <uint64_t>ndir and dir_[c_ptpa >> 12 >> BLK_SHIFT] >= 0 \
-                            and blk[(<Py_ssize_t>dir_[c_ptpa >> 12 >> BLK_SHIFT] << BLK_SHIFT)
-                                    + <Py_ssize_t>((c_ptpa >> 12) & BLK_MASK)] >= 0:
-                        c_pt = &frm[<Py_ssize_t>blk[(<Py_ssize_t>dir_[c_ptpa >> 12 >> BLK_SHIFT] << BLK_SHIFT)
-                                                     + <Py_ssize_t>((c_ptpa >> 12) & BLK_MASK)] << 9]
+                    c_pt = frame_at(dir_, ndir, blk, nblk, frm, nfrm, c_ptpa >> 12)
                 c_e = e
                 c_lvl = lvl
                 c_err = err
@@ -691,6 +833,16 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     cdef uint64_t cur_parent_eff = 0, expect, va0
     cdef int j
     cdef Py_ssize_t nodd = 0, cap_o = odd.shape[0] if odd is not None else 0
+    if levels != 4 and levels != 5:
+        raise ValueError(f"enumerate64: levels must be 4 or 5, not {levels}")
+    if not 32 <= maxphyaddr <= 52:
+        raise ValueError(f"enumerate64: MAXPHYADDR must be in [32, 52], not {maxphyaddr}")
+    if not 0 <= top_lo <= top_hi <= 512:
+        raise ValueError(f"enumerate64: top-level slots [{top_lo}, {top_hi}) outside [0, 512]")
+    if runs.shape[1] < 6 or tables.shape[1] < 4 or counts.shape[0] < 6 or (odd is not None and odd.shape[1] < 4):
+        raise ValueError("enumerate64: output arrays need 6 run columns, 4 table columns, 6 counts, 4 odd columns")
+    if blocks.shape[1] != BLK_PFNS or frames.shape[1] != 512:
+        raise ValueError("enumerate64: malformed physical store")
     signbit = (<uint64_t>1) << (vabits - 1)
     with nogil:
         tbl[lvl] = root_pfn << 12

@@ -1,13 +1,13 @@
 # 32-bit (i386 PAE and non-PAE) loops of emu._fast; included at the end of _fast.pyx.
 #
-# * Mapper32: ``kernel_physical_mapping_init`` of arch/x86/mm/init_32.c (v3.9-4.19 form,
-#   two passes) over swapper_pg_dir, PAE (8-byte entries, 4-entry PGD, 2 MiB pages) or
-#   non-PAE (4-byte entries, the PGD is the PMD, 4 MiB pages).  Page-table pages come from
-#   Mapper.alloc_page (BRK, then the memblock run Python hands over).
+# * Mapper32: ``kernel_physical_mapping_init`` of arch/x86/mm/init_32.c (v3.9-6.1 form:
+#   two ``mapping_iter`` passes) over swapper_pg_dir, PAE (8-byte entries, 4-entry PGD,
+#   2 MiB pages) or non-PAE (4-byte entries, the PGD is the PMD, 4 MiB pages), with
+#   ``one_md_table_init`` and ``one_page_table_init``.  Page-table pages come from
+#   Mapper.alloc_low_page (BRK, then the memblock run Python hands over).
 # * walk32: the MMU walk of Intel SDM vol. 3A 4.3 (32-bit paging) and 4.4 (PAE paging).
 #
-# Python (emu.kernel.arch.x86.mm.init_32, emu.machine.mmu) validates every input before calling in; the
-# pure-Python twins are in emu.machine.reference32.
+# The pure-Python twins are in emu.machine.reference32.
 
 cdef uint64_t M32 = 0xFFFFFFFFULL
 cdef uint64_t CR3_PDPT = 0xFFFFFFE0ULL
@@ -50,7 +50,7 @@ cdef class Mapper32(Mapper):
         else:
             (<uint32_t*>&self.frames[slot * 512])[i] = <uint32_t>v
 
-    cdef inline bint is_text(self, uint64_t addr) noexcept nogil:
+    cdef inline bint is_kernel_text(self, uint64_t addr) noexcept nogil:
         return self.text_lo <= addr <= self.text_hi
 
     cdef Py_ssize_t table_of(self, uint64_t e) except -2:
@@ -59,32 +59,64 @@ cdef class Mapper32(Mapper):
             raise ValueError(f"entry {e:#x} points to a page-table page without backing")
         return s
 
-    cdef uint64_t one_pass(self, uint64_t pgd_pfn, uint64_t start_pfn, uint64_t end_pfn, int it) except? 1:
-        """One iteration (``mapping_iter``) of kernel_physical_mapping_init."""
+    cdef Py_ssize_t one_md_table_init(self, uint64_t pgd_pfn, int pgd_idx) except -2:
+        """``one_md_table_init``: PAE: the PMD page of PGD entry ``pgd_idx``, allocated (entry
+        ``_PAGE_PRESENT``) when absent; non-PAE: the PGD itself (the PMD is folded)."""
+        cdef Py_ssize_t pgd = self.slot_of(pgd_pfn), child
+        cdef uint64_t e
+        if not self.pae:
+            return pgd
+        e = self.frames[pgd * 512 + pgd_idx]
+        if e & 1:
+            return self.table_of(e)
+        child = self.alloc_low_page(2)
+        pgd = self.slot_of(pgd_pfn)
+        self.frames[pgd * 512 + pgd_idx] = ((self.frame_pfn[child] << 12) & self.emask) | 0x001
+        return child
+
+    cdef Py_ssize_t one_page_table_init(self, uint64_t pgd_pfn, int pgd_idx, int pmd_idx,
+                                        uint64_t addr) except -2:
+        """``one_page_table_init``: the page table of PMD entry ``pmd_idx`` (PAE: in the PMD
+        page of ``pgd_idx``; non-PAE: PGD entry ``pgd_idx``), allocated (``_PAGE_TABLE``)
+        when absent."""
+        cdef Py_ssize_t pgd = self.slot_of(pgd_pfn), pmd, child
+        cdef uint64_t e
+        if self.pae:
+            pmd = self.table_of(self.frames[pgd * 512 + pgd_idx])
+            e = self.frames[pmd * 512 + pmd_idx]
+        else:
+            e = self.get(pgd, pgd_idx)
+        if e & 1:
+            if e & 0x80:
+                raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
+                                 "would write PTEs into the large page's frame (not emulated)")
+            return self.table_of(e)
+        child = self.alloc_low_page(1)
+        pgd = self.slot_of(pgd_pfn)
+        if self.pae:
+            pmd = self.table_of(self.frames[pgd * 512 + pgd_idx])
+            self.frames[pmd * 512 + pmd_idx] = ((self.frame_pfn[child] << 12) & self.emask) | 0x067
+        else:
+            self.put(pgd, pgd_idx, ((self.frame_pfn[child] << 12) & self.emask) | 0x067)
+        return child
+
+    cdef uint64_t mapping_pass(self, uint64_t pgd_pfn, uint64_t start_pfn, uint64_t end_pfn,
+                               int mapping_iter) except? 1:
+        """One ``mapping_iter`` pass of kernel_physical_mapping_init: pass 1 writes
+        ``PTE_IDENT_ATTR``-style entries and counts the pages, pass 2 the final
+        ``PAGE_KERNEL[_LARGE][_EXEC]`` (executable where ``is_kernel_text``)."""
         cdef uint64_t last = end_pfn << 12, pfn = start_pfn, addr, addr2, e, prot
         cdef int nptrs = 512 if self.pae else 1024
         cdef int npgd = 4 if self.pae else 1024
         cdef int pgd_idx, pmd_idx, pte_ofs, npmd = 512 if self.pae else 1
-        cdef Py_ssize_t pgd, pmd, pte, child
+        cdef Py_ssize_t pmd, pte
         cdef int64_t n2m = 0, n4k = 0
         cdef uint64_t lmask = <uint64_t>(nptrs - 1)
-        pgd = self.slot_of(pgd_pfn)
-        if pgd < 0:
+        if self.slot_of(pgd_pfn) < 0:
             raise ValueError("the PGD page has no backing")
         pgd_idx = <int>((((pfn << 12) + self.po) & M32) >> (30 if self.pae else 22))
         while pgd_idx < npgd:
-            # one_md_table_init
-            if self.pae:
-                e = self.frames[pgd * 512 + pgd_idx]
-                if not (e & 1):
-                    child = self.alloc_page(2)
-                    pgd = self.slot_of(pgd_pfn)
-                    self.frames[pgd * 512 + pgd_idx] = ((self.frame_pfn[child] << 12) & self.emask) | 0x001
-                    pmd = child
-                else:
-                    pmd = self.table_of(e)
-            else:
-                pmd = pgd
+            pmd = self.one_md_table_init(pgd_pfn, pgd_idx)
             if pfn >= end_pfn:
                 pgd_idx += 1
                 continue
@@ -93,14 +125,14 @@ cdef class Mapper32(Mapper):
             else:
                 pmd_idx = 0
             while pmd_idx < npmd and pfn < end_pfn:
-                # the PMD entry: PAE: PMD page slot pmd, index pmd_idx; non-PAE: PGD index pgd_idx
                 addr = ((pfn << 12) + self.po) & M32
                 if self.use_pse:
+                    # a large page: the PMD entry (PAE) or the PGD entry itself (non-PAE)
                     if self.align_large:
                         pfn &= ~lmask
                     addr2 = ((pfn + <uint64_t>nptrs - 1) * 4096 + self.po + 4095) & M32
-                    prot = self.protl_x if (self.is_text(addr) or self.is_text(addr2)) else self.protl
-                    if it == 2:
+                    prot = self.protl_x if (self.is_kernel_text(addr) or self.is_kernel_text(addr2)) else self.protl
+                    if mapping_iter == 2:
                         e = ((pfn << 12) & self.emask) | prot
                     else:
                         e = ((pfn << 12) & self.emask) | self.initl
@@ -108,63 +140,50 @@ cdef class Mapper32(Mapper):
                     if self.pae:
                         self.frames[pmd * 512 + pmd_idx] = e
                     else:
-                        self.put(pgd, pgd_idx, e)
+                        self.put(self.slot_of(pgd_pfn), pgd_idx, e)
                     pfn += <uint64_t>nptrs
                     pmd_idx += 1
                     continue
-                # one_page_table_init
-                e = self.frames[pmd * 512 + pmd_idx] if self.pae else self.get(pgd, pgd_idx)
-                if not (e & 1):
-                    child = self.alloc_page(1)
-                    pgd = self.slot_of(pgd_pfn)
-                    if self.pae:
-                        pmd = self.table_of(self.frames[pgd * 512 + pgd_idx])
-                        self.frames[pmd * 512 + pmd_idx] = ((self.frame_pfn[child] << 12) & self.emask) | 0x067
-                    else:
-                        pmd = pgd
-                        self.put(pgd, pgd_idx, ((self.frame_pfn[child] << 12) & self.emask) | 0x067)
-                    pte = child
-                else:
-                    if e & 0x80:
-                        raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
-                                         "would write PTEs into the large page's frame (not emulated)")
-                    pte = self.table_of(e)
+                pte = self.one_page_table_init(pgd_pfn, pgd_idx, pmd_idx, addr)
                 pte_ofs = <int>((addr >> 12) & lmask)
                 with nogil:
                     while pte_ofs < nptrs and pfn < end_pfn:
                         n4k += 1
-                        if it == 1:
+                        if mapping_iter == 1:
                             self.put(pte, pte_ofs, ((pfn << 12) & self.emask) | self.init4k)
                             last = (pfn << 12) + 4096
                         else:
-                            prot = self.prot4k_x if self.is_text(addr) else self.prot4k
+                            prot = self.prot4k_x if self.is_kernel_text(addr) else self.prot4k
                             self.put(pte, pte_ofs, ((pfn << 12) & self.emask) | prot)
                         pte_ofs += 1
                         pfn += 1
                         addr = (addr + 4096) & M32
                 pmd_idx += 1
             pgd_idx += 1
-        if it == 1:
+        if mapping_iter == 1:
             self.p2m += n2m
             self.p4k += n4k
         return last
 
-    def map32(self, uint64_t pgd_pfn, uint64_t start, uint64_t end):
-        """kernel_physical_mapping_init: both passes; returns last_map_addr."""
+    def kernel_physical_mapping_init(self, uint64_t pgd_pfn, uint64_t start, uint64_t end):
+        """kernel_physical_mapping_init (init_32.c): both passes; returns last_map_addr."""
         cdef uint64_t last
+        if start > end or end > (<uint64_t>1 << 36):
+            raise ValueError(f"[{start:#x}, {end:#x}) is not a 32-bit physical range")
         try:
-            last = self.one_pass(pgd_pfn, start >> 12, end >> 12, 1)
-            self.one_pass(pgd_pfn, start >> 12, end >> 12, 2)
+            last = self.mapping_pass(pgd_pfn, start >> 12, end >> 12, 1)
+            self.mapping_pass(pgd_pfn, start >> 12, end >> 12, 2)
         finally:
             self._save()
         return last
 
 
-def map_range32(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end):
-    """Run the i386 ``kernel_physical_mapping_init`` for ``job`` (see emu.kernel.arch.x86.mm.init_32.MapJob32).
-    Returns ``(last_map_addr, pages_2m, pages_4k)`` (counts of the first pass)."""
+def kernel_physical_mapping_init_32(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end):
+    """Run the i386 ``kernel_physical_mapping_init`` for ``job`` (an
+    ``emu.kernel.arch.x86.mm.init_32.MapJob32``).  Returns ``(last_map_addr, pages_2m,
+    pages_4k)`` (counts of the first pass)."""
     cdef Mapper32 m = Mapper32(job)
-    last = m.map32(pgd_pfn, paddr_start, paddr_end)
+    last = m.kernel_physical_mapping_init(pgd_pfn, paddr_start, paddr_end)
     return last, m.p2m, m.p4k
 
 
@@ -187,6 +206,14 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
     cdef int err, shift, lvl
     cdef bint fault
     cdef uint64_t NXB = (<uint64_t>1) << 63
+    if not 32 <= maxphyaddr <= 52:
+        raise ValueError(f"walk32: MAXPHYADDR must be in [32, 52], not {maxphyaddr}")
+    if out_pa.shape[0] < n or out_shift.shape[0] < n or out_leaf.shape[0] < n or out_flags.shape[0] < n \
+            or out_err.shape[0] < n:
+        raise ValueError(f"walk32: every output array must hold {n} results")
+    if directory.shape[0] == 0 or blocks.shape[0] == 0 or frames.shape[0] == 0 or blocks.shape[1] != BLK_PFNS \
+            or frames.shape[1] != 512:
+        raise ValueError("walk32: malformed physical store")
     amask = ((<uint64_t>1 << maxphyaddr) - 1) & ~<uint64_t>0xFFF
     # PAE: bits 62:M reserved in every entry; bit 63 (XD) reserved without NXE (always in PDPTEs)
     rsvd = ((<uint64_t>1 << 63) - 1) & ~((<uint64_t>1 << maxphyaddr) - 1)

@@ -6,14 +6,26 @@ from emu.machine import engine as backend
 from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
 from emu.kernel.state import BootParams
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.cpu import CpuFeatures
 
 from layouts import G, pc, table
 
 
 def test_compiled_extension_is_used():
     assert backend.compiled_available(), "emu._fast is not built: pip install . (or build_ext --inplace)"
-    assert backend.name() == "cython"
+    assert backend.select().name == "cython"
+    assert emulate(EMBEDDED_DEFAULT.copy()).kernel.engine.name == "cython"
+
+
+def test_engine_is_chosen_per_emulation():
+    a = emulate(EMBEDDED_DEFAULT.copy(), engine="python")
+    b = emulate(EMBEDDED_DEFAULT.copy())
+    assert a.kernel.engine.name == "python" and b.kernel.engine.name == "cython"
+
+
+def test_unknown_engine_is_one_line():
+    with pytest.raises(backend.EngineError, match="unknown engine 'fortran'"):
+        backend.select("fortran")
 
 
 def _frames(phys):
@@ -32,13 +44,8 @@ LAYOUTS = [
 
 @pytest.mark.parametrize("name,e820,profile,params", LAYOUTS, ids=[l[0] for l in LAYOUTS])
 def test_same_bytes(name, e820, profile, params):
-    try:
-        backend.use("cython")
-        a = emulate(e820.copy(), profile, params)
-        backend.use("python")
-        b = emulate(e820.copy(), profile, params)
-    finally:
-        backend.use("cython")
+    a = emulate(e820.copy(), profile, params, engine="cython")
+    b = emulate(e820.copy(), profile, params, engine="python")
     assert a.debug_log == b.debug_log
     pa, fa = _frames(a.kernel.phys)
     pb, fb = _frames(b.kernel.phys)

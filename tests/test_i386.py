@@ -26,7 +26,7 @@ from emu.kernel.arch.x86.kernel.e820 import E820Entry, E820Table  # noqa: E402
 from emu.boot.emulate import emulate  # noqa: E402
 from emu.kernel.state import BootParams  # noqa: E402
 from emu.machine.phys import PhysMem  # noqa: E402
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures  # noqa: E402
+from emu.machine.cpu import CpuFeatures  # noqa: E402
 from emu.machine.mmu import MMU, enumerate_tables, translate  # noqa: E402
 
 MAXPHYADDR = 40
@@ -346,20 +346,15 @@ def test_walk32_matches_unicorn(pae):
     uc.emu_start(0x1000, 0x1002)
     assert uc.reg_read(X.UC_X86_REG_EAX) & 0xFF == MAXPHYADDR
     rng = np.random.default_rng(SEED + pae)
-    prev = backend.name()
-    backend.use("cython" if backend.compiled_available() else "python")
     total, mism, counts, stats = 0, [], {}, {}
     t0 = time.perf_counter()
-    try:
-        for _ in range(N_TREES):
-            t = build_tree32(rng, pae)
-            vas = random_vas32(rng, t, N_PER_TREE)
-            total += vas.size
-            mism += _compare32(t, vas, offsets, counts)
-            for k, v in t.stats.items():
-                stats[k] = stats.get(k, 0) + v
-    finally:
-        backend.use(prev)
+    for _ in range(N_TREES):
+        t = build_tree32(rng, pae)
+        vas = random_vas32(rng, t, N_PER_TREE)
+        total += vas.size
+        mism += _compare32(t, vas, offsets, counts)
+        for k, v in t.stats.items():
+            stats[k] = stats.get(k, 0) + v
     print(f"\n{'PAE' if pae else '32-bit'} paging: {total} addresses x configs vs Unicorn in "
           f"{time.perf_counter() - t0:.1f} s; error codes {'compared' if offsets else 'NOT compared'}; "
           + " ".join(f"{k}={v}" for k, v in sorted(counts.items())) + "; trees: "
@@ -381,22 +376,16 @@ def test_walk32_cython_matches_reference():
     if not backend.compiled_available():
         pytest.skip("emu._fast is not built")
     rng = np.random.default_rng(SEED + 7)
-    prev = backend.name()
-    try:
-        for pae in (True, False):
-            t = build_tree32(rng, pae)
-            vas = random_vas32(rng, t, 8000)
-            for mp, nxe, pse in ((40, True, True), (36, False, False), (32, True, True), (52, True, True)):
-                mmu = MMU(t.cr3, levels=3 if pae else 2, maxphyaddr=mp, nxe=nxe, smep=True, pse=pse)
-                for access in range(8):
-                    backend.use("cython")
-                    a = translate(t.phys, mmu, vas, access)
-                    backend.use("python")
-                    b = translate(t.phys, mmu, vas, access)
-                    for f in ("pa", "shift", "leaf", "flags", "error"):
-                        assert np.array_equal(getattr(a, f), getattr(b, f)), (pae, mp, access, f)
-    finally:
-        backend.use(prev)
+    for pae in (True, False):
+        t = build_tree32(rng, pae)
+        vas = random_vas32(rng, t, 8000)
+        for mp, nxe, pse in ((40, True, True), (36, False, False), (32, True, True), (52, True, True)):
+            mmu = MMU(t.cr3, levels=3 if pae else 2, maxphyaddr=mp, nxe=nxe, smep=True, pse=pse)
+            for access in range(8):
+                a = translate(t.phys, mmu, vas, access, engine="cython")
+                b = translate(t.phys, mmu, vas, access, engine="python")
+                for f in ("pa", "shift", "leaf", "flags", "error"):
+                    assert np.array_equal(getattr(a, f), getattr(b, f)), (pae, mp, access, f)
 
 
 def test_pdpte_reserved_bits_refused():
@@ -449,9 +438,9 @@ def _e820(top: int) -> E820Table:
                       E820Entry(0x100000, top - 0x100000, 1), E820Entry(0xFEC00000, 0x1000, 2)])
 
 
-def _run(pae: bool, top=0xDFE86000, profile="3.13", **kw):
+def _run(pae: bool, top=0xDFE86000, profile="3.13", engine=None, **kw):
     p = BootParams(arch="i386", pae=pae, brk_base=kw.pop("brk_base", 0x1B88000), **kw)
-    return emulate(_e820(top), profile, p)
+    return emulate(_e820(top), profile, p, engine=engine)
 
 
 @pytest.mark.parametrize("pae", [True, False])
@@ -531,20 +520,14 @@ def test_no_pse_and_page_offset_1g():
 def test_kernel_mapping_cython_matches_reference():
     if not backend.compiled_available():
         pytest.skip("emu._fast is not built")
-    prev = backend.name()
-    try:
-        for pae in (True, False):
-            for kw in ({}, {"debug_pagealloc": True}, {"initrd": (0x30000000, 0x34000000)}):
-                backend.use("cython")
-                a = _run(pae, **kw)
-                backend.use("python")
-                b = _run(pae, **kw)
-                assert a.log == b.log
-                assert np.array_equal(a.kernel.phys.backed_pfns(), b.kernel.phys.backed_pfns())
-                for p in a.kernel.phys.backed_pfns().tolist():
-                    assert np.array_equal(a.kernel.phys.table(p), b.kernel.phys.table(p)), (pae, kw, hex(p))
-    finally:
-        backend.use(prev)
+    for pae in (True, False):
+        for kw in ({}, {"debug_pagealloc": True}, {"initrd": (0x30000000, 0x34000000)}):
+            a = _run(pae, engine="cython", **kw)
+            b = _run(pae, engine="python", **kw)
+            assert a.log == b.log
+            assert np.array_equal(a.kernel.phys.backed_pfns(), b.kernel.phys.backed_pfns())
+            for p in a.kernel.phys.backed_pfns().tolist():
+                assert np.array_equal(a.kernel.phys.table(p), b.kernel.phys.table(p)), (pae, kw, hex(p))
 
 
 def test_kmap_copy_and_fixmap_tables():
@@ -660,7 +643,7 @@ def test_native_pagetable_init_clears_head32_leftovers():
     PTEs (one KERN_DEBUG line each) and stops at the first absent one; then paging_init
     takes the pkmap page table from BRK."""
     from emu.kernel.arch.x86.mm import init_32
-    from emu.check.x86_64 import verify
+    from emu.check import verify
     r = _run(True, top=0x1600000, brk_base=0x1388000)
     k = r.kernel
     n0 = len(k.log.records)

@@ -5,7 +5,7 @@ from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED
 from emu.boot.emulate import emulate
 from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK, BootParams
 from emu.kernel.arch.x86.mm.init import alloc_low_pages
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.cpu import CpuFeatures
 from emu.kernel.printk import KernelPanic
 from emu.kernel.profiles import get_profile
 from emu.kernel.arch.x86.kernel.setup import setup_arch

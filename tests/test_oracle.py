@@ -21,7 +21,7 @@ from emu.tools.oracle import gdbstub
 from emu.tools.oracle.compare import compare, params_from_guest, resolve_profile
 from emu.tools.oracle.qemu import Guest, QemuLayout
 from emu.tools.oracle.tables import emu_tree, walk_tree
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile
 from emu.kernel.arch.x86.kernel.setup import setup_arch
 from emu.machine.mmu import MMU, enumerate_tables

@@ -5,7 +5,7 @@ from emu.tools.diff import compare
 from emu.kernel.arch.x86.kernel.e820 import E820_RESERVED
 from emu.boot.emulate import emulate
 from emu.kernel.state import BootParams
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import PROFILES, get_profile, profile_table
 
 from layouts import G, M, pc, table

@@ -3,7 +3,8 @@ import pytest
 
 from emu.kernel.state import BootParams
 from emu.kernel.arch.x86.mm.init import probe_page_size_mask, split_mem_range
-from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M, CpuFeatures
+from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M
+from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile
 from emu.kernel.arch.x86.kernel.setup import setup_arch
 

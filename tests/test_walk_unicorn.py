@@ -388,9 +388,7 @@ def _compare(tree, vas, offsets, emu_walk=_emu, counts=None) -> List[str]:
 def test_walk_matches_unicorn():
     _uc_modules()
     offsets = _calibrate()
-    prev = backend.name()
-    backend.use("cython" if backend.compiled_available() else "python")
-    walker = backend.name()
+    walker = backend.select().name
     total = 0
     mismatches: List[str] = []
     counts: Dict[str, Dict[str, int]] = {}
@@ -406,7 +404,7 @@ def test_walk_matches_unicorn():
             for k, v in tree.stats.items():
                 stats[k] = stats.get(k, 0) + v
     finally:
-        backend.use(prev)
+        pass
     elapsed = time.perf_counter() - t0
     print(f"\nemu ({walker}) vs Unicorn: {total} addresses x {len(CONFIGS)} configs "
           f"in {elapsed:.1f} s, error codes {'compared' if offsets else 'NOT compared'}")
@@ -462,7 +460,6 @@ def test_cython_matches_python_reference():
     if not backend.compiled_available():
         pytest.skip("emu._fast is not built")
     rng = np.random.default_rng(SEED + 1)
-    prev = backend.name()
     checked = 0
     try:
         for k, variant in enumerate(MMU_VARIANTS):
@@ -471,12 +468,8 @@ def test_cython_matches_python_reference():
             vas = pt_random.random_vas(rng, tree, N_REF // len(MMU_VARIANTS) + 1)
             mmu = MMU(tree.cr3 | (0x18 if k == 1 else 0), levels=4, **variant)
             for access in range(8):
-                backend.use("cython")
-                assert backend.name() == "cython"
-                a = translate(tree.phys, mmu, vas, access)
-                backend.use("python")
-                assert backend.name() == "python"
-                b = translate(tree.phys, mmu, vas, access)
+                a = translate(tree.phys, mmu, vas, access, engine="cython")
+                b = translate(tree.phys, mmu, vas, access, engine="python")
                 for field in ("pa", "shift", "leaf", "flags", "error"):
                     x, y = getattr(a, field), getattr(b, field)
                     assert x.dtype == y.dtype, field
@@ -486,5 +479,5 @@ def test_cython_matches_python_reference():
                         f"at va={int(vas[bad[0]]):#x}")
             checked += vas.size
     finally:
-        backend.use(prev)
+        pass
     assert checked >= N_REF

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 from emu.kernel.arch.x86.kernel.e820 import E820Table
 from emu.kernel.state import BootParams, Kernel
@@ -19,8 +19,9 @@ from emu.kernel.arch.x86.mm.pageattr import arch_report_meminfo
 from emu.kernel.arch.x86.pgtable_types import PAGE_SHIFT, PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
 from emu.kernel.printk import KernelPanic
 from emu.kernel.profiles import Profile, get_profile
+from emu.machine.engine import Engine
 from emu.kernel.arch.x86.kernel.setup import setup_arch
-from emu.check.x86_64 import Report, verify
+from emu.check import Report, verify
 
 LEVEL_KEYS = {4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
 
@@ -91,23 +92,40 @@ class Result:
 
 def emulate(e820: E820Table, profile: Union[str, Profile] = "6.1", params: Optional[BootParams] = None,
             log_edits: Optional[list] = None, check: bool = True, max_memory: Optional[int] = None,
-            progress=None) -> Result:
+            progress: Optional[Callable[[int, int], None]] = None,
+            engine: Union[None, str, Engine] = None) -> Result:
     """Run ``setup_arch``'s preparation and ``init_mem_mapping`` for ``e820``.
 
     A kernel panic is part of the result (``Result.panic``), not an exception.
-    Input errors raise ``ValueError`` subclasses with a one-line message.
+    Input errors raise ``ValueError`` subclasses with a one-line message.  ``progress``,
+    when given, is called as ``progress(bytes mapped so far, bytes of RAM to map)``;
+    ``engine`` picks the loops (``"cython"``, ``"python"``; default: compiled unless
+    ``EMU_PURE=1``).
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     params = params or BootParams()
     t0 = time.perf_counter()
-    k = setup_arch(prof, params, e820, log_edits, max_memory=max_memory)
-    k.progress = progress
+    k = setup_arch(prof, params, e820, log_edits, max_memory=max_memory, engine=engine)
+    step = None
+    if progress is not None:
+        total = ram_to_map(k)
+        done = [0]
+
+        def step(nbytes: int) -> None:
+            done[0] += nbytes
+            progress(done[0], total)
     try:
-        mm_init.init_mem_mapping(k)
+        mm_init.init_mem_mapping(k, step)
     except KernelPanic as p:
         k.panic = p.text
     seconds = time.perf_counter() - t0
-    report = verify(k) if check and k.panic is None else None
+    report = verify(k, engine=k.engine) if check and k.panic is None else None
     warnings = list(k.memblock.warnings)
     return Result(prof.name, k.mode.arch, k.log.lines(debug=False), k.log.lines(debug=True), k.panic,
                   k, report, seconds, warnings)
+
+
+def ram_to_map(k: Kernel) -> int:
+    """Bytes of memblock memory below the end ``init_mem_mapping`` maps to (for progress)."""
+    end = (k.max_pfn if k.mode.is_64bit else k.max_low_pfn) << PAGE_SHIFT
+    return sum(min(e, end) - s for s, e in k.memblock.memory if s < end)

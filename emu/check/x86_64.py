@@ -35,40 +35,45 @@ Rules (the ``rule`` field of a :class:`Violation`):
 ``acct.tables``      page-table pages per level differ between the allocation log, the walk and the
                      number of distinct slots the leaves need
 
-Paging modes are pluggable (:class:`PagingMode`, :data:`MODES`); x86-64 4- and
-5-level are implemented, ``i386``/``i386-pae`` are declared and not checked yet.
-The checker works on maximal leaf runs and numpy columns, so a 1 TiB layout
-mapped with 4 KiB pages (500,000 table pages) is checked in well under a second.
+This module checks x86-64 (4- and 5-level paging); :mod:`emu.check.i386` checks PAE and
+32-bit paging with the same rules where they apply.  The checker imports nothing of the
+emulated kernel: it reads the machine (physical memory, the MMU walk), the kernel's
+printed lines (with the boot-log reader of :mod:`emu.inputs`) and the state the boot
+left (:mod:`emu.check.view` lists every field it reads), and knows each version only
+through its profile's data.  It works on maximal leaf runs and numpy columns, so a
+1 TiB layout mapped with 4 KiB pages (500,000 table pages) is checked in well under a
+second.
 """
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from emu.kernel.state import Kernel
-from emu.kernel.arch.x86.pgtable_types import (
-    MASK_1G,
-    MASK_2M,
-    PAGE_SHIFT,
-    PAGE_SIZE,
-    PG_LEVEL_1G,
-    PG_LEVEL_2M,
-    PG_LEVEL_4K,
-    _PAGE_GLOBAL,
-    _PAGE_NX,
-    _PAGE_PSE,
+from emu.check.intervals import (
+    Interval,
+    arrays as _arrays,
+    bytes_below as _bytes_below,
+    first_cover as _first_cover,
+    inside as _inside,
+    intersect as _intersect,
+    merge as _merge,
+    subtract as _subtract,
 )
-from emu.machine.phys import BLOCK_SHIFT
+from emu.check.report import MAX_PER_RULE, Report, Violation
+from emu.inputs.dmesg import PIECE_SHIFTS, page_pieces
+from emu.machine import bits
 from emu.machine.mmu import MMU, TreeSummary, enumerate_tables, translate
+from emu.machine.phys import BLOCK_SHIFT
+from emu.machine.abi import SRC_BRK, SRC_IMAGE, SRC_NAMES
 
+PAGE_SHIFT = bits.PAGE_SHIFT
+PAGE_SIZE = bits.PAGE_SIZE
 ISA_END = 0x100000
-Interval = Tuple[int, int]
 _U64 = np.uint64
-#: report at most this many violations per rule in ``violations`` (all are counted)
-MAX_PER_RULE = 20
+#: e820 types the kernel maps as RAM (E820_RAM, E820_RESERVED_KERN)
+RAM_TYPES = (1, 128)
 #: flags of an entry that points to a lower table: _PAGE_TABLE (P RW US A D)
 TABLE_ENTRY_FLAGS = 0x067
 #: _KERNPG_TABLE (P RW A D): entries of the static tables in the kernel image
@@ -76,194 +81,9 @@ KERNPG_TABLE_FLAGS = 0x063
 
 
 # ---------------------------------------------------------------------------
-# interval helpers
-# ---------------------------------------------------------------------------
-def _merge(iv: Sequence[Interval]) -> List[Interval]:
-    out: List[Interval] = []
-    for s, e in sorted(iv):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
-
-
-def _subtract(a: List[Interval], b: List[Interval]) -> List[Interval]:
-    """a minus b (both merged)."""
-    out: List[Interval] = []
-    j = 0
-    for s, e in a:
-        cur = s
-        while j < len(b) and b[j][1] <= cur:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] < e:
-            if b[k][0] > cur:
-                out.append((cur, b[k][0]))
-            cur = max(cur, b[k][1])
-            k += 1
-        if cur < e:
-            out.append((cur, e))
-    return out
-
-
-def _inside(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """For each [lo, hi): is it inside one of the sorted disjoint intervals [starts, ends)?"""
-    if len(starts) == 0:
-        return np.zeros(len(lo), bool)
-    i = np.searchsorted(starts, lo, side="right") - 1
-    ic = np.maximum(i, 0)
-    return (i >= 0) & (hi <= ends[ic]) & (lo >= starts[ic])
-
-
-def _overlaps(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """For each [lo, hi): does it intersect one of the sorted disjoint intervals?"""
-    if len(starts) == 0:
-        return np.zeros(len(lo), bool)
-    i = np.searchsorted(ends, lo, side="right")   # first interval ending after lo
-    ic = np.minimum(i, len(starts) - 1)
-    return (i < len(starts)) & (starts[ic] < hi)
-
-
-def _arrays(iv: List[Interval]) -> Tuple[np.ndarray, np.ndarray]:
-    return np.array([s for s, _ in iv], _U64), np.array([e for _, e in iv], _U64)
-
-
-# ---------------------------------------------------------------------------
-# the report
-# ---------------------------------------------------------------------------
-@dataclass
-class Violation:
-    rule: str
-    addr: Optional[int]
-    message: str
-
-    def text(self) -> str:
-        return f"{self.rule}: {self.message}"
-
-    def to_json(self) -> dict:
-        return {"rule": self.rule, "addr": self.addr, "message": self.message}
-
-
-@dataclass
-class Report:
-    ok: bool = True
-    violations: List[str] = field(default_factory=list)
-    violation_count: int = 0
-    checked: Dict[str, int] = field(default_factory=dict)
-    mapped: Dict[str, int] = field(default_factory=dict)
-    items: List[Violation] = field(default_factory=list)
-    by_rule: Dict[str, int] = field(default_factory=dict)
-    mode: str = ""
-    notes: List[str] = field(default_factory=list)
-
-    def fail(self, msg: str, rule: str = "misc", addr: Optional[int] = None) -> None:
-        self.ok = False
-        self.violation_count += 1
-        n = self.by_rule.get(rule, 0)
-        self.by_rule[rule] = n + 1
-        if n < MAX_PER_RULE:
-            v = Violation(rule, addr, msg)
-            self.items.append(v)
-            self.violations.append(v.text())
-
-    def fail_each(self, pfns, rule: str, text) -> None:
-        """One violation per page-table page in ``pfns``: the first ``MAX_PER_RULE`` with
-        ``text(pfn)``, the rest only counted."""
-        for p in pfns[:MAX_PER_RULE]:
-            self.fail(text(int(p)), rule, int(p) << 12)
-        self.count(rule, len(pfns) - min(len(pfns), MAX_PER_RULE))
-
-    def count(self, rule: str, n: int) -> None:
-        """Count ``n`` further violations of ``rule`` beyond those reported one by one."""
-        if n > 0:
-            self.ok = False
-            self.violation_count += n
-            self.by_rule[rule] = self.by_rule.get(rule, 0) + n
-
-    @property
-    def rules(self) -> List[str]:
-        return sorted(self.by_rule)
-
-    def signature(self) -> Tuple[str, ...]:
-        """The set of broken rules: what "fails the same way" means to the fuzzer."""
-        return tuple(sorted(self.by_rule))
-
-    def to_json(self) -> dict:
-        return {"ok": self.ok, "mode": self.mode, "violation_count": self.violation_count,
-                "violations": self.violations, "items": [v.to_json() for v in self.items],
-                "by_rule": self.by_rule, "checked": self.checked, "mapped_bytes": self.mapped,
-                "notes": self.notes}
-
-    def text(self, limit: int = 40) -> List[str]:
-        if self.ok:
-            c = self.checked
-            return [f"check: OK ({self.mode}; {c.get('leaf_runs', 0)} leaf runs, {c.get('walks', 0)} walks, "
-                    f"{c.get('table_pages', 0)} table pages, {c.get('pieces', 0)} logged pieces)"] + \
-                   [f"  note: {n}" for n in self.notes]
-        out = [f"check: FAILED, {self.violation_count} violation(s) of {len(self.by_rule)} rule(s): "
-               + ", ".join(f"{r} x{n}" for r, n in sorted(self.by_rule.items()))]
-        out += [f"  {v}" for v in self.violations[:limit]]
-        if len(self.violations) > limit:
-            out.append(f"  ... {len(self.violations) - limit} more listed in --json")
-        return out
-
-
-# ---------------------------------------------------------------------------
-# paging modes
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PagingMode:
-    """How to read one paging format: the checker's only hardware knowledge."""
-
-    name: str
-    levels: int
-    entry_bytes: int
-    #: leaf sizes (shift) allowed at each level (1 = PTE)
-    leaf_shifts: Dict[int, int]
-    #: shift of the slot one entry of the top level covers
-    top_shift: int
-    implemented: bool = True
-
-    def mmu(self, k: Kernel) -> MMU:
-        return MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=self.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
-
-    def enumerate(self, k: Kernel) -> TreeSummary:
-        lo = (k.page_offset >> self.top_shift) & 511
-        return enumerate_tables(k.phys, self.mmu(k), lo, 512)
-
-    def translate(self, k: Kernel, vas: np.ndarray, access: int = 0):
-        return translate(k.phys, self.mmu(k), vas, access)
-
-
-MODES: Dict[str, PagingMode] = {
-    "x86_64-4level": PagingMode("x86_64-4level", 4, 8, {1: 12, 2: 21, 3: 30}, 39),
-    "x86_64-5level": PagingMode("x86_64-5level", 5, 8, {1: 12, 2: 21, 3: 30}, 48),
-    "i386-pae": PagingMode("i386-pae", 3, 8, {1: 12, 2: 21}, 30, implemented=False),
-    "i386": PagingMode("i386", 2, 4, {1: 12, 2: 22}, 22, implemented=False),
-}
-
-
-def mode_name(k: Kernel) -> str:
-    arch = getattr(k.params, "arch", None) or getattr(k.profile, "arch", "x86_64")
-    if arch in ("x86_64", "x86-64"):
-        return "x86_64-5level" if k.paging_levels == 5 else "x86_64-4level"
-    if getattr(k.params, "pae", False) or arch in ("i386-pae", "i686-pae"):
-        return "i386-pae"
-    return "i386"
-
-
-def mode_for(k: Kernel) -> PagingMode:
-    return MODES[mode_name(k)]
-
-
-# ---------------------------------------------------------------------------
 # what the profile says the entries look like
 # ---------------------------------------------------------------------------
-def expected_flags(k: Kernel, shift: int) -> int:
+def expected_flags(k: Any, shift: int) -> int:
     """Flags of a direct-map leaf of size ``1 << shift`` for this CPU and profile.
 
     ``PAGE_KERNEL`` (P RW A D G NX) for 4K, ``| PSE`` for 2M/1G; NX only with
@@ -272,28 +92,28 @@ def expected_flags(k: Kernel, shift: int) -> int:
     ``prot | __PAGE_KERNEL_LARGE`` (5.8+), which carry G again.
     """
     cpu, prof, p = k.params.cpu, k.profile, k.params
-    flags = 0x063  # P RW A D
+    flags = bits.P | bits.RW | bits.A | bits.D
     pge = cpu.pge or not prof.pge_clears_global
     glob = pge and not (p.pti and prof.default_kernel_pte_mask)
     if shift == 30 and prof.pud_large_from_prot:
         glob = pge
     if glob:
-        flags |= _PAGE_GLOBAL
+        flags |= bits.G
     if shift > PAGE_SHIFT:
-        flags |= _PAGE_PSE
+        flags |= bits.PS
     if cpu.nx:
-        flags |= _PAGE_NX
+        flags |= bits.XD
     return flags
 
 
-def prepopulated_ident(k: Kernel) -> bool:
+def prepopulated_ident(k: Any) -> bool:
     """Does the profile's kernel image pre-populate the direct map's first GiB
     (static ``level3_ident_pgt``/``level2_ident_pgt``: 512 executable 2M leaves)?"""
     prof = k.profile
     return getattr(prof, "early_direct_map", "empty") == "ident_1g" or bool(getattr(prof, "prepopulated_ident", False))
 
 
-def allowed_leaf_flags(k: Kernel, shift: int, pa: int) -> Tuple[int, ...]:
+def allowed_leaf_flags(k: Any, shift: int, pa: int) -> Tuple[int, ...]:
     """All flag values a leaf of this size at ``pa`` may carry under the profile.
 
     Where the kernel image pre-populates the first GiB of the direct map with
@@ -306,52 +126,39 @@ def allowed_leaf_flags(k: Kernel, shift: int, pa: int) -> Tuple[int, ...]:
         if shift == 21:
             out.append(0x1E3)
         elif shift == 12:
-            glob = _PAGE_GLOBAL if (k.params.cpu.pge or not k.profile.pge_clears_global) else 0
+            glob = bits.G if (k.params.cpu.pge or not k.profile.pge_clears_global) else 0
             out.append(0x063 | glob)
     return tuple(out)
-
-
-def _size_of_mask(mask: int) -> int:
-    if mask & MASK_1G:
-        return 30
-    if mask & MASK_2M:
-        return 21
-    return 12
 
 
 # ---------------------------------------------------------------------------
 # the checker
 # ---------------------------------------------------------------------------
-def ram_ranges(k: Kernel) -> List[Interval]:
-    """e820 RAM and RESERVED_KERN, merged, each page rounded inward (whole pages only)."""
-    key = (id(k.ram_s), id(k.ram_e), len(k.ram_s))
-    cached = getattr(k, "_verify_ram_cache", None)
-    if cached is not None and cached[0] == key:
-        return list(cached[1])
-    out = _ram_ranges(k)
-    try:
-        k._verify_ram_cache = (key, out)
-    except AttributeError:
-        pass
-    return list(out)
-
-
-def _ram_ranges(k: Kernel) -> List[Interval]:
+def ram_ranges(k: Any) -> List[Interval]:
+    """e820 RAM and RESERVED_KERN (the final table), merged, each range rounded inward to
+    whole pages."""
     out = []
-    for s, e in zip(k.ram_s.tolist(), k.ram_e.tolist()):
-        s2 = -(-int(s) // PAGE_SIZE) * PAGE_SIZE
-        e2 = int(e) // PAGE_SIZE * PAGE_SIZE
+    for s, e in _merge([(x.addr, x.addr + x.size) for x in k.e820.entries if x.type in RAM_TYPES and x.size]):
+        s2 = -(-s // PAGE_SIZE) * PAGE_SIZE
+        e2 = e // PAGE_SIZE * PAGE_SIZE
         if s2 < e2:
             out.append((s2, e2))
     return out
 
 
-def pre_top_down(k: Kernel) -> bool:
+def end_of_low_ram(k: Any) -> int:
+    """The end of e820 RAM below 4 GiB (what ``e820_end_of_low_ram_pfn`` gives, in bytes)."""
+    four_g = 1 << 32
+    ends = [min(x.addr + x.size, four_g) for x in k.e820.entries if x.type == 1 and x.addr < four_g]
+    return max(ends, default=0) // PAGE_SIZE * PAGE_SIZE
+
+
+def pre_top_down(k: Any) -> bool:
     """Profiles before the top-down rewrite (<= 3.8): ``setup_arch`` maps whole ranges."""
     return getattr(k.profile, "scheme", "brk_top_down") == "early_table_space"
 
 
-def kernel_maps(k: Kernel) -> List[Interval]:
+def kernel_maps(k: Any) -> List[Interval]:
     """What the kernel promises to map.
 
     3.9+ and the seed: the ISA range, and memblock memory (e820 RAM and
@@ -362,7 +169,7 @@ def kernel_maps(k: Kernel) -> List[Interval]:
     end = k.max_pfn << PAGE_SHIFT
     if pre_top_down(k):
         four_g = 1 << 32
-        low = (k.e820.end_of_low_ram_pfn() if k.max_pfn > (four_g >> PAGE_SHIFT) else k.max_pfn) << PAGE_SHIFT
+        low = end_of_low_ram(k) if k.max_pfn > (four_g >> PAGE_SHIFT) else k.max_pfn << PAGE_SHIFT
         want = [(0, max(low, ISA_END))]
         if end > four_g:
             want.append((four_g, end))
@@ -383,7 +190,7 @@ def kernel_maps(k: Kernel) -> List[Interval]:
     return _merge(want)
 
 
-def may_map(k: Kernel) -> List[Interval]:
+def may_map(k: Any) -> List[Interval]:
     """Where the kernel may map pages that are not entirely RAM: the ISA range
     (3.9+), or everything it promises to map (before the rewrite)."""
     if pre_top_down(k):
@@ -391,7 +198,7 @@ def may_map(k: Kernel) -> List[Interval]:
     return [(0, ISA_END)]
 
 
-def _slot_lookup(k: Kernel, pfns: np.ndarray) -> np.ndarray:
+def _slot_lookup(k: Any, pfns: np.ndarray) -> np.ndarray:
     """Frame slots of ``pfns`` in the sparse store (-1 when unbacked)."""
     phys = k.phys
     d = (pfns >> _U64(BLOCK_SHIFT)).astype(np.int64)
@@ -405,10 +212,20 @@ def _slot_lookup(k: Kernel, pfns: np.ndarray) -> np.ndarray:
 
 
 class _Ctx:
-    def __init__(self, k: Kernel, r: Report, mode: PagingMode) -> None:
-        self.k, self.r, self.mode = k, r, mode
+    def __init__(self, k: Any, r: Report, engine: Any = None) -> None:
+        self.k, self.r, self.mode = k, r, k.mode
         self.po = k.page_offset
         self.end = k.max_pfn << PAGE_SHIFT
+        self.engine = engine
+        self.mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
+
+    def enumerate(self) -> TreeSummary:
+        """Every present entry of the direct map's top-level slots."""
+        lo = (self.po >> self.mode.top_shift) & 511
+        return enumerate_tables(self.k.phys, self.mmu, lo, 512, engine=self.engine)
+
+    def translate(self, vas: np.ndarray):
+        return translate(self.k.phys, self.mmu, vas, engine=self.engine)
 
 
 def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
@@ -491,7 +308,7 @@ def _check_walk(c: _Ctx, tree: TreeSummary) -> None:
         r.checked["walks"] = 0
         return
     probes = np.concatenate([runs[:, 0], runs[:, 1] - _U64(1)])
-    t = c.mode.translate(c.k, probes)
+    t = c.translate(probes)
     exp_pa = np.concatenate([runs[:, 2], runs[:, 2] + (runs[:, 1] - runs[:, 0]) - _U64(1)])
     bad = np.nonzero((t.error != -1) | (t.pa != exp_pa))[0]
     for i in bad[:MAX_PER_RULE]:
@@ -559,7 +376,7 @@ def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int)
     r.count("pt.reserved-bits", max(0, n_low - MAX_PER_RULE))
 
 
-def _level_of(k: Kernel, tree: TreeSummary, table_pfn: int) -> int:
+def _level_of(k: Any, tree: TreeSummary, table_pfn: int) -> int:
     if table_pfn == k.pgd_pfn:
         return k.paging_levels
     hit = np.nonzero(tree.tables[:, 0] == _U64(table_pfn))[0] if len(tree.tables) else []
@@ -574,7 +391,7 @@ def _check_upper_chunk(c: _Ctx, upper: np.ndarray, slots: np.ndarray, image_lo: 
     row, col = np.nonzero(ents2 & _U64(1))                   # present entries only
     ents = ents2[row, col]
     lvl = upper[row, 1].astype(np.int64)                     # level of the page holding each entry
-    large = ((ents & _U64(_PAGE_PSE)) != _U64(0)) & (lvl <= 3)
+    large = ((ents & _U64(bits.PS)) != _U64(0)) & (lvl <= 3)
     pointer = ~large
     fl = ents & _U64(0x8000000000000FFF)
     target = (ents & _U64(0x000FFFFFFFFFF000)) >> _U64(12)
@@ -604,48 +421,14 @@ def _check_upper_chunk(c: _Ctx, upper: np.ndarray, slots: np.ndarray, image_lo: 
     return n_ptr, len(idx)
 
 
-def _first_cover(starts: np.ndarray, ends: np.ndarray, pa: np.ndarray) -> np.ndarray:
-    """For each address in ``pa``: the index of the first interval (in list order) containing it,
-    or len(starts) when none does."""
-    n = len(starts)
-    out = np.full(len(pa), n, np.int64)
-    if not len(pa):
-        return out
-    if len(pa) <= 32:                     # the usual case: a handful of memblock pages
-        for j, p in enumerate(pa.tolist()):
-            hit = np.flatnonzero((starts <= p) & (ends > p))
-            if len(hit):
-                out[j] = hit[0]
-        return out
-    order = np.argsort(pa, kind="stable")
-    sp = pa[order]
-    res = np.full(len(pa), n, np.int64)
-    for i in range(n):
-        a = np.searchsorted(sp, starts[i], side="left")
-        b = np.searchsorted(sp, ends[i], side="left")
-        if a < b:
-            seg = res[a:b]
-            np.minimum(seg, i, out=seg)
-    out[order] = res
-    return out
+def image_range(k: Any) -> Tuple[int, int]:
+    """The kernel image as the boot placed it, as pfns [lo, hi): ``_text`` .. ``_brk_end``
+    (the boot's ``image`` input, as resolved for this emulation)."""
+    lo, hi = k.image
+    return lo >> PAGE_SHIFT, -(-max(hi, lo + PAGE_SIZE) // PAGE_SIZE)
 
 
-SRC_BRK, SRC_MEMBLOCK, SRC_PGT_BUF, SRC_IMAGE = 1, 2, 3, 4
-SRC_NAMES = {SRC_BRK: "BRK", SRC_MEMBLOCK: "memblock", SRC_PGT_BUF: "pgt_buf", SRC_IMAGE: "kernel image"}
-
-
-def image_range(k: Kernel) -> Tuple[int, int]:
-    """The kernel image as memblock reserves it, as pfns [lo, hi): ``_text`` .. ``_brk_end``
-    (``reserve_brk`` reserves only the used part of the BRK area; the rest is free memory)."""
-    from emu.kernel.arch.x86.kernel.setup import BRK_TAIL, DEFAULT_BRK_OFFSET
-    p = k.params
-    brk_base = p.brk_base if p.brk_base is not None else p.kernel_start + DEFAULT_BRK_OFFSET
-    lo = min(p.kernel_start, brk_base)
-    hi = max(k.kernel_end - BRK_TAIL, lo + PAGE_SIZE)
-    return lo >> PAGE_SHIFT, -(-hi // PAGE_SIZE)
-
-
-def early_mapped(k: Kernel) -> List[Interval]:
+def early_mapped(k: Any) -> List[Interval]:
     """What the direct map covers before ``init_mem_mapping`` writes anything: the
     static identity tables of the kernel image where the profile has them."""
     return [(0, 1 << 30)] if prepopulated_ident(k) else []
@@ -738,24 +521,12 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     return image_lo, image_hi
 
 
-def _bytes_below(starts: np.ndarray, lens_cum: np.ndarray, ends: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Bytes of the sorted disjoint runs [starts, ends) lying below each x."""
-    if not len(starts):
-        return np.zeros(len(x), np.int64)
-    i = np.searchsorted(starts, x, side="right") - 1
-    ic = np.maximum(i, 0)
-    part = np.minimum(x, ends[ic]).astype(np.int64) - starts[ic].astype(np.int64)
-    part = np.maximum(part, 0)
-    prev = np.where(ic > 0, lens_cum[ic - 1], 0)
-    return np.where(i >= 0, prev + part, 0)
-
-
 def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
     """map.size against the logged pieces; acct.directmap; acct.tables."""
     k, r = c.k, c.r
     runs = tree.runs
-    pieces = [(s, e, 30 if m & MASK_1G else 21 if m & MASK_2M else 12)
-              for cl in k.calls for (s, e, m) in cl.ranges]
+    # the pieces as the kernel printed them (" [mem a-b] page 2M"), pr_debug lines included
+    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in k.log.records])]
     r.checked["pieces"] = len(pieces)
     po = c.po
     keep = runs[:, 0] >= _U64(po) if len(runs) else np.zeros(0, bool)
@@ -842,8 +613,8 @@ def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
                         st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3)) & (runs[:, 2] < _U64(1 << 30))]
                         sv = _merge(list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist())))
                         exp[leaf] -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
-        got = {12: k.direct_pages_count[PG_LEVEL_4K], 21: k.direct_pages_count[PG_LEVEL_2M],
-               30: k.direct_pages_count[PG_LEVEL_1G]}
+        # direct_pages_count[] is indexed by PG_LEVEL_4K/2M/1G (1, 2, 3)
+        got = {12: k.direct_pages_count[1], 21: k.direct_pages_count[2], 30: k.direct_pages_count[3]}
         for leaf, name in ((12, "DirectMap4k"), (21, "DirectMap2M"), (30, "DirectMap1G")):
             if leaf not in skip and got[leaf] != exp[leaf]:
                 r.fail(f"{name} counts {got[leaf]} pages, the leaves and logged pieces give {exp[leaf]}",
@@ -879,32 +650,11 @@ def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
     r.checked["tables_needed"] = sum(need.values())
 
 
-def _intersect(a: List[Interval], b: List[Interval]) -> List[Interval]:
-    out: List[Interval] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def verify(k: Kernel, accounting: bool = True) -> Report:
-    """Check a finished emulation (no panic) against every rule; see the module doc."""
-    if k.mode.arch == "i386":
-        return _verify_i386(k)
-    mode = mode_for(k)
-    r = Report(mode=mode.name)
-    if not mode.implemented:
-        r.notes.append(f"no checker for paging mode {mode.name} yet: nothing checked")
-        r.checked["skipped"] = 1
-        return r
-    c = _Ctx(k, r, mode)
-    tree = mode.enumerate(k)
+def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report:
+    """Check a finished x86-64 emulation (no panic) against every rule; see the module doc."""
+    r = Report(mode=k.mode.name)
+    c = _Ctx(k, r, engine)
+    tree = c.enumerate()
     mapped = _check_leaves(c, tree)
     _check_coverage(c, mapped)
     _check_walk(c, tree)
@@ -915,15 +665,5 @@ def verify(k: Kernel, accounting: bool = True) -> Report:
     return r
 
 
-def _verify_i386(k: Kernel) -> Report:
-    """i386 (PAE and non-PAE) hook: the checks live with the i386 emulation
-    (:func:`emu.kernel.arch.x86.mm.init_32.verify_i386`, owned there), reported in this module's Report."""
-    from emu.kernel.arch.x86.mm.init_32 import verify_i386
-    return verify_i386(k, Report(mode="i386-pae" if k.mode.entry_bytes == 8 else "i386"))
-
-
-#: alias: the full checker
-check = verify
-
-__all__ = ["Report", "Violation", "PagingMode", "MODES", "mode_for", "mode_name", "expected_flags",
-           "allowed_leaf_flags", "kernel_maps", "ram_ranges", "verify", "check"]
+__all__ = ["Report", "Violation", "expected_flags", "allowed_leaf_flags", "kernel_maps", "ram_ranges",
+           "verify_x86_64"]

@@ -28,7 +28,7 @@ from emu.kernel.arch.x86.kernel.e820 import (
 __all__ = [
     "BootLogError", "LogLine", "E820Edit", "BootOptions", "BootLog",
     "looks_quoted_printable", "normalize_log", "is_pagetable_line",
-    "normalize_pagetable_line", "memparse", "parse_size", "parse_command_line",
+    "normalize_pagetable_line", "parse_page_piece", "page_pieces", "PIECE_SHIFTS", "memparse", "parse_size", "parse_command_line",
     "detect_arch", "apply_edits", "parse_boot_log", "load_boot_log",
 ]
 
@@ -211,6 +211,35 @@ _RE_PT = [
 
 _RE_PAGE_PIECE = re.compile(r"^\s*(?:\[mem 0x" + _HEX + r"-0x" + _HEX + r"\]|" + _HEX + r" - " + _HEX
                             + r") page (?:4k|2M|1G|4M)$")
+
+
+_RE_PIECE_MEM = re.compile(r"^\s*\[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\] page (4k|2M|1G|4M)$")
+_RE_PIECE_HEX = re.compile(r"^\s*([0-9a-fA-F]+) - ([0-9a-fA-F]+) page (4k|2M|1G|4M)$")
+#: the page size a piece line names, as a shift
+PIECE_SHIFTS = {"4k": 12, "2M": 21, "4M": 22, "1G": 30}
+
+
+def parse_page_piece(line: str) -> Optional[Tuple[int, int, str]]:
+    """A ``split_mem_range`` piece line as ``(start, end, size)``, ``end`` exclusive:
+    `` [mem 0x00100000-0x001fffff] page 4k`` (3.5+, inclusive end) or
+    `` 0000100000 - 0000200000 page 4k`` (before, exclusive end); None for other lines."""
+    m = _RE_PIECE_MEM.match(line)
+    if m:
+        return int(m.group(1), 16), int(m.group(2), 16) + 1, m.group(3)
+    m = _RE_PIECE_HEX.match(line)
+    if m:
+        return int(m.group(1), 16), int(m.group(2), 16), m.group(3)
+    return None
+
+
+def page_pieces(lines: Sequence[str]) -> List[Tuple[int, int, str]]:
+    """Every piece line of ``lines`` in order (see :func:`parse_page_piece`)."""
+    out = []
+    for ln in lines:
+        p = parse_page_piece(ln)
+        if p is not None:
+            out.append(p)
+    return out
 
 
 def normalize_pagetable_line(line: str) -> str:

@@ -8,14 +8,15 @@ emulations can run side by side and every run is reproducible.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
 from emu.machine.modes import I386, I386_PAE, X86_64_4LEVEL, X86_64_5LEVEL, PagingMode
 from emu.kernel.arch.x86.kernel.e820 import E820Table
 from emu.kernel.mm.memblock import Memblock
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.cpu import CpuFeatures
+from emu.machine.engine import Engine
 from emu.machine.phys import PhysMem
 from emu.kernel.printk import KernelLog
 from emu.kernel.profiles import Profile
@@ -171,6 +172,18 @@ class TablePageLog:
                             bool(self.mapped[i]), int(self.call[i]))
 
 
+@dataclass(frozen=True)
+class ArchMM:
+    """What the build links into ``init_mem_mapping`` (arch/x86/mm/init.c calls functions
+    that init_64.c or init_32.c define): ``map_pieces(k, pieces, prot)`` runs
+    ``kernel_physical_mapping_init`` for each ``(start, end, page_size_mask)`` piece of one
+    ``init_memory_mapping`` call and returns the last ``paddr_last``; 32-bit builds also
+    build the fixmap's page tables at the end (``early_ioremap_page_table_range_init``)."""
+
+    map_pieces: Callable[..., int]
+    early_ioremap_page_table_range_init: Optional[Callable[[Any], None]] = None
+
+
 @dataclass
 class MappingCall:
     """One ``init_memory_mapping(start, end)`` call."""
@@ -192,8 +205,13 @@ def paging_mode(params: "BootParams") -> PagingMode:
 class Kernel:
     """The state of one emulated boot, from ``setup_arch`` to the end of ``init_mem_mapping``."""
 
-    def __init__(self, profile: Profile, params: BootParams, e820: E820Table, phys_limit: int) -> None:
+    def __init__(self, profile: Profile, params: BootParams, e820: E820Table, phys_limit: int,
+                 engine: Engine, arch_mm: "ArchMM") -> None:
         self.profile = profile
+        #: the loop implementation this emulation runs on (compiled or pure Python)
+        self.engine = engine
+        #: the build's kernel_physical_mapping_init (init_64.c or init_32.c)
+        self.arch_mm = arch_mm
         self.params = params
         self.e820 = e820
         self.memblock = Memblock(bottom_up_clamp=profile.memblock_bottom_up_clamp)
@@ -228,10 +246,17 @@ class Kernel:
         self.table_pages = TablePageLog()
         self.calls: List[MappingCall] = []
         self.panic: Optional[str] = None
-        #: progress callback(bytes requested so far, bytes to map), for long runs
-        self.progress = None
-        self.bytes_requested = 0
-        self.bytes_to_map = 0
+        # where the boot put things, as resolved for this emulation (the checker reads them)
+        #: the kernel image, physical [_text, _brk_end)
+        self.image: Tuple[int, int] = (0, 0)
+        #: i386: is_kernel_text's physical [_text, __init_end] (inclusive)
+        self.kernel_text: Tuple[int, int] = (0, 0)
+        #: i386: the lowest virtual address of the fixmap's page tables
+        self.fixmap_start = 0
+        #: i386: static tables of head_32 and the image, (pfn, level, name)
+        self.i386_static: List[Tuple[int, int, str]] = []
+        #: i386: page-table pages replaced by copies (page_table_kmap_check) and no longer referenced
+        self.i386_orphans: set = set()
         self.ram_s = np.zeros(0, dtype=np.uint64)
         self.ram_e = np.zeros(0, dtype=np.uint64)
         self.any_s = np.zeros(0, dtype=np.uint64)

@@ -1,43 +1,74 @@
-"""Choice of the loop implementation: the Cython extension or the pure-Python reference.
+"""The two implementations of the machine's loops, chosen per emulation.
 
-``EMU_PURE=1`` in the environment, or ``use("python")``, selects the reference
-path; otherwise the compiled ``emu._fast`` is used when it is importable.
+``compiled`` is ``emu._fast`` (Cython: the table-writing loops of
+``kernel_physical_mapping_init`` and the MMU walks); ``python`` is its pure-Python twin
+(:mod:`emu.machine.reference`, :mod:`emu.machine.reference32`): the same functions under
+the same names, slower by two to three orders of magnitude, kept as the readable
+specification and the byte-for-byte baseline the tests compare the compiled loops
+against.  Nothing switches silently: the pure-Python engine runs only when asked for
+(``engine="python"``, ``--pure``, ``EMU_PURE=1``).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any, Callable, Optional, Union
 
-from emu.machine import reference as _reference
-
-try:  # the compiled extension
-    from emu import _fast as _compiled  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - only without a build
-    _compiled = None
-
-_current: ModuleType = _reference if (os.environ.get("EMU_PURE") == "1" or _compiled is None) else _compiled
+from emu.errors import BUILD_HINT, EmuError
+from emu.machine import reference, reference32
 
 
-def use(name: str) -> None:
-    """Select ``"cython"`` or ``"python"`` for the table-writing and walk loops."""
-    global _current
-    if name == "python":
-        _current = _reference
-    elif name == "cython":
-        if _compiled is None:
-            raise RuntimeError("emu._fast is not built; install the package with pip")
-        _current = _compiled
-    else:
-        raise ValueError(f"unknown backend {name!r} (cython or python)")
+class EngineError(EmuError):
+    """The requested loop implementation is not available."""
 
 
-def current() -> ModuleType:
-    return _current
+def _compiled() -> Optional[ModuleType]:
+    try:
+        from emu import _fast  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _fast
 
 
-def name() -> str:
-    return "python" if _current is _reference else "cython"
+@dataclass(frozen=True)
+class Engine:
+    """One implementation of the loops (every field a function of the same signature in both)."""
+
+    name: str                        # "cython" or "python"
+    kernel_physical_mapping_init: Callable[..., Any]     # x86-64 (init_64.c)
+    kernel_physical_mapping_init_32: Callable[..., Any]  # i386 (init_32.c, both passes)
+    walk64: Callable[..., Any]       # the MMU walk, 4-/5-level
+    walk32: Callable[..., Any]       # the MMU walk, PAE / 32-bit paging
+    enumerate64: Callable[..., Any]  # every present entry below a root, as leaf runs and table pages
+
+
+PYTHON = Engine("python", reference.kernel_physical_mapping_init, reference32.kernel_physical_mapping_init_32,
+                reference.walk64, reference32.walk32, reference.enumerate64)
+
+
+def compiled() -> Engine:
+    """The compiled engine; :class:`EngineError` (one line, how to build) when not built."""
+    fast = _compiled()
+    if fast is None:
+        raise EngineError(f"emu's compiled loops (emu._fast) are not built; {BUILD_HINT}")
+    return Engine("cython", fast.kernel_physical_mapping_init, fast.kernel_physical_mapping_init_32,
+                  fast.walk64, fast.walk32, fast.enumerate64)
 
 
 def compiled_available() -> bool:
-    return _compiled is not None
+    return _compiled() is not None
+
+
+def select(engine: Union[None, str, Engine] = None) -> Engine:
+    """The engine for one emulation: an :class:`Engine`, ``"python"``/``"pure"``,
+    ``"cython"``/``"compiled"``, or None: ``python`` when ``EMU_PURE=1``, else compiled."""
+    if isinstance(engine, Engine):
+        return engine
+    if engine is None:
+        engine = "python" if os.environ.get("EMU_PURE") == "1" else "cython"
+    if engine in ("python", "pure"):
+        return PYTHON
+    if engine in ("cython", "compiled"):
+        return compiled()
+    raise EngineError(f"unknown engine {engine!r} (cython or python)")

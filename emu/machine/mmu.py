@@ -11,21 +11,23 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from emu.machine import engine as backend
-from emu.kernel.arch.x86.pgtable_types import flag_names
+from emu.machine.bits import (  # noqa: F401  (re-exported: the walk's vocabulary)
+    ACCESS_FETCH,
+    ACCESS_READ,
+    ACCESS_USER,
+    ACCESS_WRITE,
+    FAULT_GP,
+    PF_INSTR,
+    PF_PROT,
+    PF_RSVD,
+    PF_USER,
+    PF_WRITE,
+    flag_names,
+)
+from emu.machine.engine import Engine, select
+from emu.machine.modes import PagingMode
 from emu.machine.phys import PhysMem
-
-ACCESS_READ = 0
-ACCESS_WRITE = 1
-ACCESS_USER = 2
-ACCESS_FETCH = 4
-
-PF_PROT = 1
-PF_WRITE = 2
-PF_USER = 4
-PF_RSVD = 8
-PF_INSTR = 16
-FAULT_GP = -2
+from emu.machine.reference32 import enumerate32
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,13 @@ class MMU:
     wp: bool = True           # CR0.WP
     smep: bool = False        # CR4.SMEP
     pse: bool = True          # CR4.PSE: 4 MiB pages in 32-bit paging (PAE/64-bit ignore it)
+
+    @classmethod
+    def for_mode(cls, mode: "PagingMode", cr3: int, nxe: bool = True, pse: bool = True) -> "MMU":
+        """The CPU a kernel of paging ``mode`` runs with: CR3, EFER.NXE (PAE and 64-bit
+        only), CR4.PSE, and MAXPHYADDR as wide as the entry format holds."""
+        return cls(cr3=cr3, levels=mode.levels, maxphyaddr=mode.phys_bits,
+                   nxe=bool(nxe and mode.entry_bytes == 8), pse=pse)
 
     @property
     def is_32bit(self) -> bool:
@@ -103,7 +112,8 @@ class Translations:
         return out
 
 
-def _translate32(phys: PhysMem, mmu: MMU, arr: np.ndarray, access: int, out: "Translations") -> "Translations":
+def _translate32(phys: PhysMem, mmu: MMU, arr: np.ndarray, access: int, out: "Translations",
+                 eng: Engine) -> "Translations":
     """i386 walks (``emu._fast.walk32``): PAE (levels 3) or 32-bit paging (levels 2)."""
     n = arr.shape[0]
     if n and int(arr.max()) >> 32:
@@ -111,7 +121,7 @@ def _translate32(phys: PhysMem, mmu: MMU, arr: np.ndarray, access: int, out: "Tr
     mmu.check_pdptes(phys)
     if out.shift.shape[0] != n:   # full=False: the walk still writes every column
         out.shift, out.leaf, out.flags = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
-    backend.current().walk32(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
+    eng.walk32(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                              mmu.cr3, mmu.levels == 3, _phys_bits_32(mmu), mmu.pse, mmu.nxe, mmu.wp,
                              mmu.smep, access, arr, out.pa, out.shift, out.leaf, out.flags, out.error)
     return out
@@ -132,7 +142,7 @@ def _check_store(phys: PhysMem) -> None:
 
 
 def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray],
-              access: int = ACCESS_READ, full: bool = True) -> Translations:
+              access: int = ACCESS_READ, full: bool = True, engine: Union[None, str, Engine] = None) -> Translations:
     """Walk ``vas`` (an int or an array) with ``access`` bits (write, user, fetch).
 
     With ``full=False`` only ``pa`` and ``error`` are filled (``shift``, ``leaf``
@@ -148,9 +158,10 @@ def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray
     m = n if full else 0
     out = Translations(arr, np.zeros(n, np.uint64), np.zeros(m, np.uint8), np.zeros(m, np.uint64),
                        np.zeros(m, np.uint64), np.zeros(n, np.int32))
+    eng = select(engine)
     if mmu.is_32bit:
-        return _translate32(phys, mmu, arr, access, out)
-    backend.current().walk64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
+        return _translate32(phys, mmu, arr, access, out, eng)
+    eng.walk64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                              mmu.cr3, mmu.levels, mmu.maxphyaddr, mmu.nxe, mmu.wp, mmu.smep, access, arr,
                              out.pa, out.shift, out.leaf, out.flags, out.error)
     return out
@@ -171,13 +182,13 @@ class TreeSummary:
 
 
 def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512,
-                     capacity: Optional[int] = None, ptr_flags: int = 0x067) -> TreeSummary:
+                     capacity: Optional[int] = None, ptr_flags: int = 0x067,
+                     engine: Union[None, str, Engine] = None) -> TreeSummary:
     """Visit every present entry under CR3 (top-level slots [top_lo, top_hi))."""
     mmu.validate()
     _check_store(phys)
     if mmu.is_32bit:
         # i386: top_lo/top_hi are PGD slots (4 with PAE, 1024 without)
-        from emu.machine.reference32 import enumerate32
         shift = 30 if mmu.levels == 3 else 22
         n_top = 4 if mmu.levels == 3 else 1024
         top_hi = min(top_hi, n_top)
@@ -189,7 +200,7 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
         raise ValueError("top-level slot range must lie in [0, 512]")
     cap_r = capacity or 1024
     cap_t = max(phys.nframes + 16, 16)
-    fast = backend.current()
+    fast = select(engine)
     while True:
         runs = np.zeros((cap_r, 6), np.uint64)
         tables = np.zeros((cap_t, 4), np.uint64)

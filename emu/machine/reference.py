@@ -1,12 +1,21 @@
-"""Pure-Python reference of the loops in ``emu/_fast.pyx``.
+"""The pure-Python twin of ``emu/_fast.pyx`` (x86-64): the same functions under the same
+names -- ``Mapper.kernel_physical_mapping_init``, ``phys_p4d_init``, ``phys_pud_init``,
+``phys_pmd_init``, ``phys_pte_init``, ``alloc_low_page``; ``walk64``; ``enumerate64`` --
+with the same results byte for byte (the tests compare them).
 
-Same signatures, same results, byte for byte (the tests compare them).  It is
-the baseline of the benchmarks and the fallback when the extension is not
-built; select it with ``EMU_PURE=1`` or ``emu.machine.engine.use("python")``.
+It is the readable specification of the compiled loops and their byte-for-byte baseline,
+not a fallback: it runs only when asked for (``--pure``, ``EMU_PURE=1``,
+``engine="python"``; see :mod:`emu.machine.engine`).
 """
 from __future__ import annotations
 
+from emu.machine.abi import EV_DESCEND, EV_NEW_TABLE, EV_SPLIT, SRC_MEMBLOCK
+from emu.machine.phys import BLOCK_SHIFT
+
 FAULT_GP = -2
+EV_NONE = 0
+_PAGE_TABLE = 0x067
+_MASK_2M, _MASK_1G = 4, 8   # page_size_mask bits (1 << PG_LEVEL_2M, 1 << PG_LEVEL_1G)
 
 _PSE = 1 << 7
 _M64 = (1 << 64) - 1
@@ -28,13 +37,10 @@ def _bisect_np(arr, x):
     return lo
 
 
-from emu.machine.phys import BLOCK_SHIFT
-
-SRC_BRK = 1
-SRC_MEMBLOCK = 2
 
 
 def _massage(prot, supported):
+    """massage_pgprot: a present protection is masked with __supported_pte_mask."""
     return prot & supported if prot & 1 else prot
 
 
@@ -64,21 +70,29 @@ def alloc_page(j, phys, level, buf_src):
     return pfn
 
 
-class _RefMapper:
-    """Pure-Python twin of ``emu._fast.Mapper`` (same order of writes and allocations)."""
+class Mapper:
+    """Pure-Python twin of ``emu._fast.Mapper``: the same functions under the same names,
+    the same order of writes and allocations (tables are named by pfn instead of slot)."""
 
     def __init__(self, job):
         self.job = job
         self.phys = job.phys
-        self.pages = [0, 0, 0, 0]
+        self.pages4k = self.pages2m = self.pages1g = 0
+        if job.levels not in (4, 5):
+            raise ValueError(f"x86-64 paging has 4 or 5 levels, not {job.levels}")
 
-    def alloc_page(self, level):
+    def alloc_low_page(self, level):
         return alloc_page(self.job, self.phys, level, self.job.buf_src)
 
     def table(self, pfn):
         return self.phys.table(pfn)
 
-    def pte_init(self, pfn, paddr, paddr_end, prot):
+    def populate(self, pfn, i, child):
+        """pud_populate / pmd_populate / p4d_populate / pgd_populate with ``_PAGE_TABLE``."""
+        self.table(pfn)[i] = ((child << 12) & self.job.pfn_mask) | _PAGE_TABLE
+
+    def phys_pte_init(self, pfn, paddr, paddr_end, prot):
+        """``phys_pte_init``: see emu/_fast.pyx."""
         j = self.job
         t = self.table(pfn)
         flags = _massage(prot, j.supported)
@@ -103,59 +117,91 @@ class _RefMapper:
                 pages += 1
             paddr = nxt
             i += 1
-        self.pages[1] += pages
+        self.pages4k += pages
         return last
 
-    def large_init(self, level, pfn, paddr, paddr_end, mask, prot):
+    def scan_large(self, level, pfn, i, paddr, paddr_end, large_ok, leaf_flags, acc):
+        """The allocation-free part of ``phys_pmd_init``/``phys_pud_init``; returns
+        ``(event, i, paddr)``; ``acc`` is ``[last, pages]``."""
         j = self.job
         shift = 21 if level == 2 else 30
         size = 1 << shift
         amask = _M64 & ~(size - 1)
-        large_ok = bool(mask & (4 if level == 2 else 8))
-        leaf_flags = _massage(prot | _PSE, j.supported) if level == 2 else j.pud_leaf_flags
-        last = paddr_end
-        pages = 0
-        i = ((j.page_offset + paddr) >> shift) & 511 if level == 3 else (paddr >> shift) & 511
+        t = self.table(pfn)
         while i < 512:
             nxt = (paddr & amask) + size
-            t = self.table(pfn)
             e = int(t[i])
             if paddr >= paddr_end:
                 if j.zero_rest:
                     if level == 2 and not j.after_bootmem:
                         t[i:] = 0
+                    i = 512
                     break
                 if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & amask, nxt):
                     t[i] = 0
             elif j.zero_rest and level == 3 and not j.after_bootmem and not _ram_any(j.any_s, j.any_e, paddr, nxt):
                 t[i] = 0
-            elif e != 0 and not e & _PSE:
-                last = self.descend(level - 1, (e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
-            elif e != 0 and large_ok:
-                if not j.after_bootmem and not j.zero_rest:
-                    pages += 1
-                last = nxt
-            elif e == 0 and large_ok:
+            elif e != 0:
+                if not e & _PSE:
+                    return EV_DESCEND, i, paddr
+                if large_ok:
+                    if not j.after_bootmem and not j.zero_rest:
+                        acc[1] += 1
+                    acc[0] = nxt
+                else:
+                    return EV_SPLIT, i, paddr
+            elif large_ok:
                 addr = paddr if j.zero_rest else paddr & amask
                 t[i] = (addr & j.pfn_mask) | leaf_flags
-                pages += 1
-                last = nxt
+                acc[1] += 1
+                acc[0] = nxt
             else:
-                child_prot = prot if e == 0 else (e & ~j.pfn_mask & ~_PSE & _M64)
-                child = self.alloc_page(level - 1)
-                last = self.descend(level - 1, child, paddr, paddr_end, mask, child_prot)
-                self.table(pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+                return EV_NEW_TABLE, i, paddr
             paddr = nxt
             i += 1
-        self.pages[level] += pages
+        return EV_NONE, i, paddr
+
+    def _large_init(self, level, pfn, paddr, paddr_end, mask, prot, i, large_ok, leaf_flags, lower):
+        j = self.job
+        size = 1 << (21 if level == 2 else 30)
+        acc = [paddr_end, 0]
+        while True:
+            ev, i, paddr = self.scan_large(level, pfn, i, paddr, paddr_end, large_ok, leaf_flags, acc)
+            if ev == EV_NONE:
+                break
+            nxt = (paddr & ~(size - 1)) + size
+            e = int(self.table(pfn)[i])
+            if ev == EV_DESCEND:
+                acc[0] = lower((e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
+            else:
+                # a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
+                child_prot = prot if ev == EV_NEW_TABLE else (e & ~j.pfn_mask & ~_PSE & _M64)
+                child = self.alloc_low_page(level - 1)
+                acc[0] = lower(child, paddr, paddr_end, mask, child_prot)
+                self.populate(pfn, i, child)
+            paddr = nxt
+            i += 1
+        return acc
+
+    def phys_pmd_init(self, pfn, paddr, paddr_end, mask, prot):
+        """``phys_pmd_init``: see emu/_fast.pyx."""
+        leaf = _massage(prot | _PSE, self.job.supported)
+        last, pages = self._large_init(2, pfn, paddr, paddr_end, mask, prot, (paddr >> 21) & 511,
+                                       bool(mask & _MASK_2M), leaf,
+                                       lambda c, a, b, m, p: self.phys_pte_init(c, a, b, p))
+        self.pages2m += pages
         return last
 
-    def descend(self, level, pfn, paddr, paddr_end, mask, prot):
-        if level == 1:
-            return self.pte_init(pfn, paddr, paddr_end, prot)
-        return self.large_init(level, pfn, paddr, paddr_end, mask, prot)
+    def phys_pud_init(self, pfn, paddr, paddr_end, mask, prot):
+        """``phys_pud_init``: see emu/_fast.pyx."""
+        j = self.job
+        last, pages = self._large_init(3, pfn, paddr, paddr_end, mask, prot, ((j.page_offset + paddr) >> 30) & 511,
+                                       bool(mask & _MASK_1G), j.pud_leaf_flags, self.phys_pmd_init)
+        self.pages1g += pages
+        return last
 
-    def p4d_init(self, pfn, paddr, paddr_end, mask, prot):
+    def phys_p4d_init(self, pfn, paddr, paddr_end, mask, prot):
+        """``phys_p4d_init`` (5-level): see emu/_fast.pyx."""
         j = self.job
         vaddr, vend = j.page_offset + paddr, j.page_offset + paddr_end
         size = 1 << 39
@@ -165,44 +211,48 @@ class _RefMapper:
             vnext = (vaddr & ~(size - 1)) + size
             e = int(self.table(pfn)[i])
             if e:
-                last = self.large_init(3, (e & j.pfn_mask) >> 12, vaddr - j.page_offset, paddr_end, mask, prot)
+                last = self.phys_pud_init((e & j.pfn_mask) >> 12, vaddr - j.page_offset, paddr_end, mask, prot)
             else:
-                child = self.alloc_page(3)
-                last = self.large_init(3, child, vaddr - j.page_offset, paddr_end, mask, prot)
-                self.table(pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+                child = self.alloc_low_page(3)
+                last = self.phys_pud_init(child, vaddr - j.page_offset, paddr_end, mask, prot)
+                self.populate(pfn, i, child)
             vaddr = vnext
         return last
 
-    def map(self, pgd_pfn, paddr_start, paddr_end, mask, prot):
+    def kernel_physical_mapping_init(self, pgd_pfn, paddr_start, paddr_end, mask, prot):
+        """``kernel_physical_mapping_init``: see emu/_fast.pyx."""
         j = self.job
+        if not self.phys.is_backed(pgd_pfn):
+            raise ValueError("the PGD page has no backing")
+        if paddr_start > paddr_end:
+            raise ValueError(f"inverted range [{paddr_start:#x}, {paddr_end:#x})")
         vaddr, vend = j.page_offset + paddr_start, j.page_offset + paddr_end
         shift = 48 if j.levels == 5 else 39
         size = 1 << shift
         last = paddr_end
-        five = j.levels == 5
+        lower = self.phys_p4d_init if j.levels == 5 else self.phys_pud_init
         while vaddr < vend:
             i = (vaddr >> shift) & 511
             vnext = (vaddr & ~(size - 1)) + size
             e = int(self.table(pgd_pfn)[i])
             pa = vaddr - j.page_offset
             if e:
-                child = (e & j.pfn_mask) >> 12
-                last = self.p4d_init(child, pa, paddr_end, mask, prot) if five else \
-                    self.large_init(3, child, pa, paddr_end, mask, prot)
+                last = lower((e & j.pfn_mask) >> 12, pa, paddr_end, mask, prot)
             else:
-                child = self.alloc_page(4 if five else 3)
+                child = self.alloc_low_page(4 if j.levels == 5 else 3)
+                # <= 3.8: a new PUD page is filled only up to the next PGD boundary
                 child_end = min(vnext, vend) - j.page_offset if j.zero_rest else paddr_end
-                last = self.p4d_init(child, pa, child_end, mask, prot) if five else \
-                    self.large_init(3, child, pa, child_end, mask, prot)
-                self.table(pgd_pfn)[i] = ((child << 12) & j.pfn_mask) | 0x067
+                last = lower(child, pa, child_end, mask, prot)
+                self.populate(pgd_pfn, i, child)
             vaddr = vnext
         return last
 
 
-def map_range(job, pgd_pfn, paddr_start, paddr_end, mask, prot):
-    m = _RefMapper(job)
-    last = m.map(pgd_pfn, paddr_start, paddr_end, mask, prot)
-    return last, tuple(m.pages)
+def kernel_physical_mapping_init(job, pgd_pfn, paddr_start, paddr_end, mask, prot):
+    """Twin of ``emu._fast.kernel_physical_mapping_init``: ``(paddr_last, (0, 4k, 2M, 1G))``."""
+    m = Mapper(job)
+    last = m.kernel_physical_mapping_init(pgd_pfn, paddr_start, paddr_end, mask, prot)
+    return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
 
 def permission_fault(access, eff_rw, eff_us, no_exec, wp, smep):
@@ -367,4 +417,3 @@ def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, max
     counts[:] = vals[: len(counts)]
     return state["ok"]
 
-from emu.machine.reference32 import map_range32, walk32  # noqa: E402,F401  (i386: emu/_fast32.pxi twins)

@@ -1,8 +1,8 @@
 """Pure-Python twins of the 32-bit loops in ``emu/_fast32.pxi`` (i386 PAE and non-PAE).
 
-Same signatures and results as ``emu._fast.map_range32`` / ``walk32`` (the tests
-compare them byte for byte); ``emu.machine.reference`` re-exports them so
-``emu.machine.engine`` can select either.  :func:`enumerate32` (used by
+Same names, signatures and results as ``emu._fast.kernel_physical_mapping_init_32`` / ``walk32`` (the tests
+compare them byte for byte); :mod:`emu.machine.engine` pairs them with
+the 64-bit twins of :mod:`emu.machine.reference`.  :func:`enumerate32` (used by
 :mod:`emu.machine.mmu` with both backends) lists the leaves and table pages of a
 32-bit tree.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from emu.machine.phys import BLOCK_SHIFT
+from emu.machine.reference import _read_entry, alloc_page, permission_fault
 
 _PSE = 1 << 7
 _NX = 1 << 63
-SRC_BRK = 1
-SRC_MEMBLOCK = 2
 
 
-class _RefMapper32:
-    """Twin of ``emu._fast.Mapper32``: arch/x86/mm/init_32.c ``kernel_physical_mapping_init``."""
+class Mapper32:
+    """Twin of ``emu._fast.Mapper32``: arch/x86/mm/init_32.c ``kernel_physical_mapping_init``
+    with ``one_md_table_init``/``one_page_table_init``, under the same names."""
 
     def __init__(self, job):
         self.job = job
@@ -27,10 +27,8 @@ class _RefMapper32:
         self.p2m = 0
         self.p4k = 0
 
-    # -- allocation: the same rules as the 64-bit reference ----------------------------
-    def alloc_page(self, level):
-        from emu.machine.reference import alloc_page
-        return alloc_page(self.job, self.phys, level, SRC_BRK)
+    def alloc_low_page(self, level):
+        return alloc_page(self.job, self.phys, level, self.job.buf_src)
 
     def tab(self, pfn):
         t = self.phys.table(pfn)
@@ -42,7 +40,38 @@ class _RefMapper32:
             raise ValueError(f"entry {e:#x} points to a page-table page without backing")
         return pfn
 
-    def one_pass(self, pgd_pfn, start_pfn, end_pfn, it):
+    def is_kernel_text(self, addr):
+        return self.job.text_lo <= addr <= self.job.text_hi
+
+    def one_md_table_init(self, pgd_pfn, pgd_idx):
+        """PAE: the PMD page of PGD entry ``pgd_idx`` (allocated when absent); non-PAE: the PGD."""
+        j = self.job
+        if not j.pae:
+            return pgd_pfn
+        e = int(self.tab(pgd_pfn)[pgd_idx])
+        if e & 1:
+            return self.table_of(e)
+        pmd = self.alloc_low_page(2)
+        self.tab(pgd_pfn)[pgd_idx] = ((pmd << 12) & j.entry_mask) | 0x001
+        return pmd
+
+    def one_page_table_init(self, pgd_pfn, pgd_idx, pmd_idx, addr):
+        """The page table of a PMD entry (allocated with ``_PAGE_TABLE`` when absent)."""
+        j = self.job
+        pmd = self.table_of(int(self.tab(pgd_pfn)[pgd_idx])) if j.pae else pgd_pfn
+        i = pmd_idx if j.pae else pgd_idx
+        e = int(self.tab(pmd)[i])
+        if e & 1:
+            if e & _PSE:
+                raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
+                                 "would write PTEs into the large page's frame (not emulated)")
+            return self.table_of(e)
+        pte = self.alloc_low_page(1)
+        self.tab(pmd)[i] = ((pte << 12) & j.entry_mask) | 0x067
+        return pte
+
+    def mapping_pass(self, pgd_pfn, start_pfn, end_pfn, mapping_iter):
+        """One ``mapping_iter`` pass (see emu/_fast32.pxi)."""
         j = self.job
         pae = j.pae
         po = j.page_offset
@@ -56,72 +85,61 @@ class _RefMapper32:
             raise ValueError("the PGD page has no backing")
         pgd_idx = ((((pfn << 12) + po) & 0xFFFFFFFF) >> (30 if pae else 22))
         while pgd_idx < npgd:
-            if pae:
-                e = int(self.tab(pgd_pfn)[pgd_idx])
-                if not e & 1:
-                    pmd = self.alloc_page(2)
-                    self.tab(pgd_pfn)[pgd_idx] = ((pmd << 12) & emask) | 0x001
-                else:
-                    pmd = self.table_of(e)
-            else:
-                pmd = pgd_pfn
+            pmd = self.one_md_table_init(pgd_pfn, pgd_idx)
             if pfn >= end_pfn:
                 pgd_idx += 1
                 continue
-            pmd_idx = ((((pfn << 12) + po) >> 21) & 511) if pae else pgd_idx
-            pmd_end = 512 if pae else pgd_idx + 1
-            while pmd_idx < pmd_end and pfn < end_pfn:
+            pmd_idx = ((((pfn << 12) + po) >> 21) & 511) if pae else 0
+            npmd = 512 if pae else 1
+            while pmd_idx < npmd and pfn < end_pfn:
                 addr = ((pfn << 12) + po) & 0xFFFFFFFF
                 if j.use_pse:
                     if j.align_large:
                         pfn &= ~(nptrs - 1)
                     addr2 = ((pfn + nptrs - 1) * 4096 + po + 4095) & 0xFFFFFFFF
-                    text = j.text_lo <= addr <= j.text_hi or j.text_lo <= addr2 <= j.text_hi
-                    prot = (j.protl_x if text else j.protl) if it == 2 else j.initl
-                    self.tab(pmd)[pmd_idx] = ((pfn << 12) & emask) | prot
+                    text = self.is_kernel_text(addr) or self.is_kernel_text(addr2)
+                    prot = (j.protl_x if text else j.protl) if mapping_iter == 2 else j.initl
+                    self.tab(pmd)[pmd_idx if pae else pgd_idx] = ((pfn << 12) & emask) | prot
                     n2m += 1
                     pfn += nptrs
                     pmd_idx += 1
                     continue
-                e = int(self.tab(pmd)[pmd_idx])
-                if not e & 1:
-                    pte = self.alloc_page(1)
-                    self.tab(pmd)[pmd_idx] = ((pte << 12) & emask) | 0x067
-                else:
-                    if e & _PSE:
-                        raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
-                                         "would write PTEs into the large page's frame (not emulated)")
-                    pte = self.table_of(e)
-                t = self.tab(pte)
+                t = self.tab(self.one_page_table_init(pgd_pfn, pgd_idx, pmd_idx, addr))
                 pte_ofs = (addr >> 12) & (nptrs - 1)
                 while pte_ofs < nptrs and pfn < end_pfn:
                     n4k += 1
-                    if it == 1:
+                    if mapping_iter == 1:
                         t[pte_ofs] = ((pfn << 12) & emask) | j.init4k
                         last = (pfn << 12) + 4096
                     else:
-                        prot = j.prot4k_x if j.text_lo <= addr <= j.text_hi else j.prot4k
+                        prot = j.prot4k_x if self.is_kernel_text(addr) else j.prot4k
                         t[pte_ofs] = ((pfn << 12) & emask) | prot
                     pte_ofs += 1
                     pfn += 1
                     addr = (addr + 4096) & 0xFFFFFFFF
                 pmd_idx += 1
             pgd_idx += 1
-        if it == 1:
+        if mapping_iter == 1:
             self.p2m += n2m
             self.p4k += n4k
         return last
 
+    def kernel_physical_mapping_init(self, pgd_pfn, start, end):
+        if start > end or end > 1 << 36:
+            raise ValueError(f"[{start:#x}, {end:#x}) is not a 32-bit physical range")
+        last = self.mapping_pass(pgd_pfn, start >> 12, end >> 12, 1)
+        self.mapping_pass(pgd_pfn, start >> 12, end >> 12, 2)
+        return last
 
-def map_range32(job, pgd_pfn, paddr_start, paddr_end):
-    m = _RefMapper32(job)
-    last = m.one_pass(pgd_pfn, paddr_start >> 12, paddr_end >> 12, 1)
-    m.one_pass(pgd_pfn, paddr_start >> 12, paddr_end >> 12, 2)
+
+def kernel_physical_mapping_init_32(job, pgd_pfn, paddr_start, paddr_end):
+    """Twin of ``emu._fast.kernel_physical_mapping_init_32``."""
+    m = Mapper32(job)
+    last = m.kernel_physical_mapping_init(pgd_pfn, paddr_start, paddr_end)
     return last, m.p2m, m.p4k
 
 
 def _read64(directory, blocks, frames, pa):
-    from emu.machine.reference import _read_entry
     return _read_entry(directory, blocks, frames, pa)
 
 
@@ -191,7 +209,6 @@ def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, 
                     eff_rw &= e
                     eff_us &= e
         if err < 0:
-            from emu.machine.reference import permission_fault
             if permission_fault(access, eff_rw, eff_us, pae and nxe and eff_nx, wp, smep):
                 err = 1
             else:

@@ -7,7 +7,7 @@ Every figure is measured in the same run as its baseline, on the same machine:
    ``fill`` of as many uint64 entries into a *freshly allocated* array (emu
    also writes into fresh memory; the warm fill is shown for reference);
 2. **sweep** -- every 4 KiB page of that map through :func:`emu.machine.mmu.translate`,
-   against the pure-Python walk (``backend.use("python")``, on a sample), a
+   against the pure-Python walk (``engine="python"``, on a sample), a
    numpy-vectorised 4-level walk (gathers over the same store) and
    volatility3's ``Intel32e`` layer (on a sample, over a physical layer that
    reads emu's :class:`~emu.machine.phys.PhysMem`);
@@ -70,7 +70,7 @@ def ram_64g_map(ram: int = 64 * GiB):
 def make_params(kind: str):
     """BootParams for ``"gb"`` (1 GiB pages), ``"2m"`` (no GB pages), ``"4k"`` (debug_pagealloc)."""
     from emu.kernel.state import BootParams
-    from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+    from emu.machine.cpu import CpuFeatures
     if kind == "gb":
         return BootParams()
     if kind == "2m":
@@ -129,7 +129,7 @@ def random_params(rng: np.random.Generator, pagealloc_share: float = 0.05):
     """Random CPU features; ``pagealloc_share`` of the maps are 4 KiB-only (DEBUG_PAGEALLOC),
     whose cost is the bandwidth of writing up to 16 M entries."""
     from emu.kernel.state import BootParams
-    from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+    from emu.machine.cpu import CpuFeatures
     gb = bool(rng.random() < 0.7)
     p = BootParams(cpu=CpuFeatures(gbpages=gb, nx=bool(rng.random() < 0.9)))
     if rng.random() < pagealloc_share:
@@ -401,11 +401,10 @@ def bench_sweep(result, sample: int = 20000, repeats: int = 3) -> List[dict]:
     vas = pas + np.uint64(po)
     n = vas.shape[0]
     tag = f"{(n << 12) / GiB:.0f} GiB 4K"
-    backend.use("cython")
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        tr = translate(k.phys, mmu, vas, full=False)  # physical address and fault per address
+        tr = translate(k.phys, mmu, vas, full=False, engine="cython")  # physical address and fault per address
         times.append(time.perf_counter() - t)
         if _ + 1 < repeats:
             tr = None
@@ -432,13 +431,9 @@ def bench_sweep(result, sample: int = 20000, repeats: int = 3) -> List[dict]:
     starts = np.linspace(0, max(n - run_len, 0), nrun).astype(np.intp)
     idx = np.unique(np.concatenate([np.arange(s0, min(s0 + run_len, n)) for s0 in starts]))
     svas = np.ascontiguousarray(vas[idx])
-    backend.use("python")
-    try:
-        t = time.perf_counter()
-        ptr = translate(k.phys, mmu, svas)
-        t_py = time.perf_counter() - t
-    finally:
-        backend.use("cython")
+    t = time.perf_counter()
+    ptr = translate(k.phys, mmu, svas, engine="python")
+    t_py = time.perf_counter() - t
     same = bool(np.array_equal(ptr.pa, pas[idx]) and (ptr.error == -1).all())
     r_py = len(svas) / t_py
     rows.append(_row("sweep", f"{tag}: vs pure-Python walk ({len(svas)} sampled, {nrun} runs)", rate, "transl/s",
@@ -492,7 +487,7 @@ def _vmhwm() -> int:
 def e2e_child(size: int, kind: str, numa: int) -> dict:
     """Run in a fresh interpreter: emulate, then verify; times and peak RSS."""
     from emu.boot.emulate import emulate
-    from emu.check.x86_64 import verify
+    from emu.check import verify
     e820 = server_e820(size, numa, numa_gap=(64 * MiB if numa > 1 else 0))
     params = make_params(kind)
     base = _vmhwm()
@@ -620,9 +615,7 @@ def _bench_fuzz(seconds: float, seed: int, pagealloc_share: float, label: str) -
 
 def run_all(quick: bool = False, only: Optional[Sequence[str]] = None) -> dict:
     from emu.machine import engine as backend
-    if not backend.compiled_available():
-        raise RuntimeError("emu._fast is not built: python setup.py build_ext --inplace")
-    backend.use("cython")
+    backend.compiled()   # one line (EngineError) when the extension is not built
     only = set(only or ("write", "sweep", "e2e", "fuzz"))
     rows: List[dict] = []
     t0 = time.perf_counter()

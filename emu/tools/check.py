@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Optional
 
-from emu.check.x86_64 import Report, verify
+from emu.check import Report, verify
 
 EXAMPLES_CHECK = """examples:
   emu check                                  the default layout, newest profile
@@ -24,7 +24,7 @@ def check_result(result) -> Optional[Report]:
     """The full check of an emulation result (None when the kernel panicked)."""
     if result.panic:
         return None
-    return verify(result.kernel)
+    return verify(result.kernel, engine=result.kernel.engine)
 
 
 def register(sub, add_layout_options, layout) -> None:
@@ -40,9 +40,9 @@ def register(sub, add_layout_options, layout) -> None:
 def cmd_check(args: argparse.Namespace, layout) -> int:
     from emu.tools.cli import _engine, _summary
     from emu.boot.emulate import emulate
-    _engine(args)
     e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory)
+    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+                     engine=_engine(args))
     rep = check_result(result)
     summary = _summary(result)          # (result.verify is None here: no "verify:" line)
     result.verify = rep

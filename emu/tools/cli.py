@@ -11,7 +11,6 @@ import os
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-from emu.machine import engine as backend
 
 EXAMPLES_RUN = """examples:
   emu run                                   embedded 16 GiB desktop, newest profile
@@ -140,7 +139,7 @@ def _layout(args: argparse.Namespace):
     """(e820, log_edits, params, profile) from the layout options."""
     from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT, load_e820, parse_sysfs_memmap
     from emu.kernel.state import BootParams
-    from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+    from emu.machine.cpu import CpuFeatures
     from emu.kernel.profiles import get_profile
 
     edits = None
@@ -194,9 +193,10 @@ def _layout(args: argparse.Namespace):
     return e820, edits, params, profile
 
 
-def _engine(args: argparse.Namespace) -> None:
-    if getattr(args, "pure", False):
-        backend.use("python")
+def _engine(args: argparse.Namespace) -> Optional[str]:
+    """The engine this command's emulation runs on: ``python`` with ``--pure``, else the
+    default (compiled, unless ``EMU_PURE=1``)."""
+    return "python" if getattr(args, "pure", False) else None
 
 
 def _summary(result) -> List[str]:
@@ -208,7 +208,7 @@ def _summary(result) -> List[str]:
     out = [
         "",
         f"--- emu: profile {result.profile}, {result.arch} {k.paging_levels}-level, "
-        f"max_pfn {k.max_pfn:#x}, {result.seconds * 1000:.1f} ms ({backend.name()}) ---",
+        f"max_pfn {k.max_pfn:#x}, {result.seconds * 1000:.1f} ms ({k.engine.name}) ---",
         f"page-table pages: {pt['total']} ({levels}); from "
         + ", ".join(f"{name} {n}" for name, n in src.items() if n),
     ]
@@ -231,10 +231,10 @@ def _summary(result) -> List[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from emu.boot.emulate import emulate
-    _engine(args)
     e820, edits, params, profile = _layout(args)
     result = emulate(e820, profile, params, log_edits=edits, check=not args.no_verify,
-                     max_memory=args.max_memory, progress=_progress_bar() if not args.json else None)
+                     max_memory=args.max_memory, progress=_progress_bar() if not args.json else None,
+                     engine=_engine(args))
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:
@@ -247,12 +247,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from emu.tools.replay import replay_file
-    _engine(args)
     results = []
     for path in args.logs:
         over = {n: (tuple(v) if n in ("kmap_range", "initrd") and isinstance(v, list) else v) for n, v in args.param}
         results.append(replay_file(path, profile=args.profile, debug_pagealloc=args.debug_pagealloc,
-                                   gbpages=args.gbpages, params_override=over or None))
+                                   gbpages=args.gbpages, params_override=over or None,
+                                   engine=_engine(args)))
     passed = sum(1 for r in results if r.passed)
     failed = len(results) - passed
     if args.json:
@@ -283,9 +283,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from emu.boot.emulate import emulate
     from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, translate
     import numpy as np
-    _engine(args)
     e820, edits, params, profile = _layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory)
+    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+                     engine=_engine(args))
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to walk: {result.panic}")
     k = result.kernel
@@ -294,7 +294,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         access |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
     mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52, nxe=params.cpu.nx)
     vas = np.array([v & ((1 << 64) - 1) for v in args.va], dtype=np.uint64)
-    t = translate(k.phys, mmu, vas, access)
+    t = translate(k.phys, mmu, vas, access, engine=k.engine)
     recs = t.records()
     if args.json:
         print(json.dumps(recs, indent=1))

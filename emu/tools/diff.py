@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from emu.boot.emulate import Result, emulate
-from emu.kernel.arch.x86.pgtable_types import flag_names
+from emu.machine.bits import flag_names
 from emu.machine.mmu import MMU, enumerate_tables
 
 Mapping = Tuple[int, int, int]  # (page shift, leaf flags, pa - (va - page_offset))

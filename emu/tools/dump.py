@@ -26,8 +26,8 @@ import numpy as np
 
 from emu.kernel.state import Kernel
 from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
-from emu.check.x86_64 import mode_for, mode_name
-from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Translations
+from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
+from emu.machine.mmu import translate as walk_translate
 
 _U64 = np.uint64
 PTE_FLAGS_MASK = 0xFFF0000000000FFF       # flags of an entry: everything outside the pfn (52-bit)
@@ -59,13 +59,11 @@ def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], acce
             acc |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
         access = acc
     arr = np.atleast_1d(np.asarray(vas, dtype=np.uint64))
-    if not _is_x86_64(k):
-        from emu.machine.mmu import MMU, translate as walk_translate
-        pae = k.mode.entry_bytes == 8
-        mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=36 if pae else 32,
-                  nxe=bool(pae and k.params.cpu.nx), pse=k.params.cpu.pse)
-        return walk_translate(k.phys, mmu, arr, access)
-    return mode_for(k).translate(k, arr, access)
+    return walk_translate(k.phys, _mmu(k), arr, access, engine=k.engine)
+
+
+def _mmu(k: Kernel) -> MMU:
+    return MMU.for_mode(k.mode, k.pgd_pfn << PAGE_SHIFT, k.params.cpu.nx, k.params.cpu.pse)
 
 
 # ---------------------------------------------------------------------------
@@ -297,8 +295,7 @@ def table_pfns(k) -> np.ndarray:
     k = _kernel(k)
     if not _is_x86_64(k):
         return np.unique(k.phys.backed_pfns())       # i386: every frame emu wrote is a table page
-    mode = mode_for(k)
-    tree = mode.enumerate(k)
+    tree = enumerate_tables(k.phys, _mmu(k), (k.page_offset >> k.mode.top_shift) & 511, 512, engine=k.engine)
     pf = tree.tables[:, 0] if len(tree.tables) else np.zeros(0, _U64)
     return np.unique(np.concatenate([np.array([k.pgd_pfn], _U64), pf]))
 
@@ -319,7 +316,7 @@ def write_raw(k, directory: str) -> dict:
         f.truncate(size)
     meta = {
         "cr3": k.pgd_pfn << PAGE_SHIFT,
-        "mode": getattr(getattr(k, "mode", None), "name", None) or mode_name(k),
+        "mode": k.mode.name,
         "page_offset": k.page_offset,
         "levels": k.paging_levels,
         "maxphyaddr": 52,
@@ -361,12 +358,12 @@ def register(sub, add_layout_options, layout) -> None:
 def cmd_dump(args: argparse.Namespace, layout) -> int:
     from emu.tools.cli import CliError, _engine
     from emu.boot.emulate import emulate
-    _engine(args)
     fmt = "json" if args.json else args.format
     if fmt == "raw" and not args.dir:
         raise CliError("--format raw needs an output directory")
     e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory)
+    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+                     engine=_engine(args))
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to dump: {result.panic}")
     k = result.kernel
@@ -374,7 +371,7 @@ def cmd_dump(args: argparse.Namespace, layout) -> int:
         gen = None if args.generic_ptdump == "auto" else args.generic_ptdump == "yes"
         print("\n".join(ptdump_lines(k, gen)))
     elif fmt == "json":
-        print(json.dumps({"cr3": k.pgd_pfn << PAGE_SHIFT, "mode": mode_name(k), "page_offset": k.page_offset,
+        print(json.dumps({"cr3": k.pgd_pfn << PAGE_SHIFT, "mode": k.mode.name, "page_offset": k.page_offset,
                           "entries": table_entries(k)}, indent=None))
     else:
         meta = write_raw(k, args.dir)

@@ -70,7 +70,7 @@ class Case:
 
     def boot_params(self):
         from emu.kernel.state import BootParams
-        from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+        from emu.machine.cpu import CpuFeatures
         p = BootParams(cpu=CpuFeatures(pse=self.pse, pge=self.pge, gbpages=self.gbpages, nx=self.nx))
         p.gbpages = self.gbpages
         p.debug_pagealloc = self.debug_pagealloc

@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple, Union
 from emu.inputs.dmesg import BootLog, is_pagetable_line, load_boot_log, normalize_pagetable_line
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820Table
 from emu.kernel.state import BootParams
-from emu.kernel.arch.x86.pgtable_types import CpuFeatures
+from emu.machine.cpu import CpuFeatures
 from emu.kernel.arch.x86.kernel.setup import XEN_DEFAULT_EXTRA
 from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_PR_DEBUG, Profile, ProfileError, get_profile
 
@@ -252,7 +252,8 @@ def with_backports(prof: Profile, log: BootLog) -> Profile:
 
 
 def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = False,
-           gbpages: Optional[bool] = None, params_override: Optional[dict] = None) -> ReplayResult:
+           gbpages: Optional[bool] = None, params_override: Optional[dict] = None,
+           engine: Optional[str] = None) -> ReplayResult:
     """Emulate ``log``'s boot and compare the page-table lines.  ``params_override``:
     BootParams fields to set after those taken from the log (e.g. an i386 kernel's fixmap
     geometry, which a log does not show)."""
@@ -278,7 +279,7 @@ def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = 
     if gbpages is not None:
         params.gbpages = gbpages
         params.cpu = CpuFeatures(params.cpu.pse, params.cpu.pge, gbpages, params.cpu.nx)
-    result = emulate(e820, prof, params, log_edits=edits)
+    result = emulate(e820, prof, params, log_edits=edits, engine=engine)
     got = result.log
     if log.arch == "i686":
         after = _i386_after_init_mem_mapping(log, result)

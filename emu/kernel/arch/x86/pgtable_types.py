@@ -8,8 +8,7 @@ features (NX, PGE) enter the entries.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, List
+from emu.machine import bits
 
 # -- flag bits (pgtable_types.h) ---------------------------------------------
 _PAGE_BIT_PRESENT = 0
@@ -44,11 +43,8 @@ _PAGE_SOFTW3 = 1 << _PAGE_BIT_SOFTW3
 _PAGE_PAT_LARGE = 1 << _PAGE_BIT_PAT_LARGE
 _PAGE_NX = 1 << _PAGE_BIT_NX
 
-FLAG_NAMES = [
-    (_PAGE_PRESENT, "P"), (_PAGE_RW, "RW"), (_PAGE_USER, "US"), (_PAGE_PWT, "PWT"),
-    (_PAGE_PCD, "PCD"), (_PAGE_ACCESSED, "A"), (_PAGE_DIRTY, "D"), (_PAGE_PSE, "PSE"),
-    (_PAGE_GLOBAL, "G"), (_PAGE_NX, "NX"),
-]
+assert (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PSE, _PAGE_GLOBAL, _PAGE_NX) == (
+    bits.P, bits.RW, bits.US, bits.PS, bits.G, bits.XD), "the kernel's bits are the hardware's"
 
 # -- composite protections ---------------------------------------------------
 _KERNPG_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY            # 0x063
@@ -115,29 +111,3 @@ def pte_pgprot(entry: int) -> int:
 
 def pte_clrhuge(entry: int) -> int:
     return entry & ~_PAGE_PSE
-
-
-def flag_names(value: int, shift: int = 21) -> List[str]:
-    """Names of the bits set in an entry; on a 4K leaf (``shift == 12``) bit 7 is PAT,
-    on a 2M/1G leaf bit 12 is PAT (PAT_LARGE)."""
-    names = []
-    for bit, name in FLAG_NAMES:
-        if value & bit:
-            names.append("PAT" if (bit == _PAGE_PSE and shift == 12) else name)
-    if shift > 12 and value & _PAGE_PAT_LARGE:
-        names.append("PAT")
-    return names
-
-
-@dataclass(frozen=True)
-class CpuFeatures:
-    """The CPU features ``probe_page_size_mask`` and ``x86_configure_nx`` read."""
-
-    pse: bool = True
-    pge: bool = True
-    gbpages: bool = True
-    nx: bool = True
-    la57: bool = False
-
-    def to_json(self) -> Dict[str, bool]:
-        return {"pse": self.pse, "pge": self.pge, "gbpages": self.gbpages, "nx": self.nx, "la57": self.la57}

@@ -88,8 +88,8 @@ def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
     n = head_tables(pae, mapped_end)
     per = 512 if pae else 1024
     phys = k.phys
-    k.i386_static = []
-    k.i386_orphans = set()
+    k.i386_static.clear()
+    k.i386_orphans.clear()
     base_pfn = brk_base >> PAGE_SHIFT
     # the PTE pages: every entry PTE_IDENT_ATTR, frame after frame
     for t in range(n):

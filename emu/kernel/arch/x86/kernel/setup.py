@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
-from emu.kernel.state import BootParams, Kernel
+from emu.kernel.state import ArchMM, BootParams, Kernel
 from emu.kernel.mm.memblock import round_up
 from emu.kernel.arch.x86.mm import init as mm_init
 from emu.kernel.arch.x86.mm import init_32 as mm_init_32
+from emu.kernel.arch.x86.mm import init_64 as mm_init_64
+from emu.machine.engine import Engine, select
 import numpy as np
 
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
@@ -171,8 +173,14 @@ def xen_add_extra_mem(k: Kernel, extra: int) -> None:
     k.memblock.reserve(top - extra, extra)
 
 
+#: what each build links into init_mem_mapping (CONFIG_X86_64 / CONFIG_X86_32)
+ARCH_MM_64 = ArchMM(mm_init_64.map_pieces)
+ARCH_MM_32 = ArchMM(mm_init_32.map_pieces, mm_init_32.early_ioremap_page_table_range_init)
+
+
 def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
-               log_edits: Optional[List] = None, max_memory: Optional[int] = None) -> Kernel:
+               log_edits: Optional[List] = None, max_memory: Optional[int] = None,
+               engine: Union[None, str, Engine] = None) -> Kernel:
     """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
 
     ``log_edits`` are the ``e820: update``/``remove`` edits of a boot log;
@@ -216,7 +224,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
     limit = round_up(limit, 1 << 30)
-    k = Kernel(profile, params, table, limit)
+    k = Kernel(profile, params, table, limit, select(engine), ARCH_MM_32 if i386 else ARCH_MM_64)
     for line in early_log:
         k.log.printk("warn", line)
     k.max_pfn, k.max_low_pfn = max_pfn, max_low_pfn
@@ -257,11 +265,11 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
             f"layout needs up to {est * PAGE_SIZE / (1 << 20):.0f} MiB of page tables "
             f"({est} pages), over the limit of {limit_bytes / (1 << 20):.0f} MiB (--max-memory)")
     k.phys.reserve_frames(est + 16)
-    k.bytes_to_map = sum(min(e, max_pfn << PAGE_SHIFT) - s for s, e in regions if s < (max_pfn << PAGE_SHIFT))
     if profile.table_space_search != "e820_bottom_up":
         mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
     mb.bottom_up = params.movable_node and profile.bottom_up_supported
+    k.image = (kernel_start, brk_end)
 
     if i386:
         setup_i386_tables(k, kernel_start, brk_base)
@@ -321,6 +329,8 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
                          np.array([lv for _, lv, _ in k.i386_static], np.uint8),
                          np.full(len(k.i386_static), 4, np.uint8), [], -1)
     head_32.log_initial_memory_mapped(k)
+    k.kernel_text = mm_init_32.kernel_text(k)
+    k.fixmap_start = mm_init_32.fixmap_start(k)
 
 
 def head64_ident_tables(k: Kernel) -> List:

@@ -9,7 +9,7 @@ where versions differ, the difference is a field of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import Callable, List, Optional
 
 from emu.kernel.state import Kernel, MappingCall
 from emu.kernel.mm.memblock import round_down, round_up
@@ -25,9 +25,11 @@ from emu.kernel.arch.x86.pgtable_types import (
 )
 from emu.kernel.printk import KernelPanic
 from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_INFO
-from emu.kernel.arch.x86.mm import init_64
 
 ISA_END_ADDRESS = 0x100000
+#: a caller's progress callback: called with the bytes of RAM each step mapped (the
+#: emulated kernel knows nothing of it; ``emu run`` draws a bar with it)
+Progress = Optional[Callable[[int], None]]
 STEP_SIZE_SHIFT = 5
 _M64 = (1 << 64) - 1
 
@@ -186,9 +188,14 @@ class MapRange:
     page_size_mask: int
 
 
+def nr_range_mr(k: Kernel) -> int:
+    """``NR_RANGE_MR``: pieces ``split_mem_range`` may produce (3 with CONFIG_X86_32, else 5)."""
+    return 5 if k.mode.is_64bit else 3
+
+
 def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
     if start_pfn < end_pfn:
-        if len(mr) >= k.mode.nr_range_mr:
+        if len(mr) >= nr_range_mr(k):
             raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
 
@@ -200,7 +207,7 @@ def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
     for r in mr:
         if k.page_size_mask & MASK_2M and not r.page_size_mask & MASK_2M:
             s, e = round_down(r.start, pmd_size), round_up(r.end, pmd_size)
-            if k.mode.map_to_max_low_pfn and (e >> PAGE_SHIFT) > k.max_low_pfn:
+            if not k.mode.is_64bit and (e >> PAGE_SHIFT) > k.max_low_pfn:
                 continue  # 32-bit: never past lowmem
             if k.memblock.is_region_memory(s, e - s):
                 r.page_size_mask |= MASK_2M
@@ -241,7 +248,7 @@ def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
     start_pfn = start >> PAGE_SHIFT
     pos = start_pfn << PAGE_SHIFT
     # head, up to the first large-page boundary
-    if mode.split_32bit and pos == 0:
+    if not mode.is_64bit and pos == 0:
         end_pfn = pmd_size >> PAGE_SHIFT  # the first 2/4M is never mapped with a large page
     else:
         end_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
@@ -251,14 +258,14 @@ def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
         pos = end_pfn << PAGE_SHIFT
     # large pages (up to the first 1G boundary on x86-64)
     start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
-    if mode.split_32bit:
+    if not mode.is_64bit:
         end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
     else:
         end_pfn = min(round_up(pos, PUD_SIZE), round_down(end, pmd_size)) >> PAGE_SHIFT
     if start_pfn < end_pfn:
         save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
         pos = end_pfn << PAGE_SHIFT
-    if not mode.split_32bit:
+    if mode.is_64bit:
         # 1G pages
         start_pfn = round_up(pos, PUD_SIZE) >> PAGE_SHIFT
         end_pfn = round_down(end, PUD_SIZE) >> PAGE_SHIFT
@@ -345,12 +352,9 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
         find_early_table_space(k, mr, start, end)
     ret = 0
     prot = page_kernel(k)
-    if k.mode.is_64bit:
-        ret = init_64.map_pieces(k, [(r.start, r.end, r.page_size_mask) for r in mr], prot) if mr else 0
-    else:
-        kpmi = _init_32_kpmi()
-        for r in mr:
-            ret = kpmi(k, r.start, r.end, r.page_size_mask, prot)
+    if mr:
+        # kernel_physical_mapping_init of this build (init_64.c or init_32.c), piece by piece
+        ret = k.arch_mm.map_pieces(k, [(r.start, r.end, r.page_size_mask) for r in mr], prot)
     call.ret = ret
     if early:
         if not k.after_bootmem and k.pgt_buf_end > k.pgt_buf_start:
@@ -358,9 +362,6 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
             k.memblock.reserve(k.pgt_buf_start << PAGE_SHIFT, (k.pgt_buf_end - k.pgt_buf_start) << PAGE_SHIFT)
     else:
         add_pfn_range_mapped(k, start >> PAGE_SHIFT, ret >> PAGE_SHIFT)
-    if k.progress is not None:
-        k.bytes_requested += end - start
-        k.progress(k.bytes_requested, k.bytes_to_map)
     return ret >> PAGE_SHIFT
 
 
@@ -432,21 +433,20 @@ def find_early_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) 
     k.log.printk(LEVEL_DEBUG, line)
 
 
-def setup_arch_init_memory_mapping(k: Kernel) -> None:
+def setup_arch_init_memory_mapping(k: Kernel, progress: Progress = None) -> None:
     """The mapping step of ``setup_arch`` before 3.9: ``init_memory_mapping(0, max_low_pfn)``
     and, on 64-bit with RAM above 4 GiB, ``init_memory_mapping(4G, max_pfn)``
     (arch/x86/kernel/setup.c, 2.6.31-3.8)."""
     probe_page_size_mask(k)
     k.max_low_pfn_mapped = init_memory_mapping(k, 0, k.max_low_pfn << PAGE_SHIFT)
+    if progress is not None:
+        progress(k.max_low_pfn << PAGE_SHIFT)
     k.max_pfn_mapped = k.max_low_pfn_mapped
     if k.mode.is_64bit and k.max_pfn > k.max_low_pfn:
         k.max_pfn_mapped = init_memory_mapping(k, 1 << 32, k.max_pfn << PAGE_SHIFT)
+        if progress is not None:
+            progress((k.max_pfn << PAGE_SHIFT) - (1 << 32))
         k.max_low_pfn = k.max_pfn
-
-
-def _init_32_kpmi():
-    from emu.kernel.arch.x86.mm import init_32
-    return init_32.kernel_physical_mapping_init
 
 
 def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
@@ -506,7 +506,7 @@ def _memory_top_below(k: Kernel, addr: int) -> int:
     return top
 
 
-def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
+def memory_map_top_down(k: Kernel, map_start: int, map_end: int, progress: Progress = None) -> None:
     """``memory_map_top_down``: first a free 2M block at the top, then windows
     growing downwards, each mapped with page tables from what is already
     mapped above it; finally the part above ``real_end``."""
@@ -538,11 +538,15 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int) -> None:
                 k.min_pfn_mapped = last_start >> PAGE_SHIFT
         step_size = grown
         mapped_ram_size += new
+        if progress is not None:
+            progress(new)
     if real_end < map_end:
-        init_range_memory_mapping(k, real_end, map_end)
+        new = init_range_memory_mapping(k, real_end, map_end)
+        if progress is not None:
+            progress(new)
 
 
-def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int) -> None:
+def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int, progress: Progress = None) -> None:
     """``memory_map_bottom_up``: windows growing upwards from ``map_start``
     (memblock bottom-up, ``movable_node``)."""
     step_size = k.mode.pmd_size
@@ -561,30 +565,31 @@ def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int) -> None:
         start = nxt
         step_size = _grow(k, step_size, new, mapped_ram_size)
         mapped_ram_size += new
+        if progress is not None:
+            progress(new)
 
 
-def init_mem_mapping(k: Kernel) -> None:
+def init_mem_mapping(k: Kernel, progress: Progress = None) -> None:
     """``init_mem_mapping``: probe page sizes, map the ISA range, then all RAM
     top-down (or bottom-up with ``movable_node``).  For profiles before the
     rewrite, the two ``init_memory_mapping`` calls ``setup_arch`` made instead."""
     if k.profile.scheme == "early_table_space":
-        setup_arch_init_memory_mapping(k)
+        setup_arch_init_memory_mapping(k, progress)
         return
     probe_page_size_mask(k)
-    end = (k.max_low_pfn if k.mode.map_to_max_low_pfn else k.max_pfn) << PAGE_SHIFT
+    end = (k.max_pfn if k.mode.is_64bit else k.max_low_pfn) << PAGE_SHIFT   # 32-bit: lowmem only
     init_memory_mapping(k, 0, ISA_END_ADDRESS)
     if k.memblock.bottom_up and k.profile.bottom_up_supported:
         kernel_end = k.kernel_end
-        memory_map_bottom_up(k, kernel_end, end)
-        memory_map_bottom_up(k, ISA_END_ADDRESS, kernel_end)
+        memory_map_bottom_up(k, kernel_end, end, progress)
+        memory_map_bottom_up(k, ISA_END_ADDRESS, kernel_end, progress)
     else:
-        memory_map_top_down(k, ISA_END_ADDRESS, end)
+        memory_map_top_down(k, ISA_END_ADDRESS, end, progress)
     if k.mode.is_64bit:
         if k.max_pfn > k.max_low_pfn:
             k.max_low_pfn = k.max_pfn
     else:
-        from emu.kernel.arch.x86.mm import init_32
-        init_32.early_ioremap_page_table_range_init(k)
+        k.arch_mm.early_ioremap_page_table_range_init(k)
 
 
 __all__ = [

@@ -17,7 +17,6 @@ Re-expresses, with the kernel's function names, (v3.9-v4.19; read: 3.10
   page tables, with the CONFIG_HIGHMEM kmap copy of ``page_table_kmap_check``).
 * ``find_low_pfn_range`` (``lowmem_pfn_init`` / ``highmem_pfn_init``; ``highmem=``),
   with ``MAXMEM`` (``VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE``) as an input.
-* :func:`verify_i386` - the i386 counterpart of :func:`emu.check.x86_64.verify`.
 """
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ from typing import List, Tuple
 
 import numpy as np
 
-from emu.machine import engine as backend
 from emu.kernel.arch.x86.pgtable_types import MASK_2M, PAGE_SHIFT, PAGE_SIZE, PG_LEVEL_2M, PG_LEVEL_4K, _PAGE_GLOBAL, _PAGE_NX
 from emu.kernel.printk import KernelPanic
 from emu.kernel.arch.x86.mm.init_64 import MapJob
@@ -85,12 +83,17 @@ def kernel_prot(k, prot: int) -> int:
     return prot
 
 
+def kernel_text(k) -> Tuple[int, int]:
+    """``is_kernel_text``'s physical ``[_text, __init_end]`` (inclusive), resolved once by
+    ``setup_arch`` (the ``init_end`` input, else :func:`default_init_end`)."""
+    p = k.params
+    return p.kernel_start, p.init_end if p.init_end is not None else default_init_end(k)
+
+
 def text_range(k) -> Tuple[int, int]:
     """``is_kernel_text``: virtual ``[_text, __init_end]`` (inclusive)."""
-    p = k.params
     po = k.page_offset
-    lo = p.kernel_start
-    hi = p.init_end if p.init_end is not None else default_init_end(k)
+    lo, hi = k.kernel_text
     return (po + lo) & 0xFFFFFFFF, (po + hi) & 0xFFFFFFFF
 
 
@@ -131,7 +134,7 @@ def kernel_physical_mapping_init(k, start: int, end: int, page_size_mask: int, p
     use_pse = page_size_mask == MASK_2M and k.params.cpu.pse
     job = MapJob32(k, use_pse)
     try:
-        last, p2m, p4k = backend.current().map_range32(job, k.pgd_pfn, start, end)
+        last, p2m, p4k = k.engine.kernel_physical_mapping_init_32(job, k.pgd_pfn, start, end)
     except KernelPanic:
         job.flush()
         raise
@@ -139,6 +142,14 @@ def kernel_physical_mapping_init(k, start: int, end: int, page_size_mask: int, p
     update_page_count(k, PG_LEVEL_2M, p2m)
     update_page_count(k, PG_LEVEL_4K, p4k)
     return last
+
+
+def map_pieces(k, pieces, prot: int) -> int:
+    """``kernel_physical_mapping_init`` for each piece of one ``init_memory_mapping`` call."""
+    ret = 0
+    for start, end, mask in pieces:
+        ret = kernel_physical_mapping_init(k, start, end, mask, prot)
+    return ret
 
 
 # ---------------------------------------------------------------------------
@@ -250,6 +261,14 @@ def fixmap_static_pmds(k) -> List[int]:
         return sorted({v & ~(pmd_size(k) - 1) & 0xFFFFFFFF for v in p.fixmap_static_pmds})
     m = ~(pmd_size(k) - 1) & 0xFFFFFFFF
     return sorted({FIXADDR_TOP & m, btmap_begin(k) & m})
+
+
+def fixmap_start(k) -> int:
+    """The lowest virtual address of the fixmap's page tables: the PMD of its lowest
+    boot-time slot, or of a static fixmap table below it."""
+    p = k.params
+    bottom = DEFAULT_FIXMAP_BOTTOM if p.fixmap_bottom is None else p.fixmap_bottom & ~(pmd_size(k) - 1)
+    return min(fixmap_static_pmds(k) + [bottom])
 
 
 def _pgd_shift(k) -> int:
@@ -409,146 +428,8 @@ def paging_init(k) -> None:
     page_table_range_init(k, base, (base + last_pkmap * PAGE_SIZE) & 0xFFFFFFFF)
 
 
-# ---------------------------------------------------------------------------
-# verification
-# ---------------------------------------------------------------------------
-def expected_flags_32(k, shift: int, text: bool) -> int:
-    if shift == 12:
-        return kernel_prot(k, PAGE_KERNEL_EXEC if text else PAGE_KERNEL)
-    return kernel_prot(k, PAGE_KERNEL_LARGE_EXEC if text else PAGE_KERNEL_LARGE)
-
-
-def verify_i386(k, r):
-    """The i386 checks of :func:`emu.check.x86_64.verify`, on ``swapper_pg_dir``:
-
-    * every leaf at or above ``PAGE_OFFSET`` and below the fixmap translates
-      ``PAGE_OFFSET + pa`` to ``pa``; flags are ``PAGE_KERNEL[_LARGE]`` or, on the
-      kernel text, the ``_EXEC`` forms; leaves head_32 left (``PTE_IDENT_ATTR``) are
-      counted in ``checked["head32_leftover"]``;
-    * RAM below ``max_low_pfn`` (and the ISA range) is mapped; nothing else is,
-      except head_32 leftovers and whole large pages the kernel chose;
-    * nothing at or above ``max_low_pfn`` is mapped through a large page
-      (native_pagetable_init would BUG);
-    * page-table pages are referenced once, lie in RAM, come from BRK or reserved
-      memblock memory that was mapped when they were written.
-    """
-    from emu.machine.mmu import MMU, enumerate_tables, translate
-    pae = k.mode.entry_bytes == 8
-    po = k.page_offset
-    low_end = k.max_low_pfn << PAGE_SHIFT
-    mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=36 if pae else 32,
-              nxe=k.params.cpu.nx and pae, pse=True)
-    shift = _pgd_shift(k)
-    tree = enumerate_tables(k.phys, mmu, po >> shift, 1 << (32 - shift))
-    fix_lo = min(fixmap_static_pmds(k) + [DEFAULT_FIXMAP_BOTTOM if k.params.fixmap_bottom is None
-                                          else k.params.fixmap_bottom & ~(pmd_size(k) - 1)])
-    tlo, thi = text_range(k)
-    mapped = []
-    leftover = 0
-    by = {12: 0, 21: 0, 22: 0}
-    for va, va_end, pa, sh, flags, eff in (tuple(int(x) for x in row) for row in tree.runs):
-        if va < po or va >= fix_lo:
-            r.fail(f"leaf at {va:#x} lies outside the direct map")
-            continue
-        if va - po != pa:
-            r.fail(f"[{va:#x}-{va_end - 1:#x}] maps pa {pa:#x}, not {va - po:#x}")
-        got = (flags & 0x1FF) | (flags & _PAGE_NX)
-        if sh == 12 and got == PTE_IDENT_ATTR:
-            leftover += (va_end - va) >> 12
-            mapped.append((pa, pa + va_end - va, True))
-            continue
-        # flags are uniform in a run; the text range is one interval, so checking the run's
-        # ends and the pages at the text boundaries covers every page
-        size = 1 << sh
-        cands = {va, va_end - size}
-        for b in (tlo, thi):
-            a = b - (b - va) % size if va <= b < va_end else None
-            if a is not None:
-                cands.update(x for x in (a - size, a, a + size) if va <= x < va_end)
-        for a in sorted(cands):
-            text = tlo <= a <= thi or (sh > 12 and tlo <= a + size - 1 <= thi)
-            want = expected_flags_32(k, sh, text)
-            if got != want and not (sh > 12 and got == expected_flags_32(k, sh, not text)):
-                r.fail(f"[mem {a - po:#010x}-{a - po + size - 1:#010x}] {size >> 10}K leaf has flags {got:#x}, "
-                       f"expected {want:#x}")
-                break
-        mapped.append((pa, pa + va_end - va, False))
-        by[sh] = by.get(sh, 0) + va_end - va
-    r.mapped = {"4k": by[12], "2M": by[21], "4M": by[22]}
-    r.checked["leaf_runs"] = len(tree.runs)
-    r.checked["head32_leftover"] = leftover
-    if tree.reserved_entries:
-        r.fail(f"{tree.reserved_entries} present entries have reserved bits set")
-    # coverage
-    from emu.check.x86_64 import _merge, _subtract
-    want = [(0, 0x100000)]
-    for s, e in k.memblock.for_each_mem_pfn_range():
-        s, e = s << PAGE_SHIFT, min(e << PAGE_SHIFT, low_end)
-        if s < e:
-            want.append((s, e))
-    want = _merge(want)
-    allm = _merge([(a, b) for a, b, _ in mapped])
-    for s, e in _subtract(want, allm)[:20]:
-        r.fail(f"RAM [mem {s:#010x}-{e - 1:#010x}] is not mapped")
-    ram = _merge([(int(s) & ~(PAGE_SIZE - 1), -(-int(e) // PAGE_SIZE) * PAGE_SIZE)
-                  for s, e in zip(k.ram_s, k.ram_e)] + [(0, 0x100000)])
-    kernel_mapped = _merge([(a, b) for a, b, left in mapped if not left])
-    for s_, e_ in _subtract(kernel_mapped, ram)[:20]:
-        r.fail(f"non-RAM [mem {s_:#010x}-{e_ - 1:#010x}] is mapped")
-    for s_, e_ in _subtract(kernel_mapped, [(0, max(low_end, 0x100000))])[:5]:
-        r.fail(f"[mem {s_:#010x}-{e_ - 1:#010x}] at or above max_low_pfn is mapped")
-    r.checked["ram_bytes"] = sum(e - s for s, e in want)
-    # the walk agrees with the enumeration
-    runs = tree.runs
-    if len(runs):
-        probes = np.concatenate([runs[:, 0], runs[:, 1] - np.uint64(1)])
-        t = translate(k.phys, mmu, probes)
-        exp_pa = np.concatenate([runs[:, 2], runs[:, 2] + (runs[:, 1] - runs[:, 0]) - np.uint64(1)])
-        bad = np.nonzero((t.error != -1) | (t.pa != exp_pa))[0]
-        for i in bad[:10]:
-            r.fail(f"walk of {int(probes[i]):#x} gives pa {int(t.pa[i]):#x} error {int(t.error[i])}, "
-                   f"enumeration says {int(exp_pa[i]):#x}")
-        r.checked["walks"] = int(probes.shape[0])
-    # page-table pages
-    tp = k.table_pages
-    pfn, src, mapped_at = tp.column("pfn"), tp.column("src"), tp.column("mapped")
-    static = set(pfn[src == 4].tolist())
-    refs = [int(x) for x in tree.tables[:, 0]] if len(tree.tables) else []
-    seen = {}
-    for p in refs:
-        seen[p] = seen.get(p, 0) + 1
-    for p, c in seen.items():
-        if c > 1:
-            r.fail(f"page-table page {p << PAGE_SHIFT:#x} is referenced {c} times")
-        if p not in static and p not in set(pfn.tolist()):
-            r.fail(f"entry points to {p << PAGE_SHIFT:#x}, which was never allocated as a page table")
-    orphans = getattr(k, "i386_orphans", set())
-    for p in pfn[src != 4].tolist():
-        if p not in seen and p not in orphans:
-            r.fail(f"page-table page {p << PAGE_SHIFT:#x} is not reachable from CR3")
-    ram_s = np.array([a for a, _ in ram], np.uint64)
-    ram_e = np.array([b for _, b in ram], np.uint64)
-    pa_ = pfn << np.uint64(PAGE_SHIFT)
-    i = np.searchsorted(ram_s, pa_, side="right") - 1
-    in_ram = (i >= 0) & (pa_ + np.uint64(PAGE_SIZE) <= ram_e[np.maximum(i, 0)]) if len(ram_s) else np.zeros(len(pa_), bool)
-    for p in pa_[~in_ram][:10]:
-        r.fail(f"page-table page {int(p):#x} is not in RAM")
-    is_brk = src == 1
-    out_brk = is_brk & ((pfn < np.uint64(k.pgt_buf_start)) | (pfn >= np.uint64(k.pgt_buf_top)))
-    for p in pa_[out_brk][:10]:
-        r.fail(f"page-table page {int(p):#x} is outside the BRK buffer")
-    is_mb = src == 2
-    for p, ok in zip(pa_[is_mb].tolist(), mapped_at[is_mb].tolist()):
-        if not k.memblock.is_region_reserved(p, PAGE_SIZE):
-            r.fail(f"page-table page {p:#x} is not reserved in memblock")
-        if not ok:
-            r.fail(f"page-table page {p:#x} was not yet mapped when the kernel wrote it")
-    r.checked["table_pages"] = len(tp) + len(static)
-    return r
-
-
 __all__ = [
     "early_ioremap_page_table_range_init", "find_low_pfn_range", "kernel_physical_mapping_init", "maxmem",
     "initmem_init", "memblock_x86_fill_32", "native_pagetable_init", "page_table_range_init", "paging_init", "pkmap_base",
-    "supported_pte_mask_32", "verify_i386",
+    "supported_pte_mask_32",
 ]

@@ -2,7 +2,7 @@
 
 The walk over the levels (``phys_p4d_init``, ``phys_pud_init``,
 ``phys_pmd_init``, ``phys_pte_init``) runs in ``emu._fast.Mapper`` (or, with
-the pure-Python backend, ``emu.machine.reference.map_range``); this module prepares a
+the pure-Python engine, ``emu.machine.reference.map_range``); this module prepares a
 :class:`MapJob` and books its results.  Rules (3.9 .. 6.6, init_64.c):
 
 * an entry past the requested end is zeroed unless e820 has RAM or
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.machine import engine as backend
 from emu.kernel.arch.x86.pgtable_types import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -179,7 +178,7 @@ def map_pieces(k, pieces, prot: int) -> int:
     kernel's own order could show.
     """
     job = _job(k, prot)
-    fn = backend.current().map_range
+    fn = k.engine.kernel_physical_mapping_init
     last = 0
     p4k = p2m = p1g = 0
     try:
