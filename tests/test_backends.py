@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emu.machine import engine as backend
-from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
 from emu.kernel.state import BootParams
 from emu.machine.cpu import CpuFeatures

@@ -14,7 +14,7 @@ import pytest
 from emu import BootParams, CpuFeatures, emulate
 from emu.tools.cli import main
 from emu.tools.dump import ptdump_lines, table_entries, translate, write_raw
-from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+from emu.inputs.e820 import EMBEDDED_DEFAULT
 from layouts import G, pc
 
 LINE = re.compile(r"^0x[0-9a-f]{16}-0x[0-9a-f]{16}   [ \d]{8}\d[BKMGTPE] "
@@ -186,7 +186,7 @@ def test_i386_ptdump_json_and_translate(pae):
     (4-byte entries without PAE), and the Python translate API."""
     from emu import BootParams, emulate
     from emu.tools.dump import ptdump_lines, table_entries, translate as dump_translate
-    from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+    from emu.inputs.e820 import EMBEDDED_DEFAULT
     r = emulate(EMBEDDED_DEFAULT, "3.13", BootParams(arch="i386", pae=pae))
     lines = ptdump_lines(r)
     assert lines[0] == "---[ Kernel Mapping ]---" and lines[-1] == "---[ vmalloc() Area ]---"

@@ -1,4 +1,5 @@
-"""Tests for emu.kernel.arch.x86.kernel.e820 (arch/x86/kernel/e820.c semantics, parsers, formats)."""
+"""Tests for emu.kernel.arch.x86.kernel.e820 (arch/x86/kernel/e820.c semantics, formats) and the
+e820 readers of emu.inputs.e820."""
 from __future__ import annotations
 
 import json
@@ -10,16 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-try:
-    from emu.kernel.arch.x86.kernel import e820 as E
-except Exception:  # emu/__init__.py of another module may be broken: bypass it
-    for _k in [k for k in sys.modules if k == "emu" or k.startswith("emu.")]:
-        del sys.modules[_k]
-    _pkg = types.ModuleType("emu")
-    _pkg.__path__ = [str(ROOT / "emu")]
-    sys.modules["emu"] = _pkg
-    from emu.kernel.arch.x86.kernel import e820 as E
+from emu.inputs import e820 as I
+from emu.kernel.arch.x86.kernel import e820 as E
 
 from emu.kernel.arch.x86.kernel.e820 import (  # noqa: E402
     E820_ACPI, E820_NVS, E820_PMEM, E820_PRAM, E820_RAM, E820_RESERVED, E820_RESERVED_KERN,
@@ -390,18 +383,18 @@ class TestFormats:
         assert E.type_name(E820_UNUSABLE, (3, 0, 0)) == "(unusable)"
 
     def test_type_from_name(self):
-        assert E.type_from_name("usable") == E820_RAM
-        assert E.type_from_name("(ACPI NVS)") == E820_NVS
-        assert E.type_from_name("ACPI  data") == E820_ACPI
-        assert E.type_from_name("persistent (type 12)") == 12
-        assert E.type_from_name("type 20") == 20
-        assert E.type_from_name("soft reserved") == E820_SOFT_RESERVED
-        assert E.type_from_name("System RAM") == E820_RAM
-        assert E.type_from_name("E820_TYPE_PMEM") == E820_PMEM
-        assert E.type_from_name("reserved_kern") == E820_RESERVED_KERN
-        assert E.type_from_name("0xefffffff") == E820_SOFT_RESERVED
+        assert I.type_from_name("usable") == E820_RAM
+        assert I.type_from_name("(ACPI NVS)") == E820_NVS
+        assert I.type_from_name("ACPI  data") == E820_ACPI
+        assert I.type_from_name("persistent (type 12)") == 12
+        assert I.type_from_name("type 20") == 20
+        assert I.type_from_name("soft reserved") == E820_SOFT_RESERVED
+        assert I.type_from_name("System RAM") == E820_RAM
+        assert I.type_from_name("E820_TYPE_PMEM") == E820_PMEM
+        assert I.type_from_name("reserved_kern") == E820_RESERVED_KERN
+        assert I.type_from_name("0xefffffff") == E820_SOFT_RESERVED
         with pytest.raises(ValueError):
-            E.type_from_name("banana")
+            I.type_from_name("banana")
 
     def test_edit_and_last_pfn_lines(self):
         assert E.format_update_line(0, 0x1000, E820_RAM, E820_RESERVED, (3, 13, 0)) == \
@@ -419,10 +412,10 @@ class TestFormats:
             "last_pfn = 0x7bee0 max_arch_pfn = 0x400000000"
 
     def test_json_round_trip(self):
-        t = E.EMBEDDED_DEFAULT
+        t = I.EMBEDDED_DEFAULT
         j = t.to_json()
         assert all(set(d) == {"addr", "size", "type"} and all(isinstance(v, int) for v in d.values()) for d in j)
-        assert E.parse_e820_json(json.dumps(j), "x.json") == t
+        assert I.parse_e820_json(json.dumps(j), "x.json") == t
 
     def test_repr_and_copy(self):
         t = T((0, 0x1000, E820_RAM))
@@ -452,7 +445,7 @@ NEW_WANT = [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2), (0x100000, 0xBFEE0000, 1), (0x
 
 class TestParsers:
     def test_text_new_format_log(self):
-        assert tuples(E.parse_e820_text(NEW_LOG, "x.log")) == NEW_WANT
+        assert tuples(I.parse_e820_text(NEW_LOG, "x.log")) == NEW_WANT
 
     def test_text_old_format_with_syslog_prefix(self):
         text = (
@@ -462,7 +455,7 @@ class TestParsers:
             "Feb 18 23:12:18 ubuntu kernel: [    0.000000]  BIOS-e820: 0000000000100000 - 000000007bee0000 (usable)\n"
             "Feb 18 23:12:18 ubuntu kernel: [    0.000000]  BIOS-e820: 000000007bee0000 - 000000007bee3000 (ACPI NVS)\n"
         )
-        assert tuples(E.parse_e820_text(text, "syslog")) == [(0, 0x9F400, 1), (0x100000, 0x7BDE0000, 1),
+        assert tuples(I.parse_e820_text(text, "syslog")) == [(0, 0x9F400, 1), (0x100000, 0x7BDE0000, 1),
                                                              (0x7BEE0000, 0x3000, 4)]
 
     def test_text_plain_file_both_formats_tabs_comments(self):
@@ -472,74 +465,74 @@ class TestParsers:
                 "   BIOS-e820: 0000000000100000 - 0000000040000000 (usable)\n"
                 "\n"
                 "BIOS-e820: [mem 0x00000000fec00000-0x00000000fec00fff] type 20   \n")
-        assert tuples(E.parse_e820_text(text, "map.txt")) == [(0, 0x9FC00, 1), (0x100000, 0x3FF00000, 1),
+        assert tuples(I.parse_e820_text(text, "map.txt")) == [(0, 0x9FC00, 1), (0x100000, 0x3FF00000, 1),
                                                              (0xFEC00000, 0x1000, 20)]
 
     def test_text_xen_lines(self):
         text = ("[    0.000000] Xen: [mem 0x0000000000000000-0x000000000009ffff] usable\n"
                 "[    0.000000] Xen: [mem 0x00000000000a0000-0x00000000000fffff] reserved\n"
                 "[    0.000000] Xen: using vcpuop timer interface\n")
-        assert tuples(E.parse_e820_text(text)) == [(0, 0xA0000, 1), (0xA0000, 0x60000, 2)]
+        assert tuples(I.parse_e820_text(text)) == [(0, 0xA0000, 1), (0xA0000, 0x60000, 2)]
         old = "Xen: 0000000000000000 - 000000000009ec00 (usable)\nXen: 0000000000100000 - 0000000040000000 (usable)\n"
-        assert tuples(E.parse_e820_text(old)) == [(0, 0x9EC00, 1), (0x100000, 0x3FF00000, 1)]
+        assert tuples(I.parse_e820_text(old)) == [(0, 0x9EC00, 1), (0x100000, 0x3FF00000, 1)]
 
     def test_text_ignores_user_lines_in_log(self):
         text = NEW_LOG + "[    0.000000] user: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
-        assert tuples(E.parse_e820_text(text)) == NEW_WANT
-        assert tuples(E.parse_e820_text(text, who=("user",))) == [(0, 0x9FC00, 1)]
+        assert tuples(I.parse_e820_text(text)) == NEW_WANT
+        assert tuples(I.parse_e820_text(text, who=("user",))) == [(0, 0x9FC00, 1)]
 
     def test_text_quoted_printable_log(self):
         text = ("[    0.000000] Linux version 3.10.0 (kbuild@xian) (gcc v=\nersion 4.8.1)\n"
                 "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
                 "[    0.000000] BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reser=\nved\n"
                 "[    0.000000] e820: last_pfn =3D 0xfffe max_arch_pfn =3D 0x100000\n")
-        assert tuples(E.parse_e820_text(text)) == [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2)]
+        assert tuples(I.parse_e820_text(text)) == [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2)]
 
     def test_text_strict_rejects_unparseable_line(self):
         text = "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\nhello world\n"
         with pytest.raises(E820Error, match=r"^map\.txt: line 2: unparseable e820 line: hello world$"):
-            E.parse_e820_text(text, "map.txt")
+            I.parse_e820_text(text, "map.txt")
 
     def test_text_damaged_bios_line_in_log(self):
         text = NEW_LOG + "[    0.000000] BIOS-e820: [mem 0x0000000140000000-0x000000014fff\n"
         with pytest.raises(E820Error, match=r"x\.log: line 10: unparseable BIOS-e820 line"):
-            E.parse_e820_text(text, "x.log")
+            I.parse_e820_text(text, "x.log")
 
     def test_text_inverted_range(self):
         with pytest.raises(E820Error, match=r"m: line 1: inverted range"):
-            E.parse_e820_text("BIOS-e820: [mem 0x0000000000002000-0x0000000000000fff] usable\n", "m")
+            I.parse_e820_text("BIOS-e820: [mem 0x0000000000002000-0x0000000000000fff] usable\n", "m")
         with pytest.raises(E820Error, match=r"m: line 1: inverted range"):
-            E.parse_e820_text("BIOS-e820: 0000000000002000 - 0000000000001000 (usable)\n", "m")
+            I.parse_e820_text("BIOS-e820: 0000000000002000 - 0000000000001000 (usable)\n", "m")
 
     def test_text_zero_size(self):
         with pytest.raises(E820Error, match=r"m: line 1: zero size"):
-            E.parse_e820_text("BIOS-e820: [mem 0x0000000000002000-0x0000000000001fff] usable\n", "m")
+            I.parse_e820_text("BIOS-e820: [mem 0x0000000000002000-0x0000000000001fff] usable\n", "m")
         with pytest.raises(E820Error, match=r"m: line 1: zero size"):
-            E.parse_e820_text("BIOS-e820: 0000000000002000 - 0000000000002000 (usable)\n", "m")
+            I.parse_e820_text("BIOS-e820: 0000000000002000 - 0000000000002000 (usable)\n", "m")
 
     def test_text_unknown_type(self):
         with pytest.raises(E820Error, match=r"m: line 1: unknown e820 type 'bananas'"):
-            E.parse_e820_text("BIOS-e820: [mem 0x0000000000000000-0x0000000000000fff] bananas\n", "m")
+            I.parse_e820_text("BIOS-e820: [mem 0x0000000000000000-0x0000000000000fff] bananas\n", "m")
 
     def test_text_beyond_phys_limit(self):
         line = "BIOS-e820: [mem 0x0010000000000000-0x0010000000000fff] usable\n"
         with pytest.raises(E820Error, match=r"m: line 1: range .* beyond the 52-bit physical address limit"):
-            E.parse_e820_text(line, "m")
+            I.parse_e820_text(line, "m")
         with pytest.raises(E820Error, match=r"46-bit"):
-            E.parse_e820_text("BIOS-e820: [mem 0x0000400000000000-0x0000400000000fff] usable\n", "m",
+            I.parse_e820_text("BIOS-e820: [mem 0x0000400000000000-0x0000400000000fff] usable\n", "m",
                               max_phys_bits=46)
 
     def test_text_no_entries(self):
         with pytest.raises(E820Error, match=r"^x\.log: no e820 entries"):
-            E.parse_e820_text("[    0.000000] Linux version 4.1.0\n[    0.000000] hello\n", "x.log")
+            I.parse_e820_text("[    0.000000] Linux version 4.1.0\n[    0.000000] hello\n", "x.log")
         with pytest.raises(E820Error, match=r"^empty: no e820 entries"):
-            E.parse_e820_text("", "empty")
+            I.parse_e820_text("", "empty")
 
     def test_parse_e820_line(self):
-        assert E.parse_e820_line(" [mem 0x00000000-0x000fffff] page 4k") is None
-        assert E.parse_e820_line("e820: [mem 0xc0000000-0xfeffbfff] available for PCI devices") is None
-        assert E.parse_e820_line(" 0000000000 - 0000200000 page 4k") is None
-        assert E.parse_e820_line("modified: 0000000000000000 - 0000000000010000 (reserved)") == \
+        assert I.parse_e820_line(" [mem 0x00000000-0x000fffff] page 4k") is None
+        assert I.parse_e820_line("e820: [mem 0xc0000000-0xfeffbfff] available for PCI devices") is None
+        assert I.parse_e820_line(" 0000000000 - 0000200000 page 4k") is None
+        assert I.parse_e820_line("modified: 0000000000000000 - 0000000000010000 (reserved)") == \
             ("modified", 0, 0x10000, 2)
 
     def test_json_hex_strings_and_names(self):
@@ -550,12 +543,12 @@ class TestParsers:
             {"addr": "0x100000000", "size": "0x40000000", "type": "E820_RAM"},
             {"addr": "0x140000000", "size": "0x1000", "type": "persistent (type 12)"},
         ])
-        assert tuples(E.parse_e820_json(text, "e820.json")) == [
+        assert tuples(I.parse_e820_json(text, "e820.json")) == [
             (0, 0x9FC00, 1), (0x9FC00, 0x400, 2), (0x100000, 0x3FF00000, 4), (0x100000000, 0x40000000, 1),
             (0x140000000, 0x1000, 12)]
 
     def test_json_object_with_e820_key(self):
-        assert len(E.parse_e820_json('{"e820": [{"addr": 0, "size": 4096, "type": 1}]}')) == 1
+        assert len(I.parse_e820_json('{"e820": [{"addr": 0, "size": 4096, "type": 1}]}')) == 1
 
     @pytest.mark.parametrize("doc,msg", [
         ('[{"addr": 0, "size": 4096, "type": 1}, {"addr": 8192, "size": 0, "type": 1}]',
@@ -573,11 +566,11 @@ class TestParsers:
     ])
     def test_json_errors(self, doc, msg):
         with pytest.raises(E820Error, match=msg):
-            E.parse_e820_json(doc, "e820.json")
+            I.parse_e820_json(doc, "e820.json")
 
     def test_errors_are_one_line_value_errors(self):
         with pytest.raises(ValueError) as ei:
-            E.parse_e820_json("[]", "e820.json")
+            I.parse_e820_json("[]", "e820.json")
         assert "\n" not in str(ei.value)
 
     def _memmap(self, root: Path, entries):
@@ -603,34 +596,34 @@ class TestParsers:
             (10, (0x100000000, 0x13FFFFFFF, "System RAM")),
         ])
         (tmp_path / "README").write_text("not an entry")
-        t = E.parse_sysfs_memmap(tmp_path)
+        t = I.parse_sysfs_memmap(tmp_path)
         assert [e.type for e in t] == [1, 2, 1, 3, 4, 5, 12, 7, E820_SOFT_RESERVED, 2, 1]
         assert t[0] == E820Entry(0, 0x9FC00, 1)
         assert t[10] == E820Entry(0x100000000, 0x40000000, 1)   # numeric, not lexical, order
-        assert E.load_e820(tmp_path) == t
+        assert I.load_e820(tmp_path) == t
 
     def test_sysfs_memmap_errors(self, tmp_path):
         with pytest.raises(E820Error, match="not a directory"):
-            E.parse_sysfs_memmap(tmp_path / "nope")
+            I.parse_sysfs_memmap(tmp_path / "nope")
         with pytest.raises(E820Error, match="no memmap entries"):
-            E.parse_sysfs_memmap(tmp_path)
+            I.parse_sysfs_memmap(tmp_path)
         self._memmap(tmp_path, [(0, (0, 0xFFF, "Bananas"))])
         with pytest.raises(E820Error, match=r": 0: unknown memmap type 'Bananas'"):
-            E.parse_sysfs_memmap(tmp_path)
+            I.parse_sysfs_memmap(tmp_path)
 
     def test_load_e820_dispatch(self, tmp_path):
         j = tmp_path / "e820.json"
         j.write_text(json.dumps([{"addr": 0, "size": 4096, "type": "usable"}], indent=2))
-        assert tuples(E.load_e820(j)) == [(0, 4096, 1)]
+        assert tuples(I.load_e820(j)) == [(0, 4096, 1)]
         lg = tmp_path / "boot.log"
         lg.write_text(NEW_LOG)
-        assert tuples(E.load_e820(lg)) == NEW_WANT   # starts with "[", but is a log
+        assert tuples(I.load_e820(lg)) == NEW_WANT   # starts with "[", but is a log
         b = tmp_path / "bin"
         b.write_bytes(b"\x7fELF\x00\x01\x02")
         with pytest.raises(E820Error, match=r"^bin: binary data"):
-            E.load_e820(b)
+            I.load_e820(b)
         with pytest.raises(E820Error, match=r"cannot read"):
-            E.load_e820(tmp_path / "missing.json")
+            I.load_e820(tmp_path / "missing.json")
 
 
 # ---------------------------------------------------------------------------
@@ -638,7 +631,7 @@ class TestParsers:
 # ---------------------------------------------------------------------------
 class TestEmbeddedDefault:
     def test_shape(self):
-        t = E.EMBEDDED_DEFAULT
+        t = E820Table(I.EMBEDDED_DEFAULT)
         assert t.sanitize() == t                         # already sorted, merged, non-overlapping
         assert t[0] == E820Entry(0, 0x9D000, E820_RAM)
         assert E820Entry(0xE0000000, 0x10000000, E820_RESERVED) in t.entries
@@ -655,6 +648,6 @@ class TestEmbeddedDefault:
             assert t.mapped_any(a, a + 1, E820_RESERVED)
 
     def test_pfns(self):
-        t = E.EMBEDDED_DEFAULT
+        t = E820Table(I.EMBEDDED_DEFAULT)
         assert t.end_of_ram_pfn(1 << 34) == 0x46F000
         assert t.end_of_low_ram_pfn() == 0x85D00

@@ -14,7 +14,9 @@ import threading
 
 import pytest
 
-from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, EMBEDDED_DEFAULT, E820Table
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
+
+from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
 from emu.kernel.state import BootParams
 from emu.tools.oracle import gdbstub

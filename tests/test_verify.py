@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emu import BootParams, CpuFeatures, emulate
-from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT
+from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.check import Report, verify
 from emu.machine.modes import MODES
 from layouts import G, pc

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Union
 
-from emu.kernel.arch.x86.kernel.e820 import E820Table
+from emu.inputs.e820 import E820Map
 from emu.kernel.state import BootParams, Kernel
 from emu.kernel.arch.x86.mm import init as mm_init
 from emu.kernel.arch.x86.mm.pageattr import arch_report_meminfo
@@ -90,7 +90,7 @@ class Result:
         }
 
 
-def emulate(e820: E820Table, profile: Union[str, Profile] = "6.1", params: Optional[BootParams] = None,
+def emulate(e820: E820Map, profile: Union[str, Profile] = "6.1", params: Optional[BootParams] = None,
             log_edits: Optional[list] = None, check: bool = True, max_memory: Optional[int] = None,
             progress: Optional[Callable[[int, int], None]] = None,
             engine: Union[None, str, Engine] = None) -> Result:

@@ -20,176 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from emu.kernel.arch.x86.kernel.e820 import (
-    E820_RAM, E820_RESERVED_KERN, U64_MAX, E820Entry, E820Table,
+from emu.errors import EmuError
+from emu.inputs.e820 import (
+    E820_RAM, E820_RESERVED_KERN, U64_MAX, E820Entry, E820Map,
     looks_like_e820_line, parse_e820_line, type_from_name,
 )
+from emu.inputs.logtext import LogLine, decode_text, looks_quoted_printable, normalize_log
 
 __all__ = [
     "BootLogError", "LogLine", "E820Edit", "BootOptions", "BootLog",
     "looks_quoted_printable", "normalize_log", "is_pagetable_line",
     "normalize_pagetable_line", "parse_page_piece", "page_pieces", "PIECE_SHIFTS", "memparse", "parse_size", "parse_command_line",
-    "detect_arch", "apply_edits", "parse_boot_log", "load_boot_log",
+    "detect_arch", "parse_boot_log", "load_boot_log",
 ]
 
 
-class BootLogError(ValueError):
+class BootLogError(EmuError):
     """A log that cannot be used; the message is one line naming the input."""
-
-
-# ---------------------------------------------------------------------------
-# line normalisation
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LogLine:
-    """One kernel log line: ``text`` with prefixes and trailing blanks removed;
-    ``lineno`` is the 1-based line of the input where it starts."""
-
-    lineno: int
-    text: str
-
-
-_RE_QP_ESC = re.compile(r"(?:=[0-9A-Fa-f]{2})+")
-_RE_TS_START = re.compile(r"^\[\s*\d+\.\d+\] ?")
-_RE_TS_HUMAN = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
-_RE_TS_INNER = re.compile(r"\[ *\d{1,10}\.\d{6}\]")
-_RE_LEVEL = re.compile(r"^<\d{1,2}>")
-_RE_SYSLOG = re.compile(
-    r"^(?:[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    r"\s+(?P<host>\S+)\s+(?P<tag>[^\s:\[]+)(?:\[\d+\])?:(?: |$)")
-_RE_DMESG_X = re.compile(
-    r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local\d)\s*:"
-    r"\s*(?:emerg|alert|crit|err|warn|notice|info|debug)\s*: ")
-
-
-def looks_quoted_printable(text: str) -> bool:
-    """True if ``text`` is a quoted-printable body: it has ``=3D`` escapes, or
-    at least 3 (and 5 %) of its lines end in a soft-break ``=``."""
-    if "=3D" in text:
-        return True
-    lines = text.split("\n")
-    soft = sum(1 for ln in lines if ln.rstrip(" \t\r").endswith("=") and not ln.rstrip().endswith("=="))
-    return soft >= 3 and soft * 20 >= len([ln for ln in lines if ln.strip()])
-
-
-def _qp_decode_segment(seg: str) -> str:
-    return _RE_QP_ESC.sub(
-        lambda m: bytes.fromhex(m.group(0).replace("=", "")).decode("utf-8", errors="replace"), seg)
-
-
-def _physical_to_logical(text: str, qp: bool, warnings: Optional[List[str]]) -> List[Tuple[int, str]]:
-    phys = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if phys and phys[-1] == "":
-        phys.pop()
-    if not qp:
-        return [(i + 1, ln) for i, ln in enumerate(phys)]
-    out: List[Tuple[int, str]] = []
-    buf: Optional[str] = None   # logical line being assembled
-    start: Optional[int] = None  # physical line where its first character came from
-    for i, ln in enumerate(phys, 1):
-        t = ln.rstrip(" \t")
-        soft = t.endswith("=")
-        seg = t[:-1] if soft else ln
-        for k, part in enumerate(_qp_decode_segment(seg).split("\n")):
-            if k > 0:  # an =0A escape ends the logical line
-                out.append((start or i, buf or ""))
-                buf, start = None, None
-            if buf is None:
-                buf = ""
-            if part and start is None:
-                start = i
-            buf += part
-        if not soft:
-            out.append((start or i, buf or ""))
-            buf, start = None, None
-    if buf:
-        if warnings is not None:
-            warnings.append("truncated quoted-printable line at line %d" % (start or len(phys)))
-        out.append((start or len(phys), buf))
-    return out
-
-
-def _split_line(raw: str) -> Optional[List[str]]:
-    """Strip syslog / level / timestamp prefixes; split glued lines.
-
-    Returns the messages of the line (usually one) or None for a non-kernel
-    syslog line.
-    """
-    s = raw.rstrip()
-    t = s.lstrip()
-    stripped = False
-    m = _RE_LEVEL.match(t)
-    if m:
-        t = t[m.end():]
-        stripped = True
-    m = _RE_SYSLOG.match(t)
-    if m:
-        if m.group("tag") != "kernel":
-            return None
-        t = t[m.end():]
-        stripped = True
-        m = _RE_LEVEL.match(t)
-        if m:
-            t = t[m.end():]
-    m = _RE_DMESG_X.match(t)
-    if m:
-        t = t[m.end():]
-        stripped = True
-    m = _RE_TS_START.match(t) or _RE_TS_HUMAN.match(t)
-    had_ts = False
-    if m:
-        t = t[m.end():]
-        stripped = had_ts = True
-    msg = t if stripped else s
-    pieces: List[str] = []
-    pos = 0
-    for mi in _RE_TS_INNER.finditer(msg):
-        if mi.start() == 0:
-            continue
-        pieces.append(msg[pos:mi.start()])
-        pos = mi.start()
-    if not pieces:
-        return [msg.rstrip()]
-    pieces.append(msg[pos:])
-    out = []
-    for k, p in enumerate(pieces):
-        if k > 0:
-            p = _RE_TS_START.sub("", p, count=1)
-        p = p.rstrip()
-        if k == 0 and not had_ts and not p.strip():
-            continue
-        out.append(p)
-    return out
-
-
-def normalize_log(text: str, warnings: Optional[List[str]] = None,
-                  qp: Optional[bool] = None) -> List[LogLine]:
-    """Turn raw log text into kernel messages (:class:`LogLine` list).
-
-    * quoted-printable bodies (see :func:`looks_quoted_printable`, or ``qp``)
-      are decoded: soft breaks joined, ``=XX`` escapes (``=3D``, ``=20``,
-      ``=0A`` ...) decoded as UTF-8;
-    * ``<N>`` levels, syslog/klogd prefixes (``Mon DD hh:mm:ss host kernel: ``
-      or ISO dates; lines of other programs are dropped), ``dmesg -x``
-      facility prefixes and ``[   0.000000]`` / ``dmesg -T`` timestamps are
-      removed together with the one blank the kernel puts after them;
-    * a line with a timestamp in the middle (two lines glued by a copy-paste)
-      is split there; text glued before the first timestamp becomes its own
-      line;
-    * trailing blanks are removed; leading blanks of the message itself are
-      kept (the kernel's ``" [mem ...] page 4k"`` starts with one space).
-    """
-    if qp is None:
-        qp = looks_quoted_printable(text)
-    out: List[LogLine] = []
-    for lineno, raw in _physical_to_logical(text, qp, warnings):
-        msgs = _split_line(raw)
-        if msgs is None:
-            continue
-        for msg in msgs:
-            out.append(LogLine(lineno, msg))
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -485,7 +332,7 @@ class E820Edit:
     target: str = "e820"
     after_user_map: bool = False
 
-    def apply(self, table: E820Table) -> int:
+    def apply(self, table: E820Map) -> int:
         """Apply to ``table`` in place; returns the bytes changed."""
         if self.op == "update":
             assert self.old_type is not None and self.new_type is not None
@@ -497,16 +344,6 @@ class E820Edit:
         if self.old_type is None:
             return table.remove_range(self.start, self.size, 0, check_type=False)
         return table.remove_range(self.start, self.size, self.old_type, check_type=True)
-
-
-def apply_edits(table: E820Table, edits: Sequence[E820Edit], sanitize: bool = False) -> E820Table:
-    """Return a copy of ``table`` with the main-table ``edits`` applied in order
-    (``E820Table.update_range`` / ``remove_range``); optionally sanitized."""
-    t = table.copy()
-    for e in edits:
-        if e.target == "e820":
-            e.apply(t)
-    return t.sanitize() if sanitize else t
 
 
 _RE_UPD_NEW = re.compile(r"^e820: update \[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\] (.+?) ==> (.+?)\s*$")
@@ -574,10 +411,10 @@ class BootLog:
     pae: Optional[bool] = None
     command_line: Optional[str] = None
     options: BootOptions = field(default_factory=BootOptions)
-    e820: E820Table = field(default_factory=E820Table)
+    e820: E820Map = field(default_factory=E820Map)
     e820_who: Optional[str] = None
-    e820_user: Optional[E820Table] = None
-    e820_modified: Optional[E820Table] = None
+    e820_user: Optional[E820Map] = None
+    e820_modified: Optional[E820Map] = None
     e820_modified_lineno: Optional[int] = None
     e820_edits: List[E820Edit] = field(default_factory=list)
     last_pfn_lines: List[Tuple[int, int]] = field(default_factory=list)
@@ -639,42 +476,6 @@ class BootLog:
     def init_memory_mapping_lines(self) -> List[str]:
         return [s for s in self.pagetable_lines if s.startswith("init_memory_mapping:")]
 
-    def base_table(self) -> E820Table:
-        """The map the logged edits start from: the user-defined map if printed, else BIOS."""
-        return (self.e820_user if self.e820_user is not None else self.e820).copy()
-
-    def apply_edits(self, table: Optional[E820Table] = None, sanitize: bool = False) -> E820Table:
-        """Apply the main-table edits logged before the first ``init_memory_mapping``.
-
-        Without ``table``: start from :meth:`base_table` and apply the edits
-        logged after the user map when there is one (the ``mem=`` removals
-        before it are already in it), else all.  With ``table``: apply all
-        main-table edits to a copy of it.  The kernel sanitizes after
-        ``trim_bios_range`` and after MTRR trimming; pass ``sanitize=True`` to
-        sanitize the result once at the end.
-        """
-        if table is None:
-            base = self.base_table()
-            if self.e820_user is not None:
-                edits = [e for e in self.e820_edits if e.after_user_map]
-            else:
-                edits = list(self.e820_edits)
-            return apply_edits(base, edits, sanitize)
-        return apply_edits(table, self.e820_edits, sanitize)
-
-    def e820_at(self, lineno: int, sanitize: bool = True) -> E820Table:
-        """The main e820 table as it was when input line ``lineno`` was printed:
-        :meth:`base_table` plus the relevant edits logged before that line
-        (sanitized by default, as the kernel does after each group of edits).
-
-        E.g. ``bl.e820_at(bl.last_pfn_linenos[0]).end_of_ram_pfn(bl.max_arch_pfn)``
-        reproduces the first ``last_pfn`` line.
-        """
-        base = self.base_table()
-        edits = [e for e in self.e820_edits if e.lineno < lineno
-                 and (self.e820_user is None or e.after_user_map)]
-        return apply_edits(base, edits, sanitize)
-
 
 _RE_VERSION = re.compile(r"Linux version (\S+)(.*)$")
 _RE_VTUPLE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
@@ -688,21 +489,6 @@ _RE_TRAMP = re.compile(r"^Base memory trampoline at \[([0-9a-fA-F]+)\] ([0-9a-fA
 _RE_MEMAVAIL = re.compile(r"^(\d+)MB (LOWMEM|HIGHMEM) available\.")
 
 
-def _decode_input(data: Union[str, bytes], name: str) -> str:
-    if isinstance(data, bytes):
-        if b"\x00" in data:
-            raise BootLogError("%s: binary data (NUL bytes), not a text boot log" % name)
-        text = data.decode("utf-8", errors="replace")
-    else:
-        text = data
-        if "\x00" in text:
-            raise BootLogError("%s: binary data (NUL characters), not a text boot log" % name)
-    bad = text.count("\ufffd")
-    if bad > max(16, len(text) // 50):
-        raise BootLogError("%s: not UTF-8 text (%d undecodable bytes); is this a boot log?" % (name, bad))
-    return text
-
-
 def parse_boot_log(text: Union[str, bytes], name: str = "<log>", strict: bool = False,
                    max_phys_bits: int = 52) -> BootLog:
     """Parse a boot log (see the module docstring and :class:`BootLog`).
@@ -713,7 +499,7 @@ def parse_boot_log(text: Union[str, bytes], name: str = "<log>", strict: bool = 
     ``strict`` also for a quoted-printable line cut at the end of the input.
     Only the first boot is read (parsing stops at a second ``Linux version``).
     """
-    raw = _decode_input(text, name)
+    raw = decode_text(text, name, BootLogError)
     bl = BootLog(name=name)
     bl.quoted_printable = looks_quoted_printable(raw)
     lines = normalize_log(raw, bl.warnings, qp=bl.quoted_printable)
@@ -872,11 +658,11 @@ def parse_boot_log(text: Union[str, bytes], name: str = "<log>", strict: bool = 
 
     if not bios:
         raise BootLogError("%s: no BIOS-e820 lines (is this a boot log?)" % name)
-    bl.e820 = E820Table(bios)
+    bl.e820 = E820Map(bios)
     if user:
-        bl.e820_user = E820Table(user)
+        bl.e820_user = E820Map(user)
     if modified:
-        bl.e820_modified = E820Table(modified)
+        bl.e820_modified = E820Map(modified)
         bl.e820_modified_lineno = modified_lineno
     bl.command_line = cmd_early if cmd_early is not None else cmd_late
     bl.options = parse_command_line(bl.command_line)

@@ -137,7 +137,7 @@ def _add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> Non
 
 def _layout(args: argparse.Namespace):
     """(e820, log_edits, params, profile) from the layout options."""
-    from emu.kernel.arch.x86.kernel.e820 import EMBEDDED_DEFAULT, load_e820, parse_sysfs_memmap
+    from emu.inputs.e820 import EMBEDDED_DEFAULT, load_e820, parse_sysfs_memmap
     from emu.kernel.state import BootParams
     from emu.machine.cpu import CpuFeatures
     from emu.kernel.profiles import get_profile

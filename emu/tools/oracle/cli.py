@@ -144,12 +144,13 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from emu.kernel.arch.x86.kernel.e820 import load_e820
+    from emu.inputs.e820 import load_e820
+    from emu.kernel.arch.x86.kernel.e820 import E820Table
     from emu.tools.oracle.compare import compare, format_comparison
     from emu.tools.oracle.qemu import QemuLayout, run_guest
     bz, syms, config = _kernel(args)
     if args.e820:
-        lay = QemuLayout(args.e820, e820=load_e820(args.e820).sanitize(), cpu=args.cpu, append=args.append)
+        lay = QemuLayout(args.e820, e820=E820Table(load_e820(args.e820)).sanitize(), cpu=args.cpu, append=args.append)
     else:
         mem = args.mem or (512 << 20)
         lay = QemuLayout(f"{mem >> 20}M", mem=mem, cpu=args.cpu, append=args.append)

@@ -187,7 +187,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     they replace the emulator's own ``mem=``/``memmap=``/``trim_bios_range``
     edits (the log already shows them).
     """
-    table = e820.sanitize()
+    table = E820Table(e820.entries).sanitize()
     early_log: List[str] = []   # lines printed before the state object exists
     if log_edits is not None:
         for ed in log_edits:
