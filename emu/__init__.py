@@ -13,7 +13,7 @@ Modules follow the kernel: :mod:`emu.kernel.arch.x86.kernel.e820` (arch/x86/kern
 """
 from typing import Any
 
-__version__ = "0.1.0"
+from emu._version import __version__
 
 __all__ = ["emulate", "BootParams", "CpuFeatures", "Result", "get_profile", "PROFILES", "__version__"]
 

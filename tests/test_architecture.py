@@ -45,7 +45,7 @@ def layer_of(mod: str) -> str:
         return "api"
     if parts[1] in ("_fast",):
         return "machine"
-    if parts[1] in ("errors",):
+    if parts[1] in ("errors", "_version"):
         return "base"
     if parts[1] in ALLOWED:
         return parts[1]

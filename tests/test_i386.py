@@ -572,7 +572,7 @@ def test_replay_i686_debug_pagealloc_5_page_brk(corpus):
 
 def test_i686_log_params(corpus):
     from emu.inputs.dmesg import load_boot_log
-    from emu.tools.replay import layout_from_log
+    from emu.boot.describe import layout_from_log
     log = load_boot_log(corpus / "3.10.0-rc7-00925-g4c5c6fc_i686_id34295890651.log")
     _, _, p, _ = layout_from_log(log)
     assert p.arch == "i386" and not p.pae and p.page_offset_32 == 0x40000000

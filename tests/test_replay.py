@@ -87,7 +87,7 @@ def test_xen_pv_guest_reserves_extra_memory(corpus):
     r = replay_file(corpus / name)
     assert r.passed and r.got[1] == "init_memory_mapping: [mem 0x26400000-0x265fffff]"
     # without the Xen extra-memory reservation real_end is the top of RAM and the replay fails
-    from emu.tools.replay import layout_from_log, read_log
+    from emu.boot.describe import layout_from_log, read_log
     from emu.boot.emulate import emulate
     log = read_log(corpus / name)
     e820, edits, params, version = layout_from_log(log)

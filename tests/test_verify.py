@@ -156,7 +156,7 @@ def test_catches_table_outside_brk_and_not_reserved():
 
 
 def test_corpus_logs_pass_the_full_check(corpus):
-    from emu.tools.replay import ReplayError, layout_from_log, read_log
+    from emu.boot.describe import ReplayError, layout_from_log, read_log
     n = 0
     for path in sorted(corpus.glob("*.log")):
         log = read_log(path)

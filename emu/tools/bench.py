@@ -724,8 +724,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers, add_layout_options=None, layout=None) -> None:
-    """The ``emu bench`` subcommand (see ``emu.tools.cli.PLUGIN_COMMANDS``)."""
+def register(subparsers) -> None:
+    """The ``emu bench`` subcommand."""
     p = subparsers.add_parser("bench", help="performance figures, each against its baseline in the same run",
                               description=__doc__.split("\n\n")[0])
     add_arguments(p)

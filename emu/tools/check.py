@@ -27,7 +27,8 @@ def check_result(result) -> Optional[Report]:
     return verify(result.kernel, engine=result.kernel.engine)
 
 
-def register(sub, add_layout_options, layout) -> None:
+def register(sub) -> None:
+    from emu.tools.options import add_layout_options, layout
     p = sub.add_parser("check", help="emulate and check every page-table rule (independent checker)",
                        epilog=EXAMPLES_CHECK, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_layout_options(p)
@@ -38,11 +39,12 @@ def register(sub, add_layout_options, layout) -> None:
 
 
 def cmd_check(args: argparse.Namespace, layout) -> int:
-    from emu.tools.cli import _engine, _summary
+    from emu.tools.options import engine_of
+    from emu.tools.run import summary as _summary
     from emu.boot.emulate import emulate
     e820, edits, params, profile = layout(args)
     result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
-                     engine=_engine(args))
+                     engine=engine_of(args))
     rep = check_result(result)
     summary = _summary(result)          # (result.verify is None here: no "verify:" line)
     result.verify = rep

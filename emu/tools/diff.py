@@ -79,7 +79,8 @@ def compare(a: Result, b: Result) -> List[Difference]:
     return diffs
 
 
-def register(sub, add_layout_options, layout) -> None:
+def register(sub) -> None:
+    from emu.tools.options import add_layout_options, layout
     p = sub.add_parser(
         "diff", help="the same layout under two profiles: lines, table pages, mapping differences",
         epilog="examples:\n  emu diff --profile seed --profile 3.10 --debug-pagealloc\n"
@@ -94,7 +95,7 @@ def register(sub, add_layout_options, layout) -> None:
 
 
 def _cmd(args) -> int:
-    from emu.tools.cli import CliError
+    from emu.tools.options import CliError
     from emu.kernel.profiles import get_profile
     profiles = args.profile
     if len(profiles) != 2:

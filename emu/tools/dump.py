@@ -342,7 +342,8 @@ EXAMPLES_DUMP = """examples:
 """
 
 
-def register(sub, add_layout_options, layout) -> None:
+def register(sub) -> None:
+    from emu.tools.options import add_layout_options, layout
     import argparse as _a
     p = sub.add_parser("dump", help="dump the emulated tables (ptdump text, JSON entries, raw physical image)",
                        epilog=EXAMPLES_DUMP, formatter_class=_a.RawDescriptionHelpFormatter)
@@ -356,14 +357,14 @@ def register(sub, add_layout_options, layout) -> None:
 
 
 def cmd_dump(args: argparse.Namespace, layout) -> int:
-    from emu.tools.cli import CliError, _engine
+    from emu.tools.options import CliError, engine_of
     from emu.boot.emulate import emulate
     fmt = "json" if args.json else args.format
     if fmt == "raw" and not args.dir:
         raise CliError("--format raw needs an output directory")
     e820, edits, params, profile = layout(args)
     result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
-                     engine=_engine(args))
+                     engine=engine_of(args))
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to dump: {result.panic}")
     k = result.kernel

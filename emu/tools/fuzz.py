@@ -382,7 +382,7 @@ EXAMPLES_FUZZ = """examples:
 """
 
 
-def register(sub, add_layout_options, layout) -> None:
+def register(sub) -> None:
     p = sub.add_parser("fuzz", help="random e820 maps through emulation + checker; failing maps shrunk and saved",
                        epilog=EXAMPLES_FUZZ, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", required=True, metavar="NAME|VERSION")
@@ -403,7 +403,7 @@ def register(sub, add_layout_options, layout) -> None:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from emu.tools.cli import CliError
+    from emu.tools.options import CliError
     from emu.kernel.arch.x86.kernel.setup import parse_memparse
     fams = [f.strip() for f in args.families.split(",")] if args.families else None
     for f in fams or []:

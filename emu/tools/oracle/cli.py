@@ -26,7 +26,7 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def register(sub, add_layout_options=None, layout=None) -> None:
+def register(sub) -> None:
     p = sub.add_parser("oracle", help="compare emu with a real kernel booted under QEMU",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     osub = p.add_subparsers(dest="oracle_command", metavar="SUBCOMMAND")

@@ -146,7 +146,7 @@ def _log_inputs(g: Guest, params: BootParams):
     """e820 and its logged edits as ``emu replay`` reads them from the console log."""
     import os
     import tempfile
-    from emu.tools.replay import layout_from_log, read_log
+    from emu.boot.describe import layout_from_log, read_log
     fd, path = tempfile.mkstemp(prefix="emu-oracle-", suffix=".log")
     try:
         with os.fdopen(fd, "w") as f:
