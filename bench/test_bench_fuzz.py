@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from emu.tools import bench as B
+from emu.tools import generators as G
 from emu import emulate
 
 BATCH = 50
@@ -10,9 +11,9 @@ BATCH = 50
 
 @pytest.mark.benchmark(group="fuzz")
 def test_fuzz_batch(benchmark):
-    gen, source = B.fuzz_generator()
+    gen, source = G.random_e820, "emu.tools.generators.random_e820"
     rng = np.random.default_rng(5)
-    maps = [(gen(rng), B.random_params(rng)) for _ in range(BATCH)]
+    maps = [(gen(rng), G.random_params(rng)) for _ in range(BATCH)]
 
     def run():
         bad = 0

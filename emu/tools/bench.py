@@ -33,6 +33,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from emu.tools import generators as G
+
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 PAGE = 4096
 
@@ -83,78 +85,6 @@ def make_params(kind: str):
 # ---------------------------------------------------------------------------
 # random e820 maps (fuzz)
 # ---------------------------------------------------------------------------
-
-
-def random_e820(rng: np.random.Generator, max_end: int = 64 * GiB):
-    """A seeded random e820 map whose RAM ends at or below ``max_end``.
-
-    Low RAM and the legacy hole as firmware reports them, then a sequence of
-    RAM and reserved/ACPI/NVS/unusable chunks with log-uniform sizes (4 KiB to
-    a quarter of the map), mostly page aligned, sometimes not, sometimes
-    overlapping (sanitising is part of what is exercised)."""
-    from emu.kernel.arch.x86.kernel.e820 import E820Entry, E820Table
-    end = int(2 ** rng.uniform(np.log2(64 * MiB), np.log2(max_end)))
-    end &= ~(PAGE - 1)
-    ents = [E820Entry(0, int(rng.choice([0x9F000, 0x9FC00, 0x8F000, 0x100000 if rng.random() < 0.1 else 0x9E800])), 1)]
-    if ents[0].size < 0x100000:
-        ents.append(E820Entry(ents[0].size, 0x100000 - ents[0].size, 2))
-    # the kernel image and its BRK page-table buffer (16 MiB + a few MiB) live in RAM on any real machine
-    first = int(2 ** rng.uniform(np.log2(96 * MiB), np.log2(max(min(end, 3 * GiB), 97 * MiB)))) & ~(PAGE - 1)
-    ents.append(E820Entry(0x100000, first - 0x100000, 1))
-    addr = first
-    nmax = int(rng.integers(3, 40))
-    while addr < end and len(ents) < nmax:
-        hi = max(np.log2(PAGE) + 1, np.log2(max(end - addr, 2 * PAGE)))
-        size = int(2 ** rng.uniform(12, hi))
-        if rng.random() < 0.85:
-            size = max(PAGE, size & ~(PAGE - 1))
-        size = min(size, end - addr)
-        if size <= 0:
-            break
-        typ = 1 if rng.random() < 0.65 else int(rng.choice([2, 2, 2, 3, 4, 5]))
-        start = addr
-        if rng.random() < 0.05 and ents:
-            start = max(0x100000, addr - int(rng.integers(1, 64)) * PAGE)  # overlap the previous entry
-        ents.append(E820Entry(start, size, typ))
-        addr = start + size
-        if rng.random() < 0.2:
-            addr += int(2 ** rng.uniform(12, 31)) & ~(PAGE - 1)  # an unreported hole
-    # RAM must end at or below max_end
-    ents = [e for e in ents if e.addr < max_end]
-    ents = [E820Entry(e.addr, min(e.size, max_end - e.addr), e.type) for e in ents]
-    return E820Table(ents)
-
-
-def random_params(rng: np.random.Generator, pagealloc_share: float = 0.05):
-    """Random CPU features; ``pagealloc_share`` of the maps are 4 KiB-only (DEBUG_PAGEALLOC),
-    whose cost is the bandwidth of writing up to 16 M entries."""
-    from emu.kernel.state import BootParams
-    from emu.machine.cpu import CpuFeatures
-    gb = bool(rng.random() < 0.7)
-    p = BootParams(cpu=CpuFeatures(gbpages=gb, nx=bool(rng.random() < 0.9)))
-    if rng.random() < pagealloc_share:
-        p.debug_pagealloc = True
-    return p
-
-
-def fuzz_generator() -> Tuple[Callable[[np.random.Generator], object], str]:
-    """``emu.tools.fuzz``'s map generator when that module exists, else :func:`random_e820`."""
-    try:
-        import importlib
-        fz = importlib.import_module("emu.tools.fuzz")
-    except ImportError:
-        return random_e820, "emu.tools.bench.random_e820"
-    for name in ("random_e820", "random_map", "gen_e820", "generate_e820", "generate", "random_layout"):
-        fn = getattr(fz, name, None)
-        if callable(fn):
-            def gen(rng, _fn=fn):
-                try:
-                    out = _fn(rng)
-                except TypeError:
-                    out = _fn(np.random.default_rng(int(rng.integers(1 << 62))).integers(1 << 62))
-                return out[0] if isinstance(out, tuple) else out
-            return gen, f"emu.tools.fuzz.{name}"
-    return random_e820, "emu.tools.bench.random_e820"
 
 
 # ---------------------------------------------------------------------------
@@ -572,16 +502,16 @@ def bench_fuzz(seconds: float, seed: int = 5) -> List[dict]:
 
 def _bench_fuzz(seconds: float, seed: int, pagealloc_share: float, label: str) -> List[dict]:
     from emu.boot.emulate import emulate
-    gen, source = fuzz_generator()
+    gen, source = G.random_e820, "emu.tools.generators.random_e820"
     rng = np.random.default_rng(seed)
     # warm-up (imports, first allocations)
-    emulate(gen(np.random.default_rng(seed + 1)), "6.1", random_params(rng))
+    emulate(gen(np.random.default_rng(seed + 1)), "6.1", G.random_params(rng))
     n = fails = panics = errors = crashes = 0
     first_error = ""
     wall = cpu = 0.0
     while wall < seconds:
         # maps are generated in batches outside the timed loop: the figure is emu's throughput
-        batch = [(gen(rng), random_params(rng, pagealloc_share)) for _ in range(100)]
+        batch = [(gen(rng), G.random_params(rng, pagealloc_share)) for _ in range(100)]
         t0, c0 = time.perf_counter(), time.process_time()
         for e820, params in batch:
             try:

@@ -39,7 +39,10 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from emu.kernel.arch.x86.kernel.e820 import E820_ACPI, E820_NVS, E820_RAM, E820_RESERVED, E820_UNUSABLE, E820Entry, E820Table
+import numpy as np
+
+from emu.inputs.e820 import E820_ACPI, E820_NVS, E820_RAM, E820_RESERVED, E820_UNUSABLE, E820Entry, E820Map
+from emu.kernel.arch.x86.kernel.e820 import E820Table
 
 K, M, G, T = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 PAGE = 4096
@@ -555,6 +558,63 @@ def case_for(seed: int, index: int, family: Optional[str] = None, max_ram: int =
 
 
 # ---------------------------------------------------------------------------
+# numpy-seeded maps: the benchmark's fuzz figure (emu bench)
+# ---------------------------------------------------------------------------
+_PAGE = 4096
+
+
+def random_e820(rng: np.random.Generator, max_end: int = 64 * G):
+    """A seeded random e820 map whose RAM ends at or below ``max_end``.
+
+    Low RAM and the legacy hole as firmware reports them, then a sequence of
+    RAM and reserved/ACPI/NVS/unusable chunks with log-uniform sizes (4 KiB to
+    a quarter of the map), mostly page aligned, sometimes not, sometimes
+    overlapping (sanitising is part of what is exercised)."""
+    end = int(2 ** rng.uniform(np.log2(64 * M), np.log2(max_end)))
+    end &= ~(_PAGE - 1)
+    ents = [E820Entry(0, int(rng.choice([0x9F000, 0x9FC00, 0x8F000, 0x100000 if rng.random() < 0.1 else 0x9E800])), 1)]
+    if ents[0].size < 0x100000:
+        ents.append(E820Entry(ents[0].size, 0x100000 - ents[0].size, 2))
+    # the kernel image and its BRK page-table buffer (16 M + a few M) live in RAM on any real machine
+    first = int(2 ** rng.uniform(np.log2(96 * M), np.log2(max(min(end, 3 * G), 97 * M)))) & ~(_PAGE - 1)
+    ents.append(E820Entry(0x100000, first - 0x100000, 1))
+    addr = first
+    nmax = int(rng.integers(3, 40))
+    while addr < end and len(ents) < nmax:
+        hi = max(np.log2(_PAGE) + 1, np.log2(max(end - addr, 2 * _PAGE)))
+        size = int(2 ** rng.uniform(12, hi))
+        if rng.random() < 0.85:
+            size = max(_PAGE, size & ~(_PAGE - 1))
+        size = min(size, end - addr)
+        if size <= 0:
+            break
+        typ = 1 if rng.random() < 0.65 else int(rng.choice([2, 2, 2, 3, 4, 5]))
+        start = addr
+        if rng.random() < 0.05 and ents:
+            start = max(0x100000, addr - int(rng.integers(1, 64)) * _PAGE)  # overlap the previous entry
+        ents.append(E820Entry(start, size, typ))
+        addr = start + size
+        if rng.random() < 0.2:
+            addr += int(2 ** rng.uniform(12, 31)) & ~(_PAGE - 1)  # an unreported hole
+    # RAM must end at or below max_end
+    ents = [e for e in ents if e.addr < max_end]
+    ents = [E820Entry(e.addr, min(e.size, max_end - e.addr), e.type) for e in ents]
+    return E820Map(ents)
+
+
+def random_params(rng: np.random.Generator, pagealloc_share: float = 0.05):
+    """Random CPU features; ``pagealloc_share`` of the maps are 4 KiB-only (DEBUG__PAGEALLOC),
+    whose cost is the bandwidth of writing up to 16 M entries."""
+    from emu.kernel.state import BootParams
+    from emu.machine.cpu import CpuFeatures
+    gb = bool(rng.random() < 0.7)
+    p = BootParams(cpu=CpuFeatures(gbpages=gb, nx=bool(rng.random() < 0.9)))
+    if rng.random() < pagealloc_share:
+        p.debug_pagealloc = True
+    return p
+
+
+# ---------------------------------------------------------------------------
 # hypothesis strategies
 # ---------------------------------------------------------------------------
 def cases(families: Optional[Sequence[str]] = None, max_ram: int = 64 * G):
@@ -573,4 +633,5 @@ def e820_maps(families: Optional[Sequence[str]] = None, max_ram: int = 64 * G):
 
 
 __all__ = ["Case", "FAMILIES", "REALISTIC", "ADVERSARIAL", "generate", "case_for", "cases", "e820_maps",
+           "random_e820", "random_params",
            "RandomSource", "DrawSource"]
