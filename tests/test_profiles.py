@@ -26,12 +26,42 @@ def test_version_lookup():
     assert get_profile("3.19.0-15-generic").name == "3.19"
     assert get_profile("3.8.0-29-generic").name == "3.5"
     assert get_profile("2.6.32-22-generic-pae").name == "2.6.31"
+    assert get_profile("3.0.0-15-generic").name == "2.6.38"     # memblock's table-space search
     assert get_profile("6.1.0-13-amd64").name == "6.1"
     assert get_profile("seed").name == "seed"            # only by name
     assert all(get_profile(p.name) is p for p in PROFILES.values())
     rows = profile_table()
     assert [r[0] for r in rows][0] == "2.6.31"
-    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6"))  # 6.1, 6.6 name releases
+    # every named profile but the oldest changes something, except the releases people run
+    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6", "6.12"))
+
+
+def test_stable_kernels_resolve_by_the_changes_they_carry():
+    """A stable kernel carries the backports its branch got (sources in emu.kernel.profiles)."""
+    from emu.kernel.profiles import explain
+    p = get_profile("5.10.223")                     # 88e0a74902f8 reached 5.10.y at 5.10.138
+    assert p.name == "5.10.223" and p.pud_large_from_prot is False and p.pgt_buf_pages_5level is None
+    assert get_profile("5.10.137").pud_large_from_prot is True
+    assert get_profile("6.1.192").real_end_check_return and not get_profile("6.1.140").real_end_check_return
+    assert get_profile("6.1.141").real_end_check_return                     # 631ca8909fd5 from 6.1.141
+    assert get_profile("6.12.31").real_end_check_return and not get_profile("6.12.30").real_end_check_return
+    assert get_profile("4.19.129").log_brk == "none" and get_profile("4.19.128").log_brk != "none"
+    assert get_profile("4.19.5").page_offset == 0xFFFF888000000000 != get_profile("4.19.4").page_offset
+    why = {c["id"]: (c["carried"], c["why"]) for c in explain("5.10.223")["changes"]}
+    assert why["pud_leaf_pse_only"] == (True, "stable 5.10.y from 5.10.138")
+    assert why["pgt_buf_5level"] == (False, "mainline 5.12 > 5.10 (no 5.10.y backport)")
+    assert why["init_memory_mapping_prot"] == (True, "mainline 5.7 <= 5.10")
+
+
+def test_every_change_names_its_source_and_fields():
+    from emu.kernel.profiles import CHANGES, Profile
+    import dataclasses
+    names = {f.name for f in dataclasses.fields(Profile)}
+    for c in CHANGES:
+        assert c.sources and c.sets and set(c.sets) <= names, c.id
+        assert c.confidence in ("verified", "likely", "corpus"), c.id
+        assert not c.commit or len(c.commit) >= 12, c.id
+    assert [c.mainline for c in CHANGES] == sorted(c.mainline for c in CHANGES)
 
 
 def test_prepatch_maps_holes_top_down_does_not():
@@ -101,8 +131,8 @@ def test_seed_real_end_is_only_page_aligned():
     assert v310[1] == "init_memory_mapping: [mem 0x17fc00000-0x17fdfffff]"
 
 
-def test_pr_debug_from_4_4_and_brk_line_gone_from_5_8():
-    for name, imm, brk in (("3.19", True, True), ("4.4", False, True), ("5.8", False, False)):
+def test_pr_debug_from_4_5_and_brk_line_gone_from_5_8():
+    for name, imm, brk in (("3.19", True, True), ("4.4", True, True), ("4.5", False, True), ("5.8", False, False)):
         r = emulate(pc(6 * G), name, NO_GB)
         assert any(l.startswith("init_memory_mapping") for l in r.log) == imm, name
         assert any(l.startswith("BRK") for l in r.log) == brk, name
