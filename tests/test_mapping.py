@@ -3,7 +3,8 @@ import pytest
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED
 from emu.boot.emulate import emulate
-from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK, BootParams
+from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK
+from emu.kernel.params import BootParams
 from emu.kernel.arch.x86.mm.init import alloc_low_pages
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.printk import KernelPanic

@@ -18,7 +18,7 @@ from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
 
 from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.tools.oracle import gdbstub
 from emu.tools.oracle.compare import compare, params_from_guest, resolve_profile
 from emu.tools.oracle.qemu import Guest, QemuLayout
@@ -159,7 +159,7 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     # what the kernel has reserved at init_mem_mapping: kernel image + BRK, low memory
     g.memblock_reserved = list(k0.memblock.reserved)
     g.pgt_buf_start, g.pgt_buf_top = k0.pgt_buf_start, k0.pgt_buf_top
-    g.kernel_start = params.kernel_start
+    g.kernel_start = k0.params.kernel_start
     g.max_pfn = k.max_pfn
     g.cr3 = k.pgd_pfn << 12
     g.cr4 = (1 << 12) if params.la57 else 0

@@ -4,7 +4,7 @@ import pytest
 from emu.tools.diff import compare
 from emu.kernel.arch.x86.kernel.e820 import E820_RESERVED
 from emu.boot.emulate import emulate
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import PROFILES, get_profile, profile_table
 
@@ -78,17 +78,20 @@ def test_prepatch_maps_holes_top_down_does_not():
 
 def test_hex_printk_and_end_based_sizing_before_3_5():
     r = emulate(HOLE, "3.0", NO_GB)
-    assert lines(r)[:3] == ["init_memory_mapping: 0000000000000000-00000000bff00000",
+    assert lines(r)[:4] == ["initial memory mapped : 0 - 20000000",   # x86-64 printed it until 3.8
+                            "init_memory_mapping: 0000000000000000-00000000bff00000",
                             " 0000000000 - 00bfe00000 page 2M", " 00bfe00000 - 00bff00000 page 4k"]
     # the second call sizes its buffer for [0, 6G), not for [4G, 6G): 1 PUD page + 6 PMD pages
     assert lines(r)[-1] == "kernel direct mapping tables up to 180000000 @ bfef9000-bff00000"
     r5 = emulate(HOLE, "3.5", NO_GB)
     assert lines(r5)[-1] == "kernel direct mapping tables up to 0x17fffffff @ [mem 0xbfefd000-0xbfefffff]"
+    assert lines(r5)[0] == "initial memory mapped: [mem 0x00000000-0x1fffffff]"
+    assert not any(l.startswith("initial memory mapped") for l in lines(emulate(HOLE, "3.9", NO_GB)))
 
 
 def test_2_6_31_places_the_buffer_first_fit_from_0x8000():
     r = emulate(HOLE, "2.6.31", NO_GB)
-    assert lines(r)[3] == "kernel direct mapping tables up to bff00000 @ 8000-d000"
+    assert lines(r)[4] == "kernel direct mapping tables up to bff00000 @ 8000-d000"
 
 
 def test_prepatch_clears_the_static_identity_map_past_lowmem():

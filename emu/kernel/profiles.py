@@ -170,6 +170,8 @@ class Profile:
     i386_align_large_pfn: bool = True
     #: setup_arch's ``initial memory mapped: [mem 0x00000000-%#010lx]`` (printk KERN_DEBUG, 3.6-4.19)
     i386_log_initial_mapped: str = LEVEL_DEBUG
+    #: the same line on x86-64 (KERN_DEBUG up to 3.8; 8170e6bed465 made it 32-bit only)
+    log_initial_mapped_64: str = LEVEL_NONE
 
     def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
         """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
@@ -288,6 +290,7 @@ BASE = Profile(
     early_max_pfn_mapped_64=0x20000,
     kpmi_rules="zero_rest",
     pgt_access_va=False,
+    log_initial_mapped_64=LEVEL_DEBUG,
 )
 
 _TIP_39 = "v3.9-rc1 x86/mm pull of Yinghai Lu's series (index:29437457749)"
@@ -321,10 +324,11 @@ CHANGES: List[Change] = [
            {"scheme": "brk_top_down", "table_space_formula": "ranges", "table_space_search": "memblock",
             "pgt_buf_pages": 5, "can_use_brk_pgt": True, "memblock_trim": True, "early_direct_map": "empty",
             "early_max_pfn_mapped_64": 0, "kpmi_rules": "zero_non_ram", "pgt_access_va": True,
-            "i386_align_large_pfn": True},
+            "i386_align_large_pfn": True, "log_initial_mapped_64": LEVEL_NONE},
            sources=(_TIP_39, "c9b3234a6aba (can_use_brk_pgt; Dave Hansen quoting its changelog, "
                     "index:41484242000)", "INIT_PGT_BUF_SIZE of 5 pages quoted from 3.9 in linux-mm (Aug 2013)",
-                    "x86, mm: Align start address to correct big page size (same pull)"),
+                    "x86, mm: Align start address to correct big page size (same pull)",
+                    "8170e6bed465 (same series): x86-64 no longer prints 'initial memory mapped'"),
            confidence="likely"),
     Change("adjust_before_merge", "", "x86: Fix adjust_range_size_mask calling position",
            (3, 10), "BRK buffer 6 pages (3 for the ISA range, 3 for the first 2M); split_mem_range adjusts "
