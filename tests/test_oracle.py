@@ -200,7 +200,8 @@ def test_walk_agrees_with_enumerate_tables():
     r = emulate(HOLES.copy(), "6.1", BootParams(cpu=CpuFeatures(gbpages=False)), check=False)
     k = r.kernel
     t = emu_tree(k)
-    s = enumerate_tables(k.phys, MMU(cr3=k.pgd_pfn << 12, levels=4, maxphyaddr=52))
+    lo = (k.page_offset >> 39) & 511          # the direct map's slots (emu_tree's), not PGD[511]
+    s = enumerate_tables(k.phys, MMU(cr3=k.pgd_pfn << 12, levels=4, maxphyaddr=52), lo, lo + 128)
     sizes = [size for _, _, size, _ in t.leaves()]
     assert sizes.count(1 << 12) == s.leaves_4k and sizes.count(1 << 21) == s.leaves_2m
     assert set(t.tables) == {int(p) for p in s.tables[:, 0]} - {k.pgd_pfn}

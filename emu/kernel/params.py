@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from emu.kernel.profiles import Profile
 from emu.machine.cpu import CpuFeatures
@@ -86,6 +86,19 @@ class BootParams:
     #: pa(swapper_pg_dir) / pa(init_top_pgt): the root table CR3 points to.
     #: None (x86-64): kernel_start + 10 MiB; (i386): kernel_start + 1 MiB
     swapper_pg_dir_addr: Optional[int] = None
+
+    # -- x86-64: the kernel image's half of init_top_pgt (head_64.S, head64.c) --------
+    #: where _text is linked to run, as a physical address (_text - __START_KERNEL_map:
+    #: CONFIG_PHYSICAL_START); phys_base = kernel_start - this.  None: kernel_start (not relocated)
+    kernel_link_start: Optional[int] = None
+    #: physical addresses of the image's static page tables (System.map: level4_kernel_pgt,
+    #: level3_kernel_pgt, level2_kernel_pgt, level2_fixmap_pgt, level1_fixmap_pgt, bm_pte).
+    #: Missing ones: the pages after init_top_pgt, in head_64.S's order
+    image_tables: Dict[str, int] = field(default_factory=dict)
+    #: the level2_fixmap_pgt slot early_ioremap_init links bm_pte into (pmd_index of
+    #: FIX_BTMAP_BEGIN, from the .config's fixmap enum).  None: 505 (a build with vsyscall
+    #: emulation and a few hundred permanent fixmap slots)
+    bm_pte_slot: Optional[int] = None
 
     # -- i386 (arch="i386"): init_32.c, head_32.S, setup.c --------------------
     #: CONFIG_PAGE_OFFSET (__PAGE_OFFSET): 0xC0000000 for the default 3G/1G split

@@ -103,6 +103,11 @@ class Profile:
     max_physmem_bits_l5: int = 52
     #: 5-level paging supported (CONFIG_X86_5LEVEL)
     la57_supported: bool = False
+    #: FIXMAP_PMD_NUM: page tables of the permanent fixmap in level2_fixmap_pgt (level1_fixmap_pgt pages)
+    fixmap_pmd_num: int = 1
+    #: the level2_fixmap_pgt slot of fixmap index 0 (FIXADDR_TOP's PMD): 510 before 4.19
+    #: (FIXADDR_TOP = VSYSCALL_END - 4K), 507 from 4.19
+    fixmap_top_slot: int = 510
 
     # -- setup_arch ---------------------------------------------------------
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
@@ -389,6 +394,13 @@ CHANGES: List[Change] = [
            "when can_use_brk_pgt; only 'can not alloc memory' panics",
            {"alloc_ran_out_panic": False, "alloc_extend_brk_fallback": True},
            sources=("arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19), 5.10 (index:13031708560)",),
+           confidence="likely"),
+    Change("fixmap_two_pmds", "", "x86/mm: the fixmap below the vsyscall page in two PMDs (FIXMAP_PMD_NUM)",
+           (4, 19), "level2_fixmap_pgt links FIXMAP_PMD_NUM = 2 pages of level1_fixmap_pgt ([506], [507]); "
+           "FIXADDR_TOP moves to round_up(VSYSCALL_ADDR + 4K, 2M) - 4K (fixmap index 0 in slot 507)",
+           {"fixmap_pmd_num": 2, "fixmap_top_slot": 507},
+           sources=("arch/x86/include/asm/fixmap.h @ 4.19.0 lines 23-25, 53-54; head_64.S 448-461 "
+                    "(research/kernel_x86_64.md A.2)",),
            confidence="likely"),
     Change("direct_map_ffff888", "d52888aa2753", "x86/mm: Move LDT remap out of KASLR region on 5-level paging",
            (4, 20), "the direct map moves to 0xffff888000000000 (PGD slot 273; 5-level 0xff11000000000000); "

@@ -175,6 +175,10 @@ class Kernel:
         self.kernel_text: Tuple[int, int] = (0, 0)
         #: i386: the lowest virtual address of the fixmap's page tables
         self.fixmap_start = 0
+        #: x86-64: the image's static tables below PGD[511], (pfn, level, name)
+        self.image_tables: List[Tuple[int, int, str]] = []
+        #: x86-64: phys_base (where _text lies minus where it is linked to run)
+        self.phys_base = 0
         #: i386: static tables of head_32 and the image, (pfn, level, name)
         self.i386_static: List[Tuple[int, int, str]] = []
         #: i386: page-table pages replaced by copies (page_table_kmap_check) and no longer referenced

@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from emu.inputs.e820 import E820Map
+from emu.kernel.arch.x86.kernel import head64
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
 from emu.kernel.arch.x86.mm import init as mm_init
 from emu.kernel.arch.x86.mm import init_32 as mm_init_32
@@ -336,6 +337,8 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     image = [(k.pgd_pfn, k.paging_levels)]
     if profile.early_direct_map == "ident_1g":
         image += head64_ident_tables(k)
+    # the image's half (PGD[511]): its tables follow init_top_pgt (2 pages with PTI's user half)
+    k.image_tables = head64.x86_64_start_kernel(k, max(q for q, _ in image) + 2)
     k.max_pfn_mapped = profile.early_max_pfn_mapped_64
     printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
     k.table_pages.append(np.array([q for q, _ in image], np.uint64), np.array([lv for _, lv in image], np.uint8),
