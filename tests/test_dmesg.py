@@ -4,8 +4,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import sys
-import types
 from pathlib import Path
 
 import pytest

@@ -84,8 +84,8 @@ def parse_cpu(desc: str) -> CpuFeatures:
     for k, w in enumerate(words):
         lw = w.lower()
         if k == 0 and lw in QEMU_MODELS:
-            vendor, feats = QEMU_MODELS[lw]
-            base = {f: f in feats for f in _FIELDS}
+            vendor, model_feats = QEMU_MODELS[lw]
+            base = {f: f in model_feats for f in _FIELDS}
             continue
         if k == 0 and lw in _UNKNOWABLE:
             raise CpuError("CPU model %r depends on the machine QEMU runs on; list its features "

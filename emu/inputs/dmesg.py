@@ -363,10 +363,10 @@ def detect_arch(lines: Sequence[str], kernel_version_line: Optional[str] = None)
         if s.startswith("Command line: "):
             score += 5
     if kernel_version_line:
-        v = kernel_version_line
-        if re.search(r"x86_64|amd64", v):
+        vl = kernel_version_line
+        if re.search(r"x86_64|amd64", vl):
             score += 20
-        if re.search(r"i[3456]86|-pae\b|\bpae\b", v, re.I):
+        if re.search(r"i[3456]86|-pae\b|\bpae\b", vl, re.I):
             score -= 20
     if score > 0:
         return "x86_64"
@@ -945,7 +945,7 @@ _READER_MATCH = {"e820_entry": _m_e820, "e820_edit": _m_edit}
 
 def _dispatch() -> Dict[str, Tuple[LineKind, ...]]:
     """First character -> the kinds a line starting with it may be, in table order."""
-    chars = set()
+    chars: set = set()
     for kind in LINE_KINDS:
         if kind.starts:
             chars.update(kind.starts)
@@ -955,6 +955,7 @@ def _dispatch() -> Dict[str, Tuple[LineKind, ...]]:
 
 
 _BY_FIRST = _dispatch()
+_DUMP_LINES = ("memory", "reserved", "physmem", "MEMBLOCK configuration:")
 _ANY_KINDS = _BY_FIRST[""]
 
 
@@ -994,6 +995,8 @@ def parse_boot_log(text: Union[str, bytes], name: str = "<log>", strict: bool = 
         st = ln.text.strip()
         if not st:
             continue
+        if r.dump is not None and not st.startswith(_DUMP_LINES):
+            r.dump = None        # a memblock dump ends at the first line that is not one of its own
         for kind in by_first.get(st[0], any_kinds):
             if kind.when is not None and not kind.when(r):
                 continue
@@ -1002,9 +1005,6 @@ def parse_boot_log(text: Union[str, bytes], name: str = "<log>", strict: bool = 
             if m:
                 kind.handle(r, k, ln, m)
                 break
-        else:
-            if r.dump is not None and not st.startswith(("memory", "reserved", "physmem")):
-                r.dump = None    # a dump ends at the first line that is not one of its own
 
     if not r.bios:
         raise BootLogError("%s: no BIOS-e820 lines (is this a boot log?)" % name)
@@ -1038,10 +1038,9 @@ def _derive(r: _Reader) -> None:
     if bl.arch == "x86_64" and bl.max_arch_pfn is not None:
         bl.la57 = bl.max_arch_pfn == 1 << 40         # MAX_PHYSMEM_BITS 52 (5-level) vs 46
         if bl.la57:
-            ln = bl.last_pfn_linenos[0]
             bl.cpu.la57 = True
             bl.cpu.evidence["la57"] = "line %d: max_arch_pfn = %#x (52 physical address bits: 5-level paging)" % (
-                ln, bl.max_arch_pfn)
+                bl.last_pfn_linenos[0], bl.max_arch_pfn)
     # memblock: pre-3.14 kernels printed the end of a reserve/free, later ones its last byte
     vt = bl.version.base if bl.version is not None else bl.version_tuple
     inclusive = vt is None or tuple(vt) >= (3, 14, 0)

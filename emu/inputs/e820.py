@@ -454,10 +454,10 @@ def parse_sysfs_memmap(root: Union[str, os.PathLike] = "/sys/firmware/memmap",
     dirs.sort(key=int)
     out = []
     for dn in dirs:
-        d = rootp / dn
+        entry = rootp / dn
 
         def field(f: str) -> str:
-            raw = read_input(d / f, "memmap %s" % f, MAX_SYSFS_BYTES, error=E820Error)
+            raw = read_input(entry / f, "memmap %s" % f, MAX_SYSFS_BYTES, error=E820Error)
             return raw.decode("ascii", errors="replace").strip()
 
         start_s, end_s, type_s = field("start"), field("end"), field("type")

@@ -14,6 +14,7 @@ with why; :meth:`KConfig.table_facts` gives their values in one dict.
 """
 from __future__ import annotations
 
+import builtins
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -102,23 +103,23 @@ class KConfig:
     header_version: Optional[str] = None
 
     # -- accessors ---------------------------------------------------------------------
-    def has(self, name: str) -> bool:
+    def has(self, name: builtins.str) -> builtins.bool:
         """The option appears (set, or ``# ... is not set``)."""
         return _key(name) in self.raw
 
-    def get(self, name: str) -> Optional[str]:
+    def get(self, name: builtins.str) -> Optional[builtins.str]:
         """The value as written, None when absent."""
         return self.raw.get(_key(name))
 
-    def is_set(self, name: str) -> bool:
+    def is_set(self, name: builtins.str) -> builtins.bool:
         """Set to anything but ``n`` (absent or ``is not set``: False)."""
         v = self.raw.get(_key(name))
         return v is not None and v != "n"
 
-    def _where(self, key: str) -> str:
+    def _where(self, key: builtins.str) -> builtins.str:
         return "%s: line %d: %s" % (self.name, self.linenos.get(key, 0), key)
 
-    def bool(self, name: str, default: Optional[bool] = None) -> Optional[bool]:
+    def bool(self, name: str, default: Optional[builtins.bool] = None) -> Optional[builtins.bool]:
         """``y``/``m`` -> True, ``n``/not set -> False, absent -> ``default``;
         KConfigError for a value that is not a bool/tristate."""
         key = _key(name)
@@ -131,7 +132,7 @@ class KConfig:
             return False
         raise KConfigError("%s=%s is not a bool" % (self._where(key), v[:60]))
 
-    def tristate(self, name: str) -> Optional[str]:
+    def tristate(self, name: builtins.str) -> Optional[builtins.str]:
         """``"y"``, ``"m"``, ``"n"`` or None when absent (KConfigError for other values)."""
         key = _key(name)
         v = self.raw.get(key)
@@ -139,7 +140,7 @@ class KConfig:
             return v
         raise KConfigError("%s=%s is not a tristate" % (self._where(key), v[:60]))
 
-    def int(self, name: str, default: Optional[int] = None) -> Optional[int]:
+    def int(self, name: str, default: Optional[builtins.int] = None) -> Optional[builtins.int]:
         """A decimal or ``0x`` hex value; ``default`` when absent or not set; KConfigError
         for a value that is not a number."""
         key = _key(name)
@@ -152,7 +153,7 @@ class KConfig:
             return int(v)
         raise KConfigError("%s=%s is not a number" % (self._where(key), v[:60]))
 
-    def str(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def str(self, name: builtins.str, default: Optional[builtins.str] = None) -> Optional[builtins.str]:
         """A string value without its quotes (escapes undone); an unquoted value as is;
         ``default`` when absent or not set."""
         key = _key(name)
@@ -163,15 +164,15 @@ class KConfig:
             return re.sub(r"\\(.)", r"\1", v[1:-1])
         return v
 
-    def __contains__(self, name: object) -> bool:
+    def __contains__(self, name: object) -> builtins.bool:
         return isinstance(name, str) and self.is_set(name)
 
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         return len(self.raw)
 
     # -- what it means -------------------------------------------------------------------
     @property
-    def arch(self) -> Optional[str]:
+    def arch(self) -> Optional[builtins.str]:
         """``"x86_64"`` (CONFIG_X86_64), ``"i386"`` (CONFIG_X86_32) or None."""
         if self.is_set("X86_64"):
             return "x86_64"
@@ -180,14 +181,14 @@ class KConfig:
         return None
 
     @property
-    def pae(self) -> Optional[bool]:
+    def pae(self) -> Optional[builtins.bool]:
         """32-bit PAE (CONFIG_X86_PAE); None on 64-bit or when the config does not say."""
         if self.arch == "x86_64":
             return None
         return self.bool("X86_PAE", default=False if self.arch == "i386" else None)
 
     @property
-    def pti(self) -> Optional[bool]:
+    def pti(self) -> Optional[builtins.bool]:
         """PTI built in (CONFIG_PAGE_TABLE_ISOLATION, renamed CONFIG_MITIGATION_PAGE_TABLE_ISOLATION
         in 6.9); None when neither appears."""
         for n in ("MITIGATION_PAGE_TABLE_ISOLATION", "PAGE_TABLE_ISOLATION"):
@@ -196,11 +197,11 @@ class KConfig:
         return None
 
     @property
-    def version(self) -> Optional[str]:
+    def version(self) -> Optional[builtins.str]:
         """The kernel version of the header (``6.1.192``), or None."""
         return self.header_version
 
-    def table_facts(self) -> Dict[str, Optional[str]]:
+    def table_facts(self) -> Dict[builtins.str, Optional[builtins.str]]:
         """Every option of :data:`TABLE_OPTIONS` -> its raw value (``"n"`` when not set,
         None when absent)."""
         return {n: self.get(n) for n, _ in TABLE_OPTIONS}

@@ -26,7 +26,7 @@ of ``(gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0`` is gcc's.  ``confidence`` (``hi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from emu.errors import EmuError
