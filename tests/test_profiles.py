@@ -172,9 +172,9 @@ def test_6_11_to_6_17_changes():
     assert get_profile("6.15").pgt_buf_count(False, False) == 6
     assert get_profile("6.16").pgt_buf_count(False, False) == 8      # 7212b58d6d71
     assert get_profile("6.16").pgt_buf_count(True, False) == 16
-    assert get_profile("6.1").pti_on_beats_mitigations_off
-    assert not get_profile("6.7").pti_on_beats_mitigations_off
-    assert get_profile("6.17").pti_on_beats_mitigations_off
+    assert get_profile("6.1").pti_cmdline_rule == "pti_first"
+    assert get_profile("6.7").pti_cmdline_rule == "mitigations_first"
+    assert get_profile("6.17").pti_cmdline_rule == "attack_vectors"
 
 
 def test_max_pfn_counts_acpi_from_6_11():

@@ -71,6 +71,10 @@ class BootParams:
     kernel_start: Optional[int] = None
     #: physical address of the page-table BRK buffer (pgt_buf_start << 12)
     brk_base: Optional[int] = None
+    #: _brk_end when setup_arch's reserve_brk ran (the end of its memblock reservation, as a
+    #: memblock=debug log shows it): the page-table buffer is the BRK's last pages, so
+    #: brk_base = brk_end - the profile's buffer size (used when brk_base is None)
+    brk_end: Optional[int] = None
     #: initrd [start, end) as reserved by early_reserve_initrd (None: no initrd)
     initrd: Optional[Tuple[int, int]] = None
     #: other memblock reservations made before init_mem_mapping, [start, end)

@@ -114,13 +114,19 @@ class Profile:
     #: them, else the entry is written 0): 1 = E820_RAM, 3 = E820_ACPI, 128 = E820_RESERVED_KERN
     e820_keep_types: Tuple[int, ...] = (1, 128)
 
+    #: debug_pagealloc_enabled() is asked at boot (debug_pagealloc=, 4.6+) instead of the build
+    #: alone (CONFIG_DEBUG_PAGEALLOC)
+    debug_pagealloc_runtime: bool = False
+
     # -- setup_arch ---------------------------------------------------------
     #: e820 types e820__end_of_ram_pfn / e820__end_of_low_ram_pfn count (max_pfn, max_low_pfn,
     #: the 'last_pfn =' line): 1 = E820_RAM, 3 = E820_ACPI
     end_pfn_types: Tuple[int, ...] = (1,)
-    #: pti_check_boottime_disable: ``pti=on`` is obeyed even with ``mitigations=off`` (<= 6.6,
-    #: and again from 6.17, where only pti=auto follows the user/kernel attack vector)
-    pti_on_beats_mitigations_off: bool = True
+    #: pti_check_boottime_disable's command-line precedence: "pti_first" (<= 6.6: pti=on/off/auto
+    #: decide, else nopti or mitigations=off turn it off), "mitigations_first" (6.7-6.16:
+    #: mitigations=off wins over pti=on), "attack_vectors" (6.17+: pti=on/off decide; auto and
+    #: no option follow mitigations=off)
+    pti_cmdline_rule: str = "pti_first"
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
     trim_bios_first_page: bool = True
     #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
@@ -391,6 +397,13 @@ CHANGES: List[Change] = [
            sources=("[PATCH 04/15] x86, mm: quiet arch_add_memory(), Dan Williams, 2015-09-23, ZONE_DEVICE/dax "
                     "series merged for 4.5 (index:20282155706, 20251481938)", "corpus: 4.3 still prints them"),
            confidence="likely"),
+    Change("debug_pagealloc_runtime", "", "x86: query dynamic DEBUG_PAGEALLOC setting",
+           (4, 6), "probe_page_size_mask asks debug_pagealloc_enabled() (debug_pagealloc=on|off, "
+           "CONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT) instead of CONFIG_DEBUG_PAGEALLOC alone",
+           {"debug_pagealloc_runtime": True},
+           sources=("shared/docs/kernel-reference.md C.1: 3.10 compile-time rule, v4.6 "
+                    "'cpu_has_pse && !debug_pagealloc_enabled()' [K46i]",),
+           confidence="likely"),
     Change("kaslr_pgt_buf", "0483e1fa6e09", "x86/mm: Implement ASLR for kernel memory regions",
            (4, 8), "CONFIG_RANDOMIZE_MEMORY doubles the BRK page-table buffer (INIT_PGD_PAGE_COUNT 6 -> 12)",
            {"pgt_buf_pages_randomize": 12, "default_randomize_memory": True},
@@ -487,7 +500,7 @@ CHANGES: List[Change] = [
            confidence="verified"),
     Change("pti_cmdline_early_param", "0bd7feb2df7e", "x86/pti: Fix kernel warnings for pti= and nopti cmdline options",
            (6, 7), "pti=/nopti become early parameters, the last one wins; mitigations=off now overrides pti=on",
-           {"pti_on_beats_mitigations_off": False},
+           {"pti_cmdline_rule": "mitigations_first"},
            not_in_stable=("6.1",),
            sources=("tip-bot x86/bugs 0bd7feb2df7e, 2023-10-20 (index:21662518784)",
                     "absent from 6.1.187 arch/x86/mm/pti.c (Debian source; research/kernel_x86_64_more.md 2.4)"),
@@ -540,7 +553,7 @@ CHANGES: List[Change] = [
            confidence="verified"),
     Change("pti_attack_vectors", "02c7d5b8e0d1", "x86/pti: Add attack vector controls for PTI",
            (6, 17), "only pti=auto follows mitigations=off (the user/kernel attack vector): pti=on wins again",
-           {"pti_on_beats_mitigations_off": True},
+           {"pti_cmdline_rule": "attack_vectors"},
            sources=("tip-bot x86/bugs 02c7d5b8e0d1, 2025-07-11 (index:8436285225)", "6.17.8, 6.18.15 pti.c 88-107"),
            confidence="likely"),
 ]

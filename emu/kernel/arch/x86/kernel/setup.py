@@ -206,6 +206,12 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
     that release (x86-64: :func:`typical_x86_64_layout`; i386 PAE: a distro 3.13 build)."""
     if params.brk_base is not None:
         return params
+    if params.brk_end is not None:
+        # early_alloc_pgt_buf's extend_brk is the last BRK user before reserve_brk
+        is64 = params.arch == "x86_64"
+        pages = profile.pgt_buf_count(bool(params.randomize_memory) and is64, bool(params.x86_5level_config) and is64)
+        end = round_up(params.brk_end, PAGE_SIZE)   # 2.6.3x early_res BRK ends mid-page
+        return dataclasses.replace(params, brk_base=end - (pages << PAGE_SHIFT))
     if params.arch == "i386":
         off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
     else:

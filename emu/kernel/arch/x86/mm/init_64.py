@@ -26,6 +26,8 @@ evaluates the kernel's fallback (its panics included) whenever a run is used up.
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import numpy as np
 
 from emu.kernel.arch.x86.pgtable_types import (
@@ -200,3 +202,18 @@ def map_pieces(k, pieces, prot: int) -> int:
 
 
 __all__ = ["MapJob", "kernel_physical_mapping_init", "map_pieces", "PAGE_SIZE"]
+
+
+def direct_gbpages(built_default: Optional[bool], option: Optional[bool],
+                   cmdline_known: bool = True) -> Tuple[Optional[bool], str]:
+    """``direct_gbpages`` as ``probe_page_size_mask`` finds it: ``CONFIG_X86_DIRECT_GBPAGES``
+    (``CONFIG_DIRECT_GBPAGES`` before 4.2), overridden by ``gbpages``/``nogbpages``
+    (``parse_direct_gbpages_on/off``, init_64.c).  The CPU's 1 GiB pages are a separate
+    input.  ``(None, what is missing)`` when unknown."""
+    if option is not None:
+        return option, ("gbpages" if option else "nogbpages") + " on the command line"
+    if not cmdline_known:
+        return None, "the command line (gbpages/nogbpages)"
+    if built_default is None:
+        return None, "the build (CONFIG_X86_DIRECT_GBPAGES)"
+    return built_default, "CONFIG_X86_DIRECT_GBPAGES=%s" % ("y" if built_default else "n")
