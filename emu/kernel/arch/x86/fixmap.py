@@ -48,7 +48,7 @@ and the trees cited in :data:`emu.kernel.profiles.I386_GEOMETRY_CHANGES`); kerne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from emu.errors import EmuError
 from emu.kernel.profiles import Profile
@@ -68,6 +68,10 @@ VMALLOC_RESERVE = 128 << 20
 DEFAULT_PAGE_OFFSET = 0xC0000000
 
 
+#: a config: a mapping of option names to values, or an object with such a ``raw`` mapping
+ConfigLike = Any
+
+
 class FixmapConfigError(EmuError):
     """A config value the fixmap geometry cannot use (one line)."""
 
@@ -79,6 +83,7 @@ class _Config:
     """Uniform access to a config mapping (see the module docstring)."""
 
     def __init__(self, config: Any) -> None:
+        self.values: Dict[str, Any] = {}
         if isinstance(config, _Config):
             self.values = config.values
             return
@@ -86,7 +91,6 @@ class _Config:
         if not hasattr(raw, "items"):
             raise FixmapConfigError("kernel config must be a mapping of CONFIG_ names to values, not %s"
                                     % type(config).__name__)
-        self.values: Dict[str, Any] = {}
         for k, v in raw.items():
             if not isinstance(k, str):
                 raise FixmapConfigError("kernel config key %r is not an option name" % (k,))
@@ -215,7 +219,7 @@ def _kmap_slots(profile: Profile, cfg: _Config, nr_cpus: int) -> Tuple[int, str]
         per, "CONFIG_DEBUG_HIGHMEM's fence" if fence else "no DEBUG_HIGHMEM", nr_cpus)
 
 
-def fixmap_members_32(profile: Profile, config: Mapping[str, Any]) -> List[Tuple[str, int, int, str]]:
+def fixmap_members_32(profile: Profile, config: ConfigLike) -> List[Tuple[str, int, int, str]]:
     """The permanent part of this build's ``enum fixed_addresses``: ``(name, first index,
     last index, why)`` for every member present, in enum order."""
     cfg = _Config(config)
@@ -265,7 +269,8 @@ class Layout32:
 
     profile: str
     pae: bool
-    nr_cpus: int
+    #: CONFIG_NR_CPUS (None: not known, layout_from_end_permanent before 4.15)
+    nr_cpus: Optional[int]
     highmem: bool
     page_offset: int
     #: __FIXADDR_TOP (0xfffff000 unless reservetop=)
@@ -428,12 +433,13 @@ def vmalloc_reserve(vmalloc: Optional[int]) -> int:
     return vmalloc + VMALLOC_OFFSET
 
 
-def config_pae(config: Mapping[str, Any], pae: Optional[bool]) -> bool:
+def config_pae(config: ConfigLike, pae: Optional[bool]) -> bool:
     """PAE from CONFIG_X86_PAE (HIGHMEM64G selects it), checked against ``pae`` when given."""
     cfg = _Config(config)
     if cfg.on("X86_64"):
         raise FixmapConfigError("the kernel config is a 64-bit one (CONFIG_X86_64=y), not i386")
-    has = cfg.get("X86_PAE") is not None or cfg.get("HIGHMEM64G") is not None
+    # X86_PAE depends on !HIGHMEM4G; HIGHMEM64G selects it
+    has = cfg.get("X86_PAE") is not None or cfg.get("HIGHMEM64G") is not None or cfg.on("HIGHMEM4G")
     conf = cfg.on("X86_PAE") or cfg.on("HIGHMEM64G")
     if pae is None:
         return conf
@@ -444,16 +450,51 @@ def config_pae(config: Mapping[str, Any], pae: Optional[bool]) -> bool:
     return bool(pae)
 
 
-def layout_32(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] = None,
+def layout_32(profile: Profile, config: ConfigLike, pae: Optional[bool] = None,
               vmalloc: Optional[int] = None, reservetop: Optional[int] = None) -> Layout32:
     """The i386 fixmap and the areas below it for a build of ``profile``'s version with
     ``config`` (see the module docstring).  ``pae`` None: from the config; ``vmalloc``:
     the ``vmalloc=`` size in bytes; ``reservetop``: the ``reservetop=`` size in bytes."""
     cfg = _Config(config)
     pae = config_pae(cfg, pae)
-    nr_cpus = _nr_cpus(cfg)
     highmem = cfg.on("HIGHMEM") or cfg.on("HIGHMEM4G") or cfg.on("HIGHMEM64G")
     page_offset = cfg.int("PAGE_OFFSET", DEFAULT_PAGE_OFFSET)
+    members = fixmap_members_32(profile, cfg)
+    p = members[-1][2] + 1 if members else 0
+    why_p = "P = %d: %s" % (p, ", ".join("%s %d" % (n.split("..")[0].split(",")[0], b - a + 1)
+                                         for n, a, b, _ in members))
+    return _layout(profile, pae, tuple(members), p, why_p, _nr_cpus(cfg), highmem, cfg.on("INTEL_TXT"),
+                   page_offset, vmalloc, reservetop)
+
+
+def end_permanent_from_fixaddr_start(fixaddr_start: int, fixaddr_top: int = FIXADDR_TOP) -> int:
+    """P from a printed ``fixmap  : 0x%08lx - 0x%08lx`` line (mem_init's virtual kernel memory
+    layout, 3.x - 5.4: FIXADDR_START - FIXADDR_TOP)."""
+    d = fixaddr_top - fixaddr_start
+    if d < 0 or d % PAGE_SIZE or d // PAGE_SIZE > 1 << 16:
+        raise FixmapConfigError("fixmap start %#x is not a page below FIXADDR_TOP %#x" % (fixaddr_start, fixaddr_top))
+    return d // PAGE_SIZE
+
+
+def layout_from_end_permanent(profile: Profile, pae: bool, end_permanent: int, nr_cpus: Optional[int] = None,
+                              highmem: bool = True, intel_txt: bool = False,
+                              page_offset: int = DEFAULT_PAGE_OFFSET, vmalloc: Optional[int] = None,
+                              reservetop: Optional[int] = None) -> Layout32:
+    """The layout when only P (``__end_of_permanent_fixed_addresses``) is known, e.g. from
+    a log's ``fixmap : 0x... - 0xfffff000`` line (:func:`end_permanent_from_fixaddr_start`):
+    everything but the kmap slots follows; ``nr_cpus`` is needed from 4.15 (the
+    cpu_entry_area's size)."""
+    if not 0 < end_permanent < (1 << 16):
+        raise FixmapConfigError("__end_of_permanent_fixed_addresses %d is out of range" % end_permanent)
+    if nr_cpus is None and profile.i386_pkmap_rule in ("cea", "cea_ldt"):
+        raise FixmapConfigError("the %s layout needs NR_CPUS (the cpu_entry_area is sized by it)" % profile.name)
+    return _layout(profile, pae, (), end_permanent, "P = %d (given)" % end_permanent, nr_cpus, highmem, intel_txt,
+                   page_offset, vmalloc, reservetop)
+
+
+def _layout(profile: Profile, pae: bool, members: Tuple[Tuple[str, int, int, str], ...], p: int, why_p: str,
+            nr_cpus: Optional[int], highmem: bool, intel_txt: bool, page_offset: int, vmalloc: Optional[int],
+            reservetop: Optional[int]) -> Layout32:
     if page_offset & ((4 << 20) - 1) or not (1 << 30) <= page_offset <= 0xC0000000:
         raise FixmapConfigError("CONFIG_PAGE_OFFSET=%#x is not a 4 MiB-aligned split between 1G and 3G"
                                 % page_offset)
@@ -466,10 +507,7 @@ def layout_32(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] =
     def va(i: int) -> int:
         return (top - i * PAGE_SIZE) & _M32
 
-    members = fixmap_members_32(profile, cfg)
-    p = members[-1][2] + 1 if members else 0
-    why["end_permanent"] = "P = %d: %s" % (p, ", ".join("%s %d" % (n.split("..")[0], b - a + 1)
-                                                       for n, a, b, _ in members))
+    why["end_permanent"] = why_p
     t = NR_FIX_BTMAPS * profile.i386_btmaps_slots
     n = 512 if pae else 1024
     end_bt = btmap_end_index(p, t, n)
@@ -480,7 +518,7 @@ def layout_32(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] =
     why["total_btmaps"] = "TOTAL_FIX_BTMAPS = 64 x FIX_BTMAPS_SLOTS %d" % profile.i386_btmaps_slots
     why["btmap_begin_idx"] = "FIX_BTMAP_BEGIN = FIX_BTMAP_END + %d" % (t - 1)
     wp = begin_bt + 1
-    tboot = wp + 1 if cfg.on("INTEL_TXT") else None
+    tboot = wp + 1 if intel_txt else None
     end = (tboot if tboot is not None else wp) + 1
     why["end"] = "E = %d: FIX_WP_TEST %d%s" % (end, wp, ", FIX_TBOOT_BASE %d (CONFIG_INTEL_TXT)" % tboot
                                                if tboot is not None else " (no CONFIG_INTEL_TXT)")
@@ -503,8 +541,9 @@ def layout_32(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] =
                                 "CONFIG_HIGHMEM, so no copies"))
     else:
         kr = None
-        why["kmap_range"] = "no kmap block in this build's fixmap"
-    below = below_fixmap_32(profile, pae, highmem, nr_cpus, fixaddr_start, tot)
+        why["kmap_range"] = ("not known: only P given" if not members else
+                             "no kmap block in this build's fixmap")
+    below = below_fixmap_32(profile, pae, highmem, nr_cpus or 0, fixaddr_start, tot)
     for k, (_, w) in below.items():
         why[k] = w
     reserve = vmalloc_reserve(vmalloc)
@@ -521,7 +560,7 @@ def layout_32(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] =
     pk = below["pkmap_base"][0]
     assert pk is not None
     return Layout32(profile=profile.name, pae=pae, nr_cpus=nr_cpus, highmem=highmem, page_offset=page_offset,
-                    fixaddr_top=top, members=tuple(members), end_permanent=p, total_btmaps=t,
+                    fixaddr_top=top, members=members, end_permanent=p, total_btmaps=t,
                     btmap_end_idx=end_bt, btmap_begin_idx=begin_bt, wp_test_idx=wp, tboot_idx=tboot, end=end,
                     kmap_idx=kmap, fixaddr_start=fixaddr_start, fixaddr_tot_start=tot, fixmap_bottom=bottom,
                     fixmap_bottom_pmd=bottom & ~(pmd - 1) & _M32, btmap_begin=va(begin_bt), btmap_end=va(end_bt),
@@ -533,7 +572,15 @@ def layout_32(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] =
 # ---------------------------------------------------------------------------
 # BootParams from a config
 # ---------------------------------------------------------------------------
-def i386_params_from_config(profile: Profile, config: Mapping[str, Any], pae: Optional[bool] = None,
+def _pae_source(cfg: _Config) -> str:
+    if cfg.on("X86_PAE"):
+        return "=y"
+    if cfg.on("HIGHMEM64G"):
+        return " (selected by CONFIG_HIGHMEM64G=y)"
+    return " not set%s" % (" (CONFIG_HIGHMEM4G=y)" if cfg.on("HIGHMEM4G") else "")
+
+
+def i386_params_from_config(profile: Profile, config: ConfigLike, pae: Optional[bool] = None,
                             cmdline_vmalloc: Optional[int] = None,
                             name: str = "config") -> Dict[str, Tuple[object, str]]:
     """The :class:`~emu.kernel.params.BootParams` fields an i386 build's config determines,
@@ -548,12 +595,13 @@ def i386_params_from_config(profile: Profile, config: Mapping[str, Any], pae: Op
     if cfg.get("X86_32") is not None and not cfg.on("X86_32"):
         raise FixmapConfigError("%s: CONFIG_X86_32 is not set: not an i386 kernel config" % name)
     lay = layout_32(profile, cfg, pae, vmalloc=cmdline_vmalloc)
-    conf_pae = cfg.get("X86_PAE") is not None or cfg.get("HIGHMEM64G") is not None
+    conf_pae = cfg.get("X86_PAE") is not None or cfg.get("HIGHMEM64G") is not None or cfg.on("HIGHMEM4G")
     src = "%s (%s, profile %s)" % (name, "%s", profile.name)
     out: Dict[str, Tuple[object, str]] = {
         "arch": ("i386", "%s: CONFIG_X86_32" % name),
-        "pae": (lay.pae, "%s: CONFIG_X86_PAE=%s" % (name, "y" if lay.pae else "n") if conf_pae
-                else "%s: no CONFIG_X86_PAE line; %s" % (name, "the boot's" if pae is not None else "not set")),
+        "pae": (lay.pae, "%s: CONFIG_X86_PAE%s" % (name, _pae_source(cfg)) if conf_pae
+                else "%s: no CONFIG_X86_PAE or HIGHMEM64G line; %s" % (
+                    name, "the boot's paging mode" if pae is not None else "not set")),
         "page_offset_32": (lay.page_offset, "%s: CONFIG_PAGE_OFFSET%s" % (
             name, "" if cfg.get("PAGE_OFFSET") is not None else " absent, the 3G/1G split's 0xC0000000")),
         "highmem_config": (lay.highmem, "%s: CONFIG_HIGHMEM=%s" % (name, "y" if lay.highmem else "n")),
@@ -587,9 +635,12 @@ TYPICAL_CONFIG_WHY = ("a generic SMP distribution build: NR_CPUS 8 (Kconfig's de
                       "LOCAL_APIC, IO_APIC, PCI_MMCONFIG, PARAVIRT, ACPI_APEI_GHES, HIGHMEM")
 
 
-def typical_config_32(pae: bool) -> Dict[str, str]:
-    """:data:`TYPICAL_CONFIG_32` for a PAE (HIGHMEM64G) or non-PAE (HIGHMEM4G) build."""
+def typical_config_32(pae: bool, nr_cpus: Optional[int] = None) -> Dict[str, str]:
+    """:data:`TYPICAL_CONFIG_32` for a PAE (HIGHMEM64G) or non-PAE (HIGHMEM4G) build, with
+    ``nr_cpus`` when known (a log's ``setup_percpu: NR_CPUS:64`` line)."""
     cfg = dict(TYPICAL_CONFIG_32)
+    if nr_cpus is not None:
+        cfg["NR_CPUS"] = str(int(nr_cpus))
     if pae:
         cfg.update({"X86_PAE": "y", "HIGHMEM64G": "y", "HIGHMEM4G": "n"})
     else:
@@ -603,6 +654,6 @@ def typical_layout_32(profile: Profile, pae: bool) -> Layout32:
 
 
 __all__ = ["FIXADDR_TOP", "FIXMAP_32", "FixmapConfigError", "Layout32", "Member", "TYPICAL_CONFIG_32",
-           "VMALLOC_RESERVE", "below_fixmap_32", "btmap_end_index", "fixmap_members_32", "i386_params_from_config",
-           "layout_32", "pvclock_vsyscall_nr_pages", "reserve_top_address", "typical_config_32",
-           "typical_layout_32"]
+           "VMALLOC_RESERVE", "below_fixmap_32", "btmap_end_index", "end_permanent_from_fixaddr_start",
+           "fixmap_members_32", "i386_params_from_config", "layout_32", "layout_from_end_permanent",
+           "pvclock_vsyscall_nr_pages", "reserve_top_address", "typical_config_32", "typical_layout_32"]

@@ -201,18 +201,20 @@ def resolve_geometry_32(k) -> None:
                               lay.why["end"].split(":")[0]))
         upd["btmap_begin"] = lay.btmap_begin
         _say(k, "btmap_begin", "%#x" % lay.btmap_begin, "%s: %s; no --config" % (short, lay.why["btmap_end_idx"]))
-        if p.kmap_range is None and lay.kmap_range is not None:
+        if p.kmap_range is None and lay.kmap_range is not None and lay.kmap_idx is not None:
             upd["kmap_range"] = lay.kmap_range
             if p.highmem_config:
                 _say(k, "kmap_range", "[%#x, %#x]" % lay.kmap_range, "%s: slots %d..%d; no --config" % (
                     short, lay.kmap_idx[0], lay.kmap_idx[1]))
     elif p.btmap_begin is None:
-        upd["btmap_begin"] = (p.fixmap_bottom + PAGE_SIZE) & 0xFFFFFFFF
-        _say(k, "btmap_begin", "%#x" % upd["btmap_begin"], "the slot above fixmap_bottom (only FIX_WP_TEST below "
+        above = (p.fixmap_bottom + PAGE_SIZE) & 0xFFFFFFFF
+        upd["btmap_begin"] = above
+        _say(k, "btmap_begin", "%#x" % above, "the slot above fixmap_bottom (only FIX_WP_TEST below "
              "FIX_BTMAP_BEGIN: no CONFIG_INTEL_TXT); no --config")
     elif p.fixmap_bottom is None:
-        upd["fixmap_bottom"] = (p.btmap_begin - PAGE_SIZE) & 0xFFFFFFFF
-        _say(k, "fixmap_bottom", "%#x" % upd["fixmap_bottom"], "FIX_WP_TEST, the slot below btmap_begin "
+        below = (p.btmap_begin - PAGE_SIZE) & 0xFFFFFFFF
+        upd["fixmap_bottom"] = below
+        _say(k, "fixmap_bottom", "%#x" % below, "FIX_WP_TEST, the slot below btmap_begin "
              "(no CONFIG_INTEL_TXT); no --config")
     if "kmap_range" not in upd and p.kmap_range is None and p.highmem_config:
         _say(k, "kmap_range", "one PMD", "the kmap slots inside one PMD, so page_table_kmap_check copies nothing; "
@@ -226,8 +228,8 @@ def _default_below(k) -> Tuple[Dict[str, Tuple[Optional[int], str]], "fixmap32.L
     p = k.params
     lay = typical_layout(k)
     tot = (p.fixmap_bottom - PAGE_SIZE) & 0xFFFFFFFF
-    below = fixmap32.below_fixmap_32(k.profile, k.mode.entry_bytes == 8, bool(p.highmem_config), lay.nr_cpus,
-                                     lay.fixaddr_start, tot)
+    below = fixmap32.below_fixmap_32(k.profile, k.mode.entry_bytes == 8, bool(p.highmem_config),
+                                     lay.nr_cpus or 0, lay.fixaddr_start, tot)
     return below, lay, tot
 
 
@@ -244,11 +246,12 @@ def default_maxmem(k) -> Tuple[int, str]:
     if m <= 0:
         raise ValueError("PAGE_OFFSET %#x leaves no lowmem below VMALLOC_END %#x" % (k.page_offset, vend))
     rule = k.profile.i386_pkmap_rule
+    pk = below["pkmap_base"][0]
+    assert pk is not None
     why = ("MAXMEM (%dMB) = VMALLOC_END %#x - PAGE_OFFSET - 128 MiB, PKMAP_BASE %#x (%s rule from the fixmap "
            "bottom%s); no --config, no 'LOWMEM available' line"
-           % (m >> 20, vend, below["pkmap_base"][0], rule,
-              "" if rule == "boot" else " and a typical build's %s" % (
-                  "FIXADDR_START" if rule == "permanent" else "NR_CPUS %d" % lay.nr_cpus)))
+           % (m >> 20, vend, pk, rule, "" if rule == "boot" else " and a typical build's %s" % (
+               "FIXADDR_START" if rule == "permanent" else "NR_CPUS %s" % lay.nr_cpus)))
     return m, why
 
 
