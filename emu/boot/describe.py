@@ -194,7 +194,10 @@ def from_log(inp: _Inputs, log: BootLog) -> None:
     inp.set("cpu", CpuFeatures(pse=True, pge=True, gbpages=gb, nx=log.nx is not False),
             f"{n}: 'Using GB pages' {'present' if gb else 'absent'}, NX {'as logged' if log.nx is not None else 'assumed'}")
     inp.set("gbpages", gb, f"{n}: 'Using GB pages' {'present' if gb else 'absent'}")
-    inp.set("debug_pagealloc", bool(opts.debug_pagealloc), f"{n}: command line")
+    if opts.debug_pagealloc:
+        # the option works only in a kernel built with CONFIG_DEBUG_PAGEALLOC (4.5+; before,
+        # the config alone decides): without --config, take the option at its word
+        inp.set("debug_pagealloc", True, f"{n}: command line debug_pagealloc=on (CONFIG_DEBUG_PAGEALLOC=y assumed)")
     inp.set("movable_node", bool(opts.movable_node), f"{n}: command line")
     if log.brk_base is not None:
         inp.set("brk_base", log.brk_base, f"{n}: first 'BRK [' line")

@@ -84,7 +84,8 @@ class BootParams:
     mem_limit: Optional[int] = None
     memmap: List[str] = field(default_factory=list)
     #: pa(swapper_pg_dir) / pa(init_top_pgt): the root table CR3 points to.
-    #: None (x86-64): kernel_start + 10 MiB; (i386): kernel_start + 1 MiB
+    #: None (x86-64): a distribution build's layout of that release (setup.typical_x86_64_layout);
+    #: (i386): kernel_start + 1 MiB
     swapper_pg_dir_addr: Optional[int] = None
 
     # -- x86-64: the kernel image's half of init_top_pgt (head_64.S, head64.c) --------
@@ -171,6 +172,8 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
         if is64 and profile.pgt_buf_pages_randomize is not None:
             say("randomize_memory", "CONFIG_RANDOMIZE_MEMORY=%s" % ("y" if p.randomize_memory else "n"),
                 "a distribution build's default; it sizes the BRK page-table buffer; no --config")
+    if profile.x86_5level_always:
+        p.x86_5level_config = True   # not a build option any more (7212b58d6d71)
     if p.x86_5level_config is None:
         p.x86_5level_config = bool(profile.default_5level_config)
         if is64 and profile.pgt_buf_pages_5level is not None:

@@ -109,7 +109,18 @@ class Profile:
     #: (FIXADDR_TOP = VSYSCALL_END - 4K), 507 from 4.19
     fixmap_top_slot: int = 510
 
+    #: e820 types whose presence in a block keeps a page-table entry past the end of a
+    #: kernel_physical_mapping_init call (phys_p4d/pud/pmd/pte_init: e820__mapped_any of one of
+    #: them, else the entry is written 0): 1 = E820_RAM, 3 = E820_ACPI, 128 = E820_RESERVED_KERN
+    e820_keep_types: Tuple[int, ...] = (1, 128)
+
     # -- setup_arch ---------------------------------------------------------
+    #: e820 types e820__end_of_ram_pfn / e820__end_of_low_ram_pfn count (max_pfn, max_low_pfn,
+    #: the 'last_pfn =' line): 1 = E820_RAM, 3 = E820_ACPI
+    end_pfn_types: Tuple[int, ...] = (1,)
+    #: pti_check_boottime_disable: ``pti=on`` is obeyed even with ``mitigations=off`` (<= 6.6,
+    #: and again from 6.17, where only pti=auto follows the user/kernel attack vector)
+    pti_on_beats_mitigations_off: bool = True
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
     trim_bios_first_page: bool = True
     #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
@@ -124,6 +135,9 @@ class Profile:
     # -- defaults of the kernel configuration a distribution build uses ----
     default_randomize_memory: bool = False
     default_5level_config: bool = False
+    #: 5-level paging support is not a build option any more (7212b58d6d71, 6.16): the BRK
+    #: buffer is sized for it and level4_kernel_pgt is in every image
+    x86_5level_always: bool = False
 
     # -- before the top-down rewrite: pre-patch kernels and the posted seed -----
     #: how page tables are provided: "brk_top_down" (seed and 3.9+: BRK buffer, RAM mapped
@@ -223,7 +237,7 @@ class Profile:
 
     def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
         """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
-        if x86_5level_config and self.pgt_buf_pages_5level is not None:
+        if (x86_5level_config or self.x86_5level_always) and self.pgt_buf_pages_5level is not None:
             if randomize_memory and self.pgt_buf_pages_5level_randomize is not None:
                 return self.pgt_buf_pages_5level_randomize
             return self.pgt_buf_pages_5level
@@ -514,6 +528,30 @@ CHANGES: List[Change] = [
                     "Debian linux changelog 5.10.262-1, upstream 5.10.138 entry",
                     "oracle: Debian 6.1.192 under QEMU with PTI: 1G leaves 0x...e3"),
            confidence="verified"),
+    Change("pti_cmdline_early_param", "0bd7feb2df7e", "x86/pti: Fix kernel warnings for pti= and nopti cmdline options",
+           (6, 7), "pti=/nopti become early parameters, the last one wins; mitigations=off now overrides pti=on",
+           {"pti_on_beats_mitigations_off": False},
+           not_in_stable=("6.1",),
+           sources=("tip-bot x86/bugs 0bd7feb2df7e, 2023-10-20 (index:21662518784)",
+                    "absent from 6.1.187 arch/x86/mm/pti.c (Debian source; research/kernel_x86_64_more.md 2.4)"),
+           confidence="likely"),
+    Change("e820_zap_keep_acpi", "5574b368873d",
+           "x86/mm: Do not zap page table entries mapping unaccepted memory table during kdump",
+           (6, 11), "phys_p4d/pud/pmd/pte_init keep an entry past the end when its block has E820_ACPI too",
+           {"e820_keep_types": (1, 3, 128)},
+           not_in_stable=("5.10", "6.1"),
+           sources=("tip-bot x86/cc 5574b368873d (index:48430786719); x86/cc pull for v6.11-rc1 "
+                    "(index:31273368364)", "v2 covering all four levels (index:1211670658)",
+                    "6.12.107 init_64.c 485-493, 542-550, 631-639, 719-728; absent from 5.10.262 and 6.1.187 "
+                    "(Debian sources)"),
+           confidence="verified"),
+    Change("e820_end_ram_pfn_acpi", "06fa48d85b09", "x86/mm: Make e820__end_ram_pfn() cover E820_TYPE_ACPI ranges",
+           (6, 11), "max_pfn, max_low_pfn and the 'last_pfn =' line count E820_ACPI entries as well as RAM",
+           {"end_pfn_types": (1, 3)},
+           not_in_stable=("5.10", "6.1"),
+           sources=("tip-bot x86/cc 06fa48d85b09 (index:48360689655); x86/cc pull for v6.11-rc1 "
+                    "(index:31273368364)", "6.12.107 e820.c 830-873 vs 6.1.187 829-872 (Debian sources)"),
+           confidence="verified"),
     Change("real_end_alloc_check", "631ca8909fd5", "x86/mm: Check return value from memblock_phys_alloc_range()",
            (6, 15), "a failed real_end probe allocation warns 'Failed to release memory for "
            "alloc_low_pages()' and uses ALIGN_DOWN(end, PMD_SIZE)",
@@ -525,6 +563,29 @@ CHANGES: List[Change] = [
                     "13472872425, 13575415174)", "oracle: Debian 6.1.192 prints 'Failed to release memory for "
                     "alloc_low_pages()'"),
            confidence="verified"),
+    Change("e820_reserved_kern_removed", "efe659ac0146",
+           "x86/e820: Drop obsolete E820_TYPE_RESERVED_KERN and related code",
+           (6, 15), "no RESERVED_KERN any more (e820__reserve_setup_data is gone): the zap rule keeps RAM and "
+           "ACPI only",
+           {"e820_keep_types": (1, 3)},
+           not_in_stable=("5.10", "6.1", "6.12"),
+           sources=("tip-bot x86/boot efe659ac0146 (index:48619786836); x86/boot pull for v6.15 "
+                    "(index:37048050884)", "6.18.15 init_64.c 485-491 (Debian trixie-backports source); absent "
+                    "from 6.12.107"),
+           confidence="verified"),
+    Change("x86_5level_unconditional", "7212b58d6d71", "x86/mm/64: Make 5-level paging support unconditional",
+           (6, 16), "no CONFIG_X86_5LEVEL: the BRK buffer is 8 pages (16 with RANDOMIZE_MEMORY) and "
+           "level4_kernel_pgt is in every image",
+           {"x86_5level_always": True},
+           not_in_stable=("6.12",),
+           sources=("tip-bot x86/merge 7212b58d6d71 (index:48731285581); LWN 6.16 merge window (index:62441323844)",
+                    "6.18.15 arch/x86/mm/init.c 178-187; 6.12.107 still has the #ifndef CONFIG_X86_5LEVEL choice"),
+           confidence="verified"),
+    Change("pti_attack_vectors", "02c7d5b8e0d1", "x86/pti: Add attack vector controls for PTI",
+           (6, 17), "only pti=auto follows mitigations=off (the user/kernel attack vector): pti=on wins again",
+           {"pti_on_beats_mitigations_off": True},
+           sources=("tip-bot x86/bugs 02c7d5b8e0d1, 2025-07-11 (index:8436285225)", "6.17.8, 6.18.15 pti.c 88-107"),
+           confidence="likely"),
 ]
 
 # -- the i386 fixmap / pkmap / lowmem geometry (emu.kernel.arch.x86.fixmap) -----------
@@ -719,7 +780,7 @@ def carried(version: Tuple[int, ...]) -> List[Tuple[Change, bool, str]]:
 
 
 #: releases named although no change lands in them (the kernels people run)
-_EXTRA_NAMES = [(2, 6, 31), (6, 1), (6, 6), (6, 12)]
+_EXTRA_NAMES = [(2, 6, 31), (6, 1), (6, 6), (6, 12), (6, 18)]
 
 
 def _named_versions() -> List[Tuple[int, ...]]:
@@ -787,7 +848,7 @@ def _build_named() -> Dict[str, Profile]:
 
 PROFILES: Dict[str, Profile] = _build_named()
 
-DEFAULT_PROFILE = "6.15"
+DEFAULT_PROFILE = "6.18"
 
 
 def parse_version(text: str) -> Tuple[int, int, int]:

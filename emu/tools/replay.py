@@ -77,7 +77,12 @@ class ReplayResult:
         i = self.first_diff or 0
         exp = self.expected[i] if i < len(self.expected) else "<end of log>"
         got = self.got[i] if i < len(self.got) else "<end of emu output>"
-        return f"FAIL {self.name} (profile {self.profile}) line {i + 1}: expected {exp!r}, emu {got!r}"
+        line = f"FAIL {self.name} (profile {self.profile}) line {i + 1}: expected {exp!r}, emu {got!r}"
+        if self.assumptions:
+            # what the log did not give: the inputs that may explain the difference
+            fields = [a.split(" = ", 1)[0].replace("assumed ", "", 1) for a in self.assumptions]
+            line += "; inputs assumed: " + ", ".join(fields)
+        return line
 
     def diff_text(self) -> str:
         return "\n".join(difflib.unified_diff(self.expected, self.got, "log", "emu", lineterm=""))

@@ -49,15 +49,16 @@ def image_table_addresses(k, first_free_pfn: int) -> Dict[str, int]:
     nxt = first_free_pfn
     missing = []
     for name in IMAGE_TABLES:
-        if name == "level4_kernel_pgt" and k.paging_levels != 5:
-            continue
+        if name == "level4_kernel_pgt" and not (k.paging_levels == 5 or k.params.x86_5level_config):
+            continue   # head_64.S builds it with CONFIG_X86_5LEVEL (every image from 6.16)
         n_pages = k.profile.fixmap_pmd_num if name == "level1_fixmap_pgt" else 1
         if name in given:
             out[name] = given[name]
         else:
             out[name] = nxt
             nxt += n_pages
-            missing.append(name)
+            if name != "level4_kernel_pgt" or k.paging_levels == 5:   # unused with 4 levels
+                missing.append(name)
     if missing:
         k.assumptions.append(Assumption(
             "image_tables", "the pages after init_top_pgt (%#x...)" % (first_free_pfn << PAGE_SHIFT),
