@@ -464,3 +464,13 @@ def test_pkmap_window_keeps_a_guard_page():
     assert lay.pkmap_base == 0xFFA00000
     lay = fx.layout_from_end_permanent(get_profile("3.19"), True, 510)   # 0xffe01000 - 513 pages = 0xffc00000
     assert lay.pkmap_base == 0xFFC00000
+
+
+@pytest.mark.parametrize("name", sorted(DEBIAN))
+def test_kconfig_reader_objects_are_accepted(name):
+    """emu.inputs.kconfig.load_kconfig reads the gzip'd file; its KConfig goes in as is."""
+    from emu.inputs.kconfig import load_kconfig
+    kc = load_kconfig(DATA / (name + ".gz"))
+    ver = DEBIAN[name][0]
+    assert fx.layout_32(get_profile(ver), kc) == fx.layout_32(get_profile(ver), read_config(name))
+    assert fx.i386_params_from_config(get_profile(ver), kc)["lowmem_limit"][0] == DEBIAN[name][8]

@@ -642,8 +642,8 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            confidence="likely"),
     Change("i386_btmaps_8_slots", "", "x86: FIX_BTMAPS_SLOTS 4 -> 8 (512 early_ioremap pages)",
            (3, 17), "i386 fixmap: TOTAL_FIX_BTMAPS = 512 (rounding unit of the early_ioremap block); "
-           "stable sublevels are the first trees/logs seen with 8 slots, the backport itself is earlier "
-           "(3.10.4 and 3.14.1 still have 4)",
+           "the stable sublevels given are the first trees/logs seen with 8 slots (3.10.4 and 3.14.1 still have "
+           "4): the backport may be older",
            {"i386_btmaps_slots": 8},
            stable={"3.10": 98, "3.14": 65, "3.16": 7},
            sources=(_FIXMAP_H + " @ 3.16.0 L116 (4), 3.17.0 L116 (8); 3.10.4 L146 (4), 3.10.99 L133 (8); "
