@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from emu.boot.decide import decide
-from emu.boot.from_config import from_config
+from emu.boot.from_config import from_config, typical_i386_fixmap
 from emu.boot.from_log import (  # noqa: F401  (re-exported)
     from_log,
     i386_params,
@@ -110,11 +110,13 @@ def describe(log: Optional[BootLog] = None, e820: Optional[E820Map] = None, e820
     _paging_mode(inp, log, config, arch)
     # -- what each artefact fixes
     if log is not None:
-        from_log(inp, log)
+        from_log(inp, log, prof)
         if inp.params.arch == "i386" and i386_shows_paging_init(log, prof):
             until = "paging_init"
     if config is not None:
         from_config(inp, config, prof, log)
+    elif log is not None and inp.params.arch == "i386":
+        typical_i386_fixmap(inp, prof, log)
     if sysmap is not None:
         from_sysmap(inp, sysmap)
     decide(inp, prof, log, config, cpu, cpu_source)

@@ -45,18 +45,49 @@ def from_config(inp: Inputs, config: "KConfig", prof: Profile, log: Optional["Bo
                        "LOAD_PHYSICAL_ADDR of the config, but CONFIG_RANDOMIZE_BASE=y may have moved the image: "
                        "no memblock=debug log (its image reservation) and no nokaslr")
     if p.arch == "x86_64":
-        from emu.kernel.arch.x86.fixmap64 import bm_pte_slot_64
+        from emu.kernel.arch.x86.fixmap import bm_pte_slot_64
         slot, why = bm_pte_slot_64(prof, config)
         if slot is not None:
             inp.set("bm_pte_slot", slot, f"{c}: {why}")
         return
-    # i386: the split, highmem and the fixmap geometry
-    po = config.int("PAGE_OFFSET")
-    if po is not None and "page_offset_32" not in inp.sources:
-        inp.set("page_offset_32", po, f"{c}: CONFIG_PAGE_OFFSET")
-    hm = config.bool("HIGHMEM", default=False)
-    if "highmem_config" not in inp.sources:
-        inp.set("highmem_config", bool(hm), f"{c}: CONFIG_HIGHMEM")
+    # i386: the split, highmem, MAXMEM and the fixmap geometry of this version's enum
+    from emu.kernel.arch.x86.fixmap import i386_params_from_config
+    vmalloc = log.options.vmalloc if log is not None else None
+    for name, (value, why) in i386_params_from_config(prof, config, p.pae, vmalloc, c).items():
+        if name in ("arch", "pae"):
+            continue   # decided with the log (emu.boot.describe)
+        if name in inp.sources or (name in LOG_WINS_32 and getattr(p, name) is not None):
+            continue   # the log shows this boot's own value
+        inp.set(name, value, why)
 
 
-__all__ = ["from_config", "load_physical_addr"]
+#: i386 fields a log's lines fix more directly than the config (the LOWMEM line's MAXMEM,
+#: the virtual kernel memory layout lines)
+LOG_WINS_32 = ("lowmem_limit", "page_offset_32", "highmem_config")
+
+
+def typical_i386_fixmap(inp: Inputs, prof: Profile, log: "BootLog") -> None:
+    """No config: the fixmap of a typical build, with NR_CPUS from the log's
+    ``setup_percpu: NR_CPUS:N`` line when it has one (said)."""
+    import re
+    from emu.kernel.arch.x86.fixmap import TYPICAL_CONFIG_WHY, i386_params_from_config, typical_config_32
+    p = inp.params
+    if p.fixmap_bottom is not None or p.btmap_begin is not None:
+        return
+    nr = None
+    for ln in log.lines:
+        m = re.search(r"setup_percpu: NR_CPUS:(\d+)", ln.text)
+        if m:
+            nr = int(m.group(1))
+            break
+    if nr is None:
+        return   # the kernel's own default (init_32.resolve_geometry_32), said there
+    d = i386_params_from_config(prof, typical_config_32(p.pae, nr), p.pae, log.options.vmalloc,
+                                "a typical build")
+    for name in ("fixmap_bottom", "btmap_begin", "kmap_range"):
+        if name in d and (name != "kmap_range" or p.highmem_config is not False):
+            value, why = d[name]
+            setattr(p, name, value)
+            shown = "[%#x, %#x]" % value if isinstance(value, tuple) else "%#x" % value
+            inp.assume(name, shown, "%s with NR_CPUS %d from %s's setup_percpu line (%s); no --config"
+                       % (why.split(" (")[0], nr, log.name, TYPICAL_CONFIG_WHY))

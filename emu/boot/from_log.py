@@ -45,7 +45,7 @@ def log_e820(log: BootLog) -> Tuple[E820Map, list]:
     return base, _kernel_range_edits(log, edits)
 
 
-def from_log(inp: Inputs, log: BootLog) -> None:
+def from_log(inp: Inputs, log: BootLog, prof: Profile) -> None:
     """What a boot log fixes besides e820 and the version: the command line, where the BRK
     buffer, the kernel image and the initrd were reserved, memblock's reservations at the
     mapping (``memblock=debug``), a Xen PV guest's extra memory, an i686 kernel's 32-bit
@@ -83,7 +83,7 @@ def from_log(inp: Inputs, log: BootLog) -> None:
         # a PV domU: the toolstack's extra memory above nr_pages is reserved (xen_add_extra_mem)
         inp.set("xen_extra_mem", XEN_DEFAULT_EXTRA, f"{n}: Xen PV domU (xend's 8 MiB slack)")
     if log.arch == "i686":
-        i386_params(log, inp.params)
+        i386_params(log, inp.params, prof, inp.assume)
         inp.sources.setdefault("arch", f"{n}: i686 log")
 
 
@@ -118,7 +118,7 @@ _RE_EARLY_RES = re.compile(r"^\s*#\d+ \[([0-9a-fA-F]+) - ([0-9a-fA-F]+)\]\s+(TEX
 _RE_LOWHIGH = re.compile(r"^\d+MB (LOWMEM|HIGHMEM) available\.")
 
 
-def i386_params(log: BootLog, params: BootParams) -> None:
+def i386_params(log: BootLog, params: BootParams, prof: Profile, say=lambda *a: None) -> None:
     """What an i686 log tells about its kernel besides e820 (setup.c, head_32.S, init_32.c):
 
     * ``PAGE_OFFSET`` from the trampoline line (virtual - physical);
@@ -144,13 +144,14 @@ def i386_params(log: BootLog, params: BootParams) -> None:
         x = -(-((log.lowmem_mb << 20) + 0x2000) // pmd) * pmd - 0x2000
         if x < (log.lowmem_mb + 1) << 20:
             params.lowmem_limit = x
-            # PKMAP_BASE = MAXMEM + PAGE_OFFSET + __VMALLOC_RESERVE + 2 pages; below the default
-            # it means a boot-time fixmap reaching below the top PMD: its lowest slot is then at
-            # least PKMAP_BASE + (LAST_PKMAP + 1) pages (pgtable_32_types.h)
-            pkmap = x + po + mm_init_32.VMALLOC_RESERVE + 0x2000
-            last_pkmap = 512 if params.pae else 1024
-            if 0xFF000000 <= pkmap < (mm_init_32.FIXADDR_TOP - (last_pkmap + 1) * 0x1000) & -pmd - pmd:
-                params.fixmap_bottom = pkmap + (last_pkmap + 1) * 0x1000
+            if prof.i386_pkmap_rule == "boot":
+                # up to 3.18 PKMAP_BASE sits right below the boot-time fixmap: PKMAP_BASE = MAXMEM +
+                # PAGE_OFFSET + __VMALLOC_RESERVE + 2 pages below the default means a fixmap reaching
+                # below the top PMD, whose lowest slot is PKMAP_BASE + (LAST_PKMAP + 1) pages
+                pkmap = x + po + mm_init_32.VMALLOC_RESERVE + 0x2000
+                last_pkmap = 512 if params.pae else 1024
+                if 0xFF000000 <= pkmap < (mm_init_32.FIXADDR_TOP - (last_pkmap + 1) * 0x1000) & -pmd - pmd:
+                    params.fixmap_bottom = pkmap + (last_pkmap + 1) * 0x1000
     # 2.6.3x early_res listing: "#3 [0000100000 - 00008e1ed8]    TEXT DATA BSS ==> [...]",
     # "#6 [00008e2000 - 00008e5170]              BRK ==> [...]"
     early_res = {}
@@ -170,12 +171,20 @@ def i386_params(log: BootLog, params: BootParams) -> None:
         if params.brk_base is None:
             # no BRK line (pre-3.9 logs): put the page-table buffer just below _end's BRK tail
             params.brk_base = max(0x100000, (params.image_end - 0x1F6000) & ~0xFFF)
-    bottom = params.fixmap_bottom if params.fixmap_bottom is not None else mm_init_32.DEFAULT_FIXMAP_BOTTOM
-    params.fixmap_ptes = (mm_init_32.FIXADDR_TOP + 0x1000 - bottom) >> 12   # __end_of_fixed_addresses
+            say("brk_base", "%#x" % params.brk_base, "%s: below the end of what head_32 mapped (_end, from the "
+                "'initial memory mapped' line) less a typical BRK tail; no BRK line" % log.name)
+    if params.fixmap_bottom is not None:
+        params.fixmap_ptes = (mm_init_32.FIXADDR_TOP + 0x1000 - params.fixmap_bottom) >> 12  # __end_of_fixed_addresses
+    elif prof.scheme != "brk_top_down":
+        params.fixmap_ptes = (mm_init_32.FIXADDR_TOP + 0x1000 - mm_init_32.DEFAULT_FIXMAP_BOTTOM) >> 12
+        say("fixmap_ptes", str(params.fixmap_ptes), "__end_of_fixed_addresses of a typical build (find_early_table_space "
+            "adds their page tables); no --config")
     start = params.kernel_start if params.kernel_start is not None else DEFAULT_KERNEL_START
     brk = params.brk_base if params.brk_base is not None else start
     if brk < start:
         params.kernel_start = 0x100000   # CONFIG_PHYSICAL_START of older / i586 builds (1 MiB)
+        say("kernel_start", "0x100000", "%s: the BRK lies below 16 MiB, so CONFIG_PHYSICAL_START is "
+            "the 1 MiB of older and i586 builds; no memblock=debug log" % log.name)
     for ln in log.lines:
         m = _RE_LAYOUT.match(ln.text)
         if m and int(m.group(2), 16) >= po:

@@ -653,7 +653,69 @@ def typical_layout_32(profile: Profile, pae: bool) -> Layout32:
     return layout_32(profile, typical_config_32(pae), pae)
 
 
+# ---------------------------------------------------------------------------
+# x86-64
+# ---------------------------------------------------------------------------
+# arch/x86/include/asm/fixmap.h on x86-64 (4.19 .. 6.18): ``enum fixed_addresses`` and the
+# ``level2_fixmap_pgt`` slot ``early_ioremap_init`` links ``bm_pte`` into.
+# 
+# Members in order, with the options that bring them: ``VSYSCALL_PAGE`` = 511
+# (X86_VSYSCALL_EMULATION; the enum restarts there, else it starts at 0), ``FIX_DBGP_BASE``,
+# ``FIX_EARLYCON_MEM_BASE``, ``FIX_OHCI1394_BASE`` (PROVIDE_OHCI1394_DMA_INIT),
+# ``FIX_APIC_BASE`` (X86_LOCAL_APIC), ``FIX_IO_APIC_BASE_0..END`` (X86_IO_APIC, MAX_IO_APICS =
+# 128), ``FIX_PARAVIRT_BOOTMAP`` (PARAVIRT_XXL; PARAVIRT before 4.20), ``FIX_LNW_VRTC``
+# (X86_INTEL_MID), ``FIX_APEI_GHES_IRQ/NMI`` (ACPI_APEI_GHES): that is
+# ``__end_of_permanent_fixed_addresses``.  The kmap slots are 32-bit only (or KMAP_LOCAL's
+# forced mapping, not modelled).  ``FIX_BTMAP_END`` is that index, moved up to the next
+# multiple of 512 when the 512 boot-time slots would cross a page table; ``FIX_BTMAP_BEGIN``
+# = END + 511.  ``fix_to_virt(i) = FIXADDR_TOP - i * 4K`` with FIXADDR_TOP in PTE 511 of the
+# profile's ``fixmap_top_slot``, so ``bm_pte``'s slot is ``fixmap_top_slot - BEGIN // 512``.
+# Debian's amd64 5.10, 6.1 and 6.12 configs: 646 -> END 1024 -> slot 505 (checked against
+# the constants in their images: research/kernel_x86_64_more.md section 3).
+#: x86-64: 64 boot-time slots x 8 (NR_FIX_BTMAPS * FIX_BTMAPS_SLOTS), one page table of them
+TOTAL_FIX_BTMAPS_64 = 512
+PTRS_PER_PTE_64 = 512
+#: MAX_IO_APICS on 64-bit
+MAX_IO_APICS_64 = 128
+
+
+def end_of_permanent_fixed_addresses(config: ConfigLike) -> int:
+    """``__end_of_permanent_fixed_addresses`` of an x86-64 build (see above)."""
+    cfg = _Config(config)
+    i = 512 if cfg.on("X86_VSYSCALL_EMULATION") else 0
+    i += 2                                                  # FIX_DBGP_BASE, FIX_EARLYCON_MEM_BASE
+    i += 1 if cfg.on("PROVIDE_OHCI1394_DMA_INIT") else 0
+    i += 1 if cfg.on("X86_LOCAL_APIC") else 0
+    i += MAX_IO_APICS_64 if cfg.on("X86_IO_APIC") else 0
+    pv = cfg.on("PARAVIRT_XXL") if cfg.get("PARAVIRT_XXL") is not None else cfg.on("PARAVIRT")
+    i += 1 if pv else 0
+    i += 1 if cfg.on("X86_INTEL_MID") else 0
+    i += 2 if cfg.on("ACPI_APEI_GHES") else 0
+    return i
+
+
+def fix_btmap_end(permanent: int) -> int:
+    """x86-64 ``FIX_BTMAP_END``: the boot-time slots may not cross a page table."""
+    return btmap_end_index(permanent, TOTAL_FIX_BTMAPS_64, PTRS_PER_PTE_64)
+
+
+def bm_pte_slot_64(profile: Profile, config: ConfigLike) -> Tuple[Optional[int], str]:
+    """(slot of level2_fixmap_pgt that gets bm_pte, why); ``(None, why not)`` for a layout
+    not modelled."""
+    if profile.fixmap_top_slot != 507:
+        return None, "the fixmap enum before 4.19 is not modelled"
+    if _Config(config).on("KMAP_LOCAL"):
+        return None, "KMAP_LOCAL on x86-64 (DEBUG_KMAP_LOCAL_FORCE_MAP) is not modelled"
+    perm = end_of_permanent_fixed_addresses(config)
+    begin = fix_btmap_end(perm) + TOTAL_FIX_BTMAPS_64 - 1
+    slot = profile.fixmap_top_slot - begin // PTRS_PER_PTE_64
+    return slot, "FIX_BTMAP_BEGIN = %d (__end_of_permanent_fixed_addresses %d): level2_fixmap_pgt[%d]" % (
+        begin, perm, slot)
+
+
+
 __all__ = ["FIXADDR_TOP", "FIXMAP_32", "FixmapConfigError", "Layout32", "Member", "TYPICAL_CONFIG_32",
            "VMALLOC_RESERVE", "below_fixmap_32", "btmap_end_index", "end_permanent_from_fixaddr_start",
            "fixmap_members_32", "i386_params_from_config", "layout_32", "layout_from_end_permanent",
-           "pvclock_vsyscall_nr_pages", "reserve_top_address", "typical_config_32", "typical_layout_32"]
+           "pvclock_vsyscall_nr_pages", "reserve_top_address", "typical_config_32", "typical_layout_32",
+           "bm_pte_slot_64", "end_of_permanent_fixed_addresses", "fix_btmap_end"]
