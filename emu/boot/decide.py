@@ -76,14 +76,13 @@ def decide(inp: Inputs, prof: Profile, log: Optional["BootLog"], config: Optiona
     if log is not None and log.nx is not None and "nx" in unknown:
         feats = dataclasses.replace(feats, nx=bool(log.nx))
         unknown.remove("nx")
+    _debug_pagealloc(inp, prof, log, config, cmdline_known)
     # -- 1 GiB pages (x86-64) -----------------------------------------------------------
     if is64:
         _gbpages(inp, prof, log, config, feats, unknown, cmdline_known)
         feats = inp.params.cpu or feats
     else:
         inp.set("gbpages", False, "32-bit kernels have no 1 GiB pages")
-    # -- the others
-    _debug_pagealloc(inp, prof, log, config, cmdline_known)
     if is64:
         _la57(inp, prof, log, config, feats, unknown, cmdline_known)
         feats = inp.params.cpu or feats
@@ -125,7 +124,11 @@ def _gbpages(inp, prof, log, config, feats, unknown, cmdline_known) -> None:
     if shown:
         # no such line: the kernel used no 1 GiB pages (nogbpages, the build, the CPU, or
         # debug_pagealloc / no PSE): the outcome is known whichever it was
-        if choice is True and cpu_gb is None:
+        large_ok = feats.pse and not inp.params.debug_pagealloc   # else probe_page_size_mask clears it
+        if choice is True and cpu_gb is True and large_ok:
+            raise DescribeError(f"{n}: no 'Using GB pages for direct mapping' line, but {why} and the CPU "
+                                "description has 1 GiB pages")
+        if choice is True and cpu_gb is None and large_ok:
             inp.set("cpu", dataclasses.replace(feats, gbpages=False),
                     f"{n}: no 'Using GB pages' line although {why}")
         elif choice is None:
