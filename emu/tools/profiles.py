@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def register(sub) -> None:
@@ -14,7 +13,8 @@ def register(sub) -> None:
 def cmd_profiles(args: argparse.Namespace) -> int:
     from emu.kernel.profiles import PROFILES, profile_table
     if args.json:
-        print(json.dumps({n: p.to_json() for n, p in PROFILES.items()}, indent=1))
+        from emu.tools.formats import dumps, profiles_document
+        print(dumps(profiles_document(PROFILES)))
         return 0
     for name, summary, diff in profile_table():
         print(f"{name:<8} {summary}")
