@@ -199,13 +199,13 @@ class MappingWindow:
     """One step of ``memory_map_top_down``/``memory_map_bottom_up``: the window
     ``[start, end)`` mapped with ``step_size`` in force (0: the part above ``real_end``,
     mapped after the loop), and the ``init_memory_mapping`` calls it made
-    (``Kernel.calls[first_call:end_call]``)."""
+    (``Kernel.calls[first_call:end_call]``; ``end_call`` None: the kernel panicked in it)."""
 
     start: int
     end: int
     step_size: int
     first_call: int
-    end_call: int
+    end_call: Optional[int] = None
 
 
 def paging_mode(params: "BootParams") -> PagingMode:

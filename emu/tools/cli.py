@@ -16,7 +16,7 @@ from emu.tools.options import CliError
 #: the commands, in the order ``emu --help`` lists them
 COMMANDS: List[str] = [
     "emu.tools.run", "emu.tools.replay", "emu.tools.check", "emu.tools.translate", "emu.tools.dump",
-    "emu.tools.diff", "emu.tools.profiles", "emu.tools.fuzz", "emu.tools.bench", "emu.tools.oracle.cli",
+    "emu.tools.diff", "emu.tools.plot", "emu.tools.profiles", "emu.tools.fuzz", "emu.tools.bench", "emu.tools.oracle.cli",
 ]
 
 

@@ -506,8 +506,9 @@ def mapping_steps(result) -> Steps:
     call_of = {}
     windows = []
     for i, w in enumerate(k.windows):
-        windows.append(Window(i, w.start, w.end, w.step_size, list(range(w.first_call, w.end_call))))
-        for c in range(w.first_call, w.end_call):
+        end_call = len(k.calls) if w.end_call is None else w.end_call     # None: it panicked in this window
+        windows.append(Window(i, w.start, w.end, w.step_size, list(range(w.first_call, end_call))))
+        for c in range(w.first_call, end_call):
             call_of[c] = i
     calls = []
     lv, cl = tp.column("level"), tp.column("call")

@@ -523,9 +523,10 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int, progress: Progr
                 start = map_start
         else:
             start = map_start
-        first = len(k.calls)
+        window = MappingWindow(start, last_start, step_size, len(k.calls))
+        k.windows.append(window)
         new = init_range_memory_mapping(k, start, last_start)
-        k.windows.append(MappingWindow(start, last_start, step_size, first, len(k.calls)))
+        window.end_call = len(k.calls)
         last_start = start
         k.min_pfn_mapped = last_start >> PAGE_SHIFT
         grown = _grow(k, step_size, new, mapped_ram_size)
@@ -543,9 +544,10 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int, progress: Progr
         if progress is not None:
             progress(new)
     if real_end < map_end:
-        first = len(k.calls)
+        window = MappingWindow(real_end, map_end, 0, len(k.calls))
+        k.windows.append(window)
         new = init_range_memory_mapping(k, real_end, map_end)
-        k.windows.append(MappingWindow(real_end, map_end, 0, first, len(k.calls)))
+        window.end_call = len(k.calls)
         if progress is not None:
             progress(new)
 
@@ -565,9 +567,10 @@ def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int, progress: Prog
                 nxt = map_end
         else:
             nxt = map_end
-        first = len(k.calls)
+        window = MappingWindow(start, nxt, step_size, len(k.calls))
+        k.windows.append(window)
         new = init_range_memory_mapping(k, start, nxt)
-        k.windows.append(MappingWindow(start, nxt, step_size, first, len(k.calls)))
+        window.end_call = len(k.calls)
         start = nxt
         step_size = _grow(k, step_size, new, mapped_ram_size)
         mapped_ram_size += new
