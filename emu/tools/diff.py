@@ -133,7 +133,7 @@ def pgtable_text(result) -> str:
 def diff_lines(a: Result, b: Result, diffs: List[Difference], context: int = 3, width: int = 0) -> List[str]:
     """What ``emu diff`` prints: the unified diff of both kernels' lines (pr_debug lines
     included), the page-table pages of each, then every physical range mapped differently."""
-    out = [_cut(ln, width) for ln in unified_diff(a.debug_log, b.debug_log, a.profile, b.profile, context)]
+    out = unified_diff(a.debug_log, b.debug_log, a.profile, b.profile, context)
     if not out:
         out.append(f"lines: identical ({len(a.debug_log)} lines)")
     w = max(len(a.profile), len(b.profile))
@@ -145,15 +145,15 @@ def diff_lines(a: Result, b: Result, diffs: List[Difference], context: int = 3, 
         out.append("panic:")
         out.append(f"  {a.profile:<{w}}  {a.panic or '-'}")
         out.append(f"  {b.profile:<{w}}  {b.panic or '-'}")
-        return out
+        return [_cut(ln, width) for ln in out]
     if not diffs:
         out.append("direct map: identical")
-        return out
+        return [_cut(ln, width) for ln in out]
     out.append(f"direct map: {len(diffs)} range(s) mapped differently:")
     for d in diffs:
-        out.append(_cut(f"  [mem {d.start:#010x}-{d.end - 1:#010x}] {a.profile}: {Difference.describe(d.a)}  |  "
-                        f"{b.profile}: {Difference.describe(d.b)}", width))
-    return out
+        out.append(f"  [mem {d.start:#010x}-{d.end - 1:#010x}] {a.profile}: {Difference.describe(d.a)}  |  "
+                   f"{b.profile}: {Difference.describe(d.b)}")
+    return [_cut(ln, width) for ln in out]
 
 
 def _cmd(args) -> int:
