@@ -138,7 +138,6 @@ def test_plot_and_run_commands(tmp_path, capsys):
     out2 = tmp_path / "y.svg"
     assert main(["run", "--profile", "seed", "--plot", str(out2)]) == 0
     assert out2.read_text().startswith("<?xml")
-    assert main(["plot", str(tmp_path / "z.png"), "--profile", "seed", "--profile", "3.10"]) == 0
     capsys.readouterr()
     code = main(["run", "--plot", str(tmp_path / "bad.txt")])
     err = capsys.readouterr().err

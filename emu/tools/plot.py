@@ -244,7 +244,8 @@ def _draw_calls(ax, d: PlotData, ymax: int) -> None:
         ax.step(xs, cum, where="post", color="#a35200", linewidth=1.3, zorder=4, label="BRK pages used so far")
         ax.axhline(d.brk_pages, color="#a35200", linestyle="--", linewidth=1, zorder=4)
         ax.annotate(f"BRK buffer: {d.brk_pages} pages", (1.0, d.brk_pages), xycoords=("axes fraction", "data"),
-                    xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=7, color="#a35200")
+                    xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=7, color="#a35200",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1}, zorder=6)
     for x, b in zip(xs, bottom):
         if b:
             ax.annotate(str(b), (x, b), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
