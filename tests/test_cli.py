@@ -241,3 +241,14 @@ def test_translate_i386_sizes_and_widths(capsys):
     assert lines[3] == "0xc1000000 -> 0x01000000  4M  P RW A D PSE G"
     code, _, err = run(["translate", "--arch", "i386", "0x1ffffffff"], capsys)
     assert code == 2 and err == "emu: error: 0x1ffffffff is not a 32-bit virtual address\n"
+
+
+def test_public_api_names():
+    import emu
+    assert emu.get_profile("6.1").name == "6.1" and "seed" in emu.PROFILES
+    assert emu.BootParams().arch == "x86_64" and emu.CpuFeatures().nx
+    from emu.inputs.e820 import EMBEDDED_DEFAULT
+    r = emu.emulate(EMBEDDED_DEFAULT.copy(), emu.get_profile("6.1"))
+    assert isinstance(r, emu.Result) and r.verify.ok
+    with pytest.raises(AttributeError):
+        emu.nonsense

@@ -31,7 +31,7 @@ def direct_map_segments(result: Result) -> List[Tuple[int, int, Optional[Mapping
     mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.params.cpu.nx, k.params.cpu.pse)
     n_top = 512 if k.mode.is_64bit else (4 if k.mode.entry_bytes == 8 else 1024)
     tree = enumerate_tables(k.phys, mmu, (k.page_offset >> k.mode.top_shift) % n_top, n_top, engine=k.engine)
-    out = []
+    out: List[Tuple[int, int, Optional[Mapping]]] = []
     for va, va_end, pa, shift, flags, _eff in (tuple(int(x) for x in r) for r in tree.runs):
         start = va - k.page_offset
         out.append((start, start + (va_end - va), (shift, flags, pa - start)))
