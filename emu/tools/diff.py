@@ -9,7 +9,7 @@ Exit code 0 when the two are identical, 1 when they differ.
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import itertools
 import sys
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from emu.boot.emulate import Result, emulate
+from emu.boot.emulate import Result, run
 from emu.machine.bits import flag_names
 from emu.machine.mmu import MMU, enumerate_tables
 from emu.tools.formats import diff_document, dumps, hex64, pgtable_sources_text, size_name, unified_diff
@@ -168,13 +168,12 @@ def _cmd(args) -> int:
         from emu.tools.plot import check_output
         check_output(args.plot)
     args.profile = profiles[0]
-    e820, edits, params, _ = args.layout(args)
+    desc = args.layout(args)
     args.profile = profiles
-    pa, pb = get_profile(profiles[0]), get_profile(profiles[1])
-    a = emulate(e820.copy(), pa, copy.deepcopy(params), log_edits=edits, check=False, max_memory=args.max_memory,
-                engine=engine_of(args))
-    b = emulate(e820.copy(), pb, copy.deepcopy(params), log_edits=edits, check=False, max_memory=args.max_memory,
-                engine=engine_of(args))
+    a = run(dataclasses.replace(desc, profile=get_profile(profiles[0])), check=False, max_memory=args.max_memory,
+            engine=engine_of(args))
+    b = run(dataclasses.replace(desc, profile=get_profile(profiles[1]), params=dataclasses.replace(desc.params)),
+            check=False, max_memory=args.max_memory, engine=engine_of(args))
     diffs = compare(a, b) if not (a.panic or b.panic) else []
     same = not diffs and a.debug_log == b.debug_log and a.panic == b.panic
     if args.json:

@@ -283,6 +283,8 @@ def run_body(result) -> Dict[str, Any]:
         "windows": [w.to_json() for w in steps.windows],
         "calls": [c.to_json() for c in steps.calls],
         "verify": report_json(result.verify),
+        "assumptions": [a.to_json() for a in getattr(result, "assumptions", [])],
+        "sources": dict(result.description.sources) if getattr(result, "description", None) is not None else {},
         "seconds": round(result.seconds, 6),
     })
     return body

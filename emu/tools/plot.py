@@ -371,19 +371,21 @@ def register(sub) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from emu.boot.emulate import emulate
+    import dataclasses
+
+    from emu.boot.emulate import run
     from emu.kernel.profiles import get_profile
-    from emu.tools.options import CliError, engine_of, layout
+    from emu.tools.options import CliError, engine_of, layout, say_assumptions
     check_output(args.output)
     profiles = list(args.profile)
     if len(profiles) > 2:
         raise CliError("emu plot draws one or two profiles")
     args.profile = profiles[0] if profiles else None
-    e820, edits, params, profile = layout(args)
-    chosen = [profile] if not profiles else [get_profile(p) for p in profiles]
-    import copy
-    results = [emulate(e820.copy(), p, copy.deepcopy(params), log_edits=edits, check=False,
-                       max_memory=args.max_memory, engine=engine_of(args)) for p in chosen]
+    desc = layout(args)
+    descs = [desc] if not profiles else [
+        dataclasses.replace(desc, profile=get_profile(p), params=dataclasses.replace(desc.params)) for p in profiles]
+    results = [run(d, check=False, max_memory=args.max_memory, engine=engine_of(args)) for d in descs]
+    say_assumptions(results[0])
     fig, data = figure(results)
     save(fig, args.output)
     for d in data:

@@ -41,14 +41,16 @@ def summary(result) -> List[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from emu.boot.emulate import emulate
+    from emu.boot.emulate import run
     if args.plot:
         from emu.tools.plot import check_output
         check_output(args.plot)
-    e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=not args.no_verify,
+    desc = layout(args)
+    result = run(desc, check=not args.no_verify,
                      max_memory=args.max_memory, progress=progress_bar() if not args.json else None,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     if args.json:
         print(dumps(run_document(result)))
     elif args.steps:

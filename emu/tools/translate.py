@@ -34,15 +34,17 @@ def register(sub) -> None:
 def cmd_translate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from emu.boot.emulate import emulate
+    from emu.boot.emulate import run
     from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, translate
-    e820, edits, params, profile = layout(args)
-    k_bits = 64 if (params.arch == "x86_64") else 32
+    desc = layout(args)
+    k_bits = 64 if (desc.params.arch == "x86_64") else 32
     for v in args.va:
         if v < 0 or v >> k_bits:
             raise CliError(f"{v:#x} is not a {k_bits}-bit virtual address")
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+    result = run(desc, check=False, max_memory=args.max_memory,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to walk: {result.panic}")
     k = result.kernel
