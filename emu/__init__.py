@@ -11,11 +11,12 @@ Modules follow the kernel: :mod:`emu.kernel.arch.x86.kernel.e820` (arch/x86/kern
 :mod:`emu.kernel.arch.x86.mm.init_64` (arch/x86/mm/init_64.c), :mod:`emu.kernel.arch.x86.pgtable_types`
 (pgtable_types.h), :mod:`emu.machine.mmu` (the MMU), :mod:`emu.kernel.profiles` (versions).
 
-Importing emu needs its compiled loops (``emu._fast``, built by ``pip install .`` or, in a
-checkout, ``pip install -e .`` / ``python setup.py build_ext --inplace``).  Without them the
-import fails with one line that says so -- typically a source checkout on ``sys.path``
-shadowing the installed emu -- instead of running the pure-Python engine unasked; the
-pure-Python engine runs only when asked for (``EMU_PURE=1``, ``--pure``, ``engine="python"``).
+Importing emu needs its compiled module (``emu._fast``, built by ``pip install .`` or, in a
+checkout, ``pip install -e .`` / ``python setup.py build_ext --inplace``): it holds the loops
+and the enums both engines share (:mod:`emu.machine.abi`).  Without it the import fails with
+one line that says so -- typically a source checkout on ``sys.path`` shadowing the installed
+emu -- rather than a traceback later or a silent switch to the pure-Python engine, which
+runs only when asked for (``EMU_PURE=1``, ``--pure``, ``engine="python"``).
 """
 import importlib.machinery
 import os
@@ -53,8 +54,7 @@ def _not_built_message(here: str) -> str:
         parts.append(f"this checkout shadows the installed emu ({other}): run from another directory, or build "
                      f"the checkout: `pip install -e {root}` (or `python setup.py build_ext --inplace` there)")
     else:
-        parts.append(f"build them: `pip install -e {root}` (or `python setup.py build_ext --inplace` in {root}); "
-                     "EMU_PURE=1 runs the slow pure-Python engine instead")
+        parts.append(f"build them: `pip install -e {root}` (or `python setup.py build_ext --inplace` in {root})")
     return "; ".join(parts)
 
 
@@ -69,10 +69,8 @@ def _one_line_excepthook(previous: Any) -> Any:
 
 
 def _require_build() -> None:
-    """Refuse to import without the compiled extension (unless ``EMU_PURE=1`` asks for the
-    pure-Python engine); an uncaught refusal prints one line, not a traceback."""
-    if os.environ.get("EMU_PURE") == "1":
-        return
+    """Refuse to import without the compiled extension (the pure-Python engine needs it too,
+    for the enums both engines share); an uncaught refusal prints one line, not a traceback."""
     here = os.path.dirname(os.path.abspath(__file__))
     if _has_extension(here):
         return

@@ -152,7 +152,7 @@ def test_console_script_help_has_examples(tmp_path):
 def test_unbuilt_checkout_fails_with_one_line(tmp_path):
     """A source tree without its compiled extension on sys.path (a checkout shadowing the
     installed emu) refuses with one line saying how to build, instead of running the
-    pure-Python engine unasked; EMU_PURE=1 asks for that engine explicitly."""
+    pure-Python engine unasked or failing later with a traceback."""
     import shutil
 
     import emu
@@ -168,10 +168,15 @@ def test_unbuilt_checkout_fails_with_one_line(tmp_path):
     assert "Traceback" not in out.stderr
     out = subprocess.run([sys.executable, "-c", "import emu"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode != 0 and out.stderr.count("\n") == 1
+    # EMU_PURE=1 asks for the pure-Python loops, which need the compiled module's enums too
     env["EMU_PURE"] = "1"
     out = subprocess.run([sys.executable, "-m", "emu.tools.cli", "run"], capture_output=True, text=True,
                          cwd=tmp_path, env=env)
-    assert out.returncode == 0 and "ms (python) ---" in out.stdout
+    assert out.returncode != 0 and out.stderr.count("\n") == 1 and "build_ext --inplace" in out.stderr
+    # a program that catches the ImportError gets it as usual
+    out = subprocess.run([sys.executable, "-c", "try:\n import emu\nexcept ImportError as e:\n print(type(e).__name__)"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0 and out.stdout == "NotBuiltError\n"
 
 
 def test_meminfo_lines_in_the_kernel_format(capsys):
