@@ -180,10 +180,13 @@ def test_dump_json_round_trips_every_entry(capsys):
     back exactly (64-bit values are "0x..." strings, not numbers a reader rounds)."""
     import subprocess
     import sys
+    from emu.tools.formats import dump_document, dumps
     r = _mixed()
     raw = table_entries(r)
-    assert main(["dump", "--format", "json"]) == 0
-    text = capsys.readouterr().out
+    text = dumps(dump_document(r.kernel, raw), indent=None)       # what `emu dump --format json` prints
+    assert main(["dump", "--format", "json", "--profile", "6.1"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["schema"] == "emu.dump/1" and len(cli["entries"]) > 100
     back = subprocess.run([sys.executable, "-c", "import json, sys; d = json.load(sys.stdin); "
                            "print(json.dumps(d['entries']))"], input=text, capture_output=True, text=True, check=True)
     ents = json.loads(back.stdout)
