@@ -161,14 +161,15 @@ def i386_params(log: BootLog, params: BootParams, prof: Profile, say=lambda *a: 
             early_res[m.group(3)] = (int(m.group(1), 16), int(m.group(2), 16))
     if "TEXT DATA BSS" in early_res:
         params.kernel_start = early_res["TEXT DATA BSS"][0]
-    if log.brk_base is None and "BRK" in early_res:
+    if log.brk_base is None and params.brk_end is None and "BRK" in early_res:
         # no BRK page-table lines (pre-3.9): head_32's tables end the BRK; nothing after it is reserved
         params.brk_base = -(-early_res["BRK"][1] // 0x1000) * 0x1000
     if log.initial_memory_mapped is not None:
         params.image_end = head_32.image_end_for(params.pae, po, log.initial_memory_mapped[1] + 1)
-        if params.brk_base is not None and params.image_end < params.brk_base:
-            params.image_end = params.brk_base
-        if params.brk_base is None:
+        brk = params.brk_base if params.brk_base is not None else params.brk_end
+        if brk is not None and params.image_end < brk:
+            params.image_end = brk
+        if params.brk_base is None and params.brk_end is None:
             # no BRK line (pre-3.9 logs): put the page-table buffer just below _end's BRK tail
             params.brk_base = max(0x100000, (params.image_end - 0x1F6000) & ~0xFFF)
             say("brk_base", "%#x" % params.brk_base, "%s: below the end of what head_32 mapped (_end, from the "
@@ -180,7 +181,7 @@ def i386_params(log: BootLog, params: BootParams, prof: Profile, say=lambda *a: 
         say("fixmap_ptes", str(params.fixmap_ptes), "__end_of_fixed_addresses of a typical build (find_early_table_space "
             "adds their page tables); no --config")
     start = params.kernel_start if params.kernel_start is not None else DEFAULT_KERNEL_START
-    brk = params.brk_base if params.brk_base is not None else start
+    brk = params.brk_base if params.brk_base is not None else (params.brk_end or start)
     if brk < start:
         params.kernel_start = 0x100000   # CONFIG_PHYSICAL_START of older / i586 builds (1 MiB)
         say("kernel_start", "0x100000", "%s: the BRK lies below 16 MiB, so CONFIG_PHYSICAL_START is "
