@@ -1,7 +1,24 @@
-"""Build script: compiles emu/_fast.pyx (the table-writing and page-walk loops)."""
+"""Build script: compiles emu/_fast.pyx (the table-writing and page-walk loops).
+
+Wheels carry the compiled module, the Python package and its JSON Schemas; not the C file
+Cython generates (pyproject: exclude-package-data) and not the benchmark harness
+(``emu/tools/bench.py``: the performance figures are measured from a checkout, bench/).
+"""
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+#: modules a wheel leaves out: (package, module)
+NOT_SHIPPED = {("emu.tools", "bench")}
+
+
+class BuildPy(build_py):
+    """``build_py`` without :data:`NOT_SHIPPED`."""
+
+    def find_package_modules(self, package, package_dir):
+        return [m for m in super().find_package_modules(package, package_dir) if (m[0], m[1]) not in NOT_SHIPPED]
+
 
 extensions = [
     Extension(
@@ -14,6 +31,7 @@ extensions = [
 ]
 
 setup(
+    cmdclass={"build_py": BuildPy},
     ext_modules=cythonize(
         extensions,
         language_level=3,
@@ -23,5 +41,5 @@ setup(
             "cdivision": True,
             "initializedcheck": False,
         },
-    )
+    ),
 )

@@ -27,7 +27,7 @@ fi
 command -v kallsyms-finder >/dev/null || python -m pip install -q vmlinux-to-elf
 
 # the kernel: from the cache; when not there yet, fetch (refreshing the package lists once if needed)
-python -m emu.tools.cli oracle fetch || { apt_update; python -m emu.tools.cli oracle fetch; }
+emu oracle fetch || { apt_update; emu oracle fetch; }
 # two comparisons: the firmware map at 512 MiB (2M pages) and 6 GiB with GB pages
-python -m emu.tools.cli oracle run --mem 512M --timeout 300
-python -m emu.tools.cli oracle run --mem 6G --cpu qemu64,+pdpe1gb --timeout 300
+emu oracle run --mem 512M --timeout 300
+emu oracle run --mem 6G --cpu qemu64,+pdpe1gb --timeout 300

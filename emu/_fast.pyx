@@ -626,7 +626,7 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
            uint64_t cr3, int levels, int maxphyaddr, bint nxe, bint wp, bint smep,
            int access, const uint64_t[::1] vas,
            uint64_t[::1] out_pa, uint8_t[::1] out_shift, uint64_t[::1] out_leaf,
-           uint64_t[::1] out_flags, int32_t[::1] out_err):
+           uint64_t[::1] out_flags, int32_t[::1] out_err, uint64_t[:, :, ::1] trace=None):
     """Translate ``vas`` through 4-level (levels=4) or 5-level (levels=5) paging.
 
     Per address: ``out_pa`` physical address, ``out_shift`` leaf size as a
@@ -640,9 +640,21 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
     Like a TLB for the upper levels, the walk down to the page directory is
     remembered for the last 2 MiB region: consecutive addresses read one
     entry each.  Nothing is cached across calls.
+
+    ``trace`` (optional, shape ``(n, 5, 4)`` uint64): the walk level by level, one row
+    per entry read, top level first: ``(level, table_pa, index, entry)`` with ``level``
+    the hardware level (5/4 ... 1 = page table); rows after the last entry read have
+    level 0.  The last row is the entry that ended the walk (the leaf, or the entry
+    that faulted: not present or with a reserved bit).  Tracing reads every level for
+    every address (no region cache).
     """
     cdef Py_ssize_t n = vas.shape[0], k
     cdef bint full = out_shift.shape[0] == n and out_leaf.shape[0] == n and out_flags.shape[0] == n
+    cdef bint tracing = trace is not None
+    cdef int step = 0
+    cdef uint64_t epa = 0
+    if tracing and (trace.shape[0] < n or trace.shape[1] != 5 or trace.shape[2] != 4):
+        raise ValueError(f"walk64: trace must have shape ({n}, 5, 4)")
     if levels != 4 and levels != 5:
         raise ValueError(f"walk64: levels must be 4 or 5, not {levels}")
     if not 32 <= maxphyaddr <= 52:
@@ -664,7 +676,7 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
     cdef uint64_t top, region, c_region = ~(<uint64_t>0)
     cdef uint64_t c_e = 0, c_rw = 0, c_us = 0, c_nx = 0
     cdef const uint64_t* c_pt = NULL     # the page table of the cached region (NULL: reads as zero)
-    cdef uint64_t c_ptpa
+    cdef uint64_t c_ptpa = 0
     cdef int c_lvl = 0, c_err = -1
     cdef bint rsvd, fault, cached = False
     addr_mask = ((<uint64_t>1 << maxphyaddr) - 1) & ~<uint64_t>0xFFF
@@ -687,7 +699,14 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
                 out_err[k] = FAULT_GP_C
                 continue
             region = va >> 21
-            if not cached or region != c_region:
+            if tracing:
+                for step in range(5):
+                    trace[k, step, 0] = 0
+                    trace[k, step, 1] = 0
+                    trace[k, step, 2] = 0
+                    trace[k, step, 3] = 0
+                step = 0
+            if tracing or not cached or region != c_region:
                 # walk the levels above the page table (PML5/PML4, PDPT, PD)
                 table = cr3 & addr_mask
                 eff_rw = 2
@@ -697,7 +716,14 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
                 lvl = levels
                 while True:
                     shift = 12 + 9 * (lvl - 1)
-                    e = entry_at(dir_, ndir, blk, nblk, frm, nfrm, table + (((va >> shift) & 0x1FF) << 3))
+                    epa = table + (((va >> shift) & 0x1FF) << 3)
+                    e = entry_at(dir_, ndir, blk, nblk, frm, nfrm, epa)
+                    if tracing:
+                        trace[k, step, 0] = lvl
+                        trace[k, step, 1] = table
+                        trace[k, step, 2] = (va >> shift) & 0x1FF
+                        trace[k, step, 3] = e
+                        step += 1
                     if not (e & 1):
                         err = 0
                         break
@@ -742,6 +768,11 @@ def walk64(const int32_t[::1] directory, const int32_t[:, ::1] blocks, const uin
                 # the page table
                 lvl = 1
                 e = c_pt[(va >> 12) & 0x1FF] if c_pt != NULL else 0
+                if tracing:
+                    trace[k, step, 0] = 1
+                    trace[k, step, 1] = c_ptpa
+                    trace[k, step, 2] = (va >> 12) & 0x1FF
+                    trace[k, step, 3] = e
                 if not (e & 1):
                     err = 0
                 elif (e & rsvd_hi) != 0:

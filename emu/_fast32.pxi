@@ -191,7 +191,7 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
            uint64_t cr3, bint pae, int maxphyaddr, bint pse, bint nxe, bint wp, bint smep,
            int access, const uint64_t[:] vas,
            uint64_t[:] out_pa, uint8_t[:] out_shift, uint64_t[:] out_leaf,
-           uint64_t[:] out_flags, int32_t[:] out_err):
+           uint64_t[:] out_flags, int32_t[:] out_err, uint64_t[:, :, ::1] trace=None):
     """Translate 32-bit ``vas`` through PAE paging (``pae``) or 32-bit paging.
 
     Outputs as in ``walk64``; ``out_shift`` is 12, 21 (PAE 2 MiB) or 22 (4 MiB).
@@ -200,8 +200,17 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
     MAXPHYADDR reserved), no XD bit.  PAE: the PDPTE (bits 63:M and 62:52 reserved;
     RW/US/XD do not exist in it), then 8-byte PDE/PTE with bits 62:M reserved, XD
     reserved unless EFER.NXE, bits 20:13 reserved in a 2 MiB leaf.
+
+    ``trace`` (optional, shape ``(n, 5, 4)``): the walk level by level as in ``walk64``
+    (``level``: 3 PDPT, 2 page directory, 1 page table; ``table_pa`` of the PDPT is
+    CR3's 32-byte aligned address; 4-byte entries without PAE).
     """
     cdef Py_ssize_t n = vas.shape[0], k
+    cdef bint tracing = trace is not None
+    cdef int step = 0
+    cdef uint64_t tpa = 0
+    if tracing and (trace.shape[0] < n or trace.shape[1] != 5 or trace.shape[2] != 4):
+        raise ValueError(f"walk32: trace must have shape ({n}, 5, 4)")
     cdef uint64_t va, e, pa, eff_rw, eff_us, eff_nx, amask, rsvd, table, off_mask, base
     cdef int err, shift, lvl
     cdef bint fault
@@ -230,8 +239,21 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
             err = -1
             shift = 12
             e = 0
+            if tracing:
+                for step in range(5):
+                    trace[k, step, 0] = 0
+                    trace[k, step, 1] = 0
+                    trace[k, step, 2] = 0
+                    trace[k, step, 3] = 0
+                step = 0
             if pae:
                 e = read_entry(directory, blocks, frames, (cr3 & CR3_PDPT) + ((va >> 30) << 3))
+                if tracing:
+                    trace[k, 0, 0] = 3
+                    trace[k, 0, 1] = cr3 & CR3_PDPT
+                    trace[k, 0, 2] = va >> 30
+                    trace[k, 0, 3] = e
+                    step = 1
                 if not (e & 1):
                     err = 0
                 elif e & (rsvd | NXB | 0x1E6):
@@ -242,6 +264,12 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
                     while True:
                         shift = 21 if lvl == 2 else 12
                         e = read_entry(directory, blocks, frames, table + (((va >> shift) & 0x1FF) << 3))
+                        if tracing:
+                            trace[k, step, 0] = lvl
+                            trace[k, step, 1] = table
+                            trace[k, step, 2] = (va >> shift) & 0x1FF
+                            trace[k, step, 3] = e
+                            step += 1
                         if not (e & 1):
                             err = 0
                             break
@@ -258,6 +286,11 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
                         lvl = 1
             else:
                 e = read_entry32(directory, blocks, frames, (cr3 & M32_PAGE) + ((va >> 22) << 2))
+                if tracing:
+                    trace[k, 0, 0] = 2
+                    trace[k, 0, 1] = cr3 & M32_PAGE
+                    trace[k, 0, 2] = va >> 22
+                    trace[k, 0, 3] = e
                 if not (e & 1):
                     err = 0
                 elif pse and (e & _PSE):
@@ -271,7 +304,13 @@ def walk32(const int32_t[:] directory, const int32_t[:, :] blocks, const uint64_
                 else:
                     eff_rw &= e
                     eff_us &= e
-                    e = read_entry32(directory, blocks, frames, (e & M32_PAGE) + (((va >> 12) & 0x3FF) << 2))
+                    tpa = e & M32_PAGE
+                    e = read_entry32(directory, blocks, frames, tpa + (((va >> 12) & 0x3FF) << 2))
+                    if tracing:
+                        trace[k, 1, 0] = 1
+                        trace[k, 1, 1] = tpa
+                        trace[k, 1, 2] = (va >> 12) & 0x3FF
+                        trace[k, 1, 3] = e
                     if not (e & 1):
                         err = 0
                     else:

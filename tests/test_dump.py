@@ -70,7 +70,7 @@ def test_json_entries_match_the_walk():
     va = np.array([e["va"] for e in leaves], np.uint64)
     t = translate(r, va)
     assert (t.error == -1).all()
-    assert all(int(p) == e["value"] & 0x000FFFFFFFFFF000 & ~((1 << int(s)) - 1) for p, e, s in zip(t.pa, leaves, t.shift))
+    assert all(int(p) == e["entry"] & 0x000FFFFFFFFFF000 & ~((1 << int(s)) - 1) for p, e, s in zip(t.pa, leaves, t.shift))
 
 
 def _walk_image(img: bytes, cr3: int, levels: int, vas: np.ndarray):
@@ -154,9 +154,10 @@ def test_translate_api_and_cli(capsys):
     assert recs[0]["pa"] == 0x1000 and recs[0]["size"] == 4096 and "RW" in recs[0]["flags"]
     assert recs[1]["pa"] is None and recs[1]["fault"] == 0
     assert main(["translate", "--json", hex(0xFFFF888000001000), "0x1234"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert [set(o) for o in out] == [{"va", "pa", "size", "flags", "fault"}] * 2
-    assert out[0]["pa"] == 0x1000 and out[1]["fault"] is not None
+    out = json.loads(capsys.readouterr().out)["translations"]
+    assert [set(o) for o in out] == [{"va", "pa", "page_size", "flags", "fault", "error_code", "error",
+                                      "fault_level", "walk"}] * 2
+    assert out[0]["pa"] == "0x1000" and out[1]["fault"] == "#PF"
 
 
 def test_dump_cli(tmp_path, capsys):
@@ -165,11 +166,48 @@ def test_dump_cli(tmp_path, capsys):
     assert out[0] == "---[ Low Kernel Mapping ]---" and out[1].startswith("0xffff880000000000")
     assert main(["dump", "--format", "json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert {"cr3", "mode", "page_offset", "entries"} <= set(d)
-    assert {"level", "table", "index", "value"} <= set(d["entries"][0])
+    assert d["schema"] == "emu.dump/1" and {"cr3", "mode", "page_offset", "entries"} <= set(d)
+    assert {"level", "table", "index", "entry", "va", "leaf"} == set(d["entries"][0])
     assert main(["dump", "--format", "raw", str(tmp_path / "raw")]) == 0
+    printed = json.loads(capsys.readouterr().out)
     meta = json.loads((tmp_path / "raw" / "meta.json").read_text())
     assert {"cr3", "mode", "page_offset"} <= set(meta)
+    assert printed["schema"] == "emu.raw-meta/1" and int(printed["cr3"], 16) == int(str(meta["cr3"]), 0)
+
+
+def test_dump_json_round_trips_every_entry(capsys):
+    """``emu dump --format json | python -c json.load``: every entry, address and CR3 comes
+    back exactly (64-bit values are "0x..." strings, not numbers a reader rounds)."""
+    import subprocess
+    import sys
+    from emu.tools.formats import dump_document, dumps
+    r = _mixed()
+    raw = table_entries(r)
+    text = dumps(dump_document(r.kernel, raw), indent=None)       # what `emu dump --format json` prints
+    assert main(["dump", "--format", "json", "--profile", "6.1"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["schema"] == "emu.dump/1" and len(cli["entries"]) > 100
+    back = subprocess.run([sys.executable, "-c", "import json, sys; d = json.load(sys.stdin); "
+                           "print(json.dumps(d['entries']))"], input=text, capture_output=True, text=True, check=True)
+    ents = json.loads(back.stdout)
+    assert len(ents) == len(raw) > 100
+    for e, x in zip(ents, raw):
+        assert (int(e["entry"], 16), int(e["table"], 16), int(e["va"], 16), e["index"], e["level"], e["leaf"]) == \
+            (x["entry"], x["table"], x["va"], x["index"], x["level"], x["leaf"])
+    assert any(x["entry"] >> 53 for x in raw)                      # NX entries: beyond a double's 53 bits
+    d = json.loads(text)
+    assert int(d["page_offset"], 16) == r.kernel.page_offset and int(d["cr3"], 16) == r.kernel.pgd_pfn << 12
+
+    def numbers(o):
+        if isinstance(o, dict):
+            for v in o.values():
+                yield from numbers(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from numbers(v)
+        elif isinstance(o, (int, float)) and not isinstance(o, bool):
+            yield o
+    assert all(abs(n) <= 1 << 53 for n in numbers(d))
 
 
 def test_check_cli(capsys):
@@ -194,7 +232,7 @@ def test_i386_ptdump_json_and_translate(pae):
     big = "pmd" if pae else "pgd"
     assert any(l.endswith(big) and " PSE " in l for l in lines)
     ents = table_entries(r)
-    assert ents and all(e["value"] < (1 << 32) for e in ents if not pae)
+    assert ents and all(e["entry"] < (1 << 32) for e in ents if not pae)
     leaves = [e for e in ents if e["leaf"]]
     assert leaves and leaves[0]["va"] == 0xC0000000
     t = dump_translate(r, [0xC0000000 + 0x123456, 0xC0000000 + (r.kernel.max_low_pfn << 12) + 0x1000000])

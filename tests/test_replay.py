@@ -7,10 +7,6 @@ from emu.tools.replay import replay_file
 
 from conftest import corpus_dir
 
-#: logs emu cannot reproduce yet, with the cause (each one is named in the closing notes)
-KNOWN_FAILURES: dict = {}
-
-
 def _index():
     d = corpus_dir()
     p = d / "index.tsv"
@@ -29,9 +25,6 @@ def test_replay_x86_64_log(corpus, name):
     if name == "<no corpus>":
         pytest.skip("no corpus")
     r = replay_file(corpus / name)
-    if name in KNOWN_FAILURES:
-        pytest.xfail(KNOWN_FAILURES[name]) if not r.passed else None
-        pytest.fail(f"{name} passes now: remove it from KNOWN_FAILURES")
     assert r.passed, r.line() + "\n" + r.diff_text()
     assert r.verify_ok
 

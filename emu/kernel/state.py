@@ -114,6 +114,20 @@ class MappingCall:
     ret: int = 0
 
 
+@dataclass
+class MappingWindow:
+    """One step of ``memory_map_top_down``/``memory_map_bottom_up``: the window
+    ``[start, end)`` mapped with ``step_size`` in force (0: the part above ``real_end``,
+    mapped after the loop), and the ``init_memory_mapping`` calls it made
+    (``Kernel.calls[first_call:end_call]``; ``end_call`` None: the kernel panicked in it)."""
+
+    start: int
+    end: int
+    step_size: int
+    first_call: int
+    end_call: Optional[int] = None
+
+
 def paging_mode(params: "BootParams") -> PagingMode:
     if params.arch == "i386":
         return I386_PAE if params.pae else I386
@@ -165,6 +179,7 @@ class Kernel:
         # bookkeeping for reports and verification
         self.table_pages = TablePageLog()
         self.calls: List[MappingCall] = []
+        self.windows: List[MappingWindow] = []
         self.panic: Optional[str] = None
         #: inputs that were not given and set to a default by the emulation itself
         self.assumptions: List[Assumption] = []

@@ -60,6 +60,17 @@ def compiled_available() -> bool:
     return _compiled() is not None
 
 
+def describe() -> str:
+    """Which engine an emulation gets by default, in words (for headers and --version):
+    ``compiled (emu._fast, <path>)``, or ``pure Python (EMU_PURE=1)``, or ``not built``."""
+    if os.environ.get("EMU_PURE") == "1":
+        return "pure Python (EMU_PURE=1)"
+    fast = _compiled()
+    if fast is None:
+        return f"not built ({BUILD_HINT})"
+    return f"compiled (emu._fast, {getattr(fast, '__file__', '?')})"
+
+
 def select(engine: Union[None, str, Engine] = None) -> Engine:
     """The engine for one emulation: an :class:`Engine`, ``"python"``/``"pure"``,
     ``"cython"``/``"compiled"``, or None: ``python`` when ``EMU_PURE=1``, else compiled."""

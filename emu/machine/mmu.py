@@ -79,6 +79,18 @@ class MMU:
                                  f"would raise #GP")
 
 
+@dataclass(frozen=True)
+class WalkStep:
+    """One entry a walk read: the hardware ``level`` (5/4 ... 1 = page table; i386: 3 PDPT
+    with PAE, 2 page directory, 1 page table), the physical address of the table,
+    the entry's ``index`` in it and its raw value."""
+
+    level: int
+    table: int
+    index: int
+    entry: int
+
+
 @dataclass
 class Translations:
     """Results of :func:`translate`, one element per address."""
@@ -89,12 +101,23 @@ class Translations:
     leaf: np.ndarray     # raw leaf entry
     flags: np.ndarray    # effective flags (RW/US ANDed, NX ORed over the levels)
     error: np.ndarray    # int32: -1 ok, #PF error code, or -2 for #GP
+    #: with ``translate(..., trace=True)``: (n, 5, 4) uint64, the walk level by level, rows
+    #: ``(level, table_pa, index, entry)`` top level first, level 0 after the last entry read
+    trace: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return int(self.va.shape[0])
 
     def ok(self) -> np.ndarray:
         return self.error == -1
+
+    def steps(self, i: int) -> List[WalkStep]:
+        """The walk of address ``i`` level by level (needs ``translate(..., trace=True)``):
+        the entries read, top level first; the last one ended the walk."""
+        if self.trace is None:
+            raise ValueError("no walk trace: translate(..., trace=True)")
+        return [WalkStep(int(lvl), int(table), int(index), int(entry))
+                for lvl, table, index, entry in self.trace[i].tolist() if lvl]
 
     def records(self) -> List[dict]:
         """JSON-ready records: ``va``, ``pa`` (None on a fault), ``size``, ``flags``, ``fault``."""
@@ -123,7 +146,8 @@ def _translate32(phys: PhysMem, mmu: MMU, arr: np.ndarray, access: int, out: "Tr
         out.shift, out.leaf, out.flags = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
     eng.walk32(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                              mmu.cr3, mmu.levels == 3, _phys_bits_32(mmu), mmu.pse, mmu.nxe, mmu.wp,
-                             mmu.smep, access, arr, out.pa, out.shift, out.leaf, out.flags, out.error)
+                             mmu.smep, access, arr, out.pa, out.shift, out.leaf, out.flags, out.error,
+                             out.trace)
     return out
 
 
@@ -142,11 +166,14 @@ def _check_store(phys: PhysMem) -> None:
 
 
 def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray],
-              access: int = ACCESS_READ, full: bool = True, engine: Union[None, str, Engine] = None) -> Translations:
+              access: int = ACCESS_READ, full: bool = True, engine: Union[None, str, Engine] = None,
+              trace: bool = False) -> Translations:
     """Walk ``vas`` (an int or an array) with ``access`` bits (write, user, fetch).
 
     With ``full=False`` only ``pa`` and ``error`` are filled (``shift``, ``leaf``
     and ``flags`` are empty arrays): 12 bytes of output per address instead of 29.
+    With ``trace=True`` the walk also records every entry it read
+    (:attr:`Translations.trace`, :meth:`Translations.steps`).
     """
     mmu.validate()
     _check_store(phys)
@@ -157,13 +184,14 @@ def translate(phys: PhysMem, mmu: MMU, vas: Union[int, Sequence[int], np.ndarray
     n = arr.shape[0]
     m = n if full else 0
     out = Translations(arr, np.zeros(n, np.uint64), np.zeros(m, np.uint8), np.zeros(m, np.uint64),
-                       np.zeros(m, np.uint64), np.zeros(n, np.int32))
+                       np.zeros(m, np.uint64), np.zeros(n, np.int32),
+                       np.zeros((n, 5, 4), np.uint64) if trace else None)
     eng = select(engine)
     if mmu.is_32bit:
         return _translate32(phys, mmu, arr, access, out, eng)
     eng.walk64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                              mmu.cr3, mmu.levels, mmu.maxphyaddr, mmu.nxe, mmu.wp, mmu.smep, access, arr,
-                             out.pa, out.shift, out.leaf, out.flags, out.error)
+                             out.pa, out.shift, out.leaf, out.flags, out.error, out.trace)
     return out
 
 

@@ -279,7 +279,12 @@ def _read_entry(directory, blocks, frames, pa):
 
 
 def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, access, vas,
-           out_pa, out_shift, out_leaf, out_flags, out_err):
+           out_pa, out_shift, out_leaf, out_flags, out_err, trace=None):
+    """``emu._fast.walk64`` in pure Python (the same outputs; ``trace``: the walk level by
+    level, rows ``(level, table_pa, index, entry)``, top level first, level 0 after the
+    last entry read)."""
+    if trace is not None and (trace.shape[0] < len(vas) or tuple(trace.shape[1:]) != (5, 4)):
+        raise ValueError(f"walk64: trace must have shape ({len(vas)}, 5, 4)")
     addr_mask = ((1 << maxphyaddr) - 1) & ~0xFFF
     rsvd_hi = ((1 << 52) - 1) & ~((1 << maxphyaddr) - 1)
     if not nxe:
@@ -302,9 +307,15 @@ def walk64(directory, blocks, frames, cr3, levels, maxphyaddr, nxe, wp, smep, ac
         eff_rw, eff_us, eff_nx = 2, 4, 0
         err = -1
         lvl = levels
+        if trace is not None:
+            trace[k] = 0
+        step = 0
         while True:
             shift = 12 + 9 * (lvl - 1)
             e = _read_entry(directory, blocks, frames, table + (((va >> shift) & 0x1FF) << 3))
+            if trace is not None:
+                trace[k, step] = (lvl, table, (va >> shift) & 0x1FF, e)
+                step += 1
             if not e & 1:
                 err = 0
                 break

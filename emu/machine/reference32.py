@@ -149,7 +149,10 @@ def _read32(directory, blocks, frames, pa):
 
 
 def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, access, vas,
-           out_pa, out_shift, out_leaf, out_flags, out_err):
+           out_pa, out_shift, out_leaf, out_flags, out_err, trace=None):
+    """``emu._fast.walk32`` in pure Python (the same outputs, ``trace`` as in ``walk64``)."""
+    if trace is not None and (trace.shape[0] < len(vas) or tuple(trace.shape[1:]) != (5, 4)):
+        raise ValueError(f"walk32: trace must have shape ({len(vas)}, 5, 4)")
     amask = ((1 << maxphyaddr) - 1) & ~0xFFF
     rsvd = ((1 << 63) - 1) & ~((1 << maxphyaddr) - 1)
     for k in range(len(vas)):
@@ -162,8 +165,12 @@ def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, 
         err = -1
         shift = 12
         e = 0
+        if trace is not None:
+            trace[k] = 0
         if pae:
             e = _read64(directory, blocks, frames, (cr3 & 0xFFFFFFE0) + ((va >> 30) << 3))
+            if trace is not None:
+                trace[k, 0] = (3, cr3 & 0xFFFFFFE0, va >> 30, e)
             if not e & 1:
                 err = 0
             elif e & (rsvd | _NX | 0x1E6):
@@ -174,6 +181,8 @@ def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, 
                 while True:
                     shift = 21 if lvl == 2 else 12
                     e = _read64(directory, blocks, frames, table + (((va >> shift) & 0x1FF) << 3))
+                    if trace is not None:
+                        trace[k, 3 - lvl] = (lvl, table, (va >> shift) & 0x1FF, e)
                     if not e & 1:
                         err = 0
                         break
@@ -190,6 +199,8 @@ def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, 
                     lvl = 1
         else:
             e = _read32(directory, blocks, frames, (cr3 & 0xFFFFF000) + ((va >> 22) << 2))
+            if trace is not None:
+                trace[k, 0] = (2, cr3 & 0xFFFFF000, va >> 22, e)
             if not e & 1:
                 err = 0
             elif pse and e & _PSE:
@@ -202,7 +213,10 @@ def walk32(directory, blocks, frames, cr3, pae, maxphyaddr, pse, nxe, wp, smep, 
             else:
                 eff_rw &= e
                 eff_us &= e
-                e = _read32(directory, blocks, frames, (e & 0xFFFFF000) + (((va >> 12) & 0x3FF) << 2))
+                table = e & 0xFFFFF000
+                e = _read32(directory, blocks, frames, table + (((va >> 12) & 0x3FF) << 2))
+                if trace is not None:
+                    trace[k, 1] = (1, table, (va >> 12) & 0x3FF, e)
                 if not e & 1:
                     err = 0
                 else:

@@ -8,7 +8,6 @@ profile does not expect, 2 on bad input.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Optional
 
 from emu.check import Report, verify
@@ -51,9 +50,8 @@ def cmd_check(args: argparse.Namespace, layout) -> int:
     summary = _summary(result)          # (result.verify is None here: no "verify:" line)
     result.verify = rep
     if args.json:
-        d = result.to_json()
-        d["check"] = rep.to_json() if rep is not None else None
-        print(json.dumps(d, indent=1))
+        from emu.tools.formats import check_document, dumps
+        print(dumps(check_document(result, rep)))
     else:
         lines = [] if args.quiet else list(result.debug_log if args.debug else result.log) + summary
         if rep is None:

@@ -1,14 +1,17 @@
 """``emu diff``: one layout, two kernel profiles, every difference.
 
-Prints both kernels' lines side by side, the page-table pages each used, and
-every physical range whose direct mapping differs: mapped by one and not the
-other, or mapped with another page size or other flags.
+Prints a unified diff (``difflib``) of both kernels' lines, the page-table pages each
+used (per level and source), and every physical range whose direct mapping differs:
+mapped by one and not the other, or mapped with another page size or other flags.
+``--plot`` draws both builds one above the other (:func:`emu.tools.plot.plot_diff`).
+Exit code 0 when the two are identical, 1 when they differ.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
-import json
+import sys
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -17,6 +20,7 @@ import numpy as np
 from emu.boot.emulate import Result, run
 from emu.machine.bits import flag_names
 from emu.machine.mmu import MMU, enumerate_tables
+from emu.tools.formats import diff_document, dumps, hex64, pgtable_sources_text, size_name, unified_diff
 
 Mapping = Tuple[int, int, int]  # (page shift, leaf flags, pa - (va - page_offset))
 
@@ -24,10 +28,10 @@ Mapping = Tuple[int, int, int]  # (page shift, leaf flags, pa - (va - page_offse
 def direct_map_segments(result: Result) -> List[Tuple[int, int, Optional[Mapping]]]:
     """The direct map as [pa_start, pa_end, (shift, flags, offset)] segments, ascending."""
     k = result.kernel
-    top_shift = 48 if k.paging_levels == 5 else 39
-    tree = enumerate_tables(k.phys, MMU(k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52),
-                            (k.page_offset >> top_shift) & 511, 512)
-    out = []
+    mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.params.cpu.nx, k.params.cpu.pse)
+    n_top = 512 if k.mode.is_64bit else (4 if k.mode.entry_bytes == 8 else 1024)
+    tree = enumerate_tables(k.phys, mmu, (k.page_offset >> k.mode.top_shift) % n_top, n_top, engine=k.engine)
+    out: List[Tuple[int, int, Optional[Mapping]]] = []
     for va, va_end, pa, shift, flags, _eff in (tuple(int(x) for x in r) for r in tree.runs):
         start = va - k.page_offset
         out.append((start, start + (va_end - va), (shift, flags, pa - start)))
@@ -46,14 +50,14 @@ class Difference:
         if m is None:
             return "not mapped"
         shift, flags, off = m
-        size = {12: "4k", 21: "2M", 30: "1G"}.get(shift, f"2^{shift}")
         where = "" if off == 0 else f" -> pa{off:+#x}"
-        return f"{size} {' '.join(flag_names(flags, shift))}{where}"
+        return f"{size_name(shift)} {' '.join(flag_names(flags, shift))}{where}"
 
     def to_json(self) -> dict:
         def j(m):
-            return None if m is None else {"page_size": 1 << m[0], "flags": m[1], "pa_offset": m[2]}
-        return {"start": self.start, "end": self.end, "a": j(self.a), "b": j(self.b)}
+            return None if m is None else {"page_size": size_name(m[0]), "flags": flag_names(m[1], m[0]),
+                                           "pa_offset": hex64(m[2])}
+        return {"start": hex64(self.start), "end": hex64(self.end), "a": j(self.a), "b": j(self.b)}
 
 
 def compare(a: Result, b: Result) -> List[Difference]:
@@ -80,51 +84,105 @@ def compare(a: Result, b: Result) -> List[Difference]:
     return diffs
 
 
+def _width(text: str) -> int:
+    try:
+        w = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if w != 0 and not 20 <= w <= 1000:
+        raise argparse.ArgumentTypeError(f"--width must be 0 (no limit) or 20..1000, not {w}")
+    return w
+
+
+EXAMPLES_DIFF = """examples:
+  emu diff --profile seed --profile 3.10                 the posted patch against the merged form
+  emu diff --profile seed --profile 3.10 --plot seed-3.10.png   both, one picture above the other
+  emu diff --profile 3.13 --profile 3.19 --e820 map.json --json
+"""
+
+
 def register(sub) -> None:
     from emu.tools.options import add_layout_options, layout
     p = sub.add_parser(
-        "diff", help="the same layout under two profiles: lines, table pages, mapping differences",
-        epilog="examples:\n  emu diff --profile seed --profile 3.10 --debug-pagealloc\n"
-               "  emu diff --e820 map.json --profile 3.13 --profile 3.19 --json",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+        "diff", help="the same layout under two profiles: a unified diff of the lines, table pages, mapping",
+        epilog=EXAMPLES_DIFF, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_layout_options(p, profile=False)
     p.add_argument("--profile", action="append", default=[], metavar="NAME|VERSION", required=True,
                    help="a kernel profile; give it twice")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--width", type=int, default=60, help="column width of the side-by-side log")
+    p.add_argument("--context", type=int, default=3, metavar="N",
+                   help="lines of context around each difference (default 3)")
+    p.add_argument("--width", type=_width, default=0, metavar="COLS",
+                   help="cut printed lines longer than COLS (20..1000; default 0: no limit)")
+    p.add_argument("--plot", metavar="FILE",
+                   help="draw both profiles' mapping one above the other (FILE.png or FILE.svg; matplotlib)")
     p.set_defaults(func=_cmd, layout=layout)
 
 
+def _cut(line: str, width: int) -> str:
+    return line if not width or len(line) <= width else line[: width - 3] + "..."
+
+
+def pgtable_text(result) -> str:
+    """``10 (PGD 1, PUD 1, PMD 4, PTE 4); from brk 6, memblock 3, image 1``."""
+    pt = result.pgtable_pages
+    levels = ", ".join(f"{name.upper()} {n}" for name, n in pt["by_level"].items())
+    return f"{pt['total']} ({levels}); from {pgtable_sources_text(pt)}"
+
+
+def diff_lines(a: Result, b: Result, diffs: List[Difference], context: int = 3, width: int = 0) -> List[str]:
+    """What ``emu diff`` prints: the unified diff of both kernels' lines (pr_debug lines
+    included), the page-table pages of each, then every physical range mapped differently."""
+    out = unified_diff(a.debug_log, b.debug_log, a.profile, b.profile, context)
+    if not out:
+        out.append(f"lines: identical ({len(a.debug_log)} lines)")
+    w = max(len(a.profile), len(b.profile))
+    out.append("")
+    out.append("page-table pages:")
+    out.append(f"  {a.profile:<{w}}  {pgtable_text(a)}")
+    out.append(f"  {b.profile:<{w}}  {pgtable_text(b)}")
+    if a.panic or b.panic:
+        out.append("panic:")
+        out.append(f"  {a.profile:<{w}}  {a.panic or '-'}")
+        out.append(f"  {b.profile:<{w}}  {b.panic or '-'}")
+        return [_cut(ln, width) for ln in out]
+    if not diffs:
+        out.append("direct map: identical")
+        return [_cut(ln, width) for ln in out]
+    out.append(f"direct map: {len(diffs)} range(s) mapped differently:")
+    for d in diffs:
+        out.append(f"  [mem {d.start:#010x}-{d.end - 1:#010x}] {a.profile}: {Difference.describe(d.a)}  |  "
+                   f"{b.profile}: {Difference.describe(d.b)}")
+    return [_cut(ln, width) for ln in out]
+
+
 def _cmd(args) -> int:
-    from emu.tools.options import CliError
     from emu.kernel.profiles import get_profile
+    from emu.tools.options import CliError, engine_of
     profiles = args.profile
     if len(profiles) != 2:
         raise CliError("emu diff needs exactly two --profile options")
+    if args.context < 0:
+        raise CliError(f"--context must be 0 or more, not {args.context}")
+    if args.plot:
+        from emu.tools.plot import check_output
+        check_output(args.plot)
     args.profile = profiles[0]
     desc = args.layout(args)
     args.profile = profiles
-    a = run(dataclasses.replace(desc, profile=get_profile(profiles[0])), check=False)
+    a = run(dataclasses.replace(desc, profile=get_profile(profiles[0])), check=False, max_memory=args.max_memory,
+            engine=engine_of(args))
     b = run(dataclasses.replace(desc, profile=get_profile(profiles[1]), params=dataclasses.replace(desc.params)),
-            check=False)
+            check=False, max_memory=args.max_memory, engine=engine_of(args))
     diffs = compare(a, b) if not (a.panic or b.panic) else []
+    same = not diffs and a.debug_log == b.debug_log and a.panic == b.panic
     if args.json:
-        print(json.dumps({"a": a.to_json() | {"verify": None}, "b": b.to_json() | {"verify": None},
-                          "differences": [d.to_json() for d in diffs]}, indent=1))
-        return 0 if not diffs and a.debug_log == b.debug_log else 1
-    w = args.width
-    print(f"{'--- ' + a.profile:<{w}} | --- {b.profile}")
-    for la, lb in itertools.zip_longest(a.debug_log, b.debug_log, fillvalue=""):
-        mark = " " if la == lb else "|"
-        print(f"{la[:w]:<{w}} {mark} {lb[:w]}")
-    pa, pb = a.pgtable_pages, b.pgtable_pages
-    print(f"\npage-table pages: {a.profile}: {pa['total']} {pa['by_source']}  |  {b.profile}: {pb['total']} {pb['by_source']}")
-    if a.panic or b.panic:
-        print(f"panic: {a.profile}: {a.panic}  |  {b.profile}: {b.panic}")
-        return 1
-    if not diffs:
-        print("direct map: identical")
-    for d in diffs:
-        print(f"[mem {d.start:#010x}-{d.end - 1:#010x}] {a.profile}: {Difference.describe(d.a)}  |  "
-              f"{b.profile}: {Difference.describe(d.b)}")
-    return 0 if not diffs and a.debug_log == b.debug_log else 1
+        log_diff = unified_diff(a.debug_log, b.debug_log, a.profile, b.profile, args.context)
+        print(dumps(diff_document(a, b, log_diff, diffs)))
+    else:
+        print("\n".join(diff_lines(a, b, diffs, args.context, args.width)))
+    if args.plot:
+        from emu.tools.plot import plot_diff
+        plot_diff(a, b, args.plot)
+        print(f"emu: wrote {args.plot}", file=sys.stderr)
+    return 0 if same else 1

@@ -2,13 +2,13 @@
 
 * :func:`ptdump_lines` -- the direct-map section of ``/sys/kernel/debug/page_tables/kernel``
   (``arch/x86/mm/dump_pagetables.c``): one line per run of entries with the same
-  protection, effective protection and level, ``0x%016lx-0x%016lx   %9lu%c `` then the
-  flag columns (``USR``, ``RW``/``ro``, ``PWT``, ``PCD``, ``PSE``, ``PAT``, ``GLB``,
-  ``NX``/``x``; 30 blanks for a hole) and the level name, between the
-  ``---[ Low Kernel Mapping ]---`` and ``---[ vmalloc() Area ]---`` markers.  Kernels
+  protection, effective protection and level, between the ``---[ Low Kernel Mapping ]---``
+  and ``---[ vmalloc() Area ]---`` markers (i386: ``---[ Kernel Mapping ]---``); the
+  lines themselves are written by :func:`emu.tools.formats.ptdump_line`.  Kernels
   from 5.6 on walk with the generic ptdump, which reports holes of the top level
-  of 4-level paging as ``p4d``; older ones say ``pgd``.
-* :func:`table_entries` -- every present entry: level, table page, index, raw value.
+  of 4-level paging as ``p4d``; older ones say ``pgd`` (``Profile.ptdump_generic``).
+* :func:`table_entries` -- every present entry: level, table page, index, raw entry
+  (``emu dump --format json``: :func:`emu.tools.formats.dump_document`).
 * :func:`write_raw` -- a sparse physical image ``memory.img`` holding the table
   pages at their physical addresses, and ``meta.json`` (``cr3``, ``mode``,
   ``page_offset``) for other tools (volatility3's Intel32e layer, Unicorn, ...).
@@ -25,14 +25,13 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from emu.kernel.state import Kernel
-from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
+from emu.kernel.arch.x86.pgtable_types import _PAGE_NX, _PAGE_PSE, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
 from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
 from emu.machine.mmu import translate as walk_translate
+from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker, raw_meta_document
 
 _U64 = np.uint64
 PTE_FLAGS_MASK = 0xFFF0000000000FFF       # flags of an entry: everything outside the pfn (52-bit)
-_PAT_4K = 1 << 7
-_PAT_LARGE = 1 << 12
 VMALLOC_START_L4 = 0xFFFFC90000000000
 VMALLOC_START_L5 = 0xFFA0000000000000
 VMALLOC_OFFSET_32 = 8 << 20
@@ -184,34 +183,10 @@ def walk_segments(k: Kernel, va_lo: int, va_hi: int) -> Iterator[Tuple[int, int,
 
 
 def _level_names(k: Kernel, generic_ptdump: bool) -> Dict[int, str]:
-    if _Geometry(k).i386:
-        return {3: "pgd", 2: "pmd", 1: "pte"} if k.paging_levels == 3 else {2: "pgd", 1: "pte"}
-    if k.paging_levels == 5:
-        return {5: "pgd", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
-    return {4: "p4d" if generic_ptdump else "pgd", 3: "pud", 2: "pmd", 1: "pte"}
-
-
-def _prot_text(prot: int, lvl: int) -> str:
-    if not prot & 1:
-        return " " * 30
-    s = "USR " if prot & _PAGE_USER else "    "
-    s += "RW " if prot & _PAGE_RW else "ro "
-    s += "PWT " if prot & _PAGE_PWT else "    "
-    s += "PCD " if prot & _PAGE_PCD else "    "
-    s += "PSE " if (lvl >= 2 and prot & _PAGE_PSE) else "    "
-    s += "PAT " if ((lvl == 1 and prot & _PAT_4K) or (lvl in (2, 3) and prot & _PAT_LARGE)) else "    "
-    s += "GLB " if prot & _PAGE_GLOBAL else "    "
-    s += "NX " if prot & _PAGE_NX else "x  "
-    return s
-
-
-def _size_text(delta: int) -> str:
-    units = "BKMGTPE"
-    u = 0
-    while not (delta & 1023) and u < len(units) - 1:
-        delta >>= 10
-        u += 1
-    return f"{delta:9d}{units[u]} "
+    names = level_names(k.paging_levels, k.mode.is_64bit)
+    if k.mode.is_64bit and k.paging_levels == 4 and generic_ptdump:
+        names[4] = "p4d"
+    return names
 
 
 def ptdump_lines(k, generic_ptdump: Optional[bool] = None) -> List[str]:
@@ -230,17 +205,16 @@ def ptdump_lines(k, generic_ptdump: Optional[bool] = None) -> List[str]:
         # (VMALLOC_OFFSET) above high_memory, aligned to it
         high = (k.page_offset + (k.max_low_pfn << PAGE_SHIFT)) & 0xFFFFFFFF
         end = (high + 2 * VMALLOC_OFFSET_32 - 1) & ~(VMALLOC_OFFSET_32 - 1)
-        out = ["---[ Kernel Mapping ]---"]
+        out = [ptdump_marker("Kernel Mapping")]
         width = 8
     else:
         end = VMALLOC_START_L5 if k.paging_levels == 5 else VMALLOC_START_L4
-        out = ["---[ Low Kernel Mapping ]---"]
+        out = [ptdump_marker("Low Kernel Mapping")]
         width = 16
     cur: Optional[list] = None   # [start, end, lvl, prot, eff]
 
     def flush(c: list) -> None:
-        out.append(f"0x{c[0]:0{width}x}-0x{c[1]:0{width}x}   {_size_text((c[1] - c[0]) & ((1 << 64) - 1))}"
-                   f"{_prot_text(c[3], c[2])}{names[c[2]]}")
+        out.append(ptdump_line(c[0], c[1], c[3], names[c[2]], width))
 
     for va, va_end, lvl, prot, eff, _ in walk_segments(k, start, end):
         if va_end == 0 or va_end > end:
@@ -253,19 +227,17 @@ def ptdump_lines(k, generic_ptdump: Optional[bool] = None) -> List[str]:
         cur = [va, va_end, lvl, prot, eff]
     if cur is not None:
         flush(cur)
-    out.append("---[ vmalloc() Area ]---")
+    out.append(ptdump_marker("vmalloc() Area"))
     return out
 
 
 def table_entries(k, direct_map_only: bool = True) -> List[dict]:
     """Every present entry under CR3: ``level`` (pgd/p4d/pud/pmd/pte), ``table`` (physical
-    address of the table page), ``index``, ``value`` (raw), ``va`` (first address it maps),
+    address of the table page), ``index``, ``entry`` (raw), ``va`` (first address it maps),
     ``leaf``."""
     k = _kernel(k)
     g = _Geometry(k)
-    names = _level_names(k, False) if g.i386 else (
-        {5: "pgd", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"} if k.paging_levels == 5 else
-        {4: "pgd", 3: "pud", 2: "pmd", 1: "pte"})
+    names = level_names(k.paging_levels, k.mode.is_64bit)
     top_shift = g.shift(g.levels)
     lo_slot = ((k.page_offset & ((1 << g.vabits) - 1)) >> top_shift) % g.entries(g.levels) if direct_map_only else 0
     out: List[dict] = []
@@ -281,7 +253,7 @@ def table_entries(k, direct_map_only: bool = True) -> List[dict]:
             v = int(t[i])
             va = base + (i << shift)
             leaf = g.is_leaf(lvl, v)
-            out.append({"level": names[lvl], "table": pfn << PAGE_SHIFT, "index": i, "value": v,
+            out.append({"level": names[lvl], "table": pfn << PAGE_SHIFT, "index": i, "entry": v,
                         "va": va if g.i386 else _sext(va, g.vabits), "leaf": leaf})
             if not leaf:
                 rec((v & g.addr_mask) >> 12, lvl - 1, va, 0)
@@ -374,11 +346,10 @@ def cmd_dump(args: argparse.Namespace, layout) -> int:
         gen = None if args.generic_ptdump == "auto" else args.generic_ptdump == "yes"
         print("\n".join(ptdump_lines(k, gen)))
     elif fmt == "json":
-        print(json.dumps({"cr3": k.pgd_pfn << PAGE_SHIFT, "mode": k.mode.name, "page_offset": k.page_offset,
-                          "entries": table_entries(k)}, indent=None))
+        print(dumps(dump_document(k, table_entries(k)), indent=None))
     else:
         meta = write_raw(k, args.dir)
-        print(json.dumps(meta, indent=1))
+        print(dumps(raw_meta_document(meta)))
     return 0
 
 

@@ -3,7 +3,6 @@ version carries (``--version 5.10.223``: which changes, and why)."""
 from __future__ import annotations
 
 import argparse
-import json
 
 EXAMPLES = """examples:
   emu profiles                       the named profiles and what each changes
@@ -58,7 +57,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 print(f"{'':<9}source: {s}")
         return 0
     if args.json:
-        print(json.dumps({n: p.to_json() for n, p in PROFILES.items()}, indent=1))
+        from emu.tools.formats import dumps, profiles_document
+        print(dumps(profiles_document(PROFILES)))
         return 0
     for name, summary, diff in profile_table():
         print(f"{name:<8} {summary}")

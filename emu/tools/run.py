@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import List
 
+from emu.tools.formats import dumps, run_document, steps_lines, summary_lines
 from emu.tools.options import add_layout_options, engine_of, layout
 
 EXAMPLES_RUN = """examples:
@@ -14,6 +14,8 @@ EXAMPLES_RUN = """examples:
   emu run --e820 map.json --no-gbpages      your e820 (JSON or BIOS-e820 lines)
   emu run --dmesg boot.log                  everything the boot log tells (version, e820, BRK, initrd)
   emu run --sysfs --json                    this machine's /sys/firmware/memmap, as JSON
+  emu run --profile seed --steps            the top-down windows, step sizes and page-table sources
+  emu run --plot layout.png                 the same as a picture (matplotlib: pip install 'emu[plot]')
 """
 
 
@@ -24,41 +26,25 @@ def register(sub) -> None:
     r.add_argument("--debug", action="store_true", help="also print pr_debug lines (as dynamic debug would)")
     r.add_argument("--json", action="store_true", help="one JSON object")
     r.add_argument("--no-verify", action="store_true", help="skip the verification walk")
+    r.add_argument("--steps", action="store_true",
+                   help="how the direct map was built, as a table: the e820 map, each init_memory_mapping call "
+                        "in order with its window, step size, pieces and page-table pages (BRK, memblock, image)")
+    r.add_argument("--plot", metavar="FILE",
+                   help="also draw the same as a picture (FILE.png or FILE.svg; needs matplotlib: "
+                        "pip install 'emu[plot]')")
     r.set_defaults(func=cmd_run)
 
 
 def summary(result) -> List[str]:
-    k = result.kernel
-    pt = result.pgtable_pages
-    lv = pt["by_level"]
-    src = pt["by_source"]
-    levels = ", ".join(f"{name.upper()} {lv[name]}" for name in ("pgd", "p4d", "pud", "pmd", "pte") if name in lv)
-    out = [
-        "",
-        f"--- emu: profile {result.profile}, {result.arch} {k.paging_levels}-level, "
-        f"max_pfn {k.max_pfn:#x}, {result.seconds * 1000:.1f} ms ({k.engine.name}) ---",
-        f"page-table pages: {pt['total']} ({levels}); from "
-        + ", ".join(f"{name} {n}" for name, n in src.items() if n),
-    ]
-    for key, kb in result.meminfo.items():
-        out.append(f"{key + ':':<16}{kb:>12} kB")
-    if result.panic:
-        out.append(f"result: {result.panic}")
-    elif result.verify is not None:
-        v = result.verify
-        if v.ok:
-            out.append(f"verify: OK ({v.checked.get('leaf_runs', 0)} leaf runs, {v.checked.get('walks', 0)} walks, "
-                       f"{v.checked.get('table_pages', 0)} table pages checked)")
-        else:
-            out.append(f"verify: FAILED, {v.violation_count} violation(s)")
-            out.extend(f"  {m}" for m in v.violations[:20])
-    for w in result.warnings:
-        out.append(f"warning: {w}")
-    return out
+    """The lines ``emu run`` prints after the kernel's (:func:`emu.tools.formats.summary_lines`)."""
+    return summary_lines(result)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from emu.boot.emulate import run
+    if args.plot:
+        from emu.tools.plot import check_output
+        check_output(args.plot)
     desc = layout(args)
     result = run(desc, check=not args.no_verify,
                      max_memory=args.max_memory, progress=progress_bar() if not args.json else None,
@@ -66,10 +52,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from emu.tools.options import say_assumptions
     say_assumptions(result)
     if args.json:
-        print(json.dumps(result.to_json(), indent=1))
+        print(dumps(run_document(result)))
+    elif args.steps:
+        print("\n".join(steps_lines(result)))
     else:
         lines = result.debug_log if args.debug else result.log
         print("\n".join(lines + summary(result)))
+    if args.plot:
+        from emu.tools.plot import plot_run
+        plot_run(result, args.plot)
+        print(f"emu: wrote {args.plot}", file=sys.stderr)
     if result.verify is not None and not result.verify.ok:
         return 1
     return 0

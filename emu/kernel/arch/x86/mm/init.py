@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from emu.kernel.state import Kernel, MappingCall
+from emu.kernel.state import Kernel, MappingCall, MappingWindow
 from emu.kernel.mm.memblock import round_down, round_up
 from emu.kernel.arch.x86.pgtable_types import (
     MASK_1G,
@@ -526,7 +526,10 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int, progress: Progr
                 start = map_start
         else:
             start = map_start
+        window = MappingWindow(start, last_start, step_size, len(k.calls))
+        k.windows.append(window)
         new = init_range_memory_mapping(k, start, last_start)
+        window.end_call = len(k.calls)
         last_start = start
         k.min_pfn_mapped = last_start >> PAGE_SHIFT
         grown = _grow(k, step_size, new, mapped_ram_size)
@@ -544,7 +547,10 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int, progress: Progr
         if progress is not None:
             progress(new)
     if real_end < map_end:
+        window = MappingWindow(real_end, map_end, 0, len(k.calls))
+        k.windows.append(window)
         new = init_range_memory_mapping(k, real_end, map_end)
+        window.end_call = len(k.calls)
         if progress is not None:
             progress(new)
 
@@ -564,7 +570,10 @@ def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int, progress: Prog
                 nxt = map_end
         else:
             nxt = map_end
+        window = MappingWindow(start, nxt, step_size, len(k.calls))
+        k.windows.append(window)
         new = init_range_memory_mapping(k, start, nxt)
+        window.end_call = len(k.calls)
         start = nxt
         step_size = _grow(k, step_size, new, mapped_ram_size)
         mapped_ram_size += new
