@@ -115,16 +115,9 @@ def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None
                    help="refuse layouts whose page tables would need more (default: half of available RAM)")
 
 
-def layout(args: argparse.Namespace):
-    """The boot the options describe (:class:`emu.boot.describe.BootDescription`): the
-    artefacts (``--dmesg``, ``--e820``, ``--sysfs``) through :func:`emu.boot.describe.describe`,
-    then today's flags on top.  Every input nobody gave is in its ``assumptions``."""
-    import dataclasses
-    from emu.boot.describe import describe, read_log
-    from emu.inputs.e820 import load_e820, parse_sysfs_memmap
-    from emu.machine.cpu import CpuFeatures
-
-    log = read_log(args.dmesg) if args.dmesg else None
+def artefacts(args: argparse.Namespace):
+    """(config, System.map, CPU) of ``--config``, ``--system-map`` and ``--cpu`` (None each
+    when not given)."""
     config = sysmap = cpu = None
     if getattr(args, "config", None):
         from emu.inputs.kconfig import load_kconfig
@@ -135,6 +128,20 @@ def layout(args: argparse.Namespace):
     if getattr(args, "cpu", None):
         from emu.inputs.cpu import parse_cpu
         cpu = parse_cpu(args.cpu)
+    return config, sysmap, cpu
+
+
+def layout(args: argparse.Namespace):
+    """The boot the options describe (:class:`emu.boot.describe.BootDescription`): the
+    artefacts (``--dmesg``, ``--e820``, ``--sysfs``) through :func:`emu.boot.describe.describe`,
+    then today's flags on top.  Every input nobody gave is in its ``assumptions``."""
+    import dataclasses
+    from emu.boot.describe import describe, read_log
+    from emu.inputs.e820 import load_e820, parse_sysfs_memmap
+    from emu.machine.cpu import CpuFeatures
+
+    log = read_log(args.dmesg) if args.dmesg else None
+    config, sysmap, cpu = artefacts(args)
     e820, e820_source = None, None
     if args.e820:
         e820, e820_source = load_e820(args.e820), args.e820

@@ -3,13 +3,11 @@ the emulated default-dmesg lines with the log's page-table lines."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Union
 
 from emu.boot.describe import (  # noqa: F401  (re-exported for the command's users)
     ReplayError,
@@ -19,9 +17,8 @@ from emu.boot.describe import (  # noqa: F401  (re-exported for the command's us
     with_backports,
 )
 from emu.inputs.dmesg import BootLog, is_pagetable_line, normalize_pagetable_line
-from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_PR_DEBUG, ProfileError, get_profile
+from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_PR_DEBUG, ProfileError
 from emu.errors import EmuError
-from emu.machine.cpu import CpuFeatures
 
 _RE_LOWHIGH = re.compile(r"^\d+MB (LOWMEM|HIGHMEM) available\.")
 
@@ -68,6 +65,8 @@ class ReplayResult:
     verify_ok: Optional[bool] = None
     #: inputs the log did not give, set to defaults
     assumptions: List[str] = field(default_factory=list)
+    #: the emulation (emu.boot.emulate.Result; not in to_json): for --plot
+    result: Optional[object] = field(default=None, repr=False, compare=False)
 
     def line(self) -> str:
         if self.passed:
@@ -95,7 +94,7 @@ class ReplayResult:
 
 def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = False,
            gbpages: Optional[bool] = None, params_override: Optional[dict] = None,
-           engine: Optional[str] = None) -> ReplayResult:
+           engine: Optional[str] = None, config=None, sysmap=None, cpu=None) -> ReplayResult:
     """Emulate ``log``'s boot as ``emu run --dmesg`` does (:func:`emu.boot.describe.describe`,
     :func:`emu.boot.emulate.run`) and compare the page-table lines.  ``params_override``:
     BootParams fields a log cannot show (e.g. an i386 kernel's fixmap geometry)."""
@@ -110,9 +109,7 @@ def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = 
     try:
         if not log.kernel_version and not profile:
             raise ReplayError(f"{log.name}: no 'Linux version' line; pass --profile")
-        desc = describe(log, profile=profile, overrides=over)
-        if gbpages:   # --gbpages: the CPU has them too
-            desc.params.cpu = dataclasses.replace(desc.params.cpu or CpuFeatures(), gbpages=True)
+        desc = describe(log, profile=profile, overrides=over, config=config, sysmap=sysmap, cpu=cpu)
         result = run(desc, engine=engine)
     except (EmuError, ProfileError) as e:
         return ReplayResult(log.name, False, expected=expected, error=str(e).splitlines()[0])
@@ -130,7 +127,7 @@ def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = 
             break
     return ReplayResult(log.name, first is None, desc.profile.name, expected, got, first, None, result.panic,
                         result.verify.ok if result.verify is not None else None,
-                        [a.text() for a in result.assumptions])
+                        [a.text() for a in result.assumptions], result)
 
 
 def replay_file(path: Union[str, Path], **kw) -> ReplayResult:
@@ -163,24 +160,37 @@ def register(sub) -> None:
     gb.add_argument("--no-gbpages", dest="gbpages", action="store_false")
     rp.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                     help="a boot parameter the log does not show (e.g. an i386 kernel's fixmap_bottom=0xffd00000)")
-    rp.add_argument("--json", action="store_true")
+    rp.add_argument("--config", metavar="FILE", help="the kernel's .config (every log is of this kernel)")
+    rp.add_argument("--system-map", metavar="FILE", help="its System.map or kallsyms list")
+    rp.add_argument("--cpu", metavar="DESC", help="the CPU the logs booted on (see emu run --help)")
+    rp.add_argument("--json", action="store_true", help="one JSON document (schema emu.replay/1)")
+    rp.add_argument("--plot", metavar="FILE", help="a picture of the (single) log's emulation")
     rp.add_argument("-v", "--verbose", action="store_true", help="show the diff of failing logs")
     rp.add_argument("--pure", action="store_true", help="use the pure-Python reference loops")
     rp.set_defaults(func=cmd_replay)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from emu.tools.options import engine_of
+    from emu.tools import formats
+    from emu.tools.options import CliError, artefacts, engine_of
+    config, sysmap, cpu = artefacts(args)
+    if args.plot:
+        from emu.tools import plot
+        if len(args.logs) != 1:
+            raise CliError("--plot draws one log's emulation: give one LOG")
+        plot.check_output(args.plot)
     results = []
     for path in args.logs:
         over = {n: (tuple(v) if n in ("kmap_range", "initrd") and isinstance(v, list) else v) for n, v in args.param}
         results.append(replay_file(path, profile=args.profile, debug_pagealloc=args.debug_pagealloc,
                                    gbpages=args.gbpages, params_override=over or None,
-                                   engine=engine_of(args)))
+                                   engine=engine_of(args), config=config, sysmap=sysmap, cpu=cpu))
     passed = sum(1 for r in results if r.passed)
     failed = len(results) - passed
+    if args.plot and results[0].result is not None:
+        plot.plot_replay(results[0].result, args.plot)
     if args.json:
-        print(json.dumps({"results": [r.to_json() for r in results], "passed": passed, "failed": failed}, indent=1))
+        print(formats.dumps(formats.replay_document(results, passed, failed)))
     else:
         for r in results:
             print(r.line())

@@ -369,8 +369,11 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     image = [(k.pgd_pfn, k.paging_levels)]
     if profile.early_direct_map == "ident_1g":
         image += head64_ident_tables(k)
-    # the image's half (PGD[511]): its tables follow init_top_pgt (2 pages with PTI's user half)
-    k.image_tables = head64.x86_64_start_kernel(k, max(q for q, _ in image) + 2)
+    # the image's half (PGD[511]): unless the System.map says, its tables follow init_top_pgt
+    # (2 pages with PTI's user half), level3_ident_pgt and level2_ident_pgt, as head_64.S lays
+    # them out (Debian's 5.10-6.12 images)
+    first = k.pgd_pfn + 4 if profile.early_direct_map != "ident_1g" else max(q for q, _ in image) + 2
+    k.image_tables = head64.x86_64_start_kernel(k, first)
     k.max_pfn_mapped = profile.early_max_pfn_mapped_64
     printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
     k.table_pages.append(np.array([q for q, _ in image], np.uint64), np.array([lv for _, lv in image], np.uint8),
