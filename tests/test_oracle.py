@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import socket
 import struct
-import threading
 
 import pytest
 
@@ -20,13 +19,15 @@ from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
 from emu.kernel.state import BootParams
 from emu.tools.oracle import gdbstub
-from emu.tools.oracle.compare import compare, params_from_guest, resolve_profile
+from oracle_fakes import FakeStub
+from emu.tools.oracle.compare import _emu_inputs, compare, guest_profile_name, params_from_guest, resolve_profile
 from emu.tools.oracle.qemu import Guest, QemuLayout
-from emu.tools.oracle.tables import emu_tree, walk_tree
+from emu.tools.oracle.tables import (LEAF, TableCopyError, copy_tables, emu_tree, kernel_slots, paging_mode,
+                                     tree_mmu, tree_of)
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile
 from emu.kernel.arch.x86.kernel.setup import setup_arch
-from emu.machine.mmu import MMU, enumerate_tables
+from emu.machine.mmu import MMU, enumerate_entries, enumerate_tables, translate
 
 
 # ---------------------------------------------------------------------------
@@ -38,80 +39,6 @@ def test_framing_roundtrip():
     assert gdbstub._checksum(b"OK") == b"9a"
     # run-length encoding: "0* " is '0' repeated 1 + (' ' - 29) = 4 times
     assert gdbstub._unescape(b"0* ") == b"0000"
-
-
-class FakeStub(threading.Thread):
-    """Answers the packets GdbRemote sends, over a real socket."""
-
-    def __init__(self, mem: dict, stop_pc: int) -> None:
-        super().__init__(daemon=True)
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(1)
-        self.port = self.srv.getsockname()[1]
-        self.mem = mem
-        self.stop_pc = stop_pc
-        self.breaks = set()
-        self.phys = False
-        self.log = []
-
-    def _send(self, conn, payload: str) -> None:
-        d = payload.encode()
-        conn.sendall(b"$" + d + b"#" + gdbstub._checksum(d))
-
-    def run(self) -> None:
-        conn, _ = self.srv.accept()
-        buf = b""
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            buf += chunk
-            while b"#" in buf:
-                start = buf.find(b"$")
-                if start < 0:
-                    buf = b""
-                    break
-                end = buf.find(b"#", start)
-                if end < 0 or len(buf) < end + 3:
-                    break
-                pkt = buf[start + 1:end].decode()
-                buf = buf[end + 3:]
-                conn.sendall(b"+")
-                self.log.append(pkt)
-                self._send(conn, self.answer(pkt, conn))
-
-    def answer(self, pkt: str, conn) -> str:
-        if pkt.startswith("qSupported"):
-            return "PacketSize=1000;qXfer:features:read+"
-        if pkt == "?":
-            return "T05thread:01;"
-        if pkt.startswith("Z1,"):
-            self.breaks.add(int(pkt.split(",")[1], 16))
-            return "OK"
-        if pkt.startswith("z1,"):
-            self.breaks.discard(int(pkt.split(",")[1], 16))
-            return "OK"
-        if pkt == "c":
-            conn.sendall(b"$" + b"O" + b"hi".hex().encode() + b"#" + gdbstub._checksum(b"O" + b"hi".hex().encode()))
-            return "T05thread:01;"
-        if pkt.startswith("Qqemu.PhyMemMode:"):
-            self.phys = pkt.endswith("1")
-            return "OK"
-        if pkt.startswith("qRcmd,"):
-            cmd = bytes.fromhex(pkt[6:]).decode()
-            if cmd == "info registers":
-                text = f"RIP={self.stop_pc:016x} RSP=ffffc90000003f00\nCR0=80050033 CR2=0 CR3=0000000002a10000 CR4=000000b0\nEFER=0000000000000d01\n"
-                return text.encode().hex()
-            return "E01"
-        if pkt.startswith("m"):
-            a, n = (int(x, 16) for x in pkt[1:].split(","))
-            space = "p" if self.phys else "v"
-            for (sp, base), data in self.mem.items():
-                if sp == space and base <= a and a + n <= base + len(data):
-                    return data[a - base:a - base + n].hex()
-            return "E14"
-        return ""
 
 
 def test_gdbremote_against_fake_stub():
@@ -172,7 +99,11 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     g.direct_pages_count = list(k.direct_pages_count) + [0] * (6 - len(k.direct_pages_count))
     g.page_offset = k.page_offset
     g.levels = k.paging_levels
-    g.tree = emu_tree(k)
+    # as from a real guest: its table pages copied page by page into a PhysMem, then listed
+    mode = paging_mode("x86_64", k.paging_levels)
+    mmu = tree_mmu(mode, g.cr3)
+    slots = kernel_slots(mode, g.page_offset)
+    g.tree = tree_of(copy_tables(k.phys.image_bytes, mmu, slots, k.phys.limit), mmu, mode, slots)
     g.next_call = "idt_setup_early_pf"
     return g
 
@@ -196,14 +127,56 @@ def test_self_comparison_is_identical(e820, cpu, la57):
     assert c.params["cpu"]["gbpages"] == cpu.gbpages and c.params["la57"] == la57
 
 
-def test_walk_agrees_with_enumerate_tables():
-    r = emulate(HOLES.copy(), "6.1", BootParams(cpu=CpuFeatures(gbpages=False)), check=False)
-    k = r.kernel
-    t = emu_tree(k)
-    s = enumerate_tables(k.phys, MMU(cr3=k.pgd_pfn << 12, levels=4, maxphyaddr=52))
-    sizes = [size for _, _, size, _ in t.leaves()]
-    assert sizes.count(1 << 12) == s.leaves_4k and sizes.count(1 << 21) == s.leaves_2m
-    assert set(t.tables) == {int(p) for p in s.tables[:, 0]} - {k.pgd_pfn}
+def _emulated(e820, params, profile="6.1"):
+    return emulate(e820.copy(), profile, params, check=False).kernel
+
+
+I386_PAE = BootParams(arch="i386", pae=True, cpu=CpuFeatures(gbpages=False), gbpages=False)
+I386_LEGACY = BootParams(arch="i386", pae=False, cpu=CpuFeatures(gbpages=False, nx=False), gbpages=False)
+
+
+@pytest.mark.parametrize("e820,params", [
+    (HOLES, BootParams(cpu=CpuFeatures(gbpages=False))),
+    (HOLES, BootParams(cpu=CpuFeatures())),
+    (EMBEDDED_DEFAULT, BootParams(cpu=CpuFeatures(la57=True), la57=True)),
+    (HOLES, I386_PAE),
+    (HOLES, I386_LEGACY),
+    (HOLES, BootParams(arch="i386", pae=False, cpu=CpuFeatures(gbpages=False, nx=False, pse=False), gbpages=False)),
+], ids=["4level-2M", "4level-1G", "5level", "pae", "nonpae", "nonpae-nopse"])
+def test_enumerate_entries_is_the_hardware_walk(e820, params):
+    """The per-entry listing sees the tree enumerate_tables and translate see: the same
+    table pages, the same leaves, each leaf's va translating to its pa."""
+    k = _emulated(e820, params)
+    mmu = tree_mmu(k.mode, k.pgd_pfn << 12, params.cpu.pse)
+    ents, tables = enumerate_entries(k.phys, mmu)
+    summary = enumerate_tables(k.phys, mmu, 0, 1024 if k.mode.levels == 2 else 512)
+    assert sorted(map(tuple, tables.tolist())) == sorted(map(tuple, summary.tables.tolist()))
+    leaves = ents[ents["kind"] == LEAF]
+    large = leaves[leaves["level"] > 1]
+    assert len(leaves) - len(large) == summary.leaves_4k and len(large) == summary.leaves_2m + summary.leaves_1g
+    assert (ents["value"] != 0).all() and len(ents) > len(leaves)
+    t = tree_of(k.phys, mmu, k.mode, (0, 4 if k.mode.levels == 3 else (1024 if k.mode.levels == 2 else 512)))
+    vas = [va for va, _, _, _ in t.leaves()]
+    tr = translate(k.phys, mmu, vas)
+    assert (tr.error == -1).all()
+    assert tr.pa.tolist() == [pa for _, pa, _, _ in t.leaves()]
+    assert [1 << int(s) for s in tr.shift] == [size for _, _, size, _ in t.leaves()]
+
+
+def test_enumerate_entries_keeps_non_present_and_reserved_entries_unfollowed():
+    from emu.machine.phys import PhysMem
+    phys = PhysMem(1 << 30)
+    phys.write64((1 << 12) + 8 * 273, 0x2067)             # PGD 273 -> PUD page 2
+    phys.write64((1 << 12) + 8 * 274, 0x3000)             # not present, not zero: listed
+    phys.write64((1 << 12) + 8 * 275, (1 << 50) | 0x4067)  # reserved bit (MAXPHYADDR 46): not followed
+    phys.write64(2 << 12, 0x40000000 | 0x1E3)             # PUD: a 1G leaf
+    phys.write64(0x4000 + 8, 0x63)                        # in the unreached page 4
+    ents, tables = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46))
+    assert ents["kind"].tolist() == [1, 2, 0, 3]
+    assert ents["level"].tolist() == [4, 3, 4, 4]
+    assert tables.tolist() == [[2, 3, 1, 273]]
+    _, t2 = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46), 274, 512)
+    assert len(t2) == 0
 
 
 def test_perturbations_are_reported():
@@ -255,13 +228,39 @@ def test_layout_to_qemu():
     assert low.qemu_ram() == 0x8000000
 
 
-def test_walk_tree_from_bytes():
-    # PGD slot 273 -> PUD page 2 -> one 1G leaf
+def _pages_reader(pages, log=None):
+    def read(pfn):
+        if log is not None:
+            log.append(pfn)
+        return pages.get(pfn, bytes(4096))
+    return read
+
+
+def test_guest_tree_from_bytes_through_physmem():
+    # PGD slot 273 -> PUD page 2 -> one 1G leaf and a PMD page 3 -> one 2M leaf
     pages = {1: struct.pack("<512Q", *([0] * 273 + [0x2067] + [0] * 238)),
-             2: struct.pack("<512Q", *([0x800000000000_01E3 & ((1 << 64) - 1)] + [0] * 511))}
-    t = walk_tree(lambda pfn: pages.get(pfn, bytes(4096)), 1, 4, 0xFFFF888000000000)
-    assert t.leaves() == [(0xFFFF888000000000, 0, 1 << 30, 0x8000000000_0001E3 & ((1 << 64) - 1))]
-    assert t.tables == {2: (3, 0xFFFF888000000000)}
+             2: struct.pack("<512Q", *([0x8000000000_0001E3 & ((1 << 64) - 1), 0x3067] + [0] * 510)),
+             3: struct.pack("<512Q", *([0x400000E3] + [0] * 511)),
+             7: struct.pack("<512Q", *([0x63] * 512))}      # not reachable: never read
+    mode = paging_mode("x86_64", 4)
+    mmu = tree_mmu(mode, 1 << 12)
+    slots = kernel_slots(mode, 0xFFFF888000000000)
+    log = []
+    phys = copy_tables(_pages_reader(pages, log), mmu, slots, 1 << 30)
+    assert sorted(log) == [1, 2, 3]
+    t = tree_of(phys, mmu, mode, slots)
+    base = 0xFFFF888000000000
+    assert t.leaves() == [(base, 0, 1 << 30, 0x8000000000_0001E3 & ((1 << 64) - 1)),
+                          (base + (1 << 30), 0x40000000, 1 << 21, 0x400000E3)]
+    assert t.tables == {2: (3, base), 3: (2, base + (1 << 30))}
+    assert t.entries[(4, base)] == 0x2067 and len(t.entries) == 4
+
+
+def test_guest_tree_pointing_beyond_its_memory_is_an_error():
+    pages = {1: struct.pack("<512Q", *([0] * 273 + [(5 << 30) | 0x67] + [0] * 238))}
+    mode = paging_mode("x86_64", 4)
+    with pytest.raises(TableCopyError):
+        copy_tables(_pages_reader(pages), tree_mmu(mode, 1 << 12), (256, 511), 1 << 30)
 
 
 def test_cli_matrix_list(capsys):
@@ -269,6 +268,57 @@ def test_cli_matrix_list(capsys):
     assert main(["oracle", "matrix", "--list"]) == 0
     out = capsys.readouterr().out
     assert "1T-gb" in out and "2G-la57" in out and len(out.splitlines()) >= 12
+    assert main(["oracle", "matrix", "--list", "--release", "all", "--flavour", "all", "--only", "512M"]) == 0
+    rows = [ln.split()[:3] for ln in capsys.readouterr().out.splitlines()]
+    assert rows == [["5.10", "amd64", "512M"], ["5.10", "cloud-amd64", "512M"], ["5.10", "686-pae", "512M"],
+                    ["5.10", "686", "512M"], ["6.1", "amd64", "512M"], ["6.1", "cloud-amd64", "512M"],
+                    ["6.1", "686-pae", "512M"], ["6.1", "686", "512M"], ["6.12", "amd64", "512M"],
+                    ["6.12", "cloud-amd64", "512M"]]
+    assert main(["oracle", "matrix", "--list", "--release", "4.19"]) == 2
+
+
+def test_cli_dying_guest_is_an_error_with_the_serial_log(monkeypatch, capsys):
+    """A guest that dies before init_mem_mapping (64M: the kernel cannot decompress): one
+    line with the reason, the serial log's last lines, exit 2 -- never exit 0 in silence."""
+    from emu.tools.cli import main
+    from emu.tools.oracle import cli as ocli, qemu as Q
+
+    def died(layout, bz, syms, **kw):
+        raise Q.GuestError("the guest died before init_mem_mapping: QEMU exited with status 0",
+                           ["serial: Probing EDD (edd=off to disable)... ok"])
+    monkeypatch.setattr(Q, "run_guest", died)
+    monkeypatch.setattr(ocli, "_kernel", lambda args, *a: ("bz", None, None, "fake"))
+    assert main(["oracle", "run", "--mem", "64M"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == ["emu: error: the guest died before init_mem_mapping: QEMU exited with status 0",
+                                "  serial: Probing EDD (edd=off to disable)... ok"]
+
+
+def test_emu_inputs_is_the_one_derivation():
+    """compare() takes every emu input from _emu_inputs: the kernel's state, or the log."""
+    g = Guest("x", "k", "", [])
+    g.page_size_mask, g.supported_pte_mask, g.default_kernel_pte_mask = 0b100, (1 << 64) - 1, (1 << 64) - 1
+    g.pgt_buf_start, g.pgt_buf_top = 0x4401, 0x4411
+    g.e820 = [(0, 0x9F000, 1), (0x100000, 0x1FF00000, 1)]
+    g.kernel_start = 0x1000000
+    g.serial = ("[    0.000000] Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian "
+                "12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian "
+                "6.1.192-3 (2026-11-26)\n"
+                "[    0.000000] BIOS-provided physical RAM map:\n"
+                "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
+                "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable\n")
+    prof = get_profile("6.1")
+    e820, edits, params, notes = _emu_inputs(g, prof, "kernel")
+    assert [(e.addr, e.size) for e in e820.entries] == [(0, 0x9F000), (0x100000, 0x1FF00000)] and edits == []
+    assert params.brk_base == 0x4401000 and not params.pti
+    e820, edits, params2, notes = _emu_inputs(g, prof, "log")
+    assert [(e.addr, e.end) for e in e820.entries] == [(0, 0x9FC00), (0x100000, 0x1FFE0000)]
+    assert params2.brk_base == params.brk_base and any("console log" in n for n in notes)
+    with pytest.raises(ValueError):
+        _emu_inputs(g, prof, "guess")
+    # the booted kernel's version names the profile, not the compiler's "(Debian 12.2.0-...)"
+    assert guest_profile_name(g) == "6.1.192"
 
 
 # ---------------------------------------------------------------------------
@@ -292,18 +342,20 @@ def test_real_kernel_matches(name):
     from emu.tools.oracle.symbols import Symbols
     g = run_guest(by_name()[name], ki.bzimage, Symbols.load(ki.symbols), timeout=300)
     assert g.next_call == "idt_setup_early_pf"
-    c = compare(g, "6.1")
+    c = compare(g, "auto")
     assert c.identical, c.differences[:10]
 
 
-def test_walk_tree_i386_formats():
-    from emu.tools.oracle.tables import format_for
+def test_guest_tree_i386_formats():
     # PAE: PDPT (32-byte aligned, here at offset 0x20 of page 1) slot 3 -> PMD page 2 -> 2M leaf
     pdpt = bytes(0x20) + struct.pack("<4Q", 0, 0, 0, 0x2001) + bytes(4096 - 0x40)
-    pmd = struct.pack("<512Q", *([0x800000000000_00E3 & ((1 << 64) - 1)] + [0] * 511))
+    pmd = struct.pack("<512Q", *([0x8000000000_0000E3 & ((1 << 64) - 1)] + [0] * 511))
     pages = {1: pdpt, 2: pmd}
-    fmt = format_for(3, True, "i386")
-    t = walk_tree(lambda p: pages.get(p, bytes(4096)), 1, 3, 0, (3, 4), fmt, top_offset=0x20)
+    mode = paging_mode("i386", 3)
+    mmu = tree_mmu(mode, 0x1020)
+    slots = kernel_slots(mode, 0xC0000000)
+    assert slots == (3, 4)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, slots, 1 << 30), mmu, mode, slots)
     assert t.leaves() == [(0xC0000000, 0, 1 << 21, 0x8000000000_0000E3 & ((1 << 64) - 1))]
     # non-PAE: PGD slot 768 -> a 4M leaf; slot 769 -> a page table with one 4k PTE
     pgd = [0] * 1024
@@ -312,10 +364,17 @@ def test_walk_tree_i386_formats():
     pte = [0] * 1024
     pte[5] = 0x12345000 | 0x63
     pages = {1: struct.pack("<1024I", *pgd), 3: struct.pack("<1024I", *pte)}
-    t = walk_tree(lambda p: pages.get(p, bytes(4096)), 1, 2, 0, (768, 1024), format_for(2, False, "i386"))
+    mode = paging_mode("i386", 2)
+    mmu = tree_mmu(mode, 0x1000)
+    slots = kernel_slots(mode, 0xC0000000)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, slots, 1 << 30), mmu, mode, slots)
     assert t.leaves() == [(0xC0000000, 0x400000, 1 << 22, 0x4000E3),
                           (0xC0400000 + 5 * 4096, 0x12345000, 4096, 0x12345063)]
     assert t.tables == {3: (1, 0xC0400000)}
+    # without CR4.PSE the same PDE is a table pointer (to the page at 0x400000)
+    mmu = tree_mmu(mode, 0x1000, pse=False)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, slots, 1 << 30), mmu, mode, slots)
+    assert set(t.tables) == {3, 0x400} and all(size == 4096 for _, _, size, _ in t.leaves())
 
 
 def test_fixmap_layout_of_debian_61_i386():

@@ -28,9 +28,11 @@ class Comparison:
     guest: Optional[Guest] = None
     params: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    #: the emu profile compared with (after --set overrides: its name)
+    profile: str = ""
 
     def to_json(self) -> dict:
-        return {"layout": self.layout, "identical": self.identical,
+        return {"layout": self.layout, "identical": self.identical, "profile": self.profile,
                 "boot_seconds": round(self.boot_seconds, 3), "emu_seconds": round(self.emu_seconds, 3),
                 "differences": self.differences, "initial_differences": self.initial_differences,
                 "notes": self.notes, "params": self.params,
@@ -122,9 +124,11 @@ def guest_profile_name(g) -> str:
     names its upstream stable release (``... SMP ... Debian 6.1.192-1``), which may carry
     stable backports the x.y release did not have; otherwise the release itself."""
     import re
-    m = re.search(r"Linux version (\S+).*?Debian (\d+\.\d+\.\d+)", g.serial or "")
+    # the distribution's version follows the build number ("#1 SMP ... Debian 6.1.192-3"); the
+    # compiler's "(gcc-12 (Debian 12.2.0-14+deb12u1) ..." before it is not the kernel's
+    m = re.search(r"Linux version \S+ .*#\d+ [^\n()]*?Debian (\d+\.\d+\.\d+)", g.serial or "")
     if m:
-        return m.group(2)
+        return m.group(1)
     m = re.search(r"Linux version (\d+\.\d+(?:\.\d+)?)", g.serial or "")
     return m.group(1) if m else "6.1"
 
@@ -142,19 +146,38 @@ def resolve_profile(profile="6.1", overrides=None):
     return prof
 
 
-def _log_inputs(g: Guest, params: BootParams):
-    """e820 and its logged edits as ``emu replay`` reads them from the console log."""
-    import os
-    import tempfile
-    from emu.boot.describe import layout_from_log, read_log
-    fd, path = tempfile.mkstemp(prefix="emu-oracle-", suffix=".log")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(g.serial)
-        e820, edits, lp, _ = layout_from_log(read_log(path))
-    finally:
-        os.unlink(path)
-    return e820, edits
+def _emu_inputs(g: Guest, profile, inputs: str = "kernel") -> Tuple[E820Table, list, BootParams, List[str]]:
+    """emu's inputs for the guest's boot: ``(e820, edits, params, notes)`` -- the ONE
+    place the comparison derives them (both emulations, the initial state's and the
+    final one, take these).
+
+    ``inputs="kernel"``: everything from the kernel's own state at ``init_mem_mapping``
+    (:func:`params_from_guest`): its final ``e820_table`` (already through every edit:
+    ``memmap=``, ``e820_add_kernel_range``, ``trim_bios_range``, so no edits are
+    replayed -- an i386 table holds only 131 entries and the kernel's own edits can
+    fail, "too many entries; ignoring ..."), its reservations, BRK buffer and CPU
+    decisions.  ``inputs="log"``: the e820 map and its logged edits from the console
+    log, read by :func:`emu.boot.describe.layout_from_log` as ``emu replay`` reads
+    them (so emu's own e820 processing is checked too); reservations, BRK and CPU
+    features still from the guest.  ``notes``: every input that had to be guessed."""
+    e820, params, notes = params_from_guest(g, profile)
+    edits: list = []
+    if inputs == "log":
+        import os
+        import tempfile
+        from emu.boot.describe import layout_from_log, read_log
+        fd, path = tempfile.mkstemp(prefix="emu-oracle-", suffix=".log")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(g.serial)
+            e820, edits, _, _ = layout_from_log(read_log(path))
+        finally:
+            os.unlink(path)
+        notes.append("inputs: e820 and its edits from the console log (emu.boot.describe.layout_from_log); "
+                     "reservations, BRK and CPU from the kernel's state")
+    elif inputs != "kernel":
+        raise ValueError(f"inputs must be 'kernel' or 'log', not {inputs!r}")
+    return e820, edits, params, notes
 
 
 def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", strict: bool = False) -> Comparison:
@@ -171,23 +194,14 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
     if profile in (None, "auto"):
         profile = guest_profile_name(g)
     prof = resolve_profile(profile, overrides)
-    e820, params, notes = params_from_guest(g, prof)
-    # the kernel's e820_table at init_mem_mapping has been through every edit already
-    # (memmap=, e820_add_kernel_range, trim_bios_range): emu must not redo them.  Redoing is
-    # harmless while they succeed, but an i386 table holds only E820_MAX_ENTRIES (131)
-    # entries and the kernel's own edits can fail ("too many entries; ignoring ...")
-    edits = []
-    if inputs == "log":
-        e820, edits = _log_inputs(g, params)
-    elif inputs != "kernel":
-        raise ValueError(f"inputs must be 'kernel' or 'log', not {inputs!r}")
+    e820, edits, params, notes = _emu_inputs(g, prof, inputs)
     initial = []
     if g.initial_tree is not None:
         # the state init_mem_mapping starts from: emu's setup_arch vs the kernel's
         from emu.kernel.arch.x86.kernel.setup import setup_arch
         try:
             k0 = setup_arch(prof, params, e820.copy(), edits)
-            t0_tree = emu_tree(k0, g.initial_tree.slots)
+            t0_tree = emu_tree(k0, g.initial_tree.slots, pse=g.initial_tree.mmu.pse)
             src0 = {int(p): "image/head" for p in k0.table_pages.column("pfn")}
             initial = diff_trees(g.initial_tree, t0_tree, lambda p: "image/head", lambda p: src0.get(p, "?"))
         except ValueError as e:
@@ -201,7 +215,8 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
         notes.append(f"setup_arch calls {g.next_call} after init_mem_mapping (6.1: idt_setup_early_pf)")
     if res.panic:
         diffs.append({"kind": "panic", "real": None, "emu": res.panic})
-        return Comparison(g.layout, False, g.boot_seconds, emu_s, diffs, notes, initial, g, _pjson(params, e820))
+        return Comparison(g.layout, False, g.boot_seconds, emu_s, diffs, notes, initial, g, _pjson(params, e820),
+                          profile=prof.name)
     k = res.kernel
     # inputs emu derived itself: they must agree with the kernel's
     emu_mem = [(s, e) for s, e in k.memblock.memory]
@@ -217,7 +232,7 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
                       "emu": _hex(k.max_low_pfn)})
     if k.max_pfn != g.max_pfn:
         diffs.append({"kind": "input", "what": "max_pfn", "real": _hex(g.max_pfn), "emu": _hex(k.max_pfn)})
-    et = emu_tree(k, g.tree.slots)
+    et = emu_tree(k, g.tree.slots, pse=g.tree.mmu.pse)
     names = {1: "BRK", 2: "memblock", 3: "pgt_buf", 4: "image"}
     src_col = {int(p): names.get(int(s), "?")
                for p, s in zip(k.table_pages.column("pfn"), k.table_pages.column("src"))}
@@ -262,7 +277,7 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
                      f"(setup_arch / head code; see initial_differences)"
                      + (f", plus {hw} entries whose ACCESSED/DIRTY bits the MMU set" if hw else ""))
     return Comparison(g.layout, not diffs, g.boot_seconds, emu_s, diffs, notes, initial, g,
-                      _pjson(params, e820), stats)
+                      _pjson(params, e820), stats, prof.name)
 
 
 def _e820s(t: E820Table) -> List[str]:
@@ -289,7 +304,7 @@ def _pjson(p: BootParams, e820: E820Table) -> dict:
 def format_comparison(c: Comparison, max_lines: int = 40) -> List[str]:
     g = c.guest
     out = [f"layout {c.layout}: {'IDENTICAL' if c.identical else f'{len(c.differences)} difference(s)'}"
-           f" (boot {c.boot_seconds:.1f} s, emu {c.emu_seconds:.3f} s)"]
+           f" (profile {c.profile}; boot {c.boot_seconds:.1f} s, emu {c.emu_seconds:.3f} s)"]
     if g is not None:
         p = c.params
         out.append(f"  kernel stopped at {g.return_address:#x} (setup_arch, before {g.next_call or '?'}); "
