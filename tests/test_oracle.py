@@ -11,6 +11,7 @@ import shutil
 import socket
 import struct
 
+import numpy as np
 import pytest
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
@@ -105,6 +106,7 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     slots = kernel_slots(mode, g.page_offset)
     g.tree = tree_of(copy_tables(k.phys.image_bytes, mmu, slots, k.phys.limit), mmu, mode, slots)
     g.next_call = "idt_setup_early_pf"
+    g.kernel_for_test = k
     return g
 
 
@@ -122,6 +124,9 @@ def test_self_comparison_is_identical(e820, cpu, la57):
     params = BootParams(cpu=cpu, la57=la57, randomize_memory=True, x86_5level_config=True,
                         brk_base=0x4401000)
     g = _guest_from_emu(e820, params)
+    direct = emu_tree(g.kernel_for_test)
+    # the copy (page by page, as from a guest) lists exactly what the tree in place holds
+    assert (g.tree.entries, g.tree.tables, g.tree.leaves()) == (direct.entries, direct.tables, direct.leaves())
     c = compare(g, "6.1")
     assert c.identical, c.differences[:5]
     assert c.params["cpu"]["gbpages"] == cpu.gbpages and c.params["la57"] == la57
@@ -170,13 +175,34 @@ def test_enumerate_entries_keeps_non_present_and_reserved_entries_unfollowed():
     phys.write64((1 << 12) + 8 * 274, 0x3000)             # not present, not zero: listed
     phys.write64((1 << 12) + 8 * 275, (1 << 50) | 0x4067)  # reserved bit (MAXPHYADDR 46): not followed
     phys.write64(2 << 12, 0x40000000 | 0x1E3)             # PUD: a 1G leaf
-    phys.write64(0x4000 + 8, 0x63)                        # in the unreached page 4
+    phys.write64(0x4000 + 8, 0x80000000 | 0x1E3)          # in the unreached page 4
     ents, tables = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46))
     assert ents["kind"].tolist() == [1, 2, 0, 3]
     assert ents["level"].tolist() == [4, 3, 4, 4]
     assert tables.tolist() == [[2, 3, 1, 273]]
     _, t2 = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46), 274, 512)
     assert len(t2) == 0
+    # a listing of what was written follows it (page 4), the hardware's walk does not
+    ents, t3 = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46), follow_reserved=True)
+    assert t3.tolist() == [[2, 3, 1, 273], [4, 3, 1, 275]] and ents["kind"].tolist() == [1, 2, 0, 3, 2]
+
+
+def test_pae_pdpte_with_accessed_set_is_listed_and_followed():
+    """QEMU's walker sets ACCESSED (bit 5, reserved in a PAE PDPTE) in swapper_pg_dir: the
+    oracle's listing still reaches the tables below, the hardware walk stops."""
+    pdpt = bytes(0x18) + struct.pack("<Q", 0x2021) + bytes(4096 - 0x20)
+    pmd = struct.pack("<512Q", *([0x000000E3] + [0] * 511))
+    pages = {1: pdpt, 2: pmd}
+    mode = paging_mode("i386", 3)
+    mmu = tree_mmu(mode, 0x1000)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, (3, 4), 1 << 30), mmu, mode, (3, 4))
+    assert t.leaves() == [(0xC0000000, 0, 1 << 21, 0xE3)] and t.tables == {2: (2, 0xC0000000)}
+    from emu.machine.phys import PhysMem
+    phys = PhysMem(1 << 30)
+    for pfn, data in pages.items():
+        phys.frames[phys.frame(pfn)] = np.frombuffer(data, "<u8")
+    ents, tables = enumerate_entries(phys, MMU(cr3=0x1000, levels=3, maxphyaddr=36))
+    assert ents["kind"].tolist() == [3] and len(tables) == 0
 
 
 def test_perturbations_are_reported():

@@ -220,7 +220,8 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
                        int(counts[4]), int(counts[5]), odd[: min(int(counts[6]), 256)], int(counts[6]))
 
 
-def enumerate_entries(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: Optional[int] = None):
+def enumerate_entries(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: Optional[int] = None,
+                      follow_reserved: bool = False):
     """Every non-zero entry under CR3, one row each: the per-entry listing of the tree
     the hardware walk (:func:`translate`) and :func:`enumerate_tables` see.
 
@@ -229,7 +230,10 @@ def enumerate_entries(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: Optional
     points to a table; each table page is read once (a page two entries point to is
     listed under the first).  An entry with reserved bits set (bits at or above
     MAXPHYADDR, PS in a PML4E/PML5E, a PAE PDPTE's reserved bits, a 4 MiB PDE's bit 21)
-    is listed but not followed.  Frames without backing read as zero.
+    is listed; the hardware faults there, so it is not followed unless
+    ``follow_reserved`` (a listing of what was written: QEMU's TCG walker, unlike a
+    real CPU, sets ACCESSED in PAE PDPTEs, one of their reserved bits).  Frames without
+    backing read as zero.
 
     Returns ``(entries, tables)``: ``entries`` a numpy structured array sorted by
     (``va``, level from the top down) with fields ``level`` (1 = PTE .. ``mmu.levels``
@@ -302,11 +306,12 @@ def enumerate_entries(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: Optional
         else:
             leaf = np.zeros(len(vals), bool)
         kind = np.where(~present, 0, np.where(bad, 3, np.where(leaf, 2, 1))).astype(np.uint8)
+        follow = (kind == 1) | ((kind == 3) & ~leaf) if follow_reserved else kind == 1
         chunk = np.zeros(len(vals), dtype)
         chunk["level"], chunk["va"], chunk["value"] = lvl, va, vals
         chunk["table"], chunk["index"], chunk["kind"] = pfn, idx, kind
         rows.append(chunk)
-        for j in np.nonzero(kind == 1)[0].tolist():
+        for j in np.nonzero(follow)[0].tolist():
             child = (int(vals[j]) & amask) >> 12
             tables.append((child, lvl - 1, pfn, int(idx[j])))
             if child not in seen:

@@ -3,7 +3,9 @@
 The guest's table pages (read over the gdbstub) are copied into an emu
 :class:`~emu.machine.phys.PhysMem`; both trees are then listed entry by entry by the
 machine layer's :func:`emu.machine.mmu.enumerate_entries` with the same :class:`MMU`
-geometry, under the same top-level slots.  Nothing here interprets an entry.
+geometry, under the same top-level slots, following table pointers even where they
+carry reserved bits (QEMU sets ACCESSED in PAE PDPTEs; the comparison shows such bits
+as differences instead of losing the tree below).  Nothing here interprets an entry.
 """
 from __future__ import annotations
 
@@ -100,12 +102,12 @@ def kernel_slots(mode: PagingMode, page_offset: int) -> Tuple[int, int]:
 
 def tree_of(phys: PhysMem, mmu: MMU, mode: PagingMode, slots: Tuple[int, int]) -> Tree:
     """The tree under ``mmu.cr3`` in ``phys``, from the machine layer's listing."""
-    ents, tables = enumerate_entries(phys, mmu, slots[0], slots[1])
+    ents, tables = enumerate_entries(phys, mmu, slots[0], slots[1], follow_reserved=True)
     tree = Tree(mode.levels, mmu.cr3 >> 12, tuple(slots), mode, mmu)
     lv, va, val, kind = (ents[f].tolist() for f in ("level", "va", "value", "kind"))
     tree.entries = dict(zip(zip(lv, va), val))
     ptr_va = {(t, i): v for t, i, v, k in zip(ents["table"].tolist(), ents["index"].tolist(), va, kind)
-              if k == POINTER}
+              if k in (POINTER, RESERVED)}
     for pfn, level, parent, index in tables.tolist():
         tree.tables.setdefault(pfn, (level, ptr_va[(parent, index)]))
     bits = 10 if mode.entry_bytes == 4 else 9
@@ -144,7 +146,7 @@ def copy_tables(read_page: Callable[[int], bytes], mmu: MMU, slots: Tuple[int, i
 
     copy(mmu.cr3 >> PAGE_SHIFT)
     for _ in range(mmu.levels + 1):
-        _, tables = enumerate_entries(phys, mmu, slots[0], slots[1])
+        _, tables = enumerate_entries(phys, mmu, slots[0], slots[1], follow_reserved=True)
         missing = sorted({int(p) for p in tables[:, 0].tolist()} - {int(p) for p in phys})
         if not missing:
             return phys
