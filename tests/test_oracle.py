@@ -18,7 +18,7 @@ from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
 
 from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.tools.oracle import gdbstub
 from oracle_fakes import FakeStub
 from emu.tools.oracle.compare import _emu_inputs, compare, guest_profile_name, params_from_guest, resolve_profile
@@ -87,7 +87,12 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     # what the kernel has reserved at init_mem_mapping: kernel image + BRK, low memory
     g.memblock_reserved = list(k0.memblock.reserved)
     g.pgt_buf_start, g.pgt_buf_top = k0.pgt_buf_start, k0.pgt_buf_top
-    g.kernel_start = params.kernel_start
+    g.kernel_start = k0.params.kernel_start
+    # the image: its end, its static tables (as System.map gives them)
+    g.image_end = k0.image[1]
+    g.static_pages = {"init_top_pgt": k0.pgd_pfn << 12}
+    for pfn, _, name in k0.image_tables:
+        g.static_pages.setdefault(name, pfn << 12)
     g.max_pfn = k.max_pfn
     g.cr3 = k.pgd_pfn << 12
     g.cr4 = (1 << 12) if params.la57 else 0
@@ -221,6 +226,12 @@ def test_perturbations_are_reported():
     g2.pgt_buf_top = g2.pgt_buf_start  # the real kernel's BRK: empty, so every page is "memblock"
     c2 = compare(g2, "6.1")
     assert any(d["kind"] == "table_page" for d in c2.differences)
+    # the kernel image's half (PGD 511: level2_kernel_pgt's leaves) is compared too
+    g3 = _guest_from_emu(HOLES, params)
+    key = next(k for k, v in g3.tree.entries.items() if k[1] >= 0xFFFFFFFF80000000 and k[0] == 2 and v & 0x80)
+    g3.tree.entries[key] ^= 0x2
+    c3 = compare(g3, "6.1")
+    assert [(d["kind"], d["va"]) for d in c3.differences] == [("leaf", hex(key[1]))]
 
 
 def test_profile_overrides():

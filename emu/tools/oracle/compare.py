@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from emu.kernel.arch.x86.kernel.e820 import E820Table
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M, _PAGE_GLOBAL, _PAGE_NX
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile
@@ -60,7 +60,7 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
         # CONFIG_RANDOMIZE_MEMORY and CONFIG_X86_5LEVEL are 64-bit only: the BRK buffer of
         # an i386 kernel has INIT_PGD_PAGE_COUNT = 2 * 3 = 6 pages
         params = BootParams(arch="i386", pae=g.pae, cpu=cpu, gbpages=False, pti=pti,
-                            randomize_memory=False, x86_5level_config=False,
+                            randomize_memory=False, x86_5level_config=False, debug_pagealloc=False,
                             kernel_start=g.kernel_start, brk_base=g.pgt_buf_start << 12, initrd=None,
                             reserves=list(g.memblock_reserved), movable_node=g.memblock_bottom_up)
         fields = [("page_offset_32", g.page_offset), ("image_end", g.image_end), ("init_end", g.init_end)]
@@ -81,9 +81,19 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
                 setattr(params, name, value)
         return E820Table(g.e820), params, notes
     params = BootParams(cpu=cpu, gbpages=bool(g.direct_gbpages), la57=g.la57, pti=pti,
-                        randomize_memory=randomize, x86_5level_config=True,
+                        randomize_memory=randomize, x86_5level_config=True, debug_pagealloc=False,
                         kernel_start=g.kernel_start, brk_base=g.pgt_buf_start << 12, initrd=None,
                         reserves=list(g.memblock_reserved), movable_node=g.memblock_bottom_up)
+    # the image's half of the tree (PGD 511): where the kernel has its tables (System.map),
+    # where _text is linked (phys_base), the PMD early_ioremap gave bm_pte (slot_virt[0])
+    sp = g.static_pages
+    if sp.get("init_top_pgt") is not None:
+        params.swapper_pg_dir_addr = sp["init_top_pgt"]
+    params.kernel_link_start = g.kernel_start - g.phys_base
+    params.image_tables = {n: a for n, a in sp.items() if n != "init_top_pgt"}
+    sv = (g.fixmap or {}).get("slot_virt0")
+    if sv:
+        params.bm_pte_slot = (sv >> 21) & 511
     return E820Table(g.e820), params, notes
 
 
@@ -203,12 +213,15 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
             k0 = setup_arch(prof, params, e820.copy(), edits)
             t0_tree = emu_tree(k0, g.initial_tree.slots, pse=g.initial_tree.mmu.pse)
             src0 = {int(p): "image/head" for p in k0.table_pages.column("pfn")}
+            src0.update({int(p): "image/head" for p, _, _ in getattr(k0, "image_tables", None) or []})
             initial = diff_trees(g.initial_tree, t0_tree, lambda p: "image/head", lambda p: src0.get(p, "?"))
         except ValueError as e:
             notes.append(f"emu's setup_arch failed: {e}")
     t0 = time.perf_counter()
     res = emulate(e820, prof, params, log_edits=edits, check=False)
     emu_s = time.perf_counter() - t0
+    # every input emu had to default (none should be left: the guest told them all)
+    notes += [f"emu {a.text()}" for a in getattr(res, "assumptions", [])]
     diffs: List[dict] = []
     if g.next_call and g.next_call != "idt_setup_early_pf" and g.arch != "i386":
         # (on i386 setup_arch calls nothing right after init_mem_mapping)
@@ -238,6 +251,8 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
                for p, s in zip(k.table_pages.column("pfn"), k.table_pages.column("src"))}
     for p, _, how in getattr(k, "i386_static", []):
         src_col[int(p)] = "BRK (head_32)" if how == "head_32" else "image"
+    for p, _, _ in getattr(k, "image_tables", None) or []:
+        src_col[int(p)] = "image"
     brk_lo = g.static_pages.get("__brk_base", g.pgt_buf_start << 12) >> 12
     img_lo, img_hi = g.kernel_start >> 12, (g.image_end or 0) >> 12
 

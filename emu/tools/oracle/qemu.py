@@ -414,18 +414,36 @@ def read_entry_state(gdb: GdbRemote, symbols: Symbols, g: Guest, regs: dict,
     if is32:
         _read_layout_32(gdb, symbols, g, config)
     else:
-        g.phys_base = _read_u64(gdb, symbols["phys_base"])
-        g.kernel_start = symbols["_text"] - START_KERNEL_MAP + g.phys_base
-        # page_offset_base exists with CONFIG_RANDOMIZE_MEMORY (4.8+), set before
-        # init_mem_mapping; without it the direct map is walked over the kernel half
-        pob = symbols.get("page_offset_base")
-        g.page_offset = _read_u64(gdb, pob) if pob else 0
+        _read_layout_64(gdb, symbols, g)
     g.e820 = _read_e820(gdb, symbols, W)
     g.memblock_bottom_up, g.memblock_memory, g.memblock_reserved = _read_memblock(gdb, symbols["memblock"], W, P)
     g.pgt_buf_start = _read_word(gdb, symbols["pgt_buf_end"], W)
     g.pgt_buf_top = _read_word(gdb, symbols["pgt_buf_top"], W)
     g.max_pfn = _read_word(gdb, symbols["max_pfn"], W)
     return ret
+
+
+#: x86-64: the image's static page tables (head_64.S), in System.map
+IMAGE_TABLE_SYMBOLS = ("init_top_pgt", "level4_kernel_pgt", "level3_kernel_pgt", "level2_kernel_pgt",
+                       "level2_fixmap_pgt", "level1_fixmap_pgt", "bm_pte")
+
+
+def _read_layout_64(gdb: GdbRemote, symbols: Symbols, g: Guest) -> None:
+    """x86-64: phys_base, the image's physical layout and static tables, PAGE_OFFSET,
+    early_ioremap's first slot (its PMD in level2_fixmap_pgt gets bm_pte)."""
+    g.phys_base = _read_u64(gdb, symbols["phys_base"])
+    g.kernel_start = symbols["_text"] - START_KERNEL_MAP + g.phys_base
+    if symbols.get("_end") is not None:
+        g.image_end = symbols["_end"] - START_KERNEL_MAP + g.phys_base
+    for sym in IMAGE_TABLE_SYMBOLS:
+        if symbols.get(sym) is not None:
+            g.static_pages[sym] = symbols[sym] - START_KERNEL_MAP + g.phys_base
+    # page_offset_base exists with CONFIG_RANDOMIZE_MEMORY (4.8+), set before
+    # init_mem_mapping; without it the direct map is walked over the kernel half
+    pob = symbols.get("page_offset_base")
+    g.page_offset = _read_u64(gdb, pob) if pob else 0
+    if symbols.get("slot_virt") is not None:
+        g.fixmap = {"slot_virt0": _read_u64(gdb, symbols["slot_virt"])}
 
 
 def _read_layout_32(gdb: GdbRemote, symbols: Symbols, g: Guest, config: Optional[str]) -> None:

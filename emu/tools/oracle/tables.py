@@ -92,11 +92,14 @@ def direct_map_slots(levels: int, page_offset: int = 0) -> Tuple[int, int]:
 
 
 def kernel_slots(mode: PagingMode, page_offset: int) -> Tuple[int, int]:
-    """The top-level slots compared: x86-64 the direct map (:func:`direct_map_slots`);
-    i386 everything from PAGE_OFFSET up (PDPT slot 3 with PAE, PGD 768-1023 without:
-    the direct map and the fixmap/kmap tables)."""
+    """The top-level slots compared: the kernel's part of the tree, from PAGE_OFFSET up.
+    x86-64: the direct map (:func:`direct_map_slots`) through PGD 511, the kernel image
+    (level3/level2_kernel_pgt, the fixmap tables; at ``init_mem_mapping``'s return the
+    slots in between -- vmalloc, vmemmap, cpu_entry_area, ESPFIX, EFI -- are still
+    empty); i386: PDPT slot 3 with PAE, PGD 768-1023 without (the direct map and the
+    fixmap/kmap tables)."""
     if mode.is_64bit:
-        return direct_map_slots(mode.levels, page_offset)
+        return direct_map_slots(mode.levels, page_offset)[0], 512
     return page_offset >> mode.top_shift, 4 if mode.levels == 3 else 1024
 
 
