@@ -138,6 +138,24 @@ def test_a_package_the_mirror_lacks_falls_back_to_an_older_one(cache):
     assert any("6.1.0-57-686-pae-unsigned could not be downloaded" in n for n in ki.notes)
     # i386 kallsyms without data symbols: the System.map of the -dbg package
     assert ki.symbols_from == "dbg System.map" and dbg_maps == [("linux-image-6.1.0-56-686-pae-dbg", "i386")]
+    assert any("no data symbols" in n for n in ki.notes)
+
+
+def test_kallsyms_finder_failing_falls_back_to_the_dbg_system_map(cache, monkeypatch):
+    tools = FakeTools()
+    real = tools.__call__
+
+    def run(cmd, cwd=None):
+        if os.path.basename(cmd[0]) == "kallsyms-finder":
+            raise OracleError("kallsyms-finder failed: ArchitectureGuessError")
+        return real(cmd, cwd)
+
+    def fake_dbg(apt, package, arch, dest, out):
+        with open(out, "w") as f:
+            f.write(_symbols())
+    monkeypatch.setattr(F, "fetch_dbg_system_map", fake_dbg)
+    ki = F.fetch("cloud-amd64", release="6.1", run=run)
+    assert ki.symbols_from == "dbg System.map" and any("ArchitectureGuessError" in n for n in ki.notes)
 
 
 def test_shipped_system_map_is_preferred(cache):

@@ -296,17 +296,24 @@ def fetch_dbg_system_map(apt: Apt, package: str, arch: str, dest: str, out: str)
 
 
 def choose_symbols(dest: str, bzimage: str, version: str, apt: Apt, package: str, arch: str,
-                   run: Runner = run_command) -> Tuple[str, str]:
+                   run: Runner = run_command, notes: Optional[List[str]] = None) -> Tuple[str, str]:
     """(path, what) of the kernel's symbol table: the System.map it ships, else its
-    kallsyms, else (kallsyms without data symbols) the -dbg package's System.map."""
+    kallsyms, else (kallsyms without data symbols, or kallsyms-finder failing on the
+    image) the -dbg package's System.map."""
     shipped = os.path.join(dest, "root", "boot", f"System.map-{version}")
     if _count_symbols(shipped) >= 1000 and _has_data_symbols(shipped):
         return shipped, "System.map"
     kallsyms = os.path.join(dest, "System.map.kallsyms")
-    if _count_symbols(kallsyms) < 1000:
-        write_symbols(bzimage, kallsyms, run)
-    if _has_data_symbols(kallsyms):
-        return kallsyms, "kallsyms"
+    try:
+        if _count_symbols(kallsyms) < 1000:
+            write_symbols(bzimage, kallsyms, run)
+        if _has_data_symbols(kallsyms):
+            return kallsyms, "kallsyms"
+        why = "its kallsyms table has no data symbols (no CONFIG_KALLSYMS_ALL)"
+    except OracleError as e:
+        why = f"kallsyms-finder failed ({e})"
+    if notes is not None:
+        notes.append(f"symbols from the -dbg package's System.map: {why}")
     dbgmap = os.path.join(dest, "System.map.dbg")
     if _count_symbols(dbgmap) < 1000:
         fetch_dbg_system_map(apt, package.replace("-unsigned", "-dbg"), arch, dest, dbgmap)
@@ -386,7 +393,7 @@ def fetch(flavour: str = "amd64", package: Optional[str] = None, refresh: bool =
         images = [i for i in images if os.path.basename(i) == f"vmlinuz-{want}"]
     bz = images[0]
     version = os.path.basename(bz)[len("vmlinuz-"):]
-    sym, sym_from = choose_symbols(dest, bz, version, apt, name, arch, run)
+    sym, sym_from = choose_symbols(dest, bz, version, apt, name, arch, run, notes)
     cfg = os.path.join(tree, "boot", f"config-{version}")
     m = re.match(r"[^_]+_([^_]+)_", os.path.basename(deb))
     ki = KernelImage(flavour, version, bz, sym, cfg if os.path.exists(cfg) else None, rel.kernel, name,

@@ -368,9 +368,9 @@ def run_to(gdb: GdbRemote, q: QemuProcess, addr: int, deadline: float, what: str
     """Continue to a hardware breakpoint at ``addr`` (removed again) and return the
     registers there.  The guest dying first, or the deadline passing, is a
     :class:`GuestError` naming ``what`` with the end of the serial log."""
-    gdb.hbreak(addr)
     left = deadline - time.monotonic()
     try:
+        gdb.hbreak(addr)
         if left <= 0:
             raise GdbTimeout("no time left")
         stop = gdb.cont(left)
