@@ -24,7 +24,7 @@ def lines(r, debug=True):
 def test_version_lookup():
     assert get_profile("4.1.0-040100-generic").name == "4.1"
     assert get_profile("3.19.0-15-generic").name == "3.19"
-    assert get_profile("3.8.0-29-generic").name == "3.5"
+    assert get_profile("3.8.0-29-generic").name == "3.8"      # i386: the pvclock fixmap pages (3.8)
     assert get_profile("2.6.32-22-generic-pae").name == "2.6.31"
     assert get_profile("3.0.0-15-generic").name == "2.6.38"     # memblock's table-space search
     assert get_profile("6.1.0-13-amd64").name == "6.1"
@@ -33,7 +33,7 @@ def test_version_lookup():
     rows = profile_table()
     assert [r[0] for r in rows][0] == "2.6.31"
     # every named profile but the oldest changes something, except the releases people run
-    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6", "6.12"))
+    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6", "6.12", "6.18"))
 
 
 def test_stable_kernels_resolve_by_the_changes_they_carry():
@@ -159,3 +159,30 @@ def test_5level_maps_beyond_64t():
     # 4-level: MAX_PHYSMEM_BITS 46 caps max_pfn below 64 TiB; the RAM above is not mapped
     r4 = emulate(e, "6.1", BootParams())
     assert r4.kernel.max_pfn == 0x80000
+
+
+def test_6_11_to_6_17_changes():
+    """The e820 type sets, the 5-level BRK size and the PTI command-line rule of 6.7-6.17
+    (research/kernel_x86_64_more.md), and which stable kernels do not carry them."""
+    assert get_profile("6.10").e820_keep_types == (1, 128) and get_profile("6.10").end_pfn_types == (1,)
+    assert get_profile("6.12.118").e820_keep_types == (1, 3, 128)
+    assert get_profile("6.12.118").end_pfn_types == (1, 3)
+    assert get_profile("6.1.192").end_pfn_types == (1,)             # 06fa48d85b09 not in 6.1.y
+    assert get_profile("6.15").e820_keep_types == (1, 3)
+    assert get_profile("6.15").pgt_buf_count(False, False) == 6
+    assert get_profile("6.16").pgt_buf_count(False, False) == 8      # 7212b58d6d71
+    assert get_profile("6.16").pgt_buf_count(True, False) == 16
+    assert get_profile("6.1").pti_cmdline_rule == "pti_first"
+    assert get_profile("6.7").pti_cmdline_rule == "mitigations_first"
+    assert get_profile("6.17").pti_cmdline_rule == "attack_vectors"
+
+
+def test_max_pfn_counts_acpi_from_6_11():
+    """06fa48d85b09: an ACPI-data range above the last RAM raises max_pfn (and the
+    'last_pfn' line) from 6.11 on; the direct map is the same."""
+    from emu import emulate
+    from emu.inputs.e820 import E820Map
+    e820 = E820Map([(0, 0x9f000, 1), (0x100000, 0x7ee00000, 1), (0x7ef00000, 0x100000, 3)])
+    old, new = emulate(e820, "6.10"), emulate(e820, "6.11")
+    assert old.kernel.max_pfn == 0x7ef00 and new.kernel.max_pfn == 0x7f000
+    assert old.direct_map == new.direct_map and new.verify.ok

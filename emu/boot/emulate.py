@@ -12,19 +12,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from emu.inputs.e820 import E820Map
-from emu.kernel.state import Kernel
-from emu.kernel.params import Assumption, BootParams
-from emu.kernel.arch.x86.mm import init_32 as mm_init_32
-from emu.kernel.arch.x86.mm import init as mm_init
-from emu.kernel.arch.x86.mm.pageattr import arch_report_meminfo
-from emu.kernel.arch.x86.pgtable_types import PAGE_SHIFT, PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
-from emu.kernel.printk import KernelPanic
-from emu.kernel.profiles import Profile, get_profile
-from emu.machine.engine import Engine
-from emu.kernel.arch.x86.kernel.setup import setup_arch
 from emu.boot.describe import BootDescription
 from emu.check import Report, verify
+from emu.inputs.e820 import E820Map
+from emu.kernel.arch.x86.kernel.setup import setup_arch
+from emu.kernel.arch.x86.mm import init as mm_init
+from emu.kernel.arch.x86.mm import init_32 as mm_init_32
+from emu.kernel.arch.x86.mm.pageattr import arch_report_meminfo
+from emu.kernel.arch.x86.pgtable_types import (
+    PAGE_SHIFT,
+    PG_LEVEL_1G,
+    PG_LEVEL_2M,
+    PG_LEVEL_4K,
+)
+from emu.kernel.params import Assumption, BootParams
+from emu.kernel.printk import KernelPanic
+from emu.kernel.profiles import Profile, get_profile
+from emu.kernel.state import Kernel
+from emu.machine.engine import Engine
 
 LEVEL_KEYS = {4: "p4d", 3: "pud", 2: "pmd", 1: "pte"}
 

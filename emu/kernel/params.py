@@ -71,6 +71,10 @@ class BootParams:
     kernel_start: Optional[int] = None
     #: physical address of the page-table BRK buffer (pgt_buf_start << 12)
     brk_base: Optional[int] = None
+    #: _brk_end when setup_arch's reserve_brk ran (the end of its memblock reservation, as a
+    #: memblock=debug log shows it): the page-table buffer is the BRK's last pages, so
+    #: brk_base = brk_end - the profile's buffer size (used when brk_base is None)
+    brk_end: Optional[int] = None
     #: initrd [start, end) as reserved by early_reserve_initrd (None: no initrd)
     initrd: Optional[Tuple[int, int]] = None
     #: other memblock reservations made before init_mem_mapping, [start, end)
@@ -84,7 +88,8 @@ class BootParams:
     mem_limit: Optional[int] = None
     memmap: List[str] = field(default_factory=list)
     #: pa(swapper_pg_dir) / pa(init_top_pgt): the root table CR3 points to.
-    #: None (x86-64): kernel_start + 10 MiB; (i386): kernel_start + 1 MiB
+    #: None (x86-64): a distribution build's layout of that release (setup.typical_x86_64_layout);
+    #: (i386): kernel_start + 1 MiB
     swapper_pg_dir_addr: Optional[int] = None
 
     # -- x86-64: the kernel image's half of init_top_pgt (head_64.S, head64.c) --------
@@ -171,6 +176,8 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
         if is64 and profile.pgt_buf_pages_randomize is not None:
             say("randomize_memory", "CONFIG_RANDOMIZE_MEMORY=%s" % ("y" if p.randomize_memory else "n"),
                 "a distribution build's default; it sizes the BRK page-table buffer; no --config")
+    if profile.x86_5level_always:
+        p.x86_5level_config = True   # not a build option any more (7212b58d6d71)
     if p.x86_5level_config is None:
         p.x86_5level_config = bool(profile.default_5level_config)
         if is64 and profile.pgt_buf_pages_5level is not None:

@@ -109,7 +109,24 @@ class Profile:
     #: (FIXADDR_TOP = VSYSCALL_END - 4K), 507 from 4.19
     fixmap_top_slot: int = 510
 
+    #: e820 types whose presence in a block keeps a page-table entry past the end of a
+    #: kernel_physical_mapping_init call (phys_p4d/pud/pmd/pte_init: e820__mapped_any of one of
+    #: them, else the entry is written 0): 1 = E820_RAM, 3 = E820_ACPI, 128 = E820_RESERVED_KERN
+    e820_keep_types: Tuple[int, ...] = (1, 128)
+
+    #: debug_pagealloc_enabled() is asked at boot (debug_pagealloc=, 4.6+) instead of the build
+    #: alone (CONFIG_DEBUG_PAGEALLOC)
+    debug_pagealloc_runtime: bool = False
+
     # -- setup_arch ---------------------------------------------------------
+    #: e820 types e820__end_of_ram_pfn / e820__end_of_low_ram_pfn count (max_pfn, max_low_pfn,
+    #: the 'last_pfn =' line): 1 = E820_RAM, 3 = E820_ACPI
+    end_pfn_types: Tuple[int, ...] = (1,)
+    #: pti_check_boottime_disable's command-line precedence: "pti_first" (<= 6.6: pti=on/off/auto
+    #: decide, else nopti or mitigations=off turn it off), "mitigations_first" (6.7-6.16:
+    #: mitigations=off wins over pti=on), "attack_vectors" (6.17+: pti=on/off decide; auto and
+    #: no option follow mitigations=off)
+    pti_cmdline_rule: str = "pti_first"
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
     trim_bios_first_page: bool = True
     #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
@@ -124,6 +141,9 @@ class Profile:
     # -- defaults of the kernel configuration a distribution build uses ----
     default_randomize_memory: bool = False
     default_5level_config: bool = False
+    #: 5-level paging support is not a build option any more (7212b58d6d71, 6.16): the BRK
+    #: buffer is sized for it and level4_kernel_pgt is in every image
+    x86_5level_always: bool = False
 
     # -- before the top-down rewrite: pre-patch kernels and the posted seed -----
     #: how page tables are provided: "brk_top_down" (seed and 3.9+: BRK buffer, RAM mapped
@@ -178,9 +198,52 @@ class Profile:
     #: the same line on x86-64 (KERN_DEBUG up to 3.8; 8170e6bed465 made it 32-bit only)
     log_initial_mapped_64: str = LEVEL_NONE
 
+    # -- i386 fixmap / pkmap / lowmem geometry: arch/x86/include/asm/fixmap.h (enum
+    #    fixed_addresses on X86_32), pgtable_32_types.h / pgtable_32_areas.h; read by
+    #    emu.kernel.arch.x86.fixmap (the enum as data, layout_32).  Defaults: the 3.8/3.9 enum.
+    #: FIX_VDSO (32-bit; gone with the compat vDSO in 3.15)
+    i386_fix_vdso: bool = True
+    #: PVCLOCK_FIXMAP_BEGIN..END on 32-bit too (CONFIG_PARAVIRT_CLOCK; 3.8-3.10)
+    i386_fix_pvclock: bool = False
+    #: FIX_CO_CPU, FIX_CO_APIC, FIX_LI_PCIA, FIX_LI_PCIB (CONFIG_X86_VISWS_APIC; <= 3.14)
+    i386_fix_visws: bool = True
+    #: FIX_F00F_IDT (CONFIG_X86_F00F_BUG; <= 3.9)
+    i386_fix_f00f: bool = True
+    #: FIX_CYCLONE_TIMER (CONFIG_X86_CYCLONE_TIMER; <= 3.9)
+    i386_fix_cyclone: bool = True
+    #: FIX_RO_IDT (3.10 .. 4.14 before the cpu_entry_area move)
+    i386_fix_ro_idt: bool = False
+    #: the kmap block: "km_type" (always on X86_32, KM_TYPE_NR x NR_CPUS slots, <= 5.10) or
+    #: "kmap_local" (CONFIG_KMAP_LOCAL, which X86_32 selects; KM_MAX_IDX x NR_CPUS, 5.11+)
+    i386_kmap_rule: str = "km_type"
+    #: the option that adds FIX_PARAVIRT_BOOTMAP: "PARAVIRT" (<= 5.9) or "PARAVIRT_XXL" (5.10+)
+    i386_paravirt_bootmap_option: str = "PARAVIRT"
+    #: FIX_TEXT_POKE1, FIX_TEXT_POKE0 (<= 5.1)
+    i386_fix_text_poke: bool = True
+    #: FIX_LNW_VRTC (CONFIG_X86_INTEL_MID; <= 5.11)
+    i386_fix_lnw_vrtc: bool = True
+    #: FIX_GDT_REMAP_BEGIN..END, NR_CPUS pages (4.12 .. 4.14 before the cpu_entry_area move)
+    i386_fix_gdt_remap: bool = False
+    #: FIX_APEI_GHES_IRQ, FIX_APEI_GHES_NMI (CONFIG_ACPI_APEI_GHES; 4.15+, 4.14.y backport)
+    i386_fix_ghes: bool = False
+    #: FIX_BTMAPS_SLOTS: early_ioremap slots of NR_FIX_BTMAPS (64) pages each (4; 8 from 3.17)
+    i386_btmaps_slots: int = 4
+    #: PKMAP_BASE / VMALLOC_END: "boot" (below FIXADDR_BOOT_START, <= 3.18), "permanent" (below
+    #: FIXADDR_START, 3.19-4.14), "cea" (a PMD below CPU_ENTRY_AREA_BASE, 4.15-4.18), "cea_ldt"
+    #: (LDT_BASE_ADDR a PMD below the cpu_entry_area, PKMAP_BASE a PMD below that, 4.19+)
+    i386_pkmap_rule: str = "boot"
+    #: CPU_ENTRY_AREA_PAGES per CPU (40 in 4.15-5.3, 39 in 5.4, sizeof(struct cpu_entry_area)
+    #: = 43 pages on i386 from 5.5); 0 before the cpu_entry_area left the fixmap
+    i386_cea_pages_per_cpu: int = 0
+    #: reserve_top_address rounds the new FIXADDR_TOP down to a PMD (3.16+); before, -reserve - 4K
+    i386_reservetop_pmd_aligned: bool = False
+    #: PDE_IDENT_ATTR of head_32's page-table entries and the initial_pg_fixmap entry:
+    #: 0x067 (P RW USER A D, for the compat vDSO) up to 3.14, 0x063 from 3.15
+    i386_pde_ident_attr: int = 0x067
+
     def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
         """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
-        if x86_5level_config and self.pgt_buf_pages_5level is not None:
+        if (x86_5level_config or self.x86_5level_always) and self.pgt_buf_pages_5level is not None:
             if randomize_memory and self.pgt_buf_pages_5level_randomize is not None:
                 return self.pgt_buf_pages_5level_randomize
             return self.pgt_buf_pages_5level
@@ -377,6 +440,13 @@ CHANGES: List[Change] = [
            sources=("[PATCH 04/15] x86, mm: quiet arch_add_memory(), Dan Williams, 2015-09-23, ZONE_DEVICE/dax "
                     "series merged for 4.5 (index:20282155706, 20251481938)", "corpus: 4.3 still prints them"),
            confidence="likely"),
+    Change("debug_pagealloc_runtime", "", "x86: query dynamic DEBUG_PAGEALLOC setting",
+           (4, 6), "probe_page_size_mask asks debug_pagealloc_enabled() (debug_pagealloc=on|off, "
+           "CONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT) instead of CONFIG_DEBUG_PAGEALLOC alone",
+           {"debug_pagealloc_runtime": True},
+           sources=("shared/docs/kernel-reference.md C.1: 3.10 compile-time rule, v4.6 "
+                    "'cpu_has_pse && !debug_pagealloc_enabled()' [K46i]",),
+           confidence="likely"),
     Change("kaslr_pgt_buf", "0483e1fa6e09", "x86/mm: Implement ASLR for kernel memory regions",
            (4, 8), "CONFIG_RANDOMIZE_MEMORY doubles the BRK page-table buffer (INIT_PGD_PAGE_COUNT 6 -> 12)",
            {"pgt_buf_pages_randomize": 12, "default_randomize_memory": True},
@@ -471,6 +541,30 @@ CHANGES: List[Change] = [
                     "Debian linux changelog 5.10.262-1, upstream 5.10.138 entry",
                     "oracle: Debian 6.1.192 under QEMU with PTI: 1G leaves 0x...e3"),
            confidence="verified"),
+    Change("pti_cmdline_early_param", "0bd7feb2df7e", "x86/pti: Fix kernel warnings for pti= and nopti cmdline options",
+           (6, 7), "pti=/nopti become early parameters, the last one wins; mitigations=off now overrides pti=on",
+           {"pti_cmdline_rule": "mitigations_first"},
+           not_in_stable=("6.1",),
+           sources=("tip-bot x86/bugs 0bd7feb2df7e, 2023-10-20 (index:21662518784)",
+                    "absent from 6.1.187 arch/x86/mm/pti.c (Debian source; research/kernel_x86_64_more.md 2.4)"),
+           confidence="likely"),
+    Change("e820_zap_keep_acpi", "5574b368873d",
+           "x86/mm: Do not zap page table entries mapping unaccepted memory table during kdump",
+           (6, 11), "phys_p4d/pud/pmd/pte_init keep an entry past the end when its block has E820_ACPI too",
+           {"e820_keep_types": (1, 3, 128)},
+           not_in_stable=("5.10", "6.1"),
+           sources=("tip-bot x86/cc 5574b368873d (index:48430786719); x86/cc pull for v6.11-rc1 "
+                    "(index:31273368364)", "v2 covering all four levels (index:1211670658)",
+                    "6.12.107 init_64.c 485-493, 542-550, 631-639, 719-728; absent from 5.10.262 and 6.1.187 "
+                    "(Debian sources)"),
+           confidence="verified"),
+    Change("e820_end_ram_pfn_acpi", "06fa48d85b09", "x86/mm: Make e820__end_ram_pfn() cover E820_TYPE_ACPI ranges",
+           (6, 11), "max_pfn, max_low_pfn and the 'last_pfn =' line count E820_ACPI entries as well as RAM",
+           {"end_pfn_types": (1, 3)},
+           not_in_stable=("5.10", "6.1"),
+           sources=("tip-bot x86/cc 06fa48d85b09 (index:48360689655); x86/cc pull for v6.11-rc1 "
+                    "(index:31273368364)", "6.12.107 e820.c 830-873 vs 6.1.187 829-872 (Debian sources)"),
+           confidence="verified"),
     Change("real_end_alloc_check", "631ca8909fd5", "x86/mm: Check return value from memblock_phys_alloc_range()",
            (6, 15), "a failed real_end probe allocation warns 'Failed to release memory for "
            "alloc_low_pages()' and uses ALIGN_DOWN(end, PMD_SIZE)",
@@ -482,7 +576,174 @@ CHANGES: List[Change] = [
                     "13472872425, 13575415174)", "oracle: Debian 6.1.192 prints 'Failed to release memory for "
                     "alloc_low_pages()'"),
            confidence="verified"),
+    Change("e820_reserved_kern_removed", "efe659ac0146",
+           "x86/e820: Drop obsolete E820_TYPE_RESERVED_KERN and related code",
+           (6, 15), "no RESERVED_KERN any more (e820__reserve_setup_data is gone): the zap rule keeps RAM and "
+           "ACPI only",
+           {"e820_keep_types": (1, 3)},
+           not_in_stable=("5.10", "6.1", "6.12"),
+           sources=("tip-bot x86/boot efe659ac0146 (index:48619786836); x86/boot pull for v6.15 "
+                    "(index:37048050884)", "6.18.15 init_64.c 485-491 (Debian trixie-backports source); absent "
+                    "from 6.12.107"),
+           confidence="verified"),
+    Change("x86_5level_unconditional", "7212b58d6d71", "x86/mm/64: Make 5-level paging support unconditional",
+           (6, 16), "no CONFIG_X86_5LEVEL: the BRK buffer is 8 pages (16 with RANDOMIZE_MEMORY) and "
+           "level4_kernel_pgt is in every image",
+           {"x86_5level_always": True},
+           not_in_stable=("6.12",),
+           sources=("tip-bot x86/merge 7212b58d6d71 (index:48731285581); LWN 6.16 merge window (index:62441323844)",
+                    "6.18.15 arch/x86/mm/init.c 178-187; 6.12.107 still has the #ifndef CONFIG_X86_5LEVEL choice"),
+           confidence="verified"),
+    Change("pti_attack_vectors", "02c7d5b8e0d1", "x86/pti: Add attack vector controls for PTI",
+           (6, 17), "only pti=auto follows mitigations=off (the user/kernel attack vector): pti=on wins again",
+           {"pti_cmdline_rule": "attack_vectors"},
+           sources=("tip-bot x86/bugs 02c7d5b8e0d1, 2025-07-11 (index:8436285225)", "6.17.8, 6.18.15 pti.c 88-107"),
+           confidence="likely"),
 ]
+
+# -- the i386 fixmap / pkmap / lowmem geometry (emu.kernel.arch.x86.fixmap) -----------
+# Releases are checked against release trees (research/kernel_i386.md §0, and the trees named
+# below); where two neighbouring checked trees bracket a change, the summary says so and the
+# mainline release given is the first checked tree that has it.  Commits could not be pinned
+# in the reference index (""), so none is claimed.
+_FIXMAP_H = "arch/x86/include/asm/fixmap.h"
+_PGT32 = "arch/x86/include/asm/pgtable_32_types.h"
+I386_GEOMETRY_CHANGES: List[Change] = [
+    Change("i386_pvclock_fixmap", "", "x86: pvclock vsyscall pages in the fixmap (PVCLOCK_FIXMAP_BEGIN..END)",
+           (3, 8), "i386 fixmap: PVCLOCK_VSYSCALL_NR_PAGES slots after FIX_VDSO with CONFIG_PARAVIRT_CLOCK "
+           "(the block sits outside the 64-bit-only #ifdef until 3.10)",
+           {"i386_fix_pvclock": True},
+           sources=(_FIXMAP_H + " @ 3.8.13 L85-88, 3.9.6 L85-88, 3.10.99 L84-88 (research/kernel_i386.md 1.1)",
+                    "arch/x86/include/asm/pvclock.h @ 3.10.99 L94-100 (PVTI_SIZE, PVCLOCK_VSYSCALL_NR_PAGES)"),
+           confidence="likely"),
+    Change("i386_ro_idt_fixmap", "", "x86: Use a read-only IDT alias on all CPUs (FIX_RO_IDT replaces FIX_F00F_IDT)",
+           (3, 10), "i386 fixmap: FIX_RO_IDT (always) before the kmap block; FIX_F00F_IDT "
+           "(CONFIG_X86_F00F_BUG) gone",
+           {"i386_fix_ro_idt": True, "i386_fix_f00f": False},
+           sources=(_FIXMAP_H + " @ 3.9.6 L107-109 (F00F), 3.10.99 L107 (RO_IDT)",),
+           confidence="likely"),
+    Change("i386_cyclone_fixmap_removed", "", "x86: FIX_CYCLONE_TIMER (Summit cyclone timer) leaves the fixmap",
+           (3, 10), "i386 fixmap: no FIX_CYCLONE_TIMER (CONFIG_X86_CYCLONE_TIMER)",
+           {"i386_fix_cyclone": False},
+           sources=(_FIXMAP_H + " @ 3.9.6 L110-112 present, 3.10.99 absent",),
+           confidence="likely"),
+    Change("i386_pvclock_fixmap_64bit_only", "", "x86: the pvclock fixmap pages only on 64-bit",
+           (3, 11), "i386 fixmap: no PVCLOCK pages (the block moved inside the 64-bit-only #ifdef)",
+           {"i386_fix_pvclock": False},
+           sources=(_FIXMAP_H + " @ 3.10.99 L84-88 (common part), 3.11.0 L84-88 (64-bit only)",),
+           confidence="likely"),
+    Change("i386_compat_vdso_removed", "", "x86, vdso: remove the compat vDSO (FIX_VDSO, USER bit in PDE_IDENT_ATTR)",
+           (3, 15), "i386 fixmap: no FIX_VDSO; head_32's PDE_IDENT_ATTR loses _PAGE_USER (0x067 -> 0x063), "
+           "in its page-table entries and the initial_pg_fixmap entry",
+           {"i386_fix_vdso": False, "i386_pde_ident_attr": 0x063},
+           not_in_stable=("3.10", "3.14"),
+           sources=(_FIXMAP_H + " @ 3.14.1 L77 (FIX_VDSO), 3.15.5 (absent)",
+                    "arch/x86/include/asm/pgtable_types.h @ 3.14.1 L218-223 (0x067, 'USER bit ... VDSO'), "
+                    "3.15.5 L218 (0x063); 3.10.99 L192 and 3.14.65 L223 still 0x067 (no stable backport)"),
+           confidence="likely"),
+    Change("i386_visws_removed", "", "x86: remove the SGI Visual Workstation (VISWS) fixmap slots",
+           (3, 15), "i386 fixmap: no FIX_CO_CPU/FIX_CO_APIC/FIX_LI_PCIA/FIX_LI_PCIB (CONFIG_X86_VISWS_APIC)",
+           {"i386_fix_visws": False},
+           sources=(_FIXMAP_H + " @ 3.9.6 L101-106, 3.14.1 present; 3.15.5 absent",),
+           confidence="likely"),
+    Change("i386_reservetop_pmd", "", "x86: reserve_top_address rounds FIXADDR_TOP down to a PMD",
+           (3, 16), "reservetop= (and Xen) set __FIXADDR_TOP = round_down(-reserve, PMD_SIZE) - PAGE_SIZE "
+           "instead of -reserve - PAGE_SIZE",
+           {"i386_reservetop_pmd_aligned": True},
+           sources=("arch/x86/mm/pgtable.c @ 3.15.5 L454 (-reserve - PAGE_SIZE), 3.16.0 L459 (round_down); "
+                    "6.1.119 L635-639",),
+           confidence="likely"),
+    Change("i386_btmaps_8_slots", "", "x86: FIX_BTMAPS_SLOTS 4 -> 8 (512 early_ioremap pages)",
+           (3, 17), "i386 fixmap: TOTAL_FIX_BTMAPS = 512 (rounding unit of the early_ioremap block); "
+           "the stable sublevels given are the first trees/logs seen with 8 slots (3.10.4 and 3.14.1 still have "
+           "4): the backport may be older",
+           {"i386_btmaps_slots": 8},
+           stable={"3.10": 98, "3.14": 65, "3.16": 7},
+           sources=(_FIXMAP_H + " @ 3.16.0 L116 (4), 3.17.0 L116 (8); 3.10.4 L146 (4), 3.10.99 L133 (8); "
+                    "3.14.1 L133 (4), 3.14.65 L133 (8)",
+                    "corpus: 3.10.98-poky-edison prints 'fixmap : 0xfff8b000' and 'pkmap : 0xff800000' (P = 116, "
+                    "only 8 slots put the boot-time bottom below 0xffa00000); Ubuntu 3.16.0-57 (3.16.7-ckt20) "
+                    "887MB LOWMEM with NR_CPUS 8 needs 8 slots"),
+           confidence="corpus"),
+    Change("i386_pkmap_below_permanent_fixmap", "", "x86: PKMAP_BASE below FIXADDR_START (FIXADDR_BOOT_START gone)",
+           (3, 19), "PKMAP_BASE = (FIXADDR_START - (LAST_PKMAP+1) pages) & PMD_MASK: from the permanent "
+           "fixmap only, the early_ioremap slots may overlap the pkmap window",
+           {"i386_pkmap_rule": "permanent"},
+           sources=(_PGT32 + " @ 3.18.19 (FIXADDR_BOOT_START), 3.19.8 L40-47, 4.4.178, 4.9.115, 4.14.5",
+                    _FIXMAP_H + " @ 3.18 L139-141 (FIXADDR_BOOT_START), removed in 3.19.8"),
+           confidence="likely"),
+    Change("i386_gdt_remap_fixmap", "", "x86: Remap GDT tables in the fixmap section",
+           (4, 12), "i386 fixmap: FIX_GDT_REMAP_BEGIN..END (NR_CPUS pages) at the end of the permanent part",
+           {"i386_fix_gdt_remap": True},
+           sources=(_FIXMAP_H + " @ 4.9.76 / 4.9.115 absent, 4.12.0 (jason50123/linux-4.12) L103-105, "
+                    "4.14.5 L103-105",),
+           confidence="likely"),
+    Change("i386_cpu_entry_area", "", "x86/cpu_entry_area: Move it out of the fixmap",
+           (4, 15), "the cpu_entry_area (40 pages per CPU + the read-only IDT page) lies below "
+           "FIXADDR_TOT_START, PMD-aligned; PKMAP_BASE a PMD below it; FIX_RO_IDT and FIX_GDT_REMAP gone. "
+           "4.14.y: with the PTI backport (4.14.11; 4.14.5 without, 4.14.67 with)",
+           {"i386_pkmap_rule": "cea", "i386_cea_pages_per_cpu": 40, "i386_fix_ro_idt": False,
+            "i386_fix_gdt_remap": False},
+           stable={"4.14": 11},
+           sources=(_PGT32 + " @ 4.14.67 L41-58, 4.15.0 (FengQingQi/linux-4.15) L45-50",
+                    _FIXMAP_H + " @ 4.15.0 and 4.14.67: no FIX_RO_IDT, no FIX_GDT_REMAP",
+                    "'PTI v4.14 backporting base tree' merge: the PTI commits shared by 4.15 and 4.14 "
+                    "(linux.googlesource.com gregkh/tty 779f4e1c6c7c^)"),
+           confidence="likely"),
+    Change("i386_ghes_fixmap", "", "ACPI / APEI: GHES mappings through the fixmap (FIX_APEI_GHES_IRQ/NMI)",
+           (4, 15), "i386 fixmap: two GHES pages with CONFIG_ACPI_APEI_GHES at the end of the permanent part; "
+           "the 4.14.y sublevel is the first tree seen with them",
+           {"i386_fix_ghes": True},
+           stable={"4.14": 67},
+           sources=(_FIXMAP_H + " @ 4.14.5 absent, 4.14.67 and 4.15.0 L104 present, 4.19.72 L112-116",),
+           confidence="likely"),
+    Change("i386_ldt_area", "", "x86/pgtable/32: the LDT remap area below the cpu_entry_area (32-bit PTI)",
+           (4, 19), "LDT_BASE_ADDR = a PMD below CPU_ENTRY_AREA_BASE, PKMAP_BASE a PMD below that; "
+           "VMALLOC_END below LDT_BASE_ADDR without HIGHMEM",
+           {"i386_pkmap_rule": "cea_ldt"},
+           sources=(_PGT32 + " @ 4.16.13 (no LDT_BASE_ADDR), 4.19.72 L43-71",),
+           confidence="likely"),
+    Change("i386_text_poke_fixmap_removed", "", "x86/alternatives: text_poke through a temporary mm (no FIX_TEXT_POKE)",
+           (5, 2), "i386 fixmap: no FIX_TEXT_POKE1/FIX_TEXT_POKE0",
+           {"i386_fix_text_poke": False},
+           sources=(_FIXMAP_H + " @ 5.0 (jacklin9/linux-5.0) present, 5.2.1 (wangliang-cs/linux-5.2.1) absent",),
+           confidence="likely"),
+    Change("i386_cea_39_pages", "", "CPU_ENTRY_AREA_PAGES = NR_CPUS * 39 on 32-bit",
+           (5, 4), "the cpu_entry_area is 39 pages per CPU (5.3.1 still 40)",
+           {"i386_cea_pages_per_cpu": 39},
+           sources=(_PGT32 + " @ 5.3.1 (github-lvbing/linux-5.3.1) L47 (40), 5.4.59 L47 (39)",),
+           confidence="likely"),
+    Change("i386_cea_sizeof", "", "x86/pti/32: CPU_ENTRY_AREA_PAGES from sizeof(struct cpu_entry_area)",
+           (5, 5), "the cpu_entry_area is DIV_ROUND_UP(sizeof(struct cpu_entry_area), 4K) = 43 pages per CPU "
+           "on i386 (GDT, guard, entry stack, guard, double-fault stack, 5-page TSS with the I/O bitmap, "
+           "debug store, 32 pages of BTS/PEBS buffers); pgtable_32_areas.h. Bracket: 5.4.59 (39) .. 5.7.14",
+           {"i386_cea_pages_per_cpu": 43},
+           sources=("arch/x86/include/asm/pgtable_32_areas.h @ 5.7.14 L27, 5.8.1, 5.10.44 L27, 6.1.119 L27",
+                    "arch/x86/include/asm/cpu_entry_area.h and processor.h: the 32-bit struct is the same in "
+                    "5.7.14, 5.8.1 and 5.10.44",
+                    "Debian 5.10.223/6.1.192 vmlinuz: get_cpu_entry_area steps 0x2b000 per CPU "
+                    "(research/kernel_i386.md 2.6)"),
+           confidence="likely"),
+    Change("i386_paravirt_bootmap_xxl", "", "x86/paravirt: FIX_PARAVIRT_BOOTMAP only with CONFIG_PARAVIRT_XXL",
+           (5, 10), "i386 fixmap: FIX_PARAVIRT_BOOTMAP needs CONFIG_PARAVIRT_XXL (Xen PV) instead of "
+           "CONFIG_PARAVIRT",
+           {"i386_paravirt_bootmap_option": "PARAVIRT_XXL"},
+           sources=(_FIXMAP_H + " @ 5.9.1 (ach84/linux-5.9.1) L102 (PARAVIRT), 5.10.44 L102 (PARAVIRT_XXL)",),
+           confidence="likely"),
+    Change("i386_kmap_local", "", "x86/mm/highmem: Use generic kmap atomic implementation (KMAP_LOCAL)",
+           (5, 11), "i386 fixmap: the kmap block is KM_MAX_IDX (16, 33 with DEBUG_KMAP_LOCAL) x NR_CPUS "
+           "under CONFIG_KMAP_LOCAL, which X86_32 selects",
+           {"i386_kmap_rule": "kmap_local"},
+           sources=(_FIXMAP_H + " @ 5.10.44 L95-97 (KM_TYPE_NR), 5.11.0 L102-103 (KM_MAX_IDX), 6.1.119 L101-107",
+                    "include/asm-generic/kmap_size.h @ 6.1.119 L6-10; arch/x86/Kconfig @ 6.1.119 L19"),
+           confidence="likely"),
+    Change("i386_lnw_vrtc_removed", "", "x86/platform/intel-mid: the vRTC fixmap slot removed",
+           (5, 12), "i386 fixmap: no FIX_LNW_VRTC (CONFIG_X86_INTEL_MID)",
+           {"i386_fix_lnw_vrtc": False},
+           sources=(_FIXMAP_H + " @ 5.11.0 L112 present, 5.12.9 (zhangyinjun/linux-5.12.9) absent",),
+           confidence="likely"),
+]
+CHANGES[:] = sorted(CHANGES + I386_GEOMETRY_CHANGES, key=lambda c: c.mainline)
 
 
 @dataclass(frozen=True)
@@ -532,7 +793,7 @@ def carried(version: Tuple[int, ...]) -> List[Tuple[Change, bool, str]]:
 
 
 #: releases named although no change lands in them (the kernels people run)
-_EXTRA_NAMES = [(2, 6, 31), (6, 1), (6, 6), (6, 12)]
+_EXTRA_NAMES = [(2, 6, 31), (6, 1), (6, 6), (6, 12), (6, 18)]
 
 
 def _named_versions() -> List[Tuple[int, ...]]:
@@ -600,7 +861,7 @@ def _build_named() -> Dict[str, Profile]:
 
 PROFILES: Dict[str, Profile] = _build_named()
 
-DEFAULT_PROFILE = "6.15"
+DEFAULT_PROFILE = "6.18"
 
 
 def parse_version(text: str) -> Tuple[int, int, int]:

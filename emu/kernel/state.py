@@ -185,14 +185,18 @@ class Kernel:
         self.i386_orphans: set = set()
         self.ram_s = np.zeros(0, dtype=np.uint64)
         self.ram_e = np.zeros(0, dtype=np.uint64)
+        self.keep_s = np.zeros(0, dtype=np.uint64)
+        self.keep_e = np.zeros(0, dtype=np.uint64)
         self.any_s = np.zeros(0, dtype=np.uint64)
         self.any_e = np.zeros(0, dtype=np.uint64)
 
     # -- helpers the mm code shares -------------------------------------
     def refresh_e820_ranges(self) -> None:
-        """Cache e820 RAM/RESERVED_KERN ranges, and the ranges of entries of any type,
-        as sorted arrays for the Cython loops."""
+        """Cache e820 RAM/RESERVED_KERN ranges (memblock's memory), the ranges whose entries
+        kernel_physical_mapping_init keeps past a call's end (the profile's ``e820_keep_types``)
+        and the ranges of entries of any type, as sorted arrays for the Cython loops."""
         self.ram_s, self.ram_e = self.e820.ram_ranges()
+        self.keep_s, self.keep_e = self.e820.ram_ranges(self.profile.e820_keep_types)
         merged: List[List[int]] = []
         for s, e in sorted((x.addr, x.end) for x in self.e820.entries if x.size > 0):
             if merged and s <= merged[-1][1]:

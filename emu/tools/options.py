@@ -67,13 +67,25 @@ def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None
     g.add_argument("--e820", metavar="FILE", help="e820 map: JSON list of {addr,size,type} or BIOS-e820 lines")
     g.add_argument("--dmesg", metavar="FILE", help="a boot log: e820 and its edits, version, BRK, initrd, command line")
     g.add_argument("--sysfs", action="store_true", help="this machine's /sys/firmware/memmap")
+    art = p.add_argument_group("the kernel's build (each optional; what they fix is not assumed)")
+    art.add_argument("--config", metavar="FILE",
+                     help="the kernel's .config, /boot/config-* or /proc/config.gz (DEBUG_PAGEALLOC, "
+                          "RANDOMIZE_MEMORY, X86_5LEVEL, PAGE_TABLE_ISOLATION, X86_PAE, HIGHMEM, the fixmap)")
+    art.add_argument("--system-map", metavar="FILE",
+                     help="its System.map or a kallsyms list (init_top_pgt/swapper_pg_dir, the image's "
+                          "static tables, __brk_base, _end, __init_end)")
+    art.add_argument("--cpu", metavar="DESC",
+                     help="the CPU: intel,pse,pge,gbpages,nx,la57 (bare names list every feature), "
+                          "amd,-gbpages, or QEMU's qemu64,+pdpe1gb,+la57")
     k = p.add_argument_group("kernel and CPU")
     if profile:
         k.add_argument("--profile", metavar="NAME|VERSION",
                        help="kernel behaviour (emu profiles lists them); default: the log's version, else 6.1")
     gb = k.add_mutually_exclusive_group()
-    gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None, help="direct_gbpages on")
-    gb.add_argument("--no-gbpages", dest="gbpages", action="store_false", help="nogbpages / no CPU GB pages")
+    gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None,
+                    help="the kernel's direct_gbpages on (command line gbpages)")
+    gb.add_argument("--no-gbpages", dest="gbpages", action="store_false",
+                    help="the kernel's direct_gbpages off (nogbpages); the CPU's: --cpu ...,-gbpages")
     k.add_argument("--arch", choices=("x86_64", "i386-pae", "i386"),
                    help="paging mode: x86-64, i386 PAE (3-level, 2M pages) or i386 non-PAE (2-level, 4M "
                         "pages); default: the log's, else x86_64")
@@ -113,6 +125,16 @@ def layout(args: argparse.Namespace):
     from emu.machine.cpu import CpuFeatures
 
     log = read_log(args.dmesg) if args.dmesg else None
+    config = sysmap = cpu = None
+    if getattr(args, "config", None):
+        from emu.inputs.kconfig import load_kconfig
+        config = load_kconfig(args.config)
+    if getattr(args, "system_map", None):
+        from emu.inputs.sysmap import load_system_map
+        sysmap = load_system_map(args.system_map)
+    if getattr(args, "cpu", None):
+        from emu.inputs.cpu import parse_cpu
+        cpu = parse_cpu(args.cpu)
     e820, e820_source = None, None
     if args.e820:
         e820, e820_source = load_e820(args.e820), args.e820
@@ -133,7 +155,8 @@ def layout(args: argparse.Namespace):
             over[name] = getattr(args, flag)
     for name, value in args.param:
         over[name] = tuple(value) if name in ("kmap_range", "initrd") and isinstance(value, list) else value
-    desc = describe(log, e820, e820_source, getattr(args, "profile", None), getattr(args, "arch", None), over)
+    desc = describe(log, e820, e820_source, getattr(args, "profile", None), getattr(args, "arch", None), over,
+                    config=config, sysmap=sysmap, cpu=cpu, cpu_source="--cpu " + args.cpu if cpu else "--cpu")
     p = desc.params
     if args.reserve:
         p.reserves = list(p.reserves) + list(args.reserve)

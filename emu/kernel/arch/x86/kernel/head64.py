@@ -23,7 +23,7 @@ half of ``init_top_pgt`` is still all zero.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from emu.errors import EmuError
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_TABLE
@@ -49,15 +49,16 @@ def image_table_addresses(k, first_free_pfn: int) -> Dict[str, int]:
     nxt = first_free_pfn
     missing = []
     for name in IMAGE_TABLES:
-        if name == "level4_kernel_pgt" and k.paging_levels != 5:
-            continue
+        if name == "level4_kernel_pgt" and not (k.paging_levels == 5 or k.params.x86_5level_config):
+            continue   # head_64.S builds it with CONFIG_X86_5LEVEL (every image from 6.16)
         n_pages = k.profile.fixmap_pmd_num if name == "level1_fixmap_pgt" else 1
         if name in given:
             out[name] = given[name]
         else:
             out[name] = nxt
             nxt += n_pages
-            missing.append(name)
+            if name != "level4_kernel_pgt" or k.paging_levels == 5:   # unused with 4 levels
+                missing.append(name)
     if missing:
         k.assumptions.append(Assumption(
             "image_tables", "the pages after init_top_pgt (%#x...)" % (first_free_pfn << PAGE_SHIFT),
@@ -132,3 +133,25 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
 
 
 __all__ = ["IMAGE_TABLES", "START_KERNEL_MAP", "x86_64_start_kernel"]
+
+
+def check_la57_support(profile, built: Optional[bool], cpu_la57: Optional[bool], no5lvl: bool,
+                       cmdline_known: bool = True) -> Tuple[Optional[bool], str]:
+    """5-level paging at boot (``check_la57_support``/``__pgtable_l5_enabled``, head64.c):
+    a build with CONFIG_X86_5LEVEL (every build from 6.16), a CPU with LA57, and no ``no5lvl``.
+    ``(None, what is missing)`` when unknown."""
+    if not profile.la57_supported:
+        return False, "kernel %s has no 5-level paging" % profile.name
+    if built is False and not profile.x86_5level_always:
+        return False, "CONFIG_X86_5LEVEL is not set"
+    if cpu_la57 is False:
+        return False, "the CPU has no LA57"
+    if no5lvl:
+        return False, "no5lvl on the command line"
+    missing = [w for w, v in (("the build (CONFIG_X86_5LEVEL)", True if profile.x86_5level_always else built),
+                              ("the CPU (LA57)", cpu_la57)) if v is None]
+    if not cmdline_known:
+        missing.append("the command line (no5lvl)")
+    if missing:
+        return None, " and ".join(missing)
+    return True, "a CPU with LA57 and a kernel built for 5-level paging"

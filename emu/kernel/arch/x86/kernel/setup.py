@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -32,7 +32,28 @@ from emu.machine.abi import SRC_IMAGE
 from emu.machine.engine import Engine, select
 
 #: default physical address of the BRK page-table buffer, relative to the kernel start
+#: (kernels older than the Debian builds below: a 32 MiB image with the buffer near its end)
 DEFAULT_BRK_OFFSET = 0x1FE0000
+#: x86-64 image layouts of the distribution kernels people run, the defaults for a release at
+#: or after each: (release, init_top_pgt - _text, __brk_early_pgt_alloc - _text, the build).
+#: Source: kallsyms of Debian's amd64 images (research/kernel_x86_64_more.md section 4);
+#: the page-table buffer is 0x20000 into the BRK (after __brk_dmi_alloc)
+TYPICAL_X86_64_LAYOUTS = (
+    ((5, 10), 0x160A000, 0x3020000, "Debian 5.10.262 amd64"),
+    ((6, 1), 0x1A10000, 0x3420000, "Debian 6.1.192 amd64"),
+    ((6, 12), 0x1C22000, 0x2C20000, "Debian 6.12.118 amd64"),
+)
+
+
+def typical_x86_64_layout(profile: Profile) -> Tuple[int, int, str]:
+    """(init_top_pgt offset, BRK page-table buffer offset, whose layout) for ``profile``:
+    the newest :data:`TYPICAL_X86_64_LAYOUTS` entry at or before its release, else a 32 MiB
+    image with init_top_pgt 10 MiB in."""
+    best = (0xA00000, DEFAULT_BRK_OFFSET, "a 32 MiB image")
+    for rel, pgd, brk, who in TYPICAL_X86_64_LAYOUTS:
+        if tuple(profile.version[:2]) >= rel and profile.by_version:
+            best = (pgd, brk, who)
+    return best
 #: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
 DEFAULT_BRK_OFFSET_32 = 0xB88000
 #: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
@@ -180,15 +201,25 @@ ARCH_MM_64 = ArchMM(mm_init_64.map_pieces)
 ARCH_MM_32 = ArchMM(mm_init_32.map_pieces, mm_init_32.early_ioremap_page_table_range_init)
 
 
-def resolve_brk(params: BootParams, assumptions: List[Assumption]) -> BootParams:
-    """Where the BRK page-table buffer lies, when nobody said: the kernel image's usual layout
-    (x86-64: 32 MiB image, the buffer near its end; i386 PAE: a distro 3.13 build)."""
+def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumption]) -> BootParams:
+    """Where the BRK page-table buffer lies, when nobody said: a distribution build's layout of
+    that release (x86-64: :func:`typical_x86_64_layout`; i386 PAE: a distro 3.13 build)."""
     if params.brk_base is not None:
         return params
-    off = DEFAULT_BRK_OFFSET_32 if params.arch == "i386" else DEFAULT_BRK_OFFSET
+    if params.brk_end is not None:
+        # early_alloc_pgt_buf's extend_brk is the last BRK user before reserve_brk
+        is64 = params.arch == "x86_64"
+        pages = profile.pgt_buf_count(bool(params.randomize_memory) and is64, bool(params.x86_5level_config) and is64)
+        end = round_up(params.brk_end, PAGE_SIZE)   # 2.6.3x early_res BRK ends mid-page
+        return dataclasses.replace(params, brk_base=end - (pages << PAGE_SHIFT))
+    if params.arch == "i386":
+        off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
+    else:
+        _, off, who = typical_x86_64_layout(profile)
     brk = params.kernel_start + off
-    assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, a distribution build's layout; "
-                                  "no BRK line, no memblock=debug reserve_brk line, no --brk" % off))
+    assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
+                                  "no BRK line, no memblock=debug reserve_brk line, no --system-map"
+                                  % (off, who)))
     return dataclasses.replace(params, brk_base=brk)
 
 
@@ -222,10 +253,10 @@ def end_pfns(profile: Profile, params: BootParams, table: E820Table) -> tuple:
     else:
         bits = profile.max_physmem_bits_l5 if params.la57 else profile.max_physmem_bits
         max_arch_pfn = 1 << (bits - PAGE_SHIFT)
-    max_pfn = table.end_of_ram_pfn(max_arch_pfn)
+    max_pfn = table.end_of_ram_pfn(max_arch_pfn, profile.end_pfn_types)
     if max_pfn == 0:
         raise SetupError("e820 map has no usable RAM")
-    max_low_pfn = table.end_of_low_ram_pfn() if max_pfn > (1 << (32 - PAGE_SHIFT)) else max_pfn
+    max_low_pfn = table.end_of_low_ram_pfn(types=profile.end_pfn_types) if max_pfn > (1 << (32 - PAGE_SHIFT)) else max_pfn
     return max_pfn, max_low_pfn
 
 
@@ -240,7 +271,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     ``mem=``/``memmap=``/``trim_bios_range`` edits (the log already shows them).
     """
     params, assumptions = resolve_params(profile, params)
-    params = resolve_brk(params, assumptions)
+    params = resolve_brk(profile, params, assumptions)
     if params.brk_base & (PAGE_SIZE - 1):
         raise SetupError(f"BRK base {params.brk_base:#x} is not page aligned")
     early_log: List[str] = []   # lines printed before the state object exists
@@ -328,11 +359,12 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     if p.swapper_pg_dir_addr is not None:
         k.pgd_pfn = p.swapper_pg_dir_addr >> PAGE_SHIFT
     else:
-        k.pgd_pfn = ((kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA03000 <= brk_base
+        off, _, who = typical_x86_64_layout(profile)
+        k.pgd_pfn = ((kernel_start + off) >> PAGE_SHIFT if kernel_start + off + 0x10000 <= brk_base
                      else k.pgt_buf_start - 16)
         k.assumptions.append(Assumption("swapper_pg_dir_addr", "%#x" % (k.pgd_pfn << PAGE_SHIFT),
-                                        "init_top_pgt 10 MiB into the image, as in Debian's 6.1; "
-                                        "no --system-map"))
+                                        "init_top_pgt %#x into the image, the layout of %s; no --system-map"
+                                        % (off, who)))
     k.phys.clear_page(k.pgd_pfn)
     image = [(k.pgd_pfn, k.paging_levels)]
     if profile.early_direct_map == "ident_1g":
