@@ -414,23 +414,36 @@ def test_guest_tree_i386_formats():
     assert set(t.tables) == {3, 0x400} and all(size == 4096 for _, _, size, _ in t.leaves())
 
 
-def test_fixmap_layout_of_debian_61_i386():
-    """6.1's enum fixed_addresses for Debian's 686(-pae) config: FIX_BTMAP_BEGIN at index
-    1535 (0xffa00000), FIX_WP_TEST below it, kmap slots 68..579 over two 2M PMDs."""
-    from emu.tools.oracle.fixmap import fixmap_indices_32, fixmap_layout_32
-    cfg = {k: "y" for k in ("X86_LOCAL_APIC", "X86_IO_APIC", "KMAP_LOCAL", "PCI_MMCONFIG", "ACPI_APEI_GHES")}
-    cfg["NR_CPUS"] = "32"
-    ix = fixmap_indices_32(cfg)
-    assert (ix["kmap_begin"], ix["kmap_end"], ix["btmap_begin"], ix["end_of_fixed_addresses"]) == (68, 579, 1535, 1537)
-    lay = fixmap_layout_32(cfg, True, btmap_begin_va=0xFFA00000)
-    assert lay["fixmap_bottom"] == 0xFF9FF000 and lay["btmap_begin"] == 0xFFA00000
-    assert lay["kmap_range"] == (0xFFDBC000, 0xFFFBB000) and not lay["notes"]
-    # a disagreeing slot_virt[0] wins and is reported
-    lay = fixmap_layout_32(cfg, True, btmap_begin_va=0xFFC00000)
-    assert lay["btmap_begin"] == 0xFFC00000 and lay["fixmap_bottom"] == 0xFFBFF000 and lay["notes"]
-    # no config: only slot_virt[0]
-    lay = fixmap_layout_32(None, False, btmap_begin_va=0xFFA00000)
-    assert "kmap_range" not in lay and lay["fixmap_bottom"] == 0xFF9FF000
+@pytest.mark.parametrize("name,pae,slot_virt0,kmap", [
+    ("config-6.1.0-57-686-pae.gz", True, 0xFFA00000, (0xFFDBC000, 0xFFFBB000)),
+    # 5.10: KM_TYPE_NR (20) x NR_CPUS (32) kmap slots, not 6.1's KM_MAX_IDX (16) x 32
+    ("config-5.10.0-32-686-pae.gz", True, 0xFFA00000, (0xFFD3C000, 0xFFFBB000)),
+])
+def test_i386_fixmap_from_the_config_as_emu_derives_it(name, pae, slot_virt0, kmap):
+    """The i386 fixmap inputs come from the .config through the version's enum
+    (emu.kernel.arch.x86.fixmap), the guest's slot_virt[0] checks them."""
+    import os
+    from emu.kernel.arch.x86.fixmap import i386_params_from_config
+    from emu.inputs.kconfig import load_kconfig
+    from emu.tools.oracle.compare import _fixmap_32
+    path = os.path.join(os.path.dirname(__file__), "data", "i386", name)
+    prof = get_profile("6.1.192" if "6.1" in name else "5.10.223")
+    g = Guest("x", "k", "", [])
+    g.pae, g.config, g.fixmap = pae, path, {"slot_virt0": slot_virt0, "fixaddr_top": 0xFFFFF000}
+    notes = []
+    got = dict(_fixmap_32(g, prof, notes))
+    want = i386_params_from_config(prof, load_kconfig(path), pae=pae)
+    assert got == {n: want[n][0] for n in ("fixmap_bottom", "btmap_begin", "kmap_range")}
+    assert got["btmap_begin"] == slot_virt0 and got["fixmap_bottom"] == 0xFF9FF000 and not notes
+    assert got["kmap_range"] == kmap
+    # a kernel whose early_ioremap slot lies elsewhere: said
+    g.fixmap["slot_virt0"] = 0xFFC00000
+    _fixmap_32(g, prof, notes)
+    assert len(notes) == 1 and "slot_virt[0] is 0xffc00000" in notes[0]
+    # no config: slot_virt[0] only, said
+    g.config, notes = None, []
+    assert dict(_fixmap_32(g, prof, notes)) == {"btmap_begin": 0xFFC00000, "fixmap_bottom": 0xFFBFF000}
+    assert "no kernel config" in notes[0]
 
 
 def test_params_from_guest_i386_layout():
@@ -442,9 +455,11 @@ def test_params_from_guest_i386_layout():
     g.kernel_start, g.image_end, g.init_end = 0x1000000, 0x2135000, 0x1E8C000
     g.static_pages = {"swapper_pg_dir": 0x1E98000, "initial_pg_pmd": 0x1E94000, "initial_pg_fixmap": 0x1E96000,
                       "bm_pte": 0x1E9C000, "__brk_base": 0x1F0B000}
-    g.fixmap = {"fixmap_bottom": 0xFF9FF000, "btmap_begin": 0xFFA00000, "kmap_range": (0xFFDBC000, 0xFFFBB000),
-                "notes": []}
-    _, p, _ = params_from_guest(g, get_profile("6.1"))
+    import os
+    g.fixmap = {"slot_virt0": 0xFFA00000, "fixaddr_top": 0xFFFFF000}
+    g.config = os.path.join(os.path.dirname(__file__), "data", "i386", "config-6.1.0-57-686-pae.gz")
+    _, p, notes = params_from_guest(g, get_profile("6.1.192"))
+    assert not notes
     assert (p.head_brk_base, p.swapper_pg_dir_addr, p.initial_pg_pmd_addr, p.initial_pg_fixmap_addr,
             p.bm_pte_addr) == (0x1F0B000, 0x1E98000, 0x1E94000, 0x1E96000, 0x1E9C000)
     assert (p.fixmap_bottom, p.btmap_begin, p.kmap_range) == (0xFF9FF000, 0xFFA00000, (0xFFDBC000, 0xFFFBB000))

@@ -69,10 +69,8 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
         fields += [("head_brk_base", sp.get("__brk_base")), ("swapper_pg_dir_addr", sp.get("swapper_pg_dir")),
                    ("initial_pg_pmd_addr", sp.get("initial_pg_pmd") if g.pae else None),
                    ("initial_pg_fixmap_addr", sp.get("initial_pg_fixmap")), ("bm_pte_addr", sp.get("bm_pte"))]
-        # its fixmap geometry (config + slot_virt[0], see emu.tools.oracle.fixmap)
-        fm = g.fixmap or {}
-        fields += [(name, fm.get(name)) for name in ("fixmap_bottom", "btmap_begin", "kmap_range")]
-        notes += [f"fixmap: {n}" for n in fm.get("notes", [])]
+        # its fixmap geometry: from the .config, as emu derives it for any boot
+        fields += _fixmap_32(g, profile, notes)
         if g.max_low_pfn and g.max_pfn > g.max_low_pfn:
             # MAXMEM of this build (its fixmap/vmalloc reserve): where lowmem ended
             fields.append(("lowmem_limit", g.max_low_pfn << 12))
@@ -95,6 +93,37 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
     if sv:
         params.bm_pte_slot = (sv >> 21) & 511
     return E820Table(g.e820), params, notes
+
+
+#: __FIXADDR_TOP of a 3G/1G i386 kernel (no vmalloc reserve moving it down)
+FIXADDR_TOP_32 = 0xFFFFF000
+
+
+def _fixmap_32(g: Guest, profile, notes: List[str]) -> List[Tuple[str, object]]:
+    """The i386 fixmap inputs (``fixmap_bottom``, ``btmap_begin``, ``kmap_range``): from
+    the build's .config through :func:`emu.kernel.arch.x86.fixmap.i386_params_from_config`
+    (the version's ``enum fixed_addresses``), checked against the running kernel's
+    ``slot_virt[0]``; without a config, only what ``slot_virt[0]`` shows (said)."""
+    import os
+    fm = g.fixmap or {}
+    sv, top = fm.get("slot_virt0"), fm.get("fixaddr_top")
+    if top is not None and top != FIXADDR_TOP_32:
+        notes.append(f"fixmap: __FIXADDR_TOP is {top:#x}, emu's enum counts down from {FIXADDR_TOP_32:#x}")
+    if g.config:
+        from emu.inputs.kconfig import load_kconfig
+        from emu.kernel.arch.x86.fixmap import i386_params_from_config
+        d = i386_params_from_config(profile, load_kconfig(g.config), pae=g.pae, name=os.path.basename(g.config))
+        out = [(n, d[n][0]) for n in ("fixmap_bottom", "btmap_begin", "kmap_range") if n in d]
+        if sv and sv != d["btmap_begin"][0]:
+            notes.append(f"fixmap: slot_virt[0] is {sv:#x}, the config gives FIX_BTMAP_BEGIN at "
+                         f"{d['btmap_begin'][0]:#x} ({d['btmap_begin'][1]})")
+        return out
+    if sv:
+        notes.append("fixmap: no kernel config: FIX_BTMAP_BEGIN from slot_virt[0], the slot below it the "
+                     "lowest (FIX_WP_TEST), the kmap slots assumed in one PMD")
+        return [("btmap_begin", sv), ("fixmap_bottom", sv - 4096)]
+    notes.append("fixmap: no kernel config and no slot_virt: emu's default fixmap geometry")
+    return []
 
 
 def _hex(v: Optional[int]) -> Optional[str]:

@@ -145,9 +145,11 @@ class Guest:
     image_end: int = 0
     init_end: int = 0
     static_pages: Dict[str, int] = field(default_factory=dict)
-    #: i386: the fixmap geometry (emu.tools.oracle.fixmap.fixmap_layout_32: fixmap_bottom,
-    #: btmap_begin, kmap_range, source, notes), from the build's config and slot_virt[0]
+    #: the fixmap as the running kernel shows it: ``slot_virt0`` (early_ioremap's first
+    #: slot, FIX_BTMAP_BEGIN), i386 also ``fixaddr_top`` (__FIXADDR_TOP)
     fixmap: Dict[str, object] = field(default_factory=dict)
+    #: the build's .config (the comparison derives the i386 fixmap geometry from it)
+    config: Optional[str] = None
 
     @property
     def la57(self) -> bool:
@@ -448,8 +450,8 @@ def _read_layout_64(gdb: GdbRemote, symbols: Symbols, g: Guest) -> None:
 
 def _read_layout_32(gdb: GdbRemote, symbols: Symbols, g: Guest, config: Optional[str]) -> None:
     """i386: PAGE_OFFSET, the image's physical layout, the static tables (System.map),
-    and the fixmap (FIXADDR_TOP, early_ioremap's first slot, the build's .config)."""
-    from emu.tools.oracle.fixmap import FIXADDR_TOP, fixmap_layout_32, read_kconfig
+    and what the fixmap looks like in the running kernel (``__FIXADDR_TOP``,
+    early_ioremap's first slot); the build's .config is kept for the comparison."""
     # __pa(x) = x - PAGE_OFFSET; _text lies at PAGE_OFFSET + LOAD_PHYSICAL_ADDR
     po = symbols["_text"] & 0xF0000000
     g.page_offset = po
@@ -461,11 +463,10 @@ def _read_layout_32(gdb: GdbRemote, symbols: Symbols, g: Guest, config: Optional
         if symbols.get(sym) is not None:
             g.static_pages[sym] = symbols[sym] - po
     # slot_virt[0] = fix_to_virt(FIX_BTMAP_BEGIN), __initdata, set by early_ioremap_init
-    top = _read_word(gdb, symbols["__FIXADDR_TOP"], 4) if symbols.get("__FIXADDR_TOP") else FIXADDR_TOP
-    sv = _read_word(gdb, symbols["slot_virt"], 4) if symbols.get("slot_virt") else None
-    cfg = read_kconfig(config) if config and os.path.exists(config) else None
-    g.fixmap = fixmap_layout_32(cfg, g.pae, top, sv or None)
-    g.fixmap["slot_virt0"] = sv
+    g.fixmap = {"fixaddr_top": _read_word(gdb, symbols["__FIXADDR_TOP"], 4) if symbols.get("__FIXADDR_TOP")
+                else None,
+                "slot_virt0": _read_word(gdb, symbols["slot_virt"], 4) if symbols.get("slot_virt") else None}
+    g.config = config if config and os.path.exists(config) else None
 
 
 def read_initial_tables(gdb: GdbRemote, symbols: Symbols, g: Guest, regs: dict, deadline: float) -> Optional[Tree]:
