@@ -112,19 +112,6 @@ def test_params_from_debian_config(name):
     assert v == vend - 0xC0000000 - (264 << 20)
 
 
-def test_params_from_config_match_the_oracle_derivation():
-    """emu.tools.oracle.fixmap (6.1 only) and this module agree on Debian 6.1."""
-    from emu.tools.oracle.fixmap import fixmap_layout_32, read_kconfig
-    for name in ("config-6.1.0-57-686-pae", "config-6.1.0-57-686"):
-        cfg = {k[len("CONFIG_"):]: v for k, v in read_config(name).items() if v != "n"}
-        pae = cfg.get("X86_PAE") == "y"
-        old = fixmap_layout_32(cfg, pae)
-        new = fx.layout_32(get_profile("6.1.192"), cfg, pae).emu_params()
-        assert (old["fixmap_bottom"], old["btmap_begin"], old["kmap_range"]) == (
-            new["fixmap_bottom"], new["btmap_begin"], new["kmap_range"])
-    assert callable(read_kconfig)
-
-
 # ---------------------------------------------------------------------------
 # other eras (research 2.5) and the corpus logs that print their fixmap
 # ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 import socket
 import struct
-import threading
 
+import numpy as np
 import pytest
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
@@ -20,13 +20,15 @@ from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
 from emu.kernel.params import BootParams
 from emu.tools.oracle import gdbstub
-from emu.tools.oracle.compare import compare, params_from_guest, resolve_profile
+from oracle_fakes import FakeStub
+from emu.tools.oracle.compare import _emu_inputs, compare, guest_profile_name, params_from_guest, resolve_profile
 from emu.tools.oracle.qemu import Guest, QemuLayout
-from emu.tools.oracle.tables import emu_tree, walk_tree
+from emu.tools.oracle.tables import (LEAF, TableCopyError, copy_tables, emu_tree, kernel_slots, paging_mode,
+                                     tree_mmu, tree_of)
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile
 from emu.kernel.arch.x86.kernel.setup import setup_arch
-from emu.machine.mmu import MMU, enumerate_tables
+from emu.machine.mmu import MMU, enumerate_entries, enumerate_tables, translate
 
 
 # ---------------------------------------------------------------------------
@@ -38,80 +40,6 @@ def test_framing_roundtrip():
     assert gdbstub._checksum(b"OK") == b"9a"
     # run-length encoding: "0* " is '0' repeated 1 + (' ' - 29) = 4 times
     assert gdbstub._unescape(b"0* ") == b"0000"
-
-
-class FakeStub(threading.Thread):
-    """Answers the packets GdbRemote sends, over a real socket."""
-
-    def __init__(self, mem: dict, stop_pc: int) -> None:
-        super().__init__(daemon=True)
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(1)
-        self.port = self.srv.getsockname()[1]
-        self.mem = mem
-        self.stop_pc = stop_pc
-        self.breaks = set()
-        self.phys = False
-        self.log = []
-
-    def _send(self, conn, payload: str) -> None:
-        d = payload.encode()
-        conn.sendall(b"$" + d + b"#" + gdbstub._checksum(d))
-
-    def run(self) -> None:
-        conn, _ = self.srv.accept()
-        buf = b""
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            buf += chunk
-            while b"#" in buf:
-                start = buf.find(b"$")
-                if start < 0:
-                    buf = b""
-                    break
-                end = buf.find(b"#", start)
-                if end < 0 or len(buf) < end + 3:
-                    break
-                pkt = buf[start + 1:end].decode()
-                buf = buf[end + 3:]
-                conn.sendall(b"+")
-                self.log.append(pkt)
-                self._send(conn, self.answer(pkt, conn))
-
-    def answer(self, pkt: str, conn) -> str:
-        if pkt.startswith("qSupported"):
-            return "PacketSize=1000;qXfer:features:read+"
-        if pkt == "?":
-            return "T05thread:01;"
-        if pkt.startswith("Z1,"):
-            self.breaks.add(int(pkt.split(",")[1], 16))
-            return "OK"
-        if pkt.startswith("z1,"):
-            self.breaks.discard(int(pkt.split(",")[1], 16))
-            return "OK"
-        if pkt == "c":
-            conn.sendall(b"$" + b"O" + b"hi".hex().encode() + b"#" + gdbstub._checksum(b"O" + b"hi".hex().encode()))
-            return "T05thread:01;"
-        if pkt.startswith("Qqemu.PhyMemMode:"):
-            self.phys = pkt.endswith("1")
-            return "OK"
-        if pkt.startswith("qRcmd,"):
-            cmd = bytes.fromhex(pkt[6:]).decode()
-            if cmd == "info registers":
-                text = f"RIP={self.stop_pc:016x} RSP=ffffc90000003f00\nCR0=80050033 CR2=0 CR3=0000000002a10000 CR4=000000b0\nEFER=0000000000000d01\n"
-                return text.encode().hex()
-            return "E01"
-        if pkt.startswith("m"):
-            a, n = (int(x, 16) for x in pkt[1:].split(","))
-            space = "p" if self.phys else "v"
-            for (sp, base), data in self.mem.items():
-                if sp == space and base <= a and a + n <= base + len(data):
-                    return data[a - base:a - base + n].hex()
-            return "E14"
-        return ""
 
 
 def test_gdbremote_against_fake_stub():
@@ -160,6 +88,11 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     g.memblock_reserved = list(k0.memblock.reserved)
     g.pgt_buf_start, g.pgt_buf_top = k0.pgt_buf_start, k0.pgt_buf_top
     g.kernel_start = k0.params.kernel_start
+    # the image: its end, its static tables (as System.map gives them)
+    g.image_end = k0.image[1]
+    g.static_pages = {"init_top_pgt": k0.pgd_pfn << 12}
+    for pfn, _, name in k0.image_tables:
+        g.static_pages.setdefault(name, pfn << 12)
     g.max_pfn = k.max_pfn
     g.cr3 = k.pgd_pfn << 12
     g.cr4 = (1 << 12) if params.la57 else 0
@@ -172,8 +105,13 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     g.direct_pages_count = list(k.direct_pages_count) + [0] * (6 - len(k.direct_pages_count))
     g.page_offset = k.page_offset
     g.levels = k.paging_levels
-    g.tree = emu_tree(k)
+    # as from a real guest: its table pages copied page by page into a PhysMem, then listed
+    mode = paging_mode("x86_64", k.paging_levels)
+    mmu = tree_mmu(mode, g.cr3)
+    slots = kernel_slots(mode, g.page_offset)
+    g.tree = tree_of(copy_tables(k.phys.image_bytes, mmu, slots, k.phys.limit), mmu, mode, slots)
     g.next_call = "idt_setup_early_pf"
+    g.kernel_for_test = k
     return g
 
 
@@ -191,20 +129,85 @@ def test_self_comparison_is_identical(e820, cpu, la57):
     params = BootParams(cpu=cpu, la57=la57, randomize_memory=True, x86_5level_config=True,
                         brk_base=0x4401000)
     g = _guest_from_emu(e820, params)
+    direct = emu_tree(g.kernel_for_test)
+    # the copy (page by page, as from a guest) lists exactly what the tree in place holds
+    assert (g.tree.entries, g.tree.tables, g.tree.leaves()) == (direct.entries, direct.tables, direct.leaves())
     c = compare(g, "6.1")
     assert c.identical, c.differences[:5]
     assert c.params["cpu"]["gbpages"] == cpu.gbpages and c.params["la57"] == la57
 
 
-def test_walk_agrees_with_enumerate_tables():
-    r = emulate(HOLES.copy(), "6.1", BootParams(cpu=CpuFeatures(gbpages=False)), check=False)
-    k = r.kernel
-    t = emu_tree(k)
-    lo = (k.page_offset >> 39) & 511          # the direct map's slots (emu_tree's), not PGD[511]
-    s = enumerate_tables(k.phys, MMU(cr3=k.pgd_pfn << 12, levels=4, maxphyaddr=52), lo, lo + 128)
-    sizes = [size for _, _, size, _ in t.leaves()]
-    assert sizes.count(1 << 12) == s.leaves_4k and sizes.count(1 << 21) == s.leaves_2m
-    assert set(t.tables) == {int(p) for p in s.tables[:, 0]} - {k.pgd_pfn}
+def _emulated(e820, params, profile="6.1"):
+    return emulate(e820.copy(), profile, params, check=False).kernel
+
+
+I386_PAE = BootParams(arch="i386", pae=True, cpu=CpuFeatures(gbpages=False), gbpages=False)
+I386_LEGACY = BootParams(arch="i386", pae=False, cpu=CpuFeatures(gbpages=False, nx=False), gbpages=False)
+
+
+@pytest.mark.parametrize("e820,params", [
+    (HOLES, BootParams(cpu=CpuFeatures(gbpages=False))),
+    (HOLES, BootParams(cpu=CpuFeatures())),
+    (EMBEDDED_DEFAULT, BootParams(cpu=CpuFeatures(la57=True), la57=True)),
+    (HOLES, I386_PAE),
+    (HOLES, I386_LEGACY),
+    (HOLES, BootParams(arch="i386", pae=False, cpu=CpuFeatures(gbpages=False, nx=False, pse=False), gbpages=False)),
+], ids=["4level-2M", "4level-1G", "5level", "pae", "nonpae", "nonpae-nopse"])
+def test_enumerate_entries_is_the_hardware_walk(e820, params):
+    """The per-entry listing sees the tree enumerate_tables and translate see: the same
+    table pages, the same leaves, each leaf's va translating to its pa."""
+    k = _emulated(e820, params)
+    mmu = tree_mmu(k.mode, k.pgd_pfn << 12, params.cpu.pse)
+    ents, tables = enumerate_entries(k.phys, mmu)
+    summary = enumerate_tables(k.phys, mmu, 0, 1024 if k.mode.levels == 2 else 512)
+    assert sorted(map(tuple, tables.tolist())) == sorted(map(tuple, summary.tables.tolist()))
+    leaves = ents[ents["kind"] == LEAF]
+    large = leaves[leaves["level"] > 1]
+    assert len(leaves) - len(large) == summary.leaves_4k and len(large) == summary.leaves_2m + summary.leaves_1g
+    assert (ents["value"] != 0).all() and len(ents) > len(leaves)
+    t = tree_of(k.phys, mmu, k.mode, (0, 4 if k.mode.levels == 3 else (1024 if k.mode.levels == 2 else 512)))
+    vas = [va for va, _, _, _ in t.leaves()]
+    tr = translate(k.phys, mmu, vas)
+    assert (tr.error == -1).all()
+    assert tr.pa.tolist() == [pa for _, pa, _, _ in t.leaves()]
+    assert [1 << int(s) for s in tr.shift] == [size for _, _, size, _ in t.leaves()]
+
+
+def test_enumerate_entries_keeps_non_present_and_reserved_entries_unfollowed():
+    from emu.machine.phys import PhysMem
+    phys = PhysMem(1 << 30)
+    phys.write64((1 << 12) + 8 * 273, 0x2067)             # PGD 273 -> PUD page 2
+    phys.write64((1 << 12) + 8 * 274, 0x3000)             # not present, not zero: listed
+    phys.write64((1 << 12) + 8 * 275, (1 << 50) | 0x4067)  # reserved bit (MAXPHYADDR 46): not followed
+    phys.write64(2 << 12, 0x40000000 | 0x1E3)             # PUD: a 1G leaf
+    phys.write64(0x4000 + 8, 0x80000000 | 0x1E3)          # in the unreached page 4
+    ents, tables = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46))
+    assert ents["kind"].tolist() == [1, 2, 0, 3]
+    assert ents["level"].tolist() == [4, 3, 4, 4]
+    assert tables.tolist() == [[2, 3, 1, 273]]
+    _, t2 = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46), 274, 512)
+    assert len(t2) == 0
+    # a listing of what was written follows it (page 4), the hardware's walk does not
+    ents, t3 = enumerate_entries(phys, MMU(cr3=1 << 12, levels=4, maxphyaddr=46), follow_reserved=True)
+    assert t3.tolist() == [[2, 3, 1, 273], [4, 3, 1, 275]] and ents["kind"].tolist() == [1, 2, 0, 3, 2]
+
+
+def test_pae_pdpte_with_accessed_set_is_listed_and_followed():
+    """QEMU's walker sets ACCESSED (bit 5, reserved in a PAE PDPTE) in swapper_pg_dir: the
+    oracle's listing still reaches the tables below, the hardware walk stops."""
+    pdpt = bytes(0x18) + struct.pack("<Q", 0x2021) + bytes(4096 - 0x20)
+    pmd = struct.pack("<512Q", *([0x000000E3] + [0] * 511))
+    pages = {1: pdpt, 2: pmd}
+    mode = paging_mode("i386", 3)
+    mmu = tree_mmu(mode, 0x1000)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, (3, 4), 1 << 30), mmu, mode, (3, 4))
+    assert t.leaves() == [(0xC0000000, 0, 1 << 21, 0xE3)] and t.tables == {2: (2, 0xC0000000)}
+    from emu.machine.phys import PhysMem
+    phys = PhysMem(1 << 30)
+    for pfn, data in pages.items():
+        phys.frames[phys.frame(pfn)] = np.frombuffer(data, "<u8")
+    ents, tables = enumerate_entries(phys, MMU(cr3=0x1000, levels=3, maxphyaddr=36))
+    assert ents["kind"].tolist() == [3] and len(tables) == 0
 
 
 def test_perturbations_are_reported():
@@ -223,6 +226,12 @@ def test_perturbations_are_reported():
     g2.pgt_buf_top = g2.pgt_buf_start  # the real kernel's BRK: empty, so every page is "memblock"
     c2 = compare(g2, "6.1")
     assert any(d["kind"] == "table_page" for d in c2.differences)
+    # the kernel image's half (PGD 511: level2_kernel_pgt's leaves) is compared too
+    g3 = _guest_from_emu(HOLES, params)
+    key = next(k for k, v in g3.tree.entries.items() if k[1] >= 0xFFFFFFFF80000000 and k[0] == 2 and v & 0x80)
+    g3.tree.entries[key] ^= 0x2
+    c3 = compare(g3, "6.1")
+    assert [(d["kind"], d["va"]) for d in c3.differences] == [("leaf", hex(key[1]))]
 
 
 def test_profile_overrides():
@@ -256,13 +265,39 @@ def test_layout_to_qemu():
     assert low.qemu_ram() == 0x8000000
 
 
-def test_walk_tree_from_bytes():
-    # PGD slot 273 -> PUD page 2 -> one 1G leaf
+def _pages_reader(pages, log=None):
+    def read(pfn):
+        if log is not None:
+            log.append(pfn)
+        return pages.get(pfn, bytes(4096))
+    return read
+
+
+def test_guest_tree_from_bytes_through_physmem():
+    # PGD slot 273 -> PUD page 2 -> one 1G leaf and a PMD page 3 -> one 2M leaf
     pages = {1: struct.pack("<512Q", *([0] * 273 + [0x2067] + [0] * 238)),
-             2: struct.pack("<512Q", *([0x800000000000_01E3 & ((1 << 64) - 1)] + [0] * 511))}
-    t = walk_tree(lambda pfn: pages.get(pfn, bytes(4096)), 1, 4, 0xFFFF888000000000)
-    assert t.leaves() == [(0xFFFF888000000000, 0, 1 << 30, 0x8000000000_0001E3 & ((1 << 64) - 1))]
-    assert t.tables == {2: (3, 0xFFFF888000000000)}
+             2: struct.pack("<512Q", *([0x8000000000_0001E3 & ((1 << 64) - 1), 0x3067] + [0] * 510)),
+             3: struct.pack("<512Q", *([0x400000E3] + [0] * 511)),
+             7: struct.pack("<512Q", *([0x63] * 512))}      # not reachable: never read
+    mode = paging_mode("x86_64", 4)
+    mmu = tree_mmu(mode, 1 << 12)
+    slots = kernel_slots(mode, 0xFFFF888000000000)
+    log = []
+    phys = copy_tables(_pages_reader(pages, log), mmu, slots, 1 << 30)
+    assert sorted(log) == [1, 2, 3]
+    t = tree_of(phys, mmu, mode, slots)
+    base = 0xFFFF888000000000
+    assert t.leaves() == [(base, 0, 1 << 30, 0x8000000000_0001E3 & ((1 << 64) - 1)),
+                          (base + (1 << 30), 0x40000000, 1 << 21, 0x400000E3)]
+    assert t.tables == {2: (3, base), 3: (2, base + (1 << 30))}
+    assert t.entries[(4, base)] == 0x2067 and len(t.entries) == 4
+
+
+def test_guest_tree_pointing_beyond_its_memory_is_an_error():
+    pages = {1: struct.pack("<512Q", *([0] * 273 + [(5 << 30) | 0x67] + [0] * 238))}
+    mode = paging_mode("x86_64", 4)
+    with pytest.raises(TableCopyError):
+        copy_tables(_pages_reader(pages), tree_mmu(mode, 1 << 12), (256, 511), 1 << 30)
 
 
 def test_cli_matrix_list(capsys):
@@ -270,6 +305,57 @@ def test_cli_matrix_list(capsys):
     assert main(["oracle", "matrix", "--list"]) == 0
     out = capsys.readouterr().out
     assert "1T-gb" in out and "2G-la57" in out and len(out.splitlines()) >= 12
+    assert main(["oracle", "matrix", "--list", "--release", "all", "--flavour", "all", "--only", "512M"]) == 0
+    rows = [ln.split()[:3] for ln in capsys.readouterr().out.splitlines()]
+    assert rows == [["5.10", "amd64", "512M"], ["5.10", "cloud-amd64", "512M"], ["5.10", "686-pae", "512M"],
+                    ["5.10", "686", "512M"], ["6.1", "amd64", "512M"], ["6.1", "cloud-amd64", "512M"],
+                    ["6.1", "686-pae", "512M"], ["6.1", "686", "512M"], ["6.12", "amd64", "512M"],
+                    ["6.12", "cloud-amd64", "512M"]]
+    assert main(["oracle", "matrix", "--list", "--release", "4.19"]) == 2
+
+
+def test_cli_dying_guest_is_an_error_with_the_serial_log(monkeypatch, capsys):
+    """A guest that dies before init_mem_mapping (64M: the kernel cannot decompress): one
+    line with the reason, the serial log's last lines, exit 2 -- never exit 0 in silence."""
+    from emu.tools.cli import main
+    from emu.tools.oracle import cli as ocli, qemu as Q
+
+    def died(layout, bz, syms, **kw):
+        raise Q.GuestError("the guest died before init_mem_mapping: QEMU exited with status 0",
+                           ["serial: Probing EDD (edd=off to disable)... ok"])
+    monkeypatch.setattr(Q, "run_guest", died)
+    monkeypatch.setattr(ocli, "_kernel", lambda args, *a: ("bz", None, None, "fake"))
+    assert main(["oracle", "run", "--mem", "64M"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == ["emu: error: the guest died before init_mem_mapping: QEMU exited with status 0",
+                                "  serial: Probing EDD (edd=off to disable)... ok"]
+
+
+def test_emu_inputs_is_the_one_derivation():
+    """compare() takes every emu input from _emu_inputs: the kernel's state, or the log."""
+    g = Guest("x", "k", "", [])
+    g.page_size_mask, g.supported_pte_mask, g.default_kernel_pte_mask = 0b100, (1 << 64) - 1, (1 << 64) - 1
+    g.pgt_buf_start, g.pgt_buf_top = 0x4401, 0x4411
+    g.e820 = [(0, 0x9F000, 1), (0x100000, 0x1FF00000, 1)]
+    g.kernel_start = 0x1000000
+    g.serial = ("[    0.000000] Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian "
+                "12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian "
+                "6.1.192-3 (2026-11-26)\n"
+                "[    0.000000] BIOS-provided physical RAM map:\n"
+                "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
+                "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable\n")
+    prof = get_profile("6.1")
+    e820, edits, params, notes = _emu_inputs(g, prof, "kernel")
+    assert [(e.addr, e.size) for e in e820.entries] == [(0, 0x9F000), (0x100000, 0x1FF00000)] and edits == []
+    assert params.brk_base == 0x4401000 and not params.pti
+    e820, edits, params2, notes = _emu_inputs(g, prof, "log")
+    assert [(e.addr, e.end) for e in e820.entries] == [(0, 0x9FC00), (0x100000, 0x1FFE0000)]
+    assert params2.brk_base == params.brk_base and any("console log" in n for n in notes)
+    with pytest.raises(ValueError):
+        _emu_inputs(g, prof, "guess")
+    # the booted kernel's version names the profile, not the compiler's "(Debian 12.2.0-...)"
+    assert guest_profile_name(g) == "6.1.192"
 
 
 # ---------------------------------------------------------------------------
@@ -293,18 +379,20 @@ def test_real_kernel_matches(name):
     from emu.tools.oracle.symbols import Symbols
     g = run_guest(by_name()[name], ki.bzimage, Symbols.load(ki.symbols), timeout=300)
     assert g.next_call == "idt_setup_early_pf"
-    c = compare(g, "6.1")
+    c = compare(g, "auto")
     assert c.identical, c.differences[:10]
 
 
-def test_walk_tree_i386_formats():
-    from emu.tools.oracle.tables import format_for
+def test_guest_tree_i386_formats():
     # PAE: PDPT (32-byte aligned, here at offset 0x20 of page 1) slot 3 -> PMD page 2 -> 2M leaf
     pdpt = bytes(0x20) + struct.pack("<4Q", 0, 0, 0, 0x2001) + bytes(4096 - 0x40)
-    pmd = struct.pack("<512Q", *([0x800000000000_00E3 & ((1 << 64) - 1)] + [0] * 511))
+    pmd = struct.pack("<512Q", *([0x8000000000_0000E3 & ((1 << 64) - 1)] + [0] * 511))
     pages = {1: pdpt, 2: pmd}
-    fmt = format_for(3, True, "i386")
-    t = walk_tree(lambda p: pages.get(p, bytes(4096)), 1, 3, 0, (3, 4), fmt, top_offset=0x20)
+    mode = paging_mode("i386", 3)
+    mmu = tree_mmu(mode, 0x1020)
+    slots = kernel_slots(mode, 0xC0000000)
+    assert slots == (3, 4)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, slots, 1 << 30), mmu, mode, slots)
     assert t.leaves() == [(0xC0000000, 0, 1 << 21, 0x8000000000_0000E3 & ((1 << 64) - 1))]
     # non-PAE: PGD slot 768 -> a 4M leaf; slot 769 -> a page table with one 4k PTE
     pgd = [0] * 1024
@@ -313,29 +401,49 @@ def test_walk_tree_i386_formats():
     pte = [0] * 1024
     pte[5] = 0x12345000 | 0x63
     pages = {1: struct.pack("<1024I", *pgd), 3: struct.pack("<1024I", *pte)}
-    t = walk_tree(lambda p: pages.get(p, bytes(4096)), 1, 2, 0, (768, 1024), format_for(2, False, "i386"))
+    mode = paging_mode("i386", 2)
+    mmu = tree_mmu(mode, 0x1000)
+    slots = kernel_slots(mode, 0xC0000000)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, slots, 1 << 30), mmu, mode, slots)
     assert t.leaves() == [(0xC0000000, 0x400000, 1 << 22, 0x4000E3),
                           (0xC0400000 + 5 * 4096, 0x12345000, 4096, 0x12345063)]
     assert t.tables == {3: (1, 0xC0400000)}
+    # without CR4.PSE the same PDE is a table pointer (to the page at 0x400000)
+    mmu = tree_mmu(mode, 0x1000, pse=False)
+    t = tree_of(copy_tables(_pages_reader(pages), mmu, slots, 1 << 30), mmu, mode, slots)
+    assert set(t.tables) == {3, 0x400} and all(size == 4096 for _, _, size, _ in t.leaves())
 
 
-def test_fixmap_layout_of_debian_61_i386():
-    """6.1's enum fixed_addresses for Debian's 686(-pae) config: FIX_BTMAP_BEGIN at index
-    1535 (0xffa00000), FIX_WP_TEST below it, kmap slots 68..579 over two 2M PMDs."""
-    from emu.tools.oracle.fixmap import fixmap_indices_32, fixmap_layout_32
-    cfg = {k: "y" for k in ("X86_LOCAL_APIC", "X86_IO_APIC", "KMAP_LOCAL", "PCI_MMCONFIG", "ACPI_APEI_GHES")}
-    cfg["NR_CPUS"] = "32"
-    ix = fixmap_indices_32(cfg)
-    assert (ix["kmap_begin"], ix["kmap_end"], ix["btmap_begin"], ix["end_of_fixed_addresses"]) == (68, 579, 1535, 1537)
-    lay = fixmap_layout_32(cfg, True, btmap_begin_va=0xFFA00000)
-    assert lay["fixmap_bottom"] == 0xFF9FF000 and lay["btmap_begin"] == 0xFFA00000
-    assert lay["kmap_range"] == (0xFFDBC000, 0xFFFBB000) and not lay["notes"]
-    # a disagreeing slot_virt[0] wins and is reported
-    lay = fixmap_layout_32(cfg, True, btmap_begin_va=0xFFC00000)
-    assert lay["btmap_begin"] == 0xFFC00000 and lay["fixmap_bottom"] == 0xFFBFF000 and lay["notes"]
-    # no config: only slot_virt[0]
-    lay = fixmap_layout_32(None, False, btmap_begin_va=0xFFA00000)
-    assert "kmap_range" not in lay and lay["fixmap_bottom"] == 0xFF9FF000
+@pytest.mark.parametrize("name,pae,slot_virt0,kmap", [
+    ("config-6.1.0-57-686-pae.gz", True, 0xFFA00000, (0xFFDBC000, 0xFFFBB000)),
+    # 5.10: KM_TYPE_NR (20) x NR_CPUS (32) kmap slots, not 6.1's KM_MAX_IDX (16) x 32
+    ("config-5.10.0-32-686-pae.gz", True, 0xFFA00000, (0xFFD3C000, 0xFFFBB000)),
+])
+def test_i386_fixmap_from_the_config_as_emu_derives_it(name, pae, slot_virt0, kmap):
+    """The i386 fixmap inputs come from the .config through the version's enum
+    (emu.kernel.arch.x86.fixmap), the guest's slot_virt[0] checks them."""
+    import os
+    from emu.kernel.arch.x86.fixmap import i386_params_from_config
+    from emu.inputs.kconfig import load_kconfig
+    from emu.tools.oracle.compare import _fixmap_32
+    path = os.path.join(os.path.dirname(__file__), "data", "i386", name)
+    prof = get_profile("6.1.192" if "6.1" in name else "5.10.223")
+    g = Guest("x", "k", "", [])
+    g.pae, g.config, g.fixmap = pae, path, {"slot_virt0": slot_virt0, "fixaddr_top": 0xFFFFF000}
+    notes = []
+    got = dict(_fixmap_32(g, prof, notes))
+    want = i386_params_from_config(prof, load_kconfig(path), pae=pae)
+    assert got == {n: want[n][0] for n in ("fixmap_bottom", "btmap_begin", "kmap_range")}
+    assert got["btmap_begin"] == slot_virt0 and got["fixmap_bottom"] == 0xFF9FF000 and not notes
+    assert got["kmap_range"] == kmap
+    # a kernel whose early_ioremap slot lies elsewhere: said
+    g.fixmap["slot_virt0"] = 0xFFC00000
+    _fixmap_32(g, prof, notes)
+    assert len(notes) == 1 and "slot_virt[0] is 0xffc00000" in notes[0]
+    # no config: slot_virt[0] only, said
+    g.config, notes = None, []
+    assert dict(_fixmap_32(g, prof, notes)) == {"btmap_begin": 0xFFC00000, "fixmap_bottom": 0xFFBFF000}
+    assert "no kernel config" in notes[0]
 
 
 def test_params_from_guest_i386_layout():
@@ -347,9 +455,11 @@ def test_params_from_guest_i386_layout():
     g.kernel_start, g.image_end, g.init_end = 0x1000000, 0x2135000, 0x1E8C000
     g.static_pages = {"swapper_pg_dir": 0x1E98000, "initial_pg_pmd": 0x1E94000, "initial_pg_fixmap": 0x1E96000,
                       "bm_pte": 0x1E9C000, "__brk_base": 0x1F0B000}
-    g.fixmap = {"fixmap_bottom": 0xFF9FF000, "btmap_begin": 0xFFA00000, "kmap_range": (0xFFDBC000, 0xFFFBB000),
-                "notes": []}
-    _, p, _ = params_from_guest(g, get_profile("6.1"))
+    import os
+    g.fixmap = {"slot_virt0": 0xFFA00000, "fixaddr_top": 0xFFFFF000}
+    g.config = os.path.join(os.path.dirname(__file__), "data", "i386", "config-6.1.0-57-686-pae.gz")
+    _, p, notes = params_from_guest(g, get_profile("6.1.192"))
+    assert not notes
     assert (p.head_brk_base, p.swapper_pg_dir_addr, p.initial_pg_pmd_addr, p.initial_pg_fixmap_addr,
             p.bm_pte_addr) == (0x1F0B000, 0x1E98000, 0x1E94000, 0x1E96000, 0x1E9C000)
     assert (p.fixmap_bottom, p.btmap_begin, p.kmap_range) == (0xFF9FF000, 0xFFA00000, (0xFFDBC000, 0xFFFBB000))

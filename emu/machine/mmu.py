@@ -2,7 +2,8 @@
 
 :func:`translate` takes one address or a numpy array of them and walks them
 all in one compiled call; :func:`enumerate_tables` visits every present
-entry below CR3 and returns maximal runs of leaves plus the table pages.
+entry below CR3 and returns maximal runs of leaves plus the table pages;
+:func:`enumerate_entries` lists every non-zero entry of the same tree, one row each.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from emu.machine.bits import (  # noqa: F401  (re-exported: the walk's vocabular
     PF_RSVD,
     PF_USER,
     PF_WRITE,
+    PS,
+    XD,
     flag_names,
 )
 from emu.machine.engine import Engine, select
@@ -243,3 +246,105 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
         cap_t = max(cap_t, int(counts[1]))
     return TreeSummary(runs[: counts[0]], tables[: counts[1]], int(counts[2]), int(counts[3]),
                        int(counts[4]), int(counts[5]), odd[: min(int(counts[6]), 256)], int(counts[6]))
+
+
+def enumerate_entries(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: Optional[int] = None,
+                      follow_reserved: bool = False):
+    """Every non-zero entry under CR3, one row each: the per-entry listing of the tree
+    the hardware walk (:func:`translate`) and :func:`enumerate_tables` see.
+
+    From the top table's slots ``[top_lo, top_hi)`` (4 PDPT slots with PAE, 1024 PGD
+    slots with 32-bit paging, 512 otherwise) down through every present entry that
+    points to a table; each table page is read once (a page two entries point to is
+    listed under the first).  An entry with reserved bits set (bits at or above
+    MAXPHYADDR, PS in a PML4E/PML5E, a PAE PDPTE's reserved bits, a 4 MiB PDE's bit 21)
+    is listed; the hardware faults there, so it is not followed unless
+    ``follow_reserved`` (a listing of what was written: QEMU's TCG walker, unlike a
+    real CPU, sets ACCESSED in PAE PDPTEs, one of their reserved bits).  Frames without
+    backing read as zero.
+
+    Returns ``(entries, tables)``: ``entries`` a numpy structured array sorted by
+    (``va``, level from the top down) with fields ``level`` (1 = PTE .. ``mmu.levels``
+    = the top table), ``va`` (the first linear address the entry covers, sign-extended
+    on x86-64), ``value`` (the raw entry), ``table`` (pfn of the page holding it),
+    ``index`` and ``kind`` (0 not present, 1 pointer to a table, 2 leaf, 3 present
+    with reserved bits); ``tables`` rows ``(pfn, level, parent_pfn, parent_index)``
+    of every table pointer followed, as :attr:`TreeSummary.tables`.
+    """
+    mmu.validate()
+    _check_store(phys)
+    dtype = np.dtype([("level", np.uint8), ("va", np.uint64), ("value", np.uint64), ("table", np.uint64),
+                      ("index", np.uint32), ("kind", np.uint8)])
+    pae, legacy = mmu.levels == 3, mmu.levels == 2
+    bits = 10 if legacy else 9
+    ptrs = 1 << bits
+    n_top = 4 if pae else ptrs
+    top_hi = n_top if top_hi is None else min(top_hi, n_top)
+    if not 0 <= top_lo <= top_hi:
+        raise ValueError(f"top-level slot range [{top_lo}, {top_hi}) is empty or negative")
+    maxphy = _phys_bits_32(mmu) if mmu.is_32bit else mmu.maxphyaddr
+    if legacy:
+        amask = 0xFFFFF000
+        rsvd = 0
+    else:
+        amask = ((1 << maxphy) - 1) & ~0xFFF
+        rsvd = (((1 << (63 if pae else 52)) - 1) & ~((1 << maxphy) - 1))
+    vabits = 57 if mmu.levels == 5 else 48
+    sign = np.uint64(1 << (vabits - 1))
+    ext = np.uint64(((1 << 64) - 1) & ~((1 << vabits) - 1))
+
+    def shift(level: int) -> int:
+        return 12 + bits * (level - 1)
+
+    def read(pfn: int) -> np.ndarray:
+        if not phys.is_backed(pfn):
+            return np.zeros(ptrs, np.uint64)
+        t = phys.table(pfn)
+        return t.view(np.uint32).astype(np.uint64) if legacy else t
+
+    rows, tables = [], []
+    root = mmu.cr3 >> 12
+    seen = {root}
+    stack = [(root, mmu.levels, 0, top_lo, top_hi)]
+    while stack:
+        pfn, lvl, base, lo, hi = stack.pop()
+        ents = read(pfn)
+        if pae and lvl == 3:
+            off = (mmu.cr3 & 0xFE0) >> 3
+            ents = ents[off: off + 4]
+        idx = np.nonzero(ents[lo:hi])[0] + lo
+        vals = ents[idx]
+        va = np.uint64(base) + (idx.astype(np.uint64) << np.uint64(shift(lvl)))
+        if not mmu.is_32bit:
+            va = np.where(va & sign, va | ext, va)
+        present = (vals & np.uint64(1)) != 0
+        ps = (vals & np.uint64(PS)) != 0
+        bad = (vals & np.uint64(rsvd)) != 0
+        if mmu.is_32bit and pae and lvl == 3:
+            bad |= (vals & np.uint64(XD | 0x1E6)) != 0
+        elif not mmu.is_32bit and lvl >= 4:
+            bad |= ps
+        if legacy and lvl == 2 and mmu.pse:
+            hi_bits = (vals >> np.uint64(13)) & np.uint64(0xFF)
+            bad |= ps & (((vals & np.uint64(1 << 21)) != 0) | ((hi_bits >> np.uint64(maxphy - 32)) != 0))
+        if lvl == 1:
+            leaf = np.ones(len(vals), bool)
+        elif (lvl in (2, 3) and not mmu.is_32bit) or (lvl == 2 and (pae or mmu.pse)):
+            leaf = ps
+        else:
+            leaf = np.zeros(len(vals), bool)
+        kind = np.where(~present, 0, np.where(bad, 3, np.where(leaf, 2, 1))).astype(np.uint8)
+        follow = (kind == 1) | ((kind == 3) & ~leaf) if follow_reserved else kind == 1
+        chunk = np.zeros(len(vals), dtype)
+        chunk["level"], chunk["va"], chunk["value"] = lvl, va, vals
+        chunk["table"], chunk["index"], chunk["kind"] = pfn, idx, kind
+        rows.append(chunk)
+        for j in np.nonzero(follow)[0].tolist():
+            child = (int(vals[j]) & amask) >> 12
+            tables.append((child, lvl - 1, pfn, int(idx[j])))
+            if child not in seen:
+                seen.add(child)
+                stack.append((child, lvl - 1, int(va[j]), 0, ptrs))
+    entries = np.concatenate(rows) if rows else np.zeros(0, dtype)
+    entries = entries[np.lexsort((-entries["level"].astype(np.int16), entries["va"]))]
+    return entries, np.array(tables, np.uint64).reshape(-1, 4)

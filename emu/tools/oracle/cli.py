@@ -8,13 +8,15 @@ import time
 from typing import List
 
 EXAMPLES = """examples:
-  emu oracle fetch                             Debian's newest 6.1 amd64 kernel + kallsyms (cached)
+  emu oracle fetch                             Debian's newest 6.1 amd64 kernel + its symbols (cached)
+  emu oracle fetch --release 5.10,6.12 --flavour amd64,686-pae   more kernels (trixie has no i386 ones)
   emu oracle run --mem 512M                    boot it with 512 MiB, compare with the kernel's own profile
   emu oracle run --mem 6G --cpu qemu64,+pdpe1gb --json
   emu oracle run --e820 map.json --cpu qemu64,+la57      your e820 as memmap=exactmap
   emu oracle run --kernel arch/x86/boot/bzImage --symbols System.map --mem 2G   your own build
   emu oracle matrix                            the whole layout matrix, one line per layout
   emu oracle matrix --only 512M,6G-gb          a subset
+  emu oracle matrix --release all --flavour amd64,686-pae   one line per (release, flavour, layout)
 """
 
 
@@ -32,10 +34,16 @@ def register(sub) -> None:
     osub = p.add_subparsers(dest="oracle_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
-    f = osub.add_parser("fetch", help="download Debian's 6.1 kernel and extract its symbols (cached)")
-    f.add_argument("--flavour", default="amd64", choices=["amd64", "686-pae", "686"])
-    f.add_argument("--package", help="an exact package name (default: the newest 6.1.0-N)")
-    f.add_argument("--refresh", action="store_true", help="look for a newer package")
+    f = osub.add_parser("fetch", help="download Debian's kernels (5.10, 6.1, 6.12), their config and symbols (cached)",
+                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("--release", default="6.1", metavar="LIST",
+                   help="5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), a comma-separated list, or all "
+                        "(default 6.1)")
+    f.add_argument("--flavour", default="amd64", metavar="LIST",
+                   help="amd64, cloud-amd64, 686-pae, 686, a comma-separated list, or all (every flavour "
+                        "the release builds); default amd64")
+    f.add_argument("--package", help="an exact package name (default: the newest the release has)")
+    f.add_argument("--refresh", action="store_true", help="update the package lists and look for a newer package")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_guarded(cmd_fetch))
 
@@ -52,8 +60,9 @@ def register(sub) -> None:
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_guarded(cmd_run))
 
-    m = osub.add_parser("matrix", help="run the layout matrix; one line per layout")
-    _kernel_options(m)
+    m = osub.add_parser("matrix", help="run the layout matrix; one line per (release, flavour, layout)",
+                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _kernel_options(m, lists=True)
     m.add_argument("--only", metavar="NAMES", help="comma-separated layout names")
     m.add_argument("--list", action="store_true", help="list the layouts and exit")
     m.add_argument("--json", action="store_true")
@@ -74,17 +83,28 @@ def _guarded(fn):
         except (OracleError, SymbolError) as e:
             msg = e.args[0] if isinstance(e, SymbolError) and e.args else str(e)
             print(f"emu: error: {msg}", file=sys.stderr)
+            for line in getattr(e, "details", []):
+                print(f"  {line}", file=sys.stderr)
             return 2
     return run
 
 
-def _kernel_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kernel", metavar="BZIMAGE", help="kernel image (default: the fetched Debian 6.1)")
+def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
+    p.add_argument("--kernel", metavar="BZIMAGE", help="kernel image (default: the fetched Debian kernel)")
     p.add_argument("--symbols", metavar="FILE", help="System.map of --kernel (default: its kallsyms)")
     p.add_argument("--config", metavar="FILE",
                    help="the .config of --kernel (i386: its fixmap layout; default: the fetched kernel's)")
-    p.add_argument("--flavour", default="amd64", choices=["amd64", "686-pae", "686"],
-                   help="which fetched Debian kernel (default amd64; i386: 686-pae, 686)")
+    if lists:
+        p.add_argument("--release", default="6.1", metavar="LIST",
+                       help="Debian kernel release(s): 5.10, 6.1, 6.12, a comma-separated list, or all "
+                            "(default 6.1; fetched when not cached)")
+        p.add_argument("--flavour", default="amd64", metavar="LIST",
+                       help="amd64, cloud-amd64, 686-pae, 686, a comma-separated list, or all (default amd64)")
+    else:
+        p.add_argument("--release", default="6.1", choices=["5.10", "6.1", "6.12"],
+                       help="which Debian kernel (default 6.1: bookworm; 5.10: bullseye; 6.12: trixie)")
+        p.add_argument("--flavour", default="amd64", choices=["amd64", "cloud-amd64", "686-pae", "686"],
+                       help="which Debian kernel flavour (default amd64; i386: 686-pae, 686)")
     p.add_argument("--profile", default="auto", metavar="NAME|VERSION",
                    help="emu profile (default: the booted kernel's version, e.g. 6.1.192, which carries 631ca8909fd5 from 6.1.141)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -99,7 +119,8 @@ def _kernel_options(p: argparse.ArgumentParser) -> None:
                    help="per boot: give up (and kill QEMU) after this long (default 600)")
 
 
-def _kernel(args):
+def _kernel(args, release: str = None, flavour: str = None):
+    """(image, symbols, config, label) of --kernel or of the fetched Debian kernel."""
     from emu.tools.oracle.fetch import cached, fetch, write_symbols, cache_dir
     from emu.tools.oracle.symbols import Symbols
     import hashlib
@@ -107,13 +128,17 @@ def _kernel(args):
     if args.kernel:
         sym = args.symbols
         if not sym:
-            h = hashlib.sha256(open(args.kernel, "rb").read()).hexdigest()[:16]
+            with open(args.kernel, "rb") as f:
+                h = hashlib.sha256(f.read()).hexdigest()[:16]
             sym = os.path.join(cache_dir(), f"kallsyms-{h}.map")
             if not os.path.exists(sym):
                 write_symbols(args.kernel, sym)
-        return args.kernel, Symbols.load(sym), getattr(args, "config", None)
-    ki = cached(args.flavour) or fetch(args.flavour)
-    return ki.bzimage, Symbols.load(args.symbols or ki.symbols), getattr(args, "config", None) or ki.config
+        return args.kernel, Symbols.load(sym), getattr(args, "config", None), os.path.basename(args.kernel)
+    release = release or args.release
+    flavour = flavour or args.flavour
+    ki = cached(flavour, release) or fetch(flavour, release=release)
+    return (ki.bzimage, Symbols.load(args.symbols or ki.symbols), getattr(args, "config", None) or ki.config,
+            f"Debian {ki.debian_version} {ki.flavour}")
 
 
 def _overrides(args) -> dict:
@@ -134,13 +159,36 @@ def _overrides(args) -> dict:
 
 
 def cmd_fetch(args) -> int:
-    from emu.tools.oracle.fetch import fetch
-    ki = fetch(args.flavour, args.package, args.refresh)
+    from emu.tools.oracle.fetch import fetch, parse_flavours, parse_releases
+    from emu.tools.oracle.qemu import OracleError
+    rels = parse_releases(args.release)
+    todo = [(r, f) for r in rels for f in parse_flavours(args.flavour, r)]
+    if args.package and len(todo) != 1:
+        raise OracleError("--package names one package: give one --release and one --flavour")
+    out, failed = [], 0
+    for rel, fl in todo:
+        if fl not in rel.flavours:
+            print(f"emu: error: Debian {rel.codename} ({rel.kernel}) builds no {fl} kernel "
+                  f"(it builds {', '.join(rel.flavours)})", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            ki = fetch(fl, args.package, args.refresh, release=rel.kernel)
+        except OracleError as e:
+            if len(todo) == 1:
+                raise
+            print(f"emu: error: {rel.kernel} {fl}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        out.append(ki.to_json())
+        if not args.json:
+            print(f"{ki.release} {ki.flavour}: {ki.package} ({ki.debian_version})\n"
+                  f"  image   {ki.bzimage}\n  config  {ki.config}\n  symbols {ki.symbols} ({ki.symbols_from})")
+            for n in ki.notes:
+                print(f"  note: {n}")
     if args.json:
-        print(json.dumps(ki.to_json(), indent=1))
-    else:
-        print(f"{ki.flavour}: {ki.version}\n  image   {ki.bzimage}\n  symbols {ki.symbols}")
-    return 0
+        print(json.dumps(out[0] if len(todo) == 1 and out else out, indent=1))
+    return 2 if failed else 0
 
 
 def cmd_run(args) -> int:
@@ -148,7 +196,7 @@ def cmd_run(args) -> int:
     from emu.kernel.arch.x86.kernel.e820 import E820Table
     from emu.tools.oracle.compare import compare, format_comparison
     from emu.tools.oracle.qemu import QemuLayout, run_guest
-    bz, syms, config = _kernel(args)
+    bz, syms, config, _ = _kernel(args)
     if args.e820:
         lay = QemuLayout(args.e820, e820=E820Table(load_e820(args.e820)).sanitize(), cpu=args.cpu, append=args.append)
     else:
@@ -164,7 +212,7 @@ def cmd_run(args) -> int:
 
 
 def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, overrides=None,
-               inputs: str = "kernel", strict: bool = False, config=None) -> List[dict]:
+               inputs: str = "kernel", strict: bool = False, config=None, extra=None) -> List[dict]:
     from emu.tools.oracle.compare import compare
     from emu.tools.oracle.qemu import OracleError, run_guest
     rows = []
@@ -173,13 +221,13 @@ def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, o
         try:
             g = run_guest(lay, bz, syms, timeout=timeout, config=config)
             c = compare(g, profile, overrides, inputs, strict)
-            row = {"layout": lay.name, "cpu": lay.cpu, "boot_seconds": round(c.boot_seconds, 1),
-                   "emu_seconds": round(c.emu_seconds, 3), "identical": c.identical,
-                   "differences": c.differences, "notes": c.notes,
-                   "real": c.stats.get("real"), "params": c.params}
+            row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(c.boot_seconds, 1),
+                       emu_seconds=round(c.emu_seconds, 3), identical=c.identical,
+                       differences=c.differences, notes=c.notes, profile=c.profile,
+                       real=c.stats.get("real"), params=c.params)
         except OracleError as e:
-            row = {"layout": lay.name, "cpu": lay.cpu, "boot_seconds": round(time.monotonic() - t0, 1),
-                   "emu_seconds": None, "identical": None, "error": str(e)}
+            row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(time.monotonic() - t0, 1),
+                       emu_seconds=None, identical=None, error=str(e), details=getattr(e, "details", []))
         rows.append(row)
         if progress:
             progress(row)
@@ -197,42 +245,79 @@ def _row_line(row: dict) -> str:
     elif row.get("real"):
         mb = row["real"]["mapped_bytes"]
         extra = "  " + " ".join(f"{k}:{v >> 20}M" for k, v in mb.items() if v)
-    return f"{row['layout']:<20} {row['boot_seconds']:>8.1f} {emu_s:>9} {ident:>9}{extra}"
+    return (f"{row.get('release', '-'):<7} {row.get('flavour', '-'):<12} {row['layout']:<20} "
+            f"{row.get('profile') or '-':<9} {row['boot_seconds']:>8.1f} {emu_s:>9} {ident:>9}{extra}")
+
+
+def _layouts(flavour: str, only):
+    from emu.tools.oracle.layouts import matrix_layouts, matrix_layouts_i386
+    lays = matrix_layouts() if flavour in ("amd64", "cloud-amd64") else matrix_layouts_i386(flavour == "686-pae")
+    if only:
+        names = {lay.name: lay for lay in lays}
+        lays = [names[n] for n in only if n in names]
+    return lays
 
 
 def cmd_matrix(args) -> int:
+    from emu.tools.oracle.fetch import parse_flavours, parse_releases
     from emu.tools.oracle.layouts import matrix_layouts, matrix_layouts_i386
-    lays = matrix_layouts() if args.flavour == "amd64" else matrix_layouts_i386(args.flavour == "686-pae")
-    if args.list:
-        for lay in lays:
-            print(f"{lay.name:<20} -cpu {lay.cpu} -m {lay.qemu_ram() >> 20}M {' '.join(lay.memmap_args())[:60]}"
-                  f"{' ' + lay.append[:40] if lay.append else ''}")
-        return 0
-    if args.only:
-        want = [n.strip() for n in args.only.split(",") if n.strip()]
-        names = {lay.name: lay for lay in lays}
-        unknown = [n for n in want if n not in names]
+    from emu.tools.oracle.qemu import OracleError
+    rels = parse_releases(args.release)
+    todo = [(r, f) for r in rels for f in parse_flavours(args.flavour, r)]
+    if args.kernel and len(todo) != 1:
+        raise OracleError("--kernel is one kernel: give one --release and one --flavour")
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    if only:
+        known = {lay.name for lay in matrix_layouts() + matrix_layouts_i386(True) + matrix_layouts_i386(False)}
+        unknown = [n for n in only if n not in known]
         if unknown:
             print(f"emu: error: unknown layout(s): {', '.join(unknown)}", file=sys.stderr)
             return 2
-        lays = [names[n] for n in want]
-    _overrides(args)
-    bz, syms, config = _kernel(args)
+    if args.list:
+        for rel, fl in todo:
+            for lay in _layouts(fl, only):
+                print(f"{rel.kernel:<5} {fl:<12} {lay.name:<20} -cpu {lay.cpu} -m {lay.qemu_ram() >> 20}M "
+                      f"{' '.join(lay.memmap_args())[:60]}{' ' + lay.append[:40] if lay.append else ''}")
+        return 0
+    overrides = _overrides(args)
     if not args.json:
-        print(f"{'layout':<20} {'boot s':>8} {'emu s':>9} {'identical':>9}")
+        print(f"{'release':<7} {'flavour':<12} {'layout':<20} {'profile':<9} {'boot s':>8} {'emu s':>9} "
+              f"{'identical':>9}")
 
     def show(row):
         if not args.json:
             print(_row_line(row), flush=True)
             if args.verbose:
+                for d in row.get("details", []):
+                    print(f"    {d}")
                 for d in row.get("differences", [])[:20]:
                     print(f"    {d}")
 
-    rows = run_matrix(lays, bz, syms, args.profile, args.timeout, progress=show, overrides=_overrides(args),
-                      inputs=args.inputs, strict=args.strict, config=config)
-    ok = all(r["identical"] for r in rows)
+    rows, kernels = [], []
+    for rel, fl in todo:
+        lays = _layouts(fl, only)
+        if not lays:
+            continue
+        base = {"release": rel.kernel, "flavour": fl}
+        try:
+            if fl not in rel.flavours and not args.kernel:
+                raise OracleError(f"Debian {rel.codename} builds no {fl} kernel")
+            bz, syms, config, label = _kernel(args, rel.kernel, fl)
+        except OracleError as e:
+            row = dict(base, layout="(all)", cpu="", boot_seconds=0.0, emu_seconds=None, identical=None,
+                       error=str(e))
+            rows.append(row)
+            show(row)
+            continue
+        kernels.append(dict(base, kernel=bz, label=label))
+        rows += run_matrix(lays, bz, syms, args.profile, args.timeout, progress=show, overrides=overrides,
+                           inputs=args.inputs, strict=args.strict, config=config, extra=base)
+    ok = bool(rows) and all(r["identical"] for r in rows)
     if args.json:
-        print(json.dumps({"kernel": bz, "rows": rows, "identical": ok}, indent=1))
+        print(json.dumps({"kernels": kernels, "rows": rows, "identical": ok}, indent=1))
     else:
-        print(f"{sum(1 for r in rows if r['identical'])} of {len(rows)} identical")
+        for rel, fl in todo:
+            sub = [r for r in rows if r.get("release") == rel.kernel and r.get("flavour") == fl]
+            if sub:
+                print(f"{rel.kernel} {fl}: {sum(1 for r in sub if r['identical'])} of {len(sub)} identical")
     return 0 if ok else 1

@@ -28,9 +28,11 @@ class Comparison:
     guest: Optional[Guest] = None
     params: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    #: the emu profile compared with (after --set overrides: its name)
+    profile: str = ""
 
     def to_json(self) -> dict:
-        return {"layout": self.layout, "identical": self.identical,
+        return {"layout": self.layout, "identical": self.identical, "profile": self.profile,
                 "boot_seconds": round(self.boot_seconds, 3), "emu_seconds": round(self.emu_seconds, 3),
                 "differences": self.differences, "initial_differences": self.initial_differences,
                 "notes": self.notes, "params": self.params,
@@ -58,7 +60,7 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
         # CONFIG_RANDOMIZE_MEMORY and CONFIG_X86_5LEVEL are 64-bit only: the BRK buffer of
         # an i386 kernel has INIT_PGD_PAGE_COUNT = 2 * 3 = 6 pages
         params = BootParams(arch="i386", pae=g.pae, cpu=cpu, gbpages=False, pti=pti,
-                            randomize_memory=False, x86_5level_config=False,
+                            randomize_memory=False, x86_5level_config=False, debug_pagealloc=False,
                             kernel_start=g.kernel_start, brk_base=g.pgt_buf_start << 12, initrd=None,
                             reserves=list(g.memblock_reserved), movable_node=g.memblock_bottom_up)
         fields = [("page_offset_32", g.page_offset), ("image_end", g.image_end), ("init_end", g.init_end)]
@@ -67,10 +69,8 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
         fields += [("head_brk_base", sp.get("__brk_base")), ("swapper_pg_dir_addr", sp.get("swapper_pg_dir")),
                    ("initial_pg_pmd_addr", sp.get("initial_pg_pmd") if g.pae else None),
                    ("initial_pg_fixmap_addr", sp.get("initial_pg_fixmap")), ("bm_pte_addr", sp.get("bm_pte"))]
-        # its fixmap geometry (config + slot_virt[0], see emu.tools.oracle.fixmap)
-        fm = g.fixmap or {}
-        fields += [(name, fm.get(name)) for name in ("fixmap_bottom", "btmap_begin", "kmap_range")]
-        notes += [f"fixmap: {n}" for n in fm.get("notes", [])]
+        # its fixmap geometry: from the .config, as emu derives it for any boot
+        fields += _fixmap_32(g, profile, notes)
         if g.max_low_pfn and g.max_pfn > g.max_low_pfn:
             # MAXMEM of this build (its fixmap/vmalloc reserve): where lowmem ended
             fields.append(("lowmem_limit", g.max_low_pfn << 12))
@@ -79,10 +79,51 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
                 setattr(params, name, value)
         return E820Table(g.e820), params, notes
     params = BootParams(cpu=cpu, gbpages=bool(g.direct_gbpages), la57=g.la57, pti=pti,
-                        randomize_memory=randomize, x86_5level_config=True,
+                        randomize_memory=randomize, x86_5level_config=True, debug_pagealloc=False,
                         kernel_start=g.kernel_start, brk_base=g.pgt_buf_start << 12, initrd=None,
                         reserves=list(g.memblock_reserved), movable_node=g.memblock_bottom_up)
+    # the image's half of the tree (PGD 511): where the kernel has its tables (System.map),
+    # where _text is linked (phys_base), the PMD early_ioremap gave bm_pte (slot_virt[0])
+    sp = g.static_pages
+    if sp.get("init_top_pgt") is not None:
+        params.swapper_pg_dir_addr = sp["init_top_pgt"]
+    params.kernel_link_start = g.kernel_start - g.phys_base
+    params.image_tables = {n: a for n, a in sp.items() if n != "init_top_pgt"}
+    sv = (g.fixmap or {}).get("slot_virt0")
+    if sv:
+        params.bm_pte_slot = (sv >> 21) & 511
     return E820Table(g.e820), params, notes
+
+
+#: __FIXADDR_TOP of a 3G/1G i386 kernel (no vmalloc reserve moving it down)
+FIXADDR_TOP_32 = 0xFFFFF000
+
+
+def _fixmap_32(g: Guest, profile, notes: List[str]) -> List[Tuple[str, object]]:
+    """The i386 fixmap inputs (``fixmap_bottom``, ``btmap_begin``, ``kmap_range``): from
+    the build's .config through :func:`emu.kernel.arch.x86.fixmap.i386_params_from_config`
+    (the version's ``enum fixed_addresses``), checked against the running kernel's
+    ``slot_virt[0]``; without a config, only what ``slot_virt[0]`` shows (said)."""
+    import os
+    fm = g.fixmap or {}
+    sv, top = fm.get("slot_virt0"), fm.get("fixaddr_top")
+    if top is not None and top != FIXADDR_TOP_32:
+        notes.append(f"fixmap: __FIXADDR_TOP is {top:#x}, emu's enum counts down from {FIXADDR_TOP_32:#x}")
+    if g.config:
+        from emu.inputs.kconfig import load_kconfig
+        from emu.kernel.arch.x86.fixmap import i386_params_from_config
+        d = i386_params_from_config(profile, load_kconfig(g.config), pae=g.pae, name=os.path.basename(g.config))
+        out = [(n, d[n][0]) for n in ("fixmap_bottom", "btmap_begin", "kmap_range") if n in d]
+        if sv and sv != d["btmap_begin"][0]:
+            notes.append(f"fixmap: slot_virt[0] is {sv:#x}, the config gives FIX_BTMAP_BEGIN at "
+                         f"{d['btmap_begin'][0]:#x} ({d['btmap_begin'][1]})")
+        return out
+    if sv:
+        notes.append("fixmap: no kernel config: FIX_BTMAP_BEGIN from slot_virt[0], the slot below it the "
+                     "lowest (FIX_WP_TEST), the kmap slots assumed in one PMD")
+        return [("btmap_begin", sv), ("fixmap_bottom", sv - 4096)]
+    notes.append("fixmap: no kernel config and no slot_virt: emu's default fixmap geometry")
+    return []
 
 
 def _hex(v: Optional[int]) -> Optional[str]:
@@ -122,9 +163,11 @@ def guest_profile_name(g) -> str:
     names its upstream stable release (``... SMP ... Debian 6.1.192-1``), which may carry
     stable backports the x.y release did not have; otherwise the release itself."""
     import re
-    m = re.search(r"Linux version (\S+).*?Debian (\d+\.\d+\.\d+)", g.serial or "")
+    # the distribution's version follows the build number ("#1 SMP ... Debian 6.1.192-3"); the
+    # compiler's "(gcc-12 (Debian 12.2.0-14+deb12u1) ..." before it is not the kernel's
+    m = re.search(r"Linux version \S+ .*#\d+ [^\n()]*?Debian (\d+\.\d+\.\d+)", g.serial or "")
     if m:
-        return m.group(2)
+        return m.group(1)
     m = re.search(r"Linux version (\d+\.\d+(?:\.\d+)?)", g.serial or "")
     return m.group(1) if m else "6.1"
 
@@ -142,19 +185,38 @@ def resolve_profile(profile="6.1", overrides=None):
     return prof
 
 
-def _log_inputs(g: Guest, params: BootParams):
-    """e820 and its logged edits as ``emu replay`` reads them from the console log."""
-    import os
-    import tempfile
-    from emu.boot.describe import layout_from_log, read_log
-    fd, path = tempfile.mkstemp(prefix="emu-oracle-", suffix=".log")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(g.serial)
-        e820, edits, lp, _ = layout_from_log(read_log(path))
-    finally:
-        os.unlink(path)
-    return e820, edits
+def _emu_inputs(g: Guest, profile, inputs: str = "kernel") -> Tuple[E820Table, list, BootParams, List[str]]:
+    """emu's inputs for the guest's boot: ``(e820, edits, params, notes)`` -- the ONE
+    place the comparison derives them (both emulations, the initial state's and the
+    final one, take these).
+
+    ``inputs="kernel"``: everything from the kernel's own state at ``init_mem_mapping``
+    (:func:`params_from_guest`): its final ``e820_table`` (already through every edit:
+    ``memmap=``, ``e820_add_kernel_range``, ``trim_bios_range``, so no edits are
+    replayed -- an i386 table holds only 131 entries and the kernel's own edits can
+    fail, "too many entries; ignoring ..."), its reservations, BRK buffer and CPU
+    decisions.  ``inputs="log"``: the e820 map and its logged edits from the console
+    log, read by :func:`emu.boot.describe.layout_from_log` as ``emu replay`` reads
+    them (so emu's own e820 processing is checked too); reservations, BRK and CPU
+    features still from the guest.  ``notes``: every input that had to be guessed."""
+    e820, params, notes = params_from_guest(g, profile)
+    edits: list = []
+    if inputs == "log":
+        import os
+        import tempfile
+        from emu.boot.describe import layout_from_log, read_log
+        fd, path = tempfile.mkstemp(prefix="emu-oracle-", suffix=".log")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(g.serial)
+            e820, edits, _, _ = layout_from_log(read_log(path))
+        finally:
+            os.unlink(path)
+        notes.append("inputs: e820 and its edits from the console log (emu.boot.describe.layout_from_log); "
+                     "reservations, BRK and CPU from the kernel's state")
+    elif inputs != "kernel":
+        raise ValueError(f"inputs must be 'kernel' or 'log', not {inputs!r}")
+    return e820, edits, params, notes
 
 
 def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", strict: bool = False) -> Comparison:
@@ -171,37 +233,32 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
     if profile in (None, "auto"):
         profile = guest_profile_name(g)
     prof = resolve_profile(profile, overrides)
-    e820, params, notes = params_from_guest(g, prof)
-    # the kernel's e820_table at init_mem_mapping has been through every edit already
-    # (memmap=, e820_add_kernel_range, trim_bios_range): emu must not redo them.  Redoing is
-    # harmless while they succeed, but an i386 table holds only E820_MAX_ENTRIES (131)
-    # entries and the kernel's own edits can fail ("too many entries; ignoring ...")
-    edits = []
-    if inputs == "log":
-        e820, edits = _log_inputs(g, params)
-    elif inputs != "kernel":
-        raise ValueError(f"inputs must be 'kernel' or 'log', not {inputs!r}")
+    e820, edits, params, notes = _emu_inputs(g, prof, inputs)
     initial = []
     if g.initial_tree is not None:
         # the state init_mem_mapping starts from: emu's setup_arch vs the kernel's
         from emu.kernel.arch.x86.kernel.setup import setup_arch
         try:
             k0 = setup_arch(prof, params, e820.copy(), edits)
-            t0_tree = emu_tree(k0, g.initial_tree.slots)
+            t0_tree = emu_tree(k0, g.initial_tree.slots, pse=g.initial_tree.mmu.pse)
             src0 = {int(p): "image/head" for p in k0.table_pages.column("pfn")}
+            src0.update({int(p): "image/head" for p, _, _ in getattr(k0, "image_tables", None) or []})
             initial = diff_trees(g.initial_tree, t0_tree, lambda p: "image/head", lambda p: src0.get(p, "?"))
         except ValueError as e:
             notes.append(f"emu's setup_arch failed: {e}")
     t0 = time.perf_counter()
     res = emulate(e820, prof, params, log_edits=edits, check=False)
     emu_s = time.perf_counter() - t0
+    # every input emu had to default (none should be left: the guest told them all)
+    notes += [f"emu {a.text()}" for a in getattr(res, "assumptions", [])]
     diffs: List[dict] = []
     if g.next_call and g.next_call != "idt_setup_early_pf" and g.arch != "i386":
         # (on i386 setup_arch calls nothing right after init_mem_mapping)
         notes.append(f"setup_arch calls {g.next_call} after init_mem_mapping (6.1: idt_setup_early_pf)")
     if res.panic:
         diffs.append({"kind": "panic", "real": None, "emu": res.panic})
-        return Comparison(g.layout, False, g.boot_seconds, emu_s, diffs, notes, initial, g, _pjson(params, e820))
+        return Comparison(g.layout, False, g.boot_seconds, emu_s, diffs, notes, initial, g, _pjson(params, e820),
+                          profile=prof.name)
     k = res.kernel
     # inputs emu derived itself: they must agree with the kernel's
     emu_mem = [(s, e) for s, e in k.memblock.memory]
@@ -217,12 +274,14 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
                       "emu": _hex(k.max_low_pfn)})
     if k.max_pfn != g.max_pfn:
         diffs.append({"kind": "input", "what": "max_pfn", "real": _hex(g.max_pfn), "emu": _hex(k.max_pfn)})
-    et = emu_tree(k, g.tree.slots)
+    et = emu_tree(k, g.tree.slots, pse=g.tree.mmu.pse)
     names = {1: "BRK", 2: "memblock", 3: "pgt_buf", 4: "image"}
     src_col = {int(p): names.get(int(s), "?")
                for p, s in zip(k.table_pages.column("pfn"), k.table_pages.column("src"))}
     for p, _, how in getattr(k, "i386_static", []):
         src_col[int(p)] = "BRK (head_32)" if how == "head_32" else "image"
+    for p, _, _ in getattr(k, "image_tables", None) or []:
+        src_col[int(p)] = "image"
     brk_lo = g.static_pages.get("__brk_base", g.pgt_buf_start << 12) >> 12
     img_lo, img_hi = g.kernel_start >> 12, (g.image_end or 0) >> 12
 
@@ -262,7 +321,7 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
                      f"(setup_arch / head code; see initial_differences)"
                      + (f", plus {hw} entries whose ACCESSED/DIRTY bits the MMU set" if hw else ""))
     return Comparison(g.layout, not diffs, g.boot_seconds, emu_s, diffs, notes, initial, g,
-                      _pjson(params, e820), stats)
+                      _pjson(params, e820), stats, prof.name)
 
 
 def _e820s(t: E820Table) -> List[str]:
@@ -289,7 +348,7 @@ def _pjson(p: BootParams, e820: E820Table) -> dict:
 def format_comparison(c: Comparison, max_lines: int = 40) -> List[str]:
     g = c.guest
     out = [f"layout {c.layout}: {'IDENTICAL' if c.identical else f'{len(c.differences)} difference(s)'}"
-           f" (boot {c.boot_seconds:.1f} s, emu {c.emu_seconds:.3f} s)"]
+           f" (profile {c.profile}; boot {c.boot_seconds:.1f} s, emu {c.emu_seconds:.3f} s)"]
     if g is not None:
         p = c.params
         out.append(f"  kernel stopped at {g.return_address:#x} (setup_arch, before {g.next_call or '?'}); "

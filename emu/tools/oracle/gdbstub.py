@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 
 class GdbError(RuntimeError):
@@ -18,6 +18,14 @@ class GdbError(RuntimeError):
 
 class GdbTimeout(GdbError):
     """The guest did not stop before the deadline."""
+
+
+class GdbClosed(GdbError):
+    """The stub went away: QEMU exited (the guest reset or shut down, or QEMU died)."""
+
+
+class GdbExited(GdbClosed):
+    """The stub reported that the guest exited (``W``/``X`` stop reply)."""
 
 
 def _checksum(data: bytes) -> bytes:
@@ -55,7 +63,10 @@ def _unescape(data: bytes) -> bytes:
 class GdbRemote:
     """One connection to a gdbstub (``host:port``)."""
 
-    def __init__(self, host: str, port: int, connect_timeout: float = 30.0) -> None:
+    def __init__(self, host: str, port: int, connect_timeout: float = 30.0,
+                 give_up: Optional[Callable[[], bool]] = None) -> None:
+        """Connect (retrying while the stub is not listening yet, until
+        ``connect_timeout`` or until ``give_up()`` says the other side is gone)."""
         deadline = time.monotonic() + connect_timeout
         last: Optional[Exception] = None
         while True:
@@ -64,6 +75,8 @@ class GdbRemote:
                 break
             except OSError as e:  # QEMU not listening yet
                 last = e
+                if give_up is not None and give_up():
+                    raise GdbClosed(f"cannot connect to gdbstub {host}:{port}: the process exited") from None
                 if time.monotonic() > deadline:
                     raise GdbError(f"cannot connect to gdbstub {host}:{port}: {last}") from None
                 time.sleep(0.1)
@@ -71,7 +84,7 @@ class GdbRemote:
         self.buf = b""
         self.phys_mode = False
         self.max_read = 1024
-        self.sock.sendall(b"+")
+        self._sendall(b"+")
         sup = self.command("qSupported:multiprocess+;swbreak+;hwbreak+")
         m = re.search(r"PacketSize=([0-9a-fA-F]+)", sup)
         if m:
@@ -93,8 +106,10 @@ class GdbRemote:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 continue
+            except OSError as e:
+                raise GdbClosed(f"gdbstub connection lost: {e}") from None
             if not chunk:
-                raise GdbError("gdbstub closed the connection")
+                raise GdbClosed("gdbstub closed the connection")
             self.buf += chunk
         b = self.buf[0]
         self.buf = self.buf[1:]
@@ -114,14 +129,20 @@ class GdbRemote:
             data.append(b)
         cs = bytes([self._recv_byte(deadline), self._recv_byte(deadline)])
         if _checksum(bytes(data)) != cs.lower():
-            self.sock.sendall(b"-")
+            self._sendall(b"-")
             return self._read_packet(deadline)
-        self.sock.sendall(b"+")
+        self._sendall(b"+")
         return _unescape(bytes(data))
+
+    def _sendall(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as e:   # BrokenPipeError, ConnectionResetError: the stub is gone
+            raise GdbClosed(f"gdbstub connection lost: {e}") from None
 
     def send(self, payload: str) -> None:
         data = _escape(payload.encode("latin-1"))
-        self.sock.sendall(b"$" + data + b"#" + _checksum(data))
+        self._sendall(b"$" + data + b"#" + _checksum(data))
 
     def command(self, payload: str, timeout: float = 30.0) -> str:
         self.send(payload)
@@ -137,16 +158,21 @@ class GdbRemote:
         self.command(f"z1,{addr:x},1")
 
     def cont(self, timeout: float) -> str:
-        """Continue; wait for the stop reply (raises :class:`GdbTimeout`)."""
+        """Continue; wait for the stop reply (raises :class:`GdbTimeout`, or
+        :class:`GdbExited` when the stub reports that the guest exited)."""
         self.send("c")
         while True:
             r = self._read_packet(time.monotonic() + timeout).decode("latin-1")
             if r.startswith("O") and not r.startswith("OK"):
                 continue  # console output
+            if r[:1] in ("W", "X"):
+                how = "exited with status" if r[0] == "W" else "was killed by signal"
+                code = r[1:3]
+                raise GdbExited(f"the guest {how} {int(code, 16) if code else '?'}")
             return r
 
     def interrupt(self) -> None:
-        self.sock.sendall(b"\x03")
+        self._sendall(b"\x03")
 
     def monitor(self, cmd: str, timeout: float = 60.0) -> str:
         """A QEMU monitor command through ``qRcmd``; returns its text output."""

@@ -11,7 +11,12 @@ Two hardware breakpoints through QEMU's gdbstub:
    masks, ``direct_pages_count``, ``max_pfn_mapped``, and the direct-map
    page tables, walked from CR3 in guest-physical memory page by page.
 
-The QEMU process is killed and reaped in every case.
+The flow, one function each (every piece testable on its own): :class:`QemuProcess`
+(start QEMU paused; ``close`` kills and reaps it in every case), :func:`connect`,
+:func:`run_to` (a hardware breakpoint and the stop there, or an :class:`GuestError`
+with the serial log's last lines when the guest dies or times out first),
+:func:`read_entry_state` (the inputs), :func:`read_initial_tables`,
+:func:`read_exit_state`, :func:`read_tables`; :func:`run_guest` strings them together.
 """
 from __future__ import annotations
 
@@ -27,9 +32,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820Table
-from emu.tools.oracle.gdbstub import GdbError, GdbRemote, GdbTimeout
+from emu.tools.oracle.gdbstub import GdbClosed, GdbError, GdbRemote, GdbTimeout
 from emu.tools.oracle.symbols import START_KERNEL_MAP, Symbols
-from emu.tools.oracle.tables import Tree, format_for, walk_tree
+from emu.tools.oracle.tables import TableCopyError, Tree, copy_tables, kernel_slots, paging_mode, tree_mmu, tree_of
 
 CMDLINE_BASE = "console=ttyS0 earlyprintk=serial,ttyS0,115200 ignore_loglevel nokaslr memblock=debug"
 PAGE = 4096
@@ -39,7 +44,16 @@ PC_LOWMEM = 0xC0000000
 
 
 class OracleError(RuntimeError):
-    """The real kernel could not be booted or read (one line)."""
+    """The real kernel could not be booted or read (one line; ``details``: more lines
+    the CLI prints below it, e.g. the end of the serial log)."""
+
+    def __init__(self, message: str, details: Optional[List[str]] = None) -> None:
+        super().__init__(message)
+        self.details: List[str] = list(details or [])
+
+
+class GuestError(OracleError):
+    """The guest died, or did not get there in time, before the oracle could read it."""
 
 
 @dataclass
@@ -131,9 +145,11 @@ class Guest:
     image_end: int = 0
     init_end: int = 0
     static_pages: Dict[str, int] = field(default_factory=dict)
-    #: i386: the fixmap geometry (emu.tools.oracle.fixmap.fixmap_layout_32: fixmap_bottom,
-    #: btmap_begin, kmap_range, source, notes), from the build's config and slot_virt[0]
+    #: the fixmap as the running kernel shows it: ``slot_virt0`` (early_ioremap's first
+    #: slot, FIX_BTMAP_BEGIN), i386 also ``fixaddr_top`` (__FIXADDR_TOP)
     fixmap: Dict[str, object] = field(default_factory=dict)
+    #: the build's .config (the comparison derives the i386 fixmap geometry from it)
+    config: Optional[str] = None
 
     @property
     def la57(self) -> bool:
@@ -162,6 +178,7 @@ def qemu_binary() -> str:
 
 
 def qemu_command(layout: QemuLayout, bzimage: str, port: int, serial: str) -> List[str]:
+    """QEMU's argv: paused (``-S``), gdbstub on ``port``, console into ``serial``."""
     ram = layout.qemu_ram()
     mb = ram >> 20
     args = [qemu_binary(), "-machine", f"{layout.machine},memory-backend=ram0",
@@ -242,160 +259,310 @@ def _read_e820(g: GdbRemote, syms: Symbols, word: int = 8) -> List[Tuple[int, in
     return [struct.unpack_from("<QQI", data, 20 * i) for i in range(n)]
 
 
-def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float = 300.0,
-              keep_serial: Optional[str] = None, config: Optional[str] = None) -> Guest:
-    """Boot ``bzimage`` with ``layout``; return what it had and built.  ``config``: the
-    build's .config (i386: its fixmap layout)."""
-    port = _free_port()
-    tmpdir = tempfile.mkdtemp(prefix="emu-oracle-")
-    serial = os.path.join(tmpdir, "serial.log")
-    args = qemu_command(layout, bzimage, port, serial)
-    g_out = Guest(layout.name, bzimage, layout.cmdline(), args)
-    deadline = time.monotonic() + timeout
-    t0 = time.monotonic()
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    gdb: Optional[GdbRemote] = None
-    try:
+
+
+SERIAL_TAIL_LINES = 10
+
+
+def tail_lines(text: str, n: int = SERIAL_TAIL_LINES) -> List[str]:
+    """The last ``n`` non-empty lines of ``text`` (each cut to 200 characters)."""
+    lines = [ln.rstrip()[:200] for ln in text.splitlines() if ln.strip()]
+    return lines[-n:]
+
+
+class QemuProcess:
+    """One QEMU, started paused with its gdbstub on a free local port, its console in a
+    serial log and its own output in a file of a private temporary folder.
+    :meth:`close` (also on leaving a ``with`` block) kills it if it still runs, reaps it,
+    keeps the serial log's text in :attr:`serial` and removes the folder."""
+
+    def __init__(self, argv: List[str], port: int, tmpdir: str, serial_path: str) -> None:
+        self.argv, self.port, self.tmpdir, self.serial_path = argv, port, tmpdir, serial_path
+        self.output_path = os.path.join(tmpdir, "qemu.out")
+        self.serial = ""
+        self.output = ""
+        self.returncode: Optional[int] = None
+        self.t0 = time.monotonic()
+        with open(self.output_path, "wb") as out:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    @classmethod
+    def start(cls, layout: QemuLayout, bzimage: str) -> "QemuProcess":
+        port = _free_port()
+        tmpdir = tempfile.mkdtemp(prefix="emu-oracle-")
+        serial = os.path.join(tmpdir, "serial.log")
         try:
-            gdb = GdbRemote("127.0.0.1", port, connect_timeout=30)
-        except GdbError as e:
-            proc.kill()
-            out = proc.communicate()[0].decode("utf-8", "replace").strip()
-            raise OracleError(f"QEMU did not start: {out.splitlines()[-1] if out else e}") from None
-        imm = symbols["init_mem_mapping"]
-        gdb.hbreak(imm)
-        stop = gdb.cont(max(1.0, deadline - time.monotonic()))
-        regs = gdb.registers()
-        if regs.get("rip", regs.get("eip")) != imm:
-            raise OracleError(f"stopped at {regs.get('rip', regs.get('eip', 0)):#x}, "
-                              f"not init_mem_mapping ({stop})")
-        gdb.remove_hbreak(imm)
-        # --- inputs ---
-        is32 = symbols["_text"] < 1 << 32
-        W = 4 if is32 else 8
-        g_out.arch = "i386" if is32 else "x86_64"
-        g_out.pae = bool(regs.get("cr4", 0) & 0x20) if is32 else True
-        P = 8 if (not is32 or g_out.pae) else 4
-        rsp = _rsp(gdb)
-        ret = _read_word(gdb, rsp, W)
-        name, _ = symbols.lookup(ret)
-        if name != "setup_arch":
-            raise OracleError(f"init_mem_mapping was called from {name}, not setup_arch")
-        g_out.return_address = ret
-        code = gdb.read(ret, 5)
-        if code[0] == 0xE8:
-            tgt = (ret + 5 + struct.unpack_from("<i", code, 1)[0]) & ((1 << (8 * W)) - 1)
-            g_out.next_call = symbols.lookup(tgt)[0]
-        else:
-            g_out.next_call = f"(no call: {code.hex()})"
-        if is32:
-            # __pa(x) = x - PAGE_OFFSET; _text lies at PAGE_OFFSET + LOAD_PHYSICAL_ADDR
-            po = symbols["_text"] & 0xF0000000
-            g_out.page_offset = po
-            g_out.kernel_start = symbols["_text"] - po
-            g_out.image_end = symbols["_end"] - po
-            g_out.init_end = symbols["__init_end"] - po
-            for sym in ("swapper_pg_dir", "initial_page_table", "initial_pg_pmd", "initial_pg_fixmap",
-                        "bm_pte", "__brk_base"):
-                if symbols.get(sym) is not None:
-                    g_out.static_pages[sym] = symbols[sym] - po
-            # the fixmap: FIXADDR_TOP (a variable on i386) and early_ioremap's first slot
-            # (slot_virt[0] = fix_to_virt(FIX_BTMAP_BEGIN), __initdata, set by early_ioremap_init)
-            from emu.tools.oracle.fixmap import FIXADDR_TOP, fixmap_layout_32, read_kconfig
-            top = _read_word(gdb, symbols["__FIXADDR_TOP"], 4) if symbols.get("__FIXADDR_TOP") else FIXADDR_TOP
-            sv = _read_word(gdb, symbols["slot_virt"], 4) if symbols.get("slot_virt") else None
-            cfg = read_kconfig(config) if config and os.path.exists(config) else None
-            g_out.fixmap = fixmap_layout_32(cfg, g_out.pae, top, sv or None)
-            g_out.fixmap["slot_virt0"] = sv
-        else:
-            g_out.phys_base = _read_u64(gdb, symbols["phys_base"])
-            g_out.kernel_start = symbols["_text"] - START_KERNEL_MAP + g_out.phys_base
-            # page_offset_base exists with CONFIG_RANDOMIZE_MEMORY (4.8+), set before
-            # init_mem_mapping; without it the direct map is walked over the kernel half
-            pob = symbols.get("page_offset_base")
-            g_out.page_offset = _read_u64(gdb, pob) if pob else 0
-        g_out.e820 = _read_e820(gdb, symbols, W)
-        g_out.memblock_bottom_up, g_out.memblock_memory, g_out.memblock_reserved = \
-            _read_memblock(gdb, symbols["memblock"], W, P)
-        g_out.pgt_buf_start = _read_word(gdb, symbols["pgt_buf_end"], W)
-        g_out.pgt_buf_top = _read_word(gdb, symbols["pgt_buf_top"], W)
-        g_out.max_pfn = _read_word(gdb, symbols["max_pfn"], W)
-        # the tables init_mem_mapping starts from (in the PGD it will load into CR3)
-        pgd_sym = "swapper_pg_dir" if is32 else "init_top_pgt"
-        if symbols.get(pgd_sym) is not None:
-            pgd_pa = (symbols[pgd_sym] - g_out.page_offset) if is32 else \
-                (symbols[pgd_sym] - START_KERNEL_MAP + g_out.phys_base)
-            g_out.initial_tree = _walk(gdb, g_out, pgd_pa, is32, bool(regs.get("cr4", 0) & (1 << 12)), deadline)
-            gdb.set_phys_mode(False)
-        # --- right after it returned ---
-        gdb.hbreak(ret)
-        gdb.cont(max(1.0, deadline - time.monotonic()))
-        g_out.boot_seconds = time.monotonic() - t0
-        regs = gdb.registers()
-        pc = regs.get("rip", regs.get("eip"))
-        if pc != ret:
-            raise OracleError(f"stopped at {pc or 0:#x}, not at {ret:#x}")
-        g_out.cr3, g_out.cr4, g_out.efer = regs["cr3"], regs["cr4"], regs.get("efer", 0)
-        g_out.page_size_mask = struct.unpack("<I", gdb.read(symbols["page_size_mask"], 4))[0]
-        g_out.supported_pte_mask = _read_word(gdb, symbols["__supported_pte_mask"], P)
-        g_out.default_kernel_pte_mask = _read_word(gdb, symbols["__default_kernel_pte_mask"], P)
-        g_out.direct_gbpages = struct.unpack("<i", gdb.read(symbols["direct_gbpages"], 4))[0]
-        g_out.pgt_buf_end = _read_word(gdb, symbols["pgt_buf_end"], W)
-        g_out.max_pfn_mapped = _read_word(gdb, symbols["max_pfn_mapped"], W)
-        if symbols.get("max_low_pfn") is not None:
-            g_out.max_low_pfn = _read_word(gdb, symbols["max_low_pfn"], W)
-        # direct_pages_count[PG_LEVEL_NUM]: NONE, 4K, 2M, 1G (and 512G from 4.x)
-        dpc = gdb.read(symbols["direct_pages_count"], 4 * W)
-        g_out.direct_pages_count = [int.from_bytes(dpc[i * W:(i + 1) * W], "little") for i in range(4)]
-        if not is32:
-            g_out.levels = 5 if g_out.la57 else 4
-        else:
-            g_out.levels = 3 if g_out.pae else 2
-        g_out.tree = _walk(gdb, g_out, g_out.cr3, is32, g_out.la57, deadline)
-    except GdbTimeout:
-        raise OracleError(f"the kernel did not reach the breakpoint within {timeout:.0f} s "
-                          f"(serial log: {_tail(serial)})") from None
-    except GdbError as e:
-        raise OracleError(f"gdbstub: {e} (serial log: {_tail(serial)})") from None
-    finally:
-        if gdb is not None:
-            gdb.close()
-        if proc.poll() is None:
-            proc.kill()
+            return cls(qemu_command(layout, bzimage, port, serial), port, tmpdir, serial)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+
+    def exited(self) -> bool:
+        return self.proc.poll() is not None
+
+    def _read(self, path: str) -> str:
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.wait()
-        try:
-            with open(serial, encoding="utf-8", errors="replace") as f:
-                g_out.serial = f.read()
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
         except OSError:
-            pass
-        if keep_serial:
-            with open(keep_serial, "w") as f:
-                f.write(g_out.serial)
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    return g_out
+            return ""
+
+    def serial_text(self) -> str:
+        return self._read(self.serial_path) if self.returncode is None else self.serial
+
+    def output_text(self) -> str:
+        return self._read(self.output_path) if self.returncode is None else self.output
+
+    def wait_exit(self, seconds: float) -> Optional[int]:
+        """QEMU's exit status if it exits within ``seconds`` (None: still running)."""
+        try:
+            return self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        if self.returncode is not None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            self.proc.kill()
+            self.proc.wait()
+        self.serial = self._read(self.serial_path)
+        self.output = self._read(self.output_path)
+        self.returncode = self.proc.returncode
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> "QemuProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def _walk(gdb: GdbRemote, g: Guest, cr3: int, is32: bool, la57: bool, deadline: float) -> Tree:
-    """The direct-map tree below ``cr3`` (guest-physical reads, one page per table)."""
-    gdb.set_phys_mode(True)
+def connect(q: QemuProcess, timeout: float = 30.0) -> GdbRemote:
+    """The gdbstub of ``q``; QEMU exiting first (a bad ``-cpu``, a missing image) is an
+    OracleError with QEMU's own last line."""
+    try:
+        return GdbRemote("127.0.0.1", q.port, connect_timeout=timeout, give_up=q.exited)
+    except GdbError as e:
+        q.wait_exit(2)
+        out = tail_lines(q.output_text(), 1)
+        raise OracleError(f"QEMU did not start: {out[-1] if out else e}") from None
+
+
+def _died(q: QemuProcess, what: str, cause: str) -> GuestError:
+    """The guest went away before ``what``: QEMU's exit, the serial log's last lines."""
+    rc = q.wait_exit(5)
+    how = f"QEMU exited with status {rc}" if rc is not None else cause
+    if rc == 0:
+        how += " (the guest reset or powered off; QEMU runs with -no-reboot)"
+    serial = tail_lines(q.serial_text())
+    details = [f"serial: {ln}" for ln in serial] or ["serial: (empty: the kernel printed nothing)"]
+    out = tail_lines(q.output_text(), 3)
+    details += [f"qemu: {ln}" for ln in out]
+    return GuestError(f"the guest died before {what}: {how}", details)
+
+
+def run_to(gdb: GdbRemote, q: QemuProcess, addr: int, deadline: float, what: str) -> dict:
+    """Continue to a hardware breakpoint at ``addr`` (removed again) and return the
+    registers there.  The guest dying first, or the deadline passing, is a
+    :class:`GuestError` naming ``what`` with the end of the serial log."""
+    left = deadline - time.monotonic()
+    try:
+        gdb.hbreak(addr)
+        if left <= 0:
+            raise GdbTimeout("no time left")
+        stop = gdb.cont(left)
+        regs = gdb.registers()
+    except GdbTimeout:
+        serial = tail_lines(q.serial_text())
+        raise GuestError(f"the kernel did not reach {what} within the timeout "
+                         f"({time.monotonic() - q.t0:.0f} s since QEMU started)",
+                         [f"serial: {ln}" for ln in serial] or ["serial: (empty)"]) from None
+    except GdbClosed as e:
+        raise _died(q, what, str(e)) from None
+    pc = regs.get("rip", regs.get("eip"))
+    if pc != addr:
+        raise OracleError(f"stopped at {pc or 0:#x}, not at {what} ({addr:#x}; stop reply {stop!r})")
+    gdb.remove_hbreak(addr)
+    return regs
+
+
+def read_entry_state(gdb: GdbRemote, symbols: Symbols, g: Guest, regs: dict,
+                     config: Optional[str] = None) -> int:
+    """At ``init_mem_mapping``'s entry: fill ``g`` with what the kernel has (arch and PAE,
+    the return address and the call after it, the image's layout, e820_table, memblock,
+    the BRK page-table buffer, max_pfn; i386: the fixmap geometry) and return the
+    return address (in ``setup_arch``)."""
+    is32 = symbols["_text"] < 1 << 32
+    W = 4 if is32 else 8
+    g.arch = "i386" if is32 else "x86_64"
+    g.pae = bool(regs.get("cr4", 0) & 0x20) if is32 else True
+    P = 8 if (not is32 or g.pae) else 4
+    ret = _read_word(gdb, _rsp(gdb), W)
+    name, _ = symbols.lookup(ret)
+    if name != "setup_arch":
+        raise OracleError(f"init_mem_mapping was called from {name}, not setup_arch")
+    g.return_address = ret
+    code = gdb.read(ret, 5)
+    if code[0] == 0xE8:
+        tgt = (ret + 5 + struct.unpack_from("<i", code, 1)[0]) & ((1 << (8 * W)) - 1)
+        g.next_call = symbols.lookup(tgt)[0]
+    else:
+        g.next_call = f"(no call: {code.hex()})"
+    if is32:
+        _read_layout_32(gdb, symbols, g, config)
+    else:
+        _read_layout_64(gdb, symbols, g)
+    g.e820 = _read_e820(gdb, symbols, W)
+    g.memblock_bottom_up, g.memblock_memory, g.memblock_reserved = _read_memblock(gdb, symbols["memblock"], W, P)
+    g.pgt_buf_start = _read_word(gdb, symbols["pgt_buf_end"], W)
+    g.pgt_buf_top = _read_word(gdb, symbols["pgt_buf_top"], W)
+    g.max_pfn = _read_word(gdb, symbols["max_pfn"], W)
+    return ret
+
+
+#: x86-64: the image's static page tables (head_64.S), in System.map
+IMAGE_TABLE_SYMBOLS = ("init_top_pgt", "level4_kernel_pgt", "level3_kernel_pgt", "level2_kernel_pgt",
+                       "level2_fixmap_pgt", "level1_fixmap_pgt", "bm_pte")
+
+
+def _read_layout_64(gdb: GdbRemote, symbols: Symbols, g: Guest) -> None:
+    """x86-64: phys_base, the image's physical layout and static tables, PAGE_OFFSET,
+    early_ioremap's first slot (its PMD in level2_fixmap_pgt gets bm_pte)."""
+    g.phys_base = _read_u64(gdb, symbols["phys_base"])
+    g.kernel_start = symbols["_text"] - START_KERNEL_MAP + g.phys_base
+    if symbols.get("_end") is not None:
+        g.image_end = symbols["_end"] - START_KERNEL_MAP + g.phys_base
+    for sym in IMAGE_TABLE_SYMBOLS:
+        if symbols.get(sym) is not None:
+            g.static_pages[sym] = symbols[sym] - START_KERNEL_MAP + g.phys_base
+    # page_offset_base exists with CONFIG_RANDOMIZE_MEMORY (4.8+), set before
+    # init_mem_mapping; without it the direct map is walked over the kernel half
+    pob = symbols.get("page_offset_base")
+    g.page_offset = _read_u64(gdb, pob) if pob else 0
+    if symbols.get("slot_virt") is not None:
+        g.fixmap = {"slot_virt0": _read_u64(gdb, symbols["slot_virt"])}
+
+
+def _read_layout_32(gdb: GdbRemote, symbols: Symbols, g: Guest, config: Optional[str]) -> None:
+    """i386: PAGE_OFFSET, the image's physical layout, the static tables (System.map),
+    and what the fixmap looks like in the running kernel (``__FIXADDR_TOP``,
+    early_ioremap's first slot); the build's .config is kept for the comparison."""
+    # __pa(x) = x - PAGE_OFFSET; _text lies at PAGE_OFFSET + LOAD_PHYSICAL_ADDR
+    po = symbols["_text"] & 0xF0000000
+    g.page_offset = po
+    g.kernel_start = symbols["_text"] - po
+    g.image_end = symbols["_end"] - po
+    g.init_end = symbols["__init_end"] - po
+    for sym in ("swapper_pg_dir", "initial_page_table", "initial_pg_pmd", "initial_pg_fixmap",
+                "bm_pte", "__brk_base"):
+        if symbols.get(sym) is not None:
+            g.static_pages[sym] = symbols[sym] - po
+    # slot_virt[0] = fix_to_virt(FIX_BTMAP_BEGIN), __initdata, set by early_ioremap_init
+    g.fixmap = {"fixaddr_top": _read_word(gdb, symbols["__FIXADDR_TOP"], 4) if symbols.get("__FIXADDR_TOP")
+                else None,
+                "slot_virt0": _read_word(gdb, symbols["slot_virt"], 4) if symbols.get("slot_virt") else None}
+    g.config = config if config and os.path.exists(config) else None
+
+
+def read_initial_tables(gdb: GdbRemote, symbols: Symbols, g: Guest, regs: dict, deadline: float) -> Optional[Tree]:
+    """At ``init_mem_mapping``'s entry: the tree it starts from, in the page that becomes
+    CR3 (``init_top_pgt`` / ``swapper_pg_dir``), under the slots compared."""
+    is32 = g.arch == "i386"
+    sym = "swapper_pg_dir" if is32 else "init_top_pgt"
+    if symbols.get(sym) is None:
+        return None
+    pa = (symbols[sym] - g.page_offset) if is32 else (symbols[sym] - START_KERNEL_MAP + g.phys_base)
+    levels = (3 if g.pae else 2) if is32 else (5 if regs.get("cr4", 0) & (1 << 12) else 4)
+    tree = read_tables(gdb, g, pa, levels, deadline, pse=bool(regs.get("cr4", 0) & 0x10) or not is32)
+    gdb.set_phys_mode(False)
+    return tree
+
+
+def read_exit_state(gdb: GdbRemote, symbols: Symbols, g: Guest, regs: dict) -> None:
+    """Right after ``init_mem_mapping`` returned: CR3/CR4/EFER, the page-size and PTE
+    masks, direct_gbpages, pgt_buf_end, max_pfn_mapped (max_low_pfn), the DirectMap
+    counters, the paging levels."""
+    is32 = g.arch == "i386"
+    W = 4 if is32 else 8
+    P = 8 if (not is32 or g.pae) else 4
+    g.cr3, g.cr4, g.efer = regs["cr3"], regs["cr4"], regs.get("efer", 0)
+    g.page_size_mask = struct.unpack("<I", gdb.read(symbols["page_size_mask"], 4))[0]
+    g.supported_pte_mask = _read_word(gdb, symbols["__supported_pte_mask"], P)
+    g.default_kernel_pte_mask = _read_word(gdb, symbols["__default_kernel_pte_mask"], P)
+    g.direct_gbpages = struct.unpack("<i", gdb.read(symbols["direct_gbpages"], 4))[0]
+    g.pgt_buf_end = _read_word(gdb, symbols["pgt_buf_end"], W)
+    g.max_pfn_mapped = _read_word(gdb, symbols["max_pfn_mapped"], W)
+    if symbols.get("max_low_pfn") is not None:
+        g.max_low_pfn = _read_word(gdb, symbols["max_low_pfn"], W)
+    # direct_pages_count[PG_LEVEL_NUM]: NONE, 4K, 2M, 1G (and 512G from 4.x)
+    dpc = gdb.read(symbols["direct_pages_count"], 4 * W)
+    g.direct_pages_count = [int.from_bytes(dpc[i * W:(i + 1) * W], "little") for i in range(4)]
+    g.levels = (3 if g.pae else 2) if is32 else (5 if g.la57 else 4)
+
+
+def _guest_limit(g: Guest, root_pa: int) -> int:
+    """Bytes of guest-physical memory a copy of its tables may need: its e820's end."""
+    top = max([a + s for a, s, _ in g.e820] + [root_pa + PAGE, 1 << 30])
+    return (top + (1 << 30) - 1) & ~((1 << 30) - 1)
+
+
+def read_tables(gdb: GdbRemote, g: Guest, root_pa: int, levels: int, deadline: float, pse: bool = True) -> Tree:
+    """The tree under ``root_pa``, in the slots compared (:func:`kernel_slots`): its
+    pages copied out of guest-physical memory (one read per table page) into a PhysMem,
+    listed by the machine layer's walk."""
+    mode = paging_mode(g.arch, levels)
+    mmu = tree_mmu(mode, root_pa, pse)
 
     def read_page(pfn: int) -> bytes:
         if time.monotonic() > deadline:
             raise GdbTimeout("timed out reading the page tables")
         return gdb.read(pfn << 12, PAGE, phys=True)
 
-    if is32:
-        levels = 3 if g.pae else 2
-        fmt = format_for(levels, g.pae, "i386")
-        slots = (g.page_offset >> (30 if g.pae else 22), fmt.top_entries)
-        return walk_tree(read_page, cr3 >> 12, levels, 0, slots, fmt,
-                         top_offset=(cr3 & 0xFE0) if g.pae else 0)
-    levels = 5 if la57 else 4
-    return walk_tree(read_page, cr3 >> 12, levels, g.page_offset)
+    slots = kernel_slots(mode, g.page_offset)
+    gdb.set_phys_mode(True)
+    try:
+        phys = copy_tables(read_page, mmu, slots, _guest_limit(g, root_pa))
+    except TableCopyError as e:
+        raise OracleError(str(e)) from None
+    return tree_of(phys, mmu, mode, slots)
+
+
+def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float = 300.0,
+              keep_serial: Optional[str] = None, config: Optional[str] = None) -> Guest:
+    """Boot ``bzimage`` with ``layout``; return what it had and built.  ``config``: the
+    build's .config (i386: its fixmap layout).  QEMU is killed and reaped in every case."""
+    deadline = time.monotonic() + timeout
+    q = QemuProcess.start(layout, bzimage)
+    g = Guest(layout.name, bzimage, layout.cmdline(), q.argv)
+    gdb: Optional[GdbRemote] = None
+    try:
+        gdb = connect(q)
+        regs = run_to(gdb, q, symbols["init_mem_mapping"], deadline, "init_mem_mapping")
+        ret = read_entry_state(gdb, symbols, g, regs, config)
+        g.initial_tree = read_initial_tables(gdb, symbols, g, regs, deadline)
+        regs = run_to(gdb, q, ret, deadline, "the return from init_mem_mapping")
+        g.boot_seconds = time.monotonic() - q.t0
+        read_exit_state(gdb, symbols, g, regs)
+        g.tree = read_tables(gdb, g, g.cr3, g.levels, deadline, pse=bool(g.cr4 & 0x10) or g.arch != "i386")
+    except GdbTimeout:
+        raise GuestError(f"timed out reading the guest ({timeout:.0f} s)",
+                         [f"serial: {ln}" for ln in tail_lines(q.serial_text())]) from None
+    except GdbError as e:
+        raise OracleError(f"gdbstub: {e}", [f"serial: {ln}" for ln in tail_lines(q.serial_text())]) from None
+    finally:
+        if gdb is not None:
+            gdb.close()
+        q.close()
+        g.serial = q.serial
+        if keep_serial:
+            with open(keep_serial, "w") as f:
+                f.write(g.serial)
+    return g
 
 
 def _rsp(g: GdbRemote) -> int:
@@ -404,12 +571,3 @@ def _rsp(g: GdbRemote) -> int:
     if not m:
         raise OracleError("no RSP in 'info registers'")
     return int(m.group(1), 16)
-
-
-def _tail(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = [ln for ln in f.read().splitlines() if ln.strip()]
-        return lines[-1][:160] if lines else "empty"
-    except OSError:
-        return "none"
