@@ -44,6 +44,34 @@ cpdef enum MapEvent:
     EV_SPLIT = 3            # a large leaf the page size does not allow: split it into a new table
 
 
+cpdef enum MapCoverage:
+    """Decision points of the table-writing loops, counted where they happen (the kernel's
+    coverage: ``job.cov[point]``, an int64 array of ``COV_COUNT`` counters per emulation)."""
+    COV_SPLIT_2M = 0        # phys_pmd_init: a 2M leaf the page size no longer allows, split into PTEs
+    COV_SPLIT_1G = 1        # phys_pud_init: a 1G leaf split into a PMD page
+    COV_KEEP_4K = 2         # a present 4K entry kept (and counted again)
+    COV_KEEP_2M = 3         # a present 2M leaf kept (and counted again)
+    COV_KEEP_1G = 4         # a present 1G leaf kept (and counted again)
+    COV_CLEAR_PTE = 5       # past the end, no RAM: a present PTE cleared
+    COV_CLEAR_PMD = 6       # past the end, no RAM: a present PMD entry cleared
+    COV_CLEAR_PUD = 7       # past the end, no RAM: a present PUD entry cleared
+    COV_CLEAR_P4D = 8       # past the end, no RAM: a present P4D entry cleared (4.17-5.1)
+    COV_KEEP_PAST_END = 9   # past the end, RAM in the block: a present entry kept
+    COV_ZERO_REST_PTE = 10  # <= 3.8: the rest of a PTE page cleared past the end
+    COV_ZERO_REST_PMD = 11  # <= 3.8: the rest of a PMD page cleared past the end
+    COV_PUD_NO_E820 = 12    # <= 3.8: a PUD entry with no e820 entry of any type cleared
+    COV_UNALIGNED_LEAF = 13 # <= 3.8: a large leaf written from an unaligned address
+    COV_P4D_WRAP = 14       # 5.2+: phys_p4d_init's index wrapped over its P4D page
+    COV_PGD_CHILD_END = 15  # <= 3.8: a new PUD page filled only up to the next PGD boundary
+    COV_DESCEND_PMD = 16    # a present PMD page reused (phys_pud_init descends)
+    COV_DESCEND_PTE = 17    # a present PTE page reused (phys_pmd_init descends)
+    COV_P4D_STOP = 18       # 4.17-5.1: phys_p4d_init stopped at the end of its P4D page
+    COV_I386_LARGE_OVER_TABLE = 19  # i386: a large PDE replaced a present page-table entry
+    COV_I386_PT_REUSE = 20  # i386: one_page_table_init found a present page table
+    COV_I386_PMD_ALLOC = 21 # i386 PAE: one_md_table_init allocated a PMD page
+    COV_COUNT = 22
+
+
 cdef inline bint ram_any(const uint64_t* rs, const uint64_t* re, Py_ssize_t n, uint64_t start, uint64_t end) noexcept nogil:
     """True if any RAM range [rs[k], re[k]) intersects [start, end) (sorted, disjoint)."""
     cdef Py_ssize_t lo = 0, hi = n, mid
@@ -117,6 +145,8 @@ cdef class Mapper:
     cdef Py_ssize_t nany
     cdef uint64_t pfn_mask, supported, pud_leaf_flags, page_offset
     cdef int levels
+    cdef int64_t* cov           # job.cov: the coverage counters (MapCoverage)
+    cdef bint p4d_by_vaddr
 
     def __init__(self, job):
         self.job = job
@@ -149,6 +179,11 @@ cdef class Mapper:
         self.after_bootmem = job.after_bootmem
         self.pages4k = self.pages2m = self.pages1g = 0
         self._load_alloc()
+        cdef int64_t[::1] cv = job.cov
+        if cv.shape[0] < COV_COUNT:
+            raise ValueError(f"coverage counters: {COV_COUNT} needed, {cv.shape[0]} given")
+        self.cov = &cv[0]
+        self.p4d_by_vaddr = job.p4d_by_vaddr
 
     cdef void rearm(self) except *:
         """Reload what may have changed since the last call (the store may have grown, the
@@ -313,14 +348,20 @@ cdef class Mapper:
                     if self.zero_rest:
                         # <= 3.8: clear the rest of the page and stop
                         if not self.after_bootmem:
+                            self.cov[<int>(COV_ZERO_REST_PTE)] += 1
                             while i < 512:
                                 t[i] = 0
                                 i += 1
                         break
                     if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
                                                               paddr & ~<uint64_t>0xFFF, nxt):
+                        if t[i] != 0:
+                            self.cov[<int>(COV_CLEAR_PTE)] += 1
                         t[i] = 0
+                    elif t[i] != 0:
+                        self.cov[<int>(COV_KEEP_PAST_END)] += 1
                 elif t[i] != 0:
+                    self.cov[<int>(COV_KEEP_4K)] += 1
                     if not self.after_bootmem or self.zero_rest:
                         pages += 1
                 else:
@@ -355,22 +396,29 @@ cdef class Mapper:
                 if self.zero_rest:
                     # <= 3.8: a PMD page is cleared past the end; a PUD loop just stops
                     if level == 2 and not self.after_bootmem:
+                        self.cov[<int>(COV_ZERO_REST_PMD)] += 1
                         while i < 512:
                             t[i] = 0
                             i += 1
                     i = 512
                     break
                 if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram, paddr & amask, nxt):
+                    if e != 0:
+                        self.cov[<int>(COV_CLEAR_PMD if level == 2 else COV_CLEAR_PUD)] += 1
                     t[i] = 0
+                elif e != 0:
+                    self.cov[<int>(COV_KEEP_PAST_END)] += 1
             elif (self.zero_rest and level == 3 and not self.after_bootmem
                   and not ram_any(self.any_s, self.any_e, self.nany, paddr, nxt)):
                 # <= 3.8: a PUD with no e820 entry of any type is cleared
+                self.cov[<int>(COV_PUD_NO_E820)] += 1
                 t[i] = 0
             elif e != 0:
                 if not (e & _PSE):
                     ev = EV_DESCEND
                     break
                 if large_ok:
+                    self.cov[<int>(COV_KEEP_2M if level == 2 else COV_KEEP_1G)] += 1
                     if not self.after_bootmem and not self.zero_rest:
                         ppages[0] += 1
                     plast[0] = nxt
@@ -379,6 +427,8 @@ cdef class Mapper:
                     break
             elif large_ok:
                 if self.zero_rest:   # <= 3.8: the leaf takes the unaligned address
+                    if paddr & ~amask:
+                        self.cov[<int>(COV_UNALIGNED_LEAF)] += 1
                     t[i] = (paddr & self.pfn_mask) | leaf_flags
                 else:
                     t[i] = (paddr & amask & self.pfn_mask) | leaf_flags
@@ -413,8 +463,11 @@ cdef class Mapper:
             nxt = (paddr & ~((<uint64_t>1 << 21) - 1)) + (<uint64_t>1 << 21)
             e = self.frames[slot * 512 + i]
             if ev == EV_DESCEND:
+                self.cov[<int>(COV_DESCEND_PTE)] += 1
                 last = self.phys_pte_init(self.child_slot(e), paddr, paddr_end, prot)
             else:
+                if ev == EV_SPLIT:
+                    self.cov[<int>(COV_SPLIT_2M)] += 1
                 # a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
                 child = self.alloc_low_page(1)
@@ -444,8 +497,11 @@ cdef class Mapper:
             nxt = (paddr & ~((<uint64_t>1 << 30) - 1)) + (<uint64_t>1 << 30)
             e = self.frames[slot * 512 + i]
             if ev == EV_DESCEND:
+                self.cov[<int>(COV_DESCEND_PMD)] += 1
                 last = self.phys_pmd_init(self.child_slot(e), paddr, paddr_end, mask, prot)
             else:
+                if ev == EV_SPLIT:
+                    self.cov[<int>(COV_SPLIT_1G)] += 1
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
                 child = self.alloc_low_page(2)
                 last = self.phys_pmd_init(child, paddr, paddr_end, mask, child_prot)
@@ -458,13 +514,43 @@ cdef class Mapper:
     cdef uint64_t phys_p4d_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
                                 uint64_t prot) except? 1:
         """``phys_p4d_init`` (5-level): the P4D entries the range covers, each with its PUD
-        page (``phys_pud_init``), present or new."""
+        page (``phys_pud_init``), present or new.  5.2+ (``p4d_walk_by_vaddr``) walks by
+        virtual address to the end of the call, the index wrapping over this page for every
+        later PGD region; before, the loop ends with the page, clearing entries past the end
+        that hold no RAM."""
         cdef uint64_t vaddr = self.page_offset + paddr, vend = self.page_offset + paddr_end
-        cdef uint64_t size = (<uint64_t>1) << 39, vnext, e, last = paddr_end
+        cdef uint64_t size = (<uint64_t>1) << 39, vnext, e, last = paddr_end, pnext
         cdef int i
         cdef Py_ssize_t child
+        if not self.p4d_by_vaddr:
+            i = <int>((vaddr >> 39) & 511)
+            while i < 512:
+                pnext = (paddr & ~(size - 1)) + size
+                e = self.frames[slot * 512 + i]
+                if paddr >= paddr_end:
+                    if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
+                                                              paddr & ~(size - 1), pnext):
+                        if e != 0:
+                            self.cov[<int>(COV_CLEAR_P4D)] += 1
+                        self.frames[slot * 512 + i] = 0
+                    i += 1
+                    paddr = pnext
+                    continue
+                if e != 0:
+                    last = self.phys_pud_init(self.child_slot(e), paddr, paddr_end, mask, prot)
+                else:
+                    child = self.alloc_low_page(3)
+                    last = self.phys_pud_init(child, paddr, paddr_end, mask, prot)
+                    self.populate(slot, i, child)
+                i += 1
+                paddr = pnext
+            if paddr < paddr_end:
+                self.cov[<int>(COV_P4D_STOP)] += 1
+            return last
         while vaddr < vend:
             i = <int>((vaddr >> 39) & 511)
+            if i == 0 and vaddr != self.page_offset + paddr:
+                self.cov[<int>(COV_P4D_WRAP)] += 1
             vnext = (vaddr & ~(size - 1)) + size
             e = self.frames[slot * 512 + i]
             if e != 0:
@@ -508,6 +594,8 @@ cdef class Mapper:
                     child = self.alloc_low_page(4 if self.levels == 5 else 3)
                     # <= 3.8: a new PUD page is filled only up to the next PGD boundary
                     child_end = (vnext if vnext < vend else vend) - self.page_offset if self.zero_rest else paddr_end
+                    if child_end < paddr_end:
+                        self.cov[<int>(COV_PGD_CHILD_END)] += 1
                     if self.levels == 5:
                         last = self.phys_p4d_init(child, vaddr - self.page_offset, child_end, mask, prot)
                     else:

@@ -97,6 +97,12 @@ class Profile:
     max_physmem_bits_l5: int = 52
     #: 5-level paging supported (CONFIG_X86_5LEVEL)
     la57_supported: bool = False
+    #: phys_p4d_init walks by virtual address up to the end of the whole call (432c833218dd,
+    #: v5.2-rc7): past the end of its P4D page the index wraps to 0 and the walk revisits the
+    #: same page for every later PGD (PML5) region of the call, counting its present leaves
+    #: again; before it (4.17-5.1) the loop stops at the end of the P4D page and clears entries
+    #: past the end that hold no RAM, like the other levels
+    p4d_walk_by_vaddr: bool = False
 
     # -- setup_arch ---------------------------------------------------------
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
@@ -307,8 +313,19 @@ V4_20 = _derive(
     la57_supported=True,
 )
 
-V5_5 = _derive(
+V5_2 = _derive(
     V4_20,
+    name="5.2",
+    version=(5, 2),
+    summary="phys_p4d_init walks by virtual address to the end of the call (432c833218dd): with "
+            "5-level paging a call spanning PML5 regions revisits its P4D page and counts its leaves again",
+    source="arch/x86/mm/init_64.c @ 5.10, 6.1, 6.12 (phys_p4d_init); commit 432c833218dd (v5.2-rc7); "
+           "4.19/4.20 loop over PTRS_PER_P4D; research/kernel_x86_64.md section B",
+    p4d_walk_by_vaddr=True,
+)
+
+V5_5 = _derive(
+    V5_2,
     name="5.5",
     version=(5, 5),
     summary="e820: EFI soft reservation: 'soft reserved' type, e820_nomerge() (PRAM, SOFT_RESERVED)",
@@ -488,7 +505,7 @@ SEED = _derive(
 
 PROFILES: Dict[str, Profile] = {
     p.name: p
-    for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_1, V4_4, V4_8, V4_17, V4_19, V4_20, V5_5, V5_6, V5_8, V5_11, V5_12, V5_15,
+    for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_1, V4_4, V4_8, V4_17, V4_19, V4_20, V5_2, V5_5, V5_6, V5_8, V5_11, V5_12, V5_15,
               V6_0, V6_1, V6_1_137, V6_6, V6_15)
 }
 

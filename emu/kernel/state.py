@@ -107,6 +107,37 @@ class BootParams:
     btmap_begin: Optional[int] = None
 
 
+class Coverage:
+    """The kernel's decision points one emulation reached, with how often (for campaigns
+    steered by coverage; cheap enough to be always on).  Python code counts named points
+    with :meth:`hit`; the compiled loops (and their twins) count theirs in ``loops``, an
+    int64 array indexed by :class:`emu.machine.abi.MapCoverage`."""
+
+    __slots__ = ("points", "loops")
+
+    def __init__(self) -> None:
+        self.points: dict = {}
+        self.loops: Optional[np.ndarray] = None
+
+    def hit(self, name: str) -> None:
+        self.points[name] = self.points.get(name, 0) + 1
+
+    def loop_counters(self, n: int) -> np.ndarray:
+        """The loops' counters of this emulation (one array, shared by every mapping job)."""
+        if self.loops is None:
+            self.loops = np.zeros(n, np.int64)
+        return self.loops
+
+    def as_dict(self) -> dict:
+        """Every point reached: the named ones, and ``loop.<name>`` for the loops' counters."""
+        out = dict(self.points)
+        if self.loops is not None and self.loops.any():
+            from emu.machine.abi import COVERAGE_POINTS
+            for i in np.nonzero(self.loops)[0].tolist():
+                out["loop." + COVERAGE_POINTS[i]] = int(self.loops[i])
+        return out
+
+
 @dataclass
 class TablePage:
     """One page-table page: where it is, what level, where it came from."""
@@ -246,6 +277,8 @@ class Kernel:
         self.table_pages = TablePageLog()
         self.calls: List[MappingCall] = []
         self.panic: Optional[str] = None
+        #: the decision points this emulation reached (campaign coverage)
+        self.coverage = Coverage()
         # where the boot put things, as resolved for this emulation (the checker reads them)
         #: the kernel image, physical [_text, _brk_end)
         self.image: Tuple[int, int] = (0, 0)
