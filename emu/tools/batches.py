@@ -117,7 +117,8 @@ def _pool_init() -> None:
 
 class PoolRunner(Runner):
     """``jobs`` forked processes.  A worker that dies breaks the pool: it is rebuilt and the
-    tasks it held resubmitted; one lost ``KILLS_TO_BLAME`` times is returned as killed."""
+    tasks it held are retried one at a time, alone in the pool, so the next death names its
+    task, which is returned as killed (it died twice: once with others, once alone)."""
 
     name = "pool"
 
@@ -126,7 +127,8 @@ class PoolRunner(Runner):
         self._pool = self._make()
         self._futs: Dict[Any, int] = {}
         self._tasks: Dict[int, Tuple[Callable, Any]] = {}
-        self._kills: Dict[int, int] = {}
+        self._solo: Deque[int] = collections.deque()     # suspects, retried one at a time
+        self._held: Deque[int] = collections.deque()     # new tasks waiting for the suspects
         self._ready: Deque[Tuple[int, Result]] = collections.deque()
 
     def _make(self):
@@ -135,25 +137,48 @@ class PoolRunner(Runner):
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_pool_init)
 
+    def _start(self, tid: int) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+        fn, arg = self._tasks[tid]
+        try:
+            f = self._pool.submit(fn, arg)
+        except BrokenProcessPool:          # a worker died since the last look: run it after the suspects
+            self._held.appendleft(tid)
+            self._rebuild()
+            return
+        self._futs[f] = tid
+
     def submit(self, tid: int, fn: Callable[[Any], Any], arg: Any) -> None:
         self._tasks[tid] = (fn, arg)
-        self._futs[self._pool.submit(fn, arg)] = tid
+        if self._solo:
+            self._held.append(tid)
+        else:
+            self._start(tid)
 
     def _rebuild(self) -> None:
-        from concurrent.futures.process import BrokenProcessPool  # noqa: F401
-        lost = list(self._futs.values())
+        lost = sorted(self._futs.values())
         self._futs.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._make()
-        for tid in sorted(lost):
-            self._kills[tid] = self._kills.get(tid, 0) + 1
-            if self._kills[tid] >= KILLS_TO_BLAME:
-                self._tasks.pop(tid, None)
-                self._ready.append((tid, Result(False, error="worker process died running this task "
-                                                f"{KILLS_TO_BLAME} times", killed=True)))
-            else:
-                fn, arg = self._tasks[tid]
-                self._futs[self._pool.submit(fn, arg)] = tid
+        was_solo = bool(self._solo) and len(lost) == 1 and lost[0] == self._solo[0]
+        if was_solo:
+            tid = self._solo.popleft()
+            self._tasks.pop(tid, None)
+            self._ready.append((tid, Result(False, error="worker process died running this task, twice "
+                                            "(once alone)", killed=True)))
+        else:
+            self._solo.extend(t for t in lost if t not in self._solo)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Run the next suspect alone, or, when none is left, the held tasks."""
+        if self._futs:
+            return
+        if self._solo:
+            self._start(self._solo[0])
+            return
+        while self._held:
+            self._start(self._held.popleft())
 
     def next_done(self, timeout: Optional[float] = None) -> Optional[Tuple[int, Result]]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -161,7 +186,9 @@ class PoolRunner(Runner):
         if self._ready:
             return self._ready.popleft()
         if not self._futs:
-            return None
+            self._pump()
+            if not self._futs:
+                return None
         done, _ = wait(list(self._futs), timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
             return None
@@ -173,12 +200,15 @@ class PoolRunner(Runner):
             self._rebuild()
             return self.next_done(timeout)
         except Exception as e:  # noqa: BLE001
-            self._futs.pop(f)
-            self._tasks.pop(tid, None)
-            return tid, Result(False, error=_one_line(e))
+            res = Result(False, error=_one_line(e))
+        else:
+            res = Result(True, value)
         self._futs.pop(f)
         self._tasks.pop(tid, None)
-        return tid, Result(True, value)
+        if self._solo and self._solo[0] == tid:
+            self._solo.popleft()
+        self._pump()
+        return tid, res
 
     def cancel_all(self) -> None:
         for f in self._futs:
@@ -186,10 +216,12 @@ class PoolRunner(Runner):
         self._futs.clear()
         self._tasks.clear()
         self._ready.clear()
+        self._solo.clear()
+        self._held.clear()
 
     @property
     def in_flight(self) -> int:
-        return len(self._futs) + len(self._ready)
+        return len(self._futs) + len(self._ready) + len(self._solo) + len(self._held)
 
     def close(self) -> None:
         self.cancel_all()

@@ -33,7 +33,7 @@ import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 G = 1 << 30
 #: maps per coverage round (the corpus snapshot a map is drawn from changes per round)
@@ -58,6 +58,7 @@ class Spec:
     shrink_budget: int = 2500
     bias: float = 0.5                          # share of mutated corpus maps once there is a corpus
     round_size: int = ROUND                    # maps per coverage round
+    force: Optional[Dict[str, Any]] = None     # Case fields set on every map (e.g. movable_node)
 
     def key(self) -> dict:
         return asdict(self)
@@ -92,7 +93,7 @@ def run_batch(task: dict) -> dict:
     """Run maps ``[start, end)`` of a campaign (in a worker).  Returns outcome counts, the
     maps reaching each coverage point, per map the points the snapshot did not know, and
     the shrunk findings whose signature has no finding below ``start``."""
-    from emu.tools.fuzz import run_case, shrink
+    from emu.tools.fuzzcase import run_case, shrink
     from emu.tools.generators import case_for
     spec = Spec(**task["spec"])
     corpus, known_points = _snapshot_cases(task["snapshot"])
@@ -110,7 +111,7 @@ def run_batch(task: dict) -> dict:
         if i in kill:
             os._exit(86)
         case = case_for(spec.seed, i, max_ram=spec.max_ram, families=spec.families, modes=spec.modes,
-                        bottom_up=bottom_up, corpus=corpus, bias=spec.bias)
+                        bottom_up=bottom_up, corpus=corpus, bias=spec.bias, force=spec.force)
         out = run_case(case, spec.profile, spec.reference)
         emulations += 1
         outcomes[out.kind] = outcomes.get(out.kind, 0) + 1
@@ -468,7 +469,8 @@ class Campaign:
         snap = self.snapshot_for(start)
         corpus, _ = _snapshot_cases(snap)
         case = case_for(self.spec.seed, start, max_ram=self.spec.max_ram, families=self.spec.families,
-                        modes=self.spec.modes, bottom_up=self.bottom_up, corpus=corpus, bias=self.spec.bias)
+                        modes=self.spec.modes, bottom_up=self.bottom_up, corpus=corpus, bias=self.spec.bias,
+                        force=self.spec.force)
         sig = "crash:worker-killed"
         return {"start": start, "end": end, "outcomes": {"crash": 1}, "counts": {}, "new": [],
                 "findings": [{"index": start, "signature": sig, "small": case.to_json(), "original": case.to_json(),

@@ -754,10 +754,20 @@ def _finish(case: Case) -> None:
 def case_for(seed: int, index: int, family: Optional[str] = None, max_ram: int = 64 * G,
              families: Optional[Sequence[str]] = None, modes: Optional[Sequence[str]] = None,
              bottom_up: bool = True, corpus: Optional[Sequence[Tuple[Case, float]]] = None,
-             bias: float = 0.0) -> Case:
+             bias: float = 0.0, force: Optional[Dict[str, object]] = None) -> Case:
     """The ``index``-th case of fuzz run ``seed``.  With a ``corpus`` of ``(case, weight)``
     (maps that reached rare decision points) a share ``bias`` of the cases are mutations
-    of a corpus map picked by weight (:func:`mutate`); the rest are fresh maps."""
+    of a corpus map picked by weight (:func:`mutate`); the rest are fresh maps.  ``force``
+    sets Case fields on every map (e.g. ``{"movable_node": True}`` for a bottom-up campaign)."""
+    case = _case_for(seed, index, family, max_ram, families, modes, bottom_up, corpus, bias)
+    if force:
+        for name, value in force.items():
+            setattr(case, name, value)
+        _finish(case)
+    return case
+
+
+def _case_for(seed, index, family, max_ram, families, modes, bottom_up, corpus, bias) -> Case:
     rng = random.Random(f"emu-fuzz:{seed}:{index}")
     if corpus and bias > 0 and rng.random() < bias:
         total = sum(w for _, w in corpus)
