@@ -736,18 +736,32 @@ def _build(src, family: Optional[str], max_ram: int, families: Optional[Sequence
 
 
 def _finish(case: Case) -> None:
-    """Bounds every case keeps: 4K-only tables at most 8 GiB of RAM; the kernel in RAM."""
+    """Bounds every case keeps: at most ~32 MiB of page tables (4K-only: 8 GiB of RAM;
+    2M pages: 8 TiB); the kernel image and its BRK buffer in RAM (and, on i386, in lowmem)."""
+    cap = None
     if case.debug_pagealloc or not case.pse:
-        # 4K-only tables cost 1 page per 2 MiB: keep at most 8 GiB of RAM (lowest first;
-        # small ranges high up stay, so high addresses remain reachable)
+        cap = 8 * G          # 4K-only tables cost 1 page per 2 MiB
+    elif not case.gbpages and not case.mode.startswith("i386"):
+        cap = 8 * T          # 2M leaves cost 1 page per GiB
+    if cap is not None:
+        # keep at most ``cap`` of RAM (lowest first; small ranges high up stay, so high
+        # addresses remain reachable)
         keep, ram = [], 0
         for a, s, t in sorted(case.e820):
             if t == E820_RAM:
-                if ram + s > 8 * G:
+                if ram + s > cap:
                     continue
                 ram += s
             keep.append((a, s, t))
         case.e820 = keep
+    if case.mode.startswith("i386"):
+        # the kernel lives in lowmem: a relocation or a MAXMEM that would put it above is undone
+        low = case.lowmem_limit if case.lowmem_limit is not None else 0x377FE000
+        brk = case.brk_base if case.brk_base is not None else case.kernel_start + brk_offset(case)
+        if max(case.kernel_start, brk) + 0x400000 > low:
+            case.kernel_start, case.brk_base = 0x1000000, None
+            if case.lowmem_limit is not None and 0x1000000 + brk_offset(case) + 0x400000 > case.lowmem_limit:
+                case.lowmem_limit = None
     _place_kernel(case)
 
 
