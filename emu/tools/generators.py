@@ -680,6 +680,8 @@ def _place_kernel(case: Case) -> None:
         if s + IMAGE_SPAN <= b:
             case.kernel_start, case.brk_base = s, None
             return
+    if case.mode.startswith("i386"):
+        return   # head_32's tables and the static pages need a real image: no compact layout
     for a, b in merged:
         s = max(0x100000, -(-a // (2 * M)) * 2 * M)
         if s + 0x600000 <= b:
@@ -758,10 +760,14 @@ def _finish(case: Case) -> None:
         # the kernel lives in lowmem: a relocation or a MAXMEM that would put it above is undone
         low = case.lowmem_limit if case.lowmem_limit is not None else 0x377FE000
         brk = case.brk_base if case.brk_base is not None else case.kernel_start + brk_offset(case)
+        if case.highmem is not None:
+            top = max((a + s for a, s, t in case.e820 if t == E820_RAM), default=0)
+            low = min(low, max(0, top - case.highmem))
         if max(case.kernel_start, brk) + 0x400000 > low:
             case.kernel_start, case.brk_base = 0x1000000, None
             if case.lowmem_limit is not None and 0x1000000 + brk_offset(case) + 0x400000 > case.lowmem_limit:
                 case.lowmem_limit = None
+            case.highmem = None
     _place_kernel(case)
 
 
