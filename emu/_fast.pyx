@@ -313,7 +313,10 @@ cdef class Mapper:
             self.nframes += 1
             self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)] = <int32_t>s
             self.frame_pfn[s] = pfn
-        memset(&self.frames[s * 512], 0, 4096)
+            # a slot never used before is zero already (the pool comes from calloc'd, lazily
+            # zeroed memory: emu.machine.phys): the loops' writes are its first touch
+        else:
+            memset(&self.frames[s * 512], 0, 4096)   # clear_page of a frame backed before
         if self.nout == self.ocap:
             self._save()
             self.job.grow_out()

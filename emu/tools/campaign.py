@@ -107,9 +107,15 @@ def run_batch(task: dict) -> dict:
     bottom_up = task["bottom_up"]
     t0 = time.process_time()
     emulations = 0
+    deadline = task.get("deadline")          # wall clock (time.time()): past it the batch is abandoned
+
+    def late() -> bool:
+        return deadline is not None and time.time() > deadline
     for i in range(task["start"], task["end"]):
         if i in kill:
             os._exit(86)
+        if late():
+            return {"start": task["start"], "end": task["end"], "aborted": True}
         case = case_for(spec.seed, i, max_ram=spec.max_ram, families=spec.families, modes=spec.modes,
                         bottom_up=bottom_up, corpus=corpus, bias=spec.bias, force=spec.force)
         out = run_case(case, spec.profile, spec.reference)
@@ -123,7 +129,10 @@ def run_batch(task: dict) -> dict:
             new.append([i, fresh, case.to_json()])
         if out.finding and out.signature not in known and out.signature not in done_sigs:
             done_sigs.add(out.signature)
-            small, tries = shrink(case, spec.profile, out.signature, spec.reference, budget=spec.shrink_budget)
+            small, tries = shrink(case, spec.profile, out.signature, spec.reference, budget=spec.shrink_budget,
+                                  stop=late)
+            if late():
+                return {"start": task["start"], "end": task["end"], "aborted": True}
             emulations += tries
             final = run_case(small, spec.profile, spec.reference)
             findings.append({"index": i, "signature": out.signature, "small": small.to_json(),
@@ -382,6 +391,9 @@ class Campaign:
                     t = self.task(sub, end)
                     if t is None:
                         break
+                    if deadline is not None:
+                        # a batch still running a second after the deadline gives up (not merged)
+                        t["deadline"] = time.time() + (deadline - time.monotonic()) + 1.0
                     runner.submit(tid, run_batch, t)
                     inflight[tid] = (sub, end, False)
                     tid += 1
@@ -411,6 +423,8 @@ class Campaign:
                         raise RuntimeError(f"batch [{start}, {end}) failed: {res.error}")
                 else:
                     value = res.value
+                if value.get("aborted"):
+                    continue
                 self.take_findings(value, summ, progress)
                 if single and any(s <= start < sp["end"] for s, sp in splits.items()):
                     s0 = max(s for s in splits if s <= start)

@@ -152,7 +152,7 @@ def _size_key(c: Case) -> Tuple[int, int, int]:
 
 
 def shrink(case: Case, profile: str, signature: str, reference: Optional[str] = None,
-           budget: int = 2500, seconds: Optional[float] = None) -> Tuple[Case, int]:
+           budget: int = 2500, seconds: Optional[float] = None, stop=None) -> Tuple[Case, int]:
     """A minimal case that fails with the same ``signature``; returns it and the
     number of emulations spent.  Bounded by ``budget`` emulations (deterministic: the same
     result on any machine); ``seconds`` adds a clock limit for interactive use."""
@@ -162,7 +162,7 @@ def shrink(case: Case, profile: str, signature: str, reference: Optional[str] = 
     improved = True
 
     def out_of_time() -> bool:
-        return seconds is not None and time.monotonic() - t0 >= seconds
+        return (seconds is not None and time.monotonic() - t0 >= seconds) or (stop is not None and stop())
     while improved and tries < budget and not out_of_time():
         improved = False
         for cand in _variants(best):

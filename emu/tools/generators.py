@@ -493,7 +493,7 @@ def fam_beyond_64t(src, max_ram: int) -> List[Tuple[int, int, int]]:
     out = _low(src)
     low_top = src.choice([0x80000000, 0xC0000000, 0x7FFDC000])
     out.append((0x100000, low_top - 0x100000, E820_RAM))
-    end = src.choice([64 * T, 128 * T, 256 * T, 512 * T, P, 4 * P]) + \
+    end = src.choice([64 * T, 128 * T, 256 * T, 256 * T, 512 * T, 512 * T, P, 4 * P if src.bool(0.2) else P]) + \
         src.choice([0, 2 * M, -2 * M, G, -G, PAGE, 512 * G, -512 * G, 3 * T])
     nodes = src.int(1, 4)
     addr = FOUR_G
@@ -745,6 +745,8 @@ def _finish(case: Case) -> None:
         cap = 8 * G          # 4K-only tables cost 1 page per 2 MiB
     elif not case.gbpages and not case.mode.startswith("i386"):
         cap = 8 * T          # 2M leaves cost 1 page per GiB
+    elif case.mode == "la57" and case.family != "beyond_64t":
+        cap = 64 * T         # 1G leaves: sparse RAM over the PML5 regions, not PiBs of it
     if cap is not None:
         # keep at most ``cap`` of RAM (lowest first; small ranges high up stay, so high
         # addresses remain reachable)
@@ -756,19 +758,24 @@ def _finish(case: Case) -> None:
                 ram += s
             keep.append((a, s, t))
         case.e820 = keep
-    if case.mode.startswith("i386"):
+    if case.mode.startswith("i386") and not _kernel_in_lowmem(case):
         # the kernel lives in lowmem: a relocation or a MAXMEM that would put it above is undone
-        low = case.lowmem_limit if case.lowmem_limit is not None else 0x377FE000
-        brk = case.brk_base if case.brk_base is not None else case.kernel_start + brk_offset(case)
-        if case.highmem is not None:
-            top = max((a + s for a, s, t in case.e820 if t == E820_RAM), default=0)
-            low = min(low, max(0, top - case.highmem))
-        if max(case.kernel_start, brk) + 0x400000 > low:
-            case.kernel_start, case.brk_base = 0x1000000, None
-            if case.lowmem_limit is not None and 0x1000000 + brk_offset(case) + 0x400000 > case.lowmem_limit:
-                case.lowmem_limit = None
-            case.highmem = None
+        case.kernel_start, case.brk_base = 0x1000000, None
+        if case.lowmem_limit is not None and 0x1000000 + brk_offset(case) + 0x400000 > case.lowmem_limit:
+            case.lowmem_limit = None
+        case.highmem = None
     _place_kernel(case)
+    if case.mode.startswith("i386") and not _kernel_in_lowmem(case):
+        case.kernel_start, case.brk_base = 0x1000000, None   # no place in lowmem: rejected as not in RAM
+
+
+def _kernel_in_lowmem(case: Case) -> bool:
+    low = case.lowmem_limit if case.lowmem_limit is not None else 0x377FE000
+    if case.highmem is not None:
+        top = max((a + s for a, s, t in case.e820 if t == E820_RAM), default=0)
+        low = min(low, max(0, top - case.highmem))
+    brk = case.brk_base if case.brk_base is not None else case.kernel_start + brk_offset(case)
+    return max(case.kernel_start, brk) + 0x400000 <= low
 
 
 def case_for(seed: int, index: int, family: Optional[str] = None, max_ram: int = 64 * G,
