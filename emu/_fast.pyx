@@ -147,6 +147,7 @@ cdef class Mapper:
     cdef int levels
     cdef int64_t* cov           # job.cov: the coverage counters (MapCoverage)
     cdef bint p4d_by_vaddr
+    cdef object _dir_obj, _blk_obj, _frm_obj, _fp_obj, _out_obj, _ol_obj, _os_obj   # arrays the pointers point into
 
     def __init__(self, job):
         self.job = job
@@ -187,9 +188,24 @@ cdef class Mapper:
 
     cdef void rearm(self) except *:
         """Reload what may have changed since the last call (the store may have grown, the
-        buffer and the protections are per call); the e820 arrays and the mode stay."""
-        self._load_store()
-        self._load_out()
+        buffer and the protections are per call); the e820 arrays and the mode stay.  The
+        store's and the record's pointers are taken again only when their arrays were
+        replaced (the Mapper holds references to them, so an unchanged identity is the same
+        memory); the counts are re-read and checked every time."""
+        if (self.phys.directory is not self._dir_obj or self.phys.blocks is not self._blk_obj
+                or self.phys.frames is not self._frm_obj or self.phys.frame_pfn is not self._fp_obj):
+            self._load_store()
+        else:
+            self.nframes = self.phys.nframes
+            if not 0 <= self.nframes <= self.fcap:
+                raise ValueError("physical store: frame count outside the frame pool")
+        if (self.job.out_pfn is not self._out_obj or self.job.out_level is not self._ol_obj
+                or self.job.out_src is not self._os_obj):
+            self._load_out()
+        else:
+            self.nout = self.job.nout
+            if not 0 <= self.nout <= self.ocap:
+                raise ValueError("allocation record count outside its arrays")
         self._load_alloc()
         self.supported = self.job.supported
         self.pud_leaf_flags = self.job.pud_leaf_flags
@@ -204,6 +220,8 @@ cdef class Mapper:
         cdef uint64_t[::1] fp = self.phys.frame_pfn
         if d.shape[0] == 0 or b.shape[0] == 0 or f.shape[0] == 0:
             raise ValueError("physical store is empty")
+        self._dir_obj, self._blk_obj = self.phys.directory, self.phys.blocks
+        self._frm_obj, self._fp_obj = self.phys.frames, self.phys.frame_pfn
         self.dir_ = &d[0]
         self.ndir = d.shape[0]
         self.blocks = &b[0, 0]
@@ -221,6 +239,7 @@ cdef class Mapper:
         cdef uint8_t[::1] os = self.job.out_src
         if op.shape[0] == 0 or ol.shape[0] != op.shape[0] or os.shape[0] != op.shape[0]:
             raise ValueError("allocation record arrays must be non-empty and of one length")
+        self._out_obj, self._ol_obj, self._os_obj = self.job.out_pfn, self.job.out_level, self.job.out_src
         self.out_pfn = &op[0]
         self.out_level = &ol[0]
         self.out_src = &os[0]
