@@ -16,6 +16,7 @@ import time
 import pytest
 
 from emu.tools.batches import InlineRunner, PoolRunner, map_unordered, open_runner
+from emu.tools.campaign import newest_profile
 from emu.tools.cli import main
 from emu.tools.fuzz import fuzz
 
@@ -103,9 +104,10 @@ def test_cli_validates_and_defaults(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["fuzz", "--count", "5", "--modes", "x86_64"]) == 0
     err = capsys.readouterr().err
-    assert "profile 6.15 (the newest" in err and "fuzz-6.15-seed0" in err
-    assert json.load(open(tmp_path / "fuzz-6.15-seed0" / "state.json"))["next_index"] == 5
-    assert main(["fuzz", "--profile", "6.1", "--count", "5", "--out", "fuzz-6.15-seed0"]) == 2
+    newest = newest_profile()
+    assert f"profile {newest} (the newest" in err and f"fuzz-{newest}-seed0" in err
+    assert json.load(open(tmp_path / f"fuzz-{newest}-seed0" / "state.json"))["next_index"] == 5
+    assert main(["fuzz", "--profile", "6.1", "--count", "5", "--out", f"fuzz-{newest}-seed0"]) == 2
     assert "belongs to another campaign" in capsys.readouterr().err
 
 

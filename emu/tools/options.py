@@ -42,7 +42,7 @@ def _range(text: str) -> Tuple[int, int]:
 
 def _param(text: str) -> Tuple[str, object]:
     """NAME=VALUE for a BootParams field: an int, a comma list of ints, true/false, or none."""
-    from emu.kernel.state import BootParams
+    from emu.kernel.params import BootParams
     name, sep, value = text.partition("=")
     name = name.strip().replace("-", "_")
     if not sep or name not in BootParams.__dataclass_fields__:
@@ -67,13 +67,25 @@ def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None
     g.add_argument("--e820", metavar="FILE", help="e820 map: JSON list of {addr,size,type} or BIOS-e820 lines")
     g.add_argument("--dmesg", metavar="FILE", help="a boot log: e820 and its edits, version, BRK, initrd, command line")
     g.add_argument("--sysfs", action="store_true", help="this machine's /sys/firmware/memmap")
+    art = p.add_argument_group("the kernel's build (each optional; what they fix is not assumed)")
+    art.add_argument("--config", metavar="FILE",
+                     help="the kernel's .config, /boot/config-* or /proc/config.gz (DEBUG_PAGEALLOC, "
+                          "RANDOMIZE_MEMORY, X86_5LEVEL, PAGE_TABLE_ISOLATION, X86_PAE, HIGHMEM, the fixmap)")
+    art.add_argument("--system-map", metavar="FILE",
+                     help="its System.map or a kallsyms list (init_top_pgt/swapper_pg_dir, the image's "
+                          "static tables, __brk_base, _end, __init_end)")
+    art.add_argument("--cpu", metavar="DESC",
+                     help="the CPU: intel,pse,pge,gbpages,nx,la57 (bare names list every feature), "
+                          "amd,-gbpages, or QEMU's qemu64,+pdpe1gb,+la57")
     k = p.add_argument_group("kernel and CPU")
     if profile:
         k.add_argument("--profile", metavar="NAME|VERSION",
                        help="kernel behaviour (emu profiles lists them); default: the log's version, else 6.1")
     gb = k.add_mutually_exclusive_group()
-    gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None, help="direct_gbpages on")
-    gb.add_argument("--no-gbpages", dest="gbpages", action="store_false", help="nogbpages / no CPU GB pages")
+    gb.add_argument("--gbpages", dest="gbpages", action="store_true", default=None,
+                    help="the kernel's direct_gbpages on (command line gbpages)")
+    gb.add_argument("--no-gbpages", dest="gbpages", action="store_false",
+                    help="the kernel's direct_gbpages off (nogbpages); the CPU's: --cpu ...,-gbpages")
     k.add_argument("--arch", choices=("x86_64", "i386-pae", "i386"),
                    help="paging mode: x86-64, i386 PAE (3-level, 2M pages) or i386 non-PAE (2-level, 4M "
                         "pages); default: the log's, else x86_64")
@@ -104,64 +116,70 @@ def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None
 
 
 def layout(args: argparse.Namespace):
-    """(e820, log_edits, params, profile) from the layout options."""
-    from emu.inputs.e820 import EMBEDDED_DEFAULT, load_e820, parse_sysfs_memmap
-    from emu.kernel.state import BootParams
+    """The boot the options describe (:class:`emu.boot.describe.BootDescription`): the
+    artefacts (``--dmesg``, ``--e820``, ``--sysfs``) through :func:`emu.boot.describe.describe`,
+    then today's flags on top.  Every input nobody gave is in its ``assumptions``."""
+    import dataclasses
+    from emu.boot.describe import describe, read_log
+    from emu.inputs.e820 import load_e820, parse_sysfs_memmap
     from emu.machine.cpu import CpuFeatures
-    from emu.kernel.profiles import get_profile
 
-    edits = None
-    version: Optional[str] = None
-    params = BootParams()
-    if args.dmesg:
-        from emu.boot.describe import layout_from_log, read_log
-        log = read_log(args.dmesg)
-        e820, edits, params, version = layout_from_log(log)
-    elif args.e820:
-        e820 = load_e820(args.e820)
+    log = read_log(args.dmesg) if args.dmesg else None
+    config = sysmap = cpu = None
+    if getattr(args, "config", None):
+        from emu.inputs.kconfig import load_kconfig
+        config = load_kconfig(args.config)
+    if getattr(args, "system_map", None):
+        from emu.inputs.sysmap import load_system_map
+        sysmap = load_system_map(args.system_map)
+    if getattr(args, "cpu", None):
+        from emu.inputs.cpu import parse_cpu
+        cpu = parse_cpu(args.cpu)
+    e820, e820_source = None, None
+    if args.e820:
+        e820, e820_source = load_e820(args.e820), args.e820
     elif args.sysfs:
-        e820 = parse_sysfs_memmap()
-    else:
-        e820 = EMBEDDED_DEFAULT.copy()
-    if getattr(args, "arch", None):
-        params.arch = "x86_64" if args.arch == "x86_64" else "i386"
-        params.pae = args.arch == "i386-pae"
-        if params.arch == "i386" and not args.dmesg:
-            params.gbpages = False
-            params.cpu = CpuFeatures(params.cpu.pse, params.cpu.pge, False, params.cpu.nx and params.pae)
-    cpu = params.cpu
-    gb = cpu.gbpages if args.gbpages is None else args.gbpages
-    params.cpu = CpuFeatures(pse=cpu.pse and not args.no_pse, pge=cpu.pge and not args.no_pge,
-                             gbpages=gb, nx=cpu.nx and not args.no_nx, la57=args.la57)
+        e820, e820_source = parse_sysfs_memmap(), "/sys/firmware/memmap"
+    over = {}
     if args.gbpages is not None:
-        params.gbpages = args.gbpages
-    params.debug_pagealloc = params.debug_pagealloc or args.debug_pagealloc
-    params.pti = args.pti
-    params.la57 = args.la57
-    params.movable_node = params.movable_node or args.movable_node
+        over["gbpages"] = args.gbpages
+    for flag, name in (("debug_pagealloc", "debug_pagealloc"), ("pti", "pti"), ("la57", "la57"),
+                       ("movable_node", "movable_node")):
+        if getattr(args, flag):
+            over[name] = True
     if args.no_randomize_memory:
-        params.randomize_memory = False
-    if args.brk is not None:
-        params.brk_base = args.brk
-    if args.kernel_start is not None:
-        params.kernel_start = args.kernel_start
-    if args.initrd is not None:
-        params.initrd = args.initrd
-    params.reserves = list(params.reserves) + list(args.reserve)
-    if args.xen_extra_mem is not None:
-        params.xen_extra_mem = args.xen_extra_mem
-    if args.mem is not None:
-        params.mem_limit = args.mem
-    params.memmap = list(params.memmap) + list(args.memmap)
+        over["randomize_memory"] = False
+    for flag, name in (("brk", "brk_base"), ("kernel_start", "kernel_start"), ("initrd", "initrd"),
+                       ("xen_extra_mem", "xen_extra_mem"), ("mem", "mem_limit")):
+        if getattr(args, flag) is not None:
+            over[name] = getattr(args, flag)
     for name, value in args.param:
-        setattr(params, name, tuple(value) if name in ("kmap_range", "initrd") and isinstance(value, list) else value)
-    profile = get_profile(args.profile or version or "6.1")
-    if params.la57 and not profile.la57_supported:
-        raise CliError(f"profile {profile.name} has no 5-level paging (--la57 needs 4.20+)")
-    return e820, edits, params, profile
+        over[name] = tuple(value) if name in ("kmap_range", "initrd") and isinstance(value, list) else value
+    desc = describe(log, e820, e820_source, getattr(args, "profile", None), getattr(args, "arch", None), over,
+                    config=config, sysmap=sysmap, cpu=cpu, cpu_source="--cpu " + args.cpu if cpu else "--cpu")
+    p = desc.params
+    if args.reserve:
+        p.reserves = list(p.reserves) + list(args.reserve)
+        desc.sources["reserves"] = "--reserve"
+    if args.memmap:
+        p.memmap = list(p.memmap) + list(args.memmap)
+        desc.sources["memmap"] = "--memmap"
+    if args.no_pse or args.no_pge or args.no_nx or args.la57:
+        cpu = p.cpu or CpuFeatures()
+        p.cpu = dataclasses.replace(cpu, pse=cpu.pse and not args.no_pse, pge=cpu.pge and not args.no_pge,
+                                    nx=cpu.nx and not args.no_nx, la57=cpu.la57 or args.la57)
+        desc.sources["cpu"] = desc.sources.get("cpu", "defaults") + " and the --no-pse/--no-pge/--no-nx/--la57 flags"
+    return desc
 
 
 def engine_of(args: argparse.Namespace) -> Optional[str]:
     """The engine this command's emulation runs on: ``python`` with ``--pure``, else the
     default (compiled, unless ``EMU_PURE=1``)."""
     return "python" if getattr(args, "pure", False) else None
+
+
+def say_assumptions(result) -> None:
+    """One stderr line per input nobody gave (``--json`` has them under ``assumptions``)."""
+    import sys
+    for a in getattr(result, "assumptions", ()):
+        print(f"emu: {a.text()}", file=sys.stderr)

@@ -26,19 +26,21 @@ def register(sub) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from emu.boot.emulate import emulate
+    from emu.boot.emulate import run
     from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, translate
     import numpy as np
-    e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+    desc = layout(args)
+    result = run(desc, check=False, max_memory=args.max_memory,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to walk: {result.panic}")
     k = result.kernel
     access = 0
     for ch in args.access:
         access |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
-    mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52, nxe=params.cpu.nx)
+    mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52, nxe=k.params.cpu.nx)
     vas = np.array([v & ((1 << 64) - 1) for v in args.va], dtype=np.uint64)
     t = translate(k.phys, mmu, vas, access, engine=k.engine)
     recs = t.records()

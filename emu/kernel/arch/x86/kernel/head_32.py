@@ -4,8 +4,10 @@ page-table state ``setup_arch`` hands to ``init_mem_mapping``.
 ``startup_32`` (3.6 ``New-B/Linux3.6``; same scheme through 4.x) fills whole page
 tables of ``PTE_IDENT_ATTR`` (0x003) PTEs from ``__brk_base`` on, mapping physical
 ``[0, pa(_end) + MAPPING_BEYOND_END)`` rounded up to what the last page table covers
-(2 MiB PAE, 4 MiB non-PAE), and points ``PDE_IDENT_ATTR`` (0x063) entries at them, at
-virtual 0 (identity) and at ``PAGE_OFFSET``:
+(2 MiB PAE, 4 MiB non-PAE), and points ``PDE_IDENT_ATTR`` entries at them (0x067, P RW
+USER A D, up to 3.14; 0x063 from 3.15: ``Profile.i386_pde_ident_attr``, pgtable_types.h
+3.10.99 L192, 3.14.1 L223, 3.15.5 L218, 6.1.119 L242), at virtual 0 (identity) and at
+``PAGE_OFFSET``:
 
 * PAE: the entries go into ``initial_pg_pmd`` (static, ``KPMDS`` pages) from its
   first entry; ``initial_page_table`` points its kernel PGD slots (and slot 0, for the
@@ -36,6 +38,7 @@ import numpy as np
 from emu.kernel.arch.x86.pgtable_types import PAGE_SHIFT, PAGE_SIZE
 
 PTE_IDENT_ATTR = 0x003
+#: PDE_IDENT_ATTR from 3.15 (the emulation uses its profile's: Profile.i386_pde_ident_attr)
 PDE_IDENT_ATTR = 0x063
 PGD_IDENT_ATTR = 0x001
 SOURCE_HEAD32 = "head_32"     # the initial page tables in BRK
@@ -83,6 +86,7 @@ def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
     """
     pae = k.mode.entry_bytes == 8
     po = k.page_offset
+    pde_attr = k.profile.i386_pde_ident_attr
     addrs = {n: a >> PAGE_SHIFT for n, a in (static_addrs or {}).items() if a is not None}
     mapped_end = initial_mapping_end(pae, po, image_end)
     n = head_tables(pae, mapped_end)
@@ -122,7 +126,7 @@ def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
             k.i386_static.append((p, 2, SOURCE_IMAGE))
         flat = np.concatenate([phys.table(p) for p in pmds])  # copy, written back below
         for t in range(n):
-            flat[t] = ((base_pfn + t) << PAGE_SHIFT) | PDE_IDENT_ATTR
+            flat[t] = ((base_pfn + t) << PAGE_SHIFT) | pde_attr
         for i, p in enumerate(pmds):
             phys.table(p)[:] = flat[i * 512:(i + 1) * 512]
     else:
@@ -130,7 +134,7 @@ def build_initial_tables(k, brk_base: int, image_end: int, image_pfn: int,
         off = (po >> 22) & 1023
         for t in range(n):
             if off + t < 1024:
-                pd[off + t] = ((base_pfn + t) << PAGE_SHIFT) | PDE_IDENT_ATTR
+                pd[off + t] = ((base_pfn + t) << PAGE_SHIFT) | pde_attr
     # static page tables of the fixmap (initial_pg_fixmap; early_ioremap_init's bm_pte)
     from emu.kernel.arch.x86.mm.init_32 import _pmd_slot, _write
     pages = {}
@@ -176,16 +180,5 @@ def static_addresses(params) -> Dict[str, int]:
                               ("bm_pte", params.bm_pte_addr)) if a is not None}
 
 
-def log_initial_memory_mapped(k) -> None:
-    """``setup_arch``: ``printk(KERN_DEBUG "initial memory mapped: [mem 0x00000000-%#010lx]\\n")``
-    (3.5+; ``"initial memory mapped : 0 - %08lx\\n"`` with the end before)."""
-    end = k.max_pfn_mapped << PAGE_SHIFT
-    if getattr(k.profile, "log_style", "mem") == "hex":   # <= 3.4: "initial memory mapped : 0 - %08lx"
-        line = "initial memory mapped : 0 - %08x" % end
-    else:
-        line = "initial memory mapped: [mem 0x00000000-%#010x]" % (end - 1)
-    k.log.printk(k.profile.i386_log_initial_mapped, line)
-
-
-__all__ = ["build_initial_tables", "image_end_for", "static_addresses", "initial_mapping_end", "log_initial_memory_mapped",
+__all__ = ["build_initial_tables", "image_end_for", "static_addresses", "initial_mapping_end",
            "mapping_beyond_end", "PAGE_SIZE"]

@@ -17,20 +17,31 @@ Re-expresses, with the kernel's function names, (v3.9-v4.19; read: 3.10
   page tables, with the CONFIG_HIGHMEM kmap copy of ``page_table_kmap_check``).
 * ``find_low_pfn_range`` (``lowmem_pfn_init`` / ``highmem_pfn_init``; ``highmem=``),
   with ``MAXMEM`` (``VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE``) as an input.
+
+The fixmap geometry (``fixmap_bottom``, ``btmap_begin``, ``kmap_range``) and ``MAXMEM``
+(``lowmem_limit``) are inputs (a build's ``.config`` gives them:
+:func:`emu.kernel.arch.x86.fixmap.i386_params_from_config`).  Not given, they follow the
+profile's era (``Profile.i386_pkmap_rule``, ``i386_btmaps_slots``, the enum fields) with a
+typical build (:func:`emu.kernel.arch.x86.fixmap.typical_layout_32`), and each default is
+recorded as an :class:`~emu.kernel.params.Assumption` (:func:`resolve_geometry_32`).
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+import dataclasses
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from emu.kernel.arch.x86 import fixmap as fixmap32
 from emu.kernel.arch.x86.pgtable_types import MASK_2M, PAGE_SHIFT, PAGE_SIZE, PG_LEVEL_2M, PG_LEVEL_4K, _PAGE_GLOBAL, _PAGE_NX
+from emu.kernel.params import Assumption
 from emu.kernel.printk import KernelPanic
 from emu.kernel.arch.x86.mm.init_64 import MapJob
 from emu.kernel.arch.x86.mm.pageattr import update_page_count
 
 _M64 = (1 << 64) - 1
 PTE_IDENT_ATTR = 0x003      # head_32.S / pgtable_types.h
+#: PDE_IDENT_ATTR from 3.15 (0x067, with _PAGE_USER, before: Profile.i386_pde_ident_attr)
 PDE_IDENT_ATTR = 0x063
 _PAGE_TABLE = 0x067
 #: __PAGE_KERNEL_EXEC / __PAGE_KERNEL / _LARGE variants (pgtable_types.h)
@@ -40,10 +51,11 @@ PAGE_KERNEL_LARGE_EXEC = 0x1E3
 PAGE_KERNEL_LARGE = PAGE_KERNEL_LARGE_EXEC | _PAGE_NX
 #: __VMALLOC_RESERVE default (128 MiB, ``vmalloc=``), pgtable_32.c
 VMALLOC_RESERVE = 128 << 20
-#: FIXADDR_TOP (``-PAGE_SIZE``; only Xen/lguest move it with reserve_top_address)
-FIXADDR_TOP = 0xFFFFF000
-#: default lowest boot-time fixmap page: __end_of_fixed_addresses ~ 492 pages (a distro
-#: 3.13 PAE build prints "fixmap : 0xfff14000 - 0xfffff000", plus 256 FIX_BTMAP slots)
+#: FIXADDR_TOP (``-PAGE_SIZE``; only reservetop=, Xen and lguest move it with reserve_top_address)
+FIXADDR_TOP = fixmap32.FIXADDR_TOP
+#: the lowest boot-time fixmap page of a 3.13 distro build (P = 235: "fixmap : 0xfff14000 -
+#: 0xfffff000", 256 FIX_BTMAP slots; E = 492): kept for callers that infer a geometry from a
+#: 3.x log (emu.boot.describe); the emulation's own default is resolve_geometry_32's
 DEFAULT_FIXMAP_BOTTOM = FIXADDR_TOP - 492 * PAGE_SIZE
 #: lowmem_pfn_init keeps at least 64 MiB of lowmem when honouring highmem=
 MIN_LOWMEM = 64 << 20
@@ -157,22 +169,116 @@ def map_pieces(k, pieces, prot: int) -> int:
 # ---------------------------------------------------------------------------
 # lowmem / highmem
 # ---------------------------------------------------------------------------
+def _say(k, field: str, value: str, why: str) -> None:
+    """Record a defaulted input once (``k.assumptions``; see emu.kernel.params)."""
+    if not any(a.field == field for a in k.assumptions):
+        k.assumptions.append(Assumption(field, value, why))
+
+
+def typical_layout(k) -> fixmap32.Layout32:
+    """The geometry of a typical build of this profile's version in this paging mode
+    (:func:`emu.kernel.arch.x86.fixmap.typical_layout_32`)."""
+    return fixmap32.typical_layout_32(k.profile, k.mode.entry_bytes == 8)
+
+
+def resolve_geometry_32(k) -> None:
+    """Fill the fixmap inputs the emulation reads and nobody gave, recording each default:
+
+    * nothing of the fixmap given (``fixmap_bottom`` and ``btmap_begin`` None): the
+      lowest boot-time slot, ``FIX_BTMAP_BEGIN`` and the kmap slots of a typical build of
+      this version (:func:`typical_layout`; era rules of ``Profile.i386_*``);
+    * only ``fixmap_bottom``: ``FIX_BTMAP_BEGIN`` is the slot above it (FIX_WP_TEST alone
+      below it, no CONFIG_INTEL_TXT); only ``btmap_begin``: the slot below it is the lowest;
+    * a given geometry without ``kmap_range`` keeps the kmap slots in one PMD (no copies).
+
+    Idempotent: once filled, the fields are inputs like any other."""
+    p = k.params
+    upd: Dict[str, object] = {}
+    if p.fixmap_bottom is None and p.btmap_begin is None:
+        lay = typical_layout(k)
+        short = "the fixmap of a typical %s build (see fixmap_bottom)" % k.profile.name
+        upd["fixmap_bottom"] = lay.fixmap_bottom
+        _say(k, "fixmap_bottom", "%#x" % lay.fixmap_bottom, "the fixmap of a typical %s build (%s): %s, %s; "
+             "no --config" % (k.profile.name, fixmap32.TYPICAL_CONFIG_WHY, lay.why["end_permanent"].split(":")[0],
+                              lay.why["end"].split(":")[0]))
+        upd["btmap_begin"] = lay.btmap_begin
+        _say(k, "btmap_begin", "%#x" % lay.btmap_begin, "%s: %s; no --config" % (short, lay.why["btmap_end_idx"]))
+        if p.kmap_range is None and lay.kmap_range is not None and lay.kmap_idx is not None:
+            upd["kmap_range"] = lay.kmap_range
+            if p.highmem_config:
+                _say(k, "kmap_range", "[%#x, %#x]" % lay.kmap_range, "%s: slots %d..%d; no --config" % (
+                    short, lay.kmap_idx[0], lay.kmap_idx[1]))
+    elif p.btmap_begin is None:
+        above = (p.fixmap_bottom + PAGE_SIZE) & 0xFFFFFFFF
+        upd["btmap_begin"] = above
+        _say(k, "btmap_begin", "%#x" % above, "the slot above fixmap_bottom (only FIX_WP_TEST below "
+             "FIX_BTMAP_BEGIN: no CONFIG_INTEL_TXT); no --config")
+    elif p.fixmap_bottom is None:
+        below = (p.btmap_begin - PAGE_SIZE) & 0xFFFFFFFF
+        upd["fixmap_bottom"] = below
+        _say(k, "fixmap_bottom", "%#x" % below, "FIX_WP_TEST, the slot below btmap_begin "
+             "(no CONFIG_INTEL_TXT); no --config")
+    if "kmap_range" not in upd and p.kmap_range is None and p.highmem_config:
+        _say(k, "kmap_range", "one PMD", "the kmap slots inside one PMD, so page_table_kmap_check copies nothing; "
+             "no --config and no kmap_range")
+    if upd:
+        k.params = dataclasses.replace(p, **upd)
+
+
+def _default_below(k) -> Tuple[Dict[str, Tuple[Optional[int], str]], "fixmap32.Layout32", int]:
+    resolve_geometry_32(k)
+    p = k.params
+    lay = typical_layout(k)
+    tot = (p.fixmap_bottom - PAGE_SIZE) & 0xFFFFFFFF
+    below = fixmap32.below_fixmap_32(k.profile, k.mode.entry_bytes == 8, bool(p.highmem_config),
+                                     lay.nr_cpus or 0, lay.fixaddr_start, tot)
+    return below, lay, tot
+
+
+def default_maxmem(k) -> Tuple[int, str]:
+    """``MAXMEM`` when ``lowmem_limit`` was not given, and why: the era's rule
+    (:func:`emu.kernel.arch.x86.fixmap.below_fixmap_32`) on this boot's fixmap bottom
+    (FIXADDR_TOT_START / FIXADDR_BOOT_START = the page below ``fixmap_bottom``) with a
+    typical build's FIXADDR_START and NR_CPUS, CONFIG_HIGHMEM as given, this boot's
+    PAGE_OFFSET and the default 128 MiB ``__VMALLOC_RESERVE``."""
+    below, lay, tot = _default_below(k)
+    vend = below["vmalloc_end"][0]
+    assert vend is not None
+    m = vend - k.page_offset - VMALLOC_RESERVE
+    if m <= 0:
+        raise ValueError("PAGE_OFFSET %#x leaves no lowmem below VMALLOC_END %#x" % (k.page_offset, vend))
+    rule = k.profile.i386_pkmap_rule
+    pk = below["pkmap_base"][0]
+    assert pk is not None
+    why = ("MAXMEM (%dMB) = VMALLOC_END %#x - PAGE_OFFSET - 128 MiB, PKMAP_BASE %#x (%s rule from the fixmap "
+           "bottom%s); no --config, no 'LOWMEM available' line"
+           % (m >> 20, vend, pk, rule, "" if rule == "boot" else " and a typical build's %s" % (
+               "FIXADDR_START" if rule == "permanent" else "NR_CPUS %s" % lay.nr_cpus)))
+    return m, why
+
+
 def default_pkmap_base(k) -> int:
-    """PKMAP_BASE of a build whose boot-time fixmap fits its top PMD:
-    ``(FIXADDR_BOOT_START - PAGE_SIZE*(LAST_PKMAP+1)) & PMD_MASK`` (pgtable_32_types.h)."""
-    last_pkmap = 512 if k.mode.entry_bytes == 8 else 1024
-    bottom = k.params.fixmap_bottom if k.params.fixmap_bottom is not None else DEFAULT_FIXMAP_BOTTOM
-    return (bottom - PAGE_SIZE * (last_pkmap + 1)) & ~(pmd_size(k) - 1) & 0xFFFFFFFF
+    """``PKMAP_BASE`` by the era's rule for this boot's fixmap (see :func:`default_maxmem`)."""
+    pk = _default_below(k)[0]["pkmap_base"][0]
+    assert pk is not None
+    return pk
 
 
 def maxmem(k) -> int:
-    """``MAXMEM`` = ``VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE`` with ``VMALLOC_END =
-    PKMAP_BASE - 2*PAGE_SIZE`` (CONFIG_HIGHMEM), or the ``lowmem_limit`` input.
-    3G/1G defaults: 0x37bfe000 (891 MiB, PAE) and 0x377fe000 (887 MiB, non-PAE), the
-    values most of the corpus' i686 logs show ("891MB LOWMEM available")."""
+    """``MAXMEM`` = ``VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE``: the ``lowmem_limit``
+    input, else :func:`default_maxmem` (the era's rule: pgtable_32_types.h 3.10.99 L40-53,
+    3.19.8 L40-47, 4.14.67 L41-58, 4.19.72 L43-71; pgtable_32_areas.h 6.1.119 L21-51).
+    Debian 5.10/6.1 (NR_CPUS 32): 0x36ffe000 (879 MiB, PAE), 0x36bfe000 (875 MiB); a 3.13
+    build with 235 permanent slots: 0x37bfe000 (891 MiB), 0x377fe000 (887 MiB)."""
     if k.params.lowmem_limit is not None:
         return k.params.lowmem_limit
-    return default_pkmap_base(k) - 2 * PAGE_SIZE - k.page_offset - VMALLOC_RESERVE
+    return default_maxmem(k)[0]
+
+
+def _say_maxmem(k) -> None:
+    if k.params.lowmem_limit is None:
+        m, why = default_maxmem(k)
+        _say(k, "lowmem_limit", "%#x" % m, why)
 
 
 def find_low_pfn_range(k, max_pfn: int) -> Tuple[int, int]:
@@ -182,7 +288,10 @@ def find_low_pfn_range(k, max_pfn: int) -> Tuple[int, int]:
     it, keeping at least 64 MiB of lowmem); else ``highmem_pfn_init``: lowmem ends at
     ``MAXMEM_PFN``, ``highmem=`` may shrink ``max_pfn``.
     """
+    resolve_geometry_32(k)
     maxmem_pfn = maxmem(k) >> PAGE_SHIFT
+    if max_pfn > maxmem_pfn:
+        _say_maxmem(k)                      # lowmem ends at MAXMEM: the default decides
     hm = k.params.highmem
     highmem_pages = -1 if hm is None else hm >> PAGE_SHIFT
     if max_pfn <= maxmem_pfn:
@@ -237,34 +346,45 @@ def memblock_x86_fill_32(k) -> None:
 # ---------------------------------------------------------------------------
 # the fixmap page tables
 # ---------------------------------------------------------------------------
+def pde_ident_attr(k) -> int:
+    """``PDE_IDENT_ATTR`` of this version (0x067 up to 3.14, 0x063 from 3.15:
+    ``Profile.i386_pde_ident_attr``; pgtable_types.h 3.14.1 L223, 3.15.5 L218)."""
+    return k.profile.i386_pde_ident_attr
+
+
+def fixmap_bottom(k) -> int:
+    """vaddr of the lowest boot-time fixmap slot (``__end_of_fixed_addresses - 1``): the
+    ``fixmap_bottom`` input or :func:`resolve_geometry_32`'s default."""
+    resolve_geometry_32(k)
+    return k.params.fixmap_bottom & 0xFFFFFFFF
+
+
 def btmap_begin(k) -> int:
-    """vaddr of ``FIX_BTMAP_BEGIN`` (early_ioremap's first slot): the ``btmap_begin`` input, or
-    the slot above ``fixmap_bottom`` (5.x/6.x: only ``FIX_WP_TEST`` lies below it)."""
-    p = k.params
-    if p.btmap_begin is not None:
-        return p.btmap_begin & 0xFFFFFFFF
-    bottom = p.fixmap_bottom if p.fixmap_bottom is not None else DEFAULT_FIXMAP_BOTTOM
-    return (bottom + PAGE_SIZE) & 0xFFFFFFFF
+    """vaddr of ``FIX_BTMAP_BEGIN`` (early_ioremap's first slot): the ``btmap_begin`` input,
+    or :func:`resolve_geometry_32`'s default."""
+    resolve_geometry_32(k)
+    return k.params.btmap_begin & 0xFFFFFFFF
 
 
 def fixmap_static_tables(k) -> List[Tuple[int, str, int]]:
     """The fixmap PMD entries written before ``init_mem_mapping``, in the kernel's order, as
     ``(PMD vaddr, page, entry flags)``: head_32 points the top PMD at ``initial_pg_fixmap``
-    (``PDE_IDENT_ATTR``); ``early_ioremap_init`` points the PMD of ``FIX_BTMAP_BEGIN`` at
-    ``bm_pte`` with ``pmd_populate_kernel`` (``_PAGE_TABLE``), replacing the former when
-    both share a PMD.  An explicit ``fixmap_static_pmds`` input: those PMDs, each with a
-    ``PDE_IDENT_ATTR`` entry (page ``static``)."""
+    (``PDE_IDENT_ATTR`` of the version); ``early_ioremap_init`` points the PMD of
+    ``FIX_BTMAP_BEGIN`` at ``bm_pte`` with ``pmd_populate_kernel`` (``_PAGE_TABLE``),
+    replacing the former when both share a PMD.  An explicit ``fixmap_static_pmds`` input:
+    those PMDs, each with a ``PDE_IDENT_ATTR`` entry (page ``static``)."""
     p = k.params
     m = ~(pmd_size(k) - 1) & 0xFFFFFFFF
+    attr = pde_ident_attr(k)
     if p.fixmap_static_pmds is not None:
-        return [(v, "static", PDE_IDENT_ATTR) for v in fixmap_static_pmds(k)]
-    return [(FIXADDR_TOP & m, "initial_pg_fixmap", PDE_IDENT_ATTR), (btmap_begin(k) & m, "bm_pte", _PAGE_TABLE)]
+        return [(v, "static", attr) for v in fixmap_static_pmds(k)]
+    return [(FIXADDR_TOP & m, "initial_pg_fixmap", attr), (btmap_begin(k) & m, "bm_pte", _PAGE_TABLE)]
 
 
 def fixmap_static_pmds(k) -> List[int]:
     """PMDs (vaddr) of the fixmap with a page table in the kernel image before
     ``init_mem_mapping``: head_32's ``initial_pg_fixmap`` (the top PMD) and
-    ``early_ioremap_init``'s ``bm_pte`` (the FIX_BTMAP_BEGIN PMD, at the fixmap's bottom)."""
+    ``early_ioremap_init``'s ``bm_pte`` (the FIX_BTMAP_BEGIN PMD)."""
     p = k.params
     if p.fixmap_static_pmds is not None:
         return sorted({v & ~(pmd_size(k) - 1) & 0xFFFFFFFF for v in p.fixmap_static_pmds})
@@ -275,8 +395,7 @@ def fixmap_static_pmds(k) -> List[int]:
 def fixmap_start(k) -> int:
     """The lowest virtual address of the fixmap's page tables: the PMD of its lowest
     boot-time slot, or of a static fixmap table below it."""
-    p = k.params
-    bottom = DEFAULT_FIXMAP_BOTTOM if p.fixmap_bottom is None else p.fixmap_bottom & ~(pmd_size(k) - 1)
+    bottom = fixmap_bottom(k) & ~(pmd_size(k) - 1)
     return min(fixmap_static_pmds(k) + [bottom])
 
 
@@ -313,15 +432,17 @@ def _pmd_slot(k, vaddr: int, alloc) -> Tuple[int, int]:
 
 
 def page_table_range_init(k, start: int, end: int) -> None:
-    """``page_table_range_init``: make sure every PMD of ``[start, end)`` (``end`` 0 means
-    4 GiB) has a page table; with CONFIG_HIGHMEM and kmap slots spread over more than
-    one PMD, those PMDs get fresh pages from one ``alloc_low_pages(count)`` and their
-    current page table is copied over (``page_table_kmap_check``)."""
+    """``page_table_range_init`` (init_32.c 3.10.99, 6.1.119 L208-239): make sure every PMD
+    of ``[start, end)`` (``end`` 0 means 4 GiB) has a page table; with CONFIG_HIGHMEM and
+    kmap slots spread over more than one PMD (``page_table_range_init_count``, L127-156),
+    those PMDs get fresh pages from one ``alloc_low_pages(count)`` and their current page
+    table is copied over (``page_table_kmap_check``, L158-197)."""
     from emu.kernel.arch.x86.mm.init import alloc_low_pages
+    resolve_geometry_32(k)
     p = k.params
     psize = pmd_size(k)
     em = entry_mask(k.mode.entry_bytes == 8)
-    kmap = p.kmap_range
+    kmap = p.kmap_range if p.highmem_config else None   # #if defined(CONFIG_HIGHMEM)
     kb = ke = None
     if kmap is not None:
         kb, ke = kmap[0] // psize, kmap[1] // psize
@@ -357,13 +478,12 @@ def page_table_range_init(k, start: int, end: int) -> None:
 
 
 def early_ioremap_page_table_range_init(k) -> None:
-    """``early_ioremap_page_table_range_init``: page tables for the fixmap, from the
-    PMD of its lowest boot-time slot up to ``FIXADDR_TOP`` (3.9+: called once, at the
-    end of ``init_mem_mapping``)."""
-    p = k.params
+    """``early_ioremap_page_table_range_init`` (init_32.c 3.10.99 L519-532, 6.1.119
+    L508-521): page tables for the fixmap, from the PMD of its lowest boot-time slot
+    (``__fix_to_virt(__end_of_fixed_addresses - 1) & PMD_MASK``) up to ``FIXADDR_TOP``
+    (3.9+: called once, at the end of ``init_mem_mapping``)."""
     psize = pmd_size(k)
-    bottom = p.fixmap_bottom if p.fixmap_bottom is not None else DEFAULT_FIXMAP_BOTTOM
-    vaddr = bottom & ~(psize - 1) & 0xFFFFFFFF
+    vaddr = fixmap_bottom(k) & ~(psize - 1) & 0xFFFFFFFF
     end = (FIXADDR_TOP + psize - 1) & ~(psize - 1) & 0xFFFFFFFF
     page_table_range_init(k, vaddr, end)
 
@@ -372,8 +492,8 @@ def early_ioremap_page_table_range_init(k) -> None:
 # after init_mem_mapping: native_pagetable_init, paging_init
 # ---------------------------------------------------------------------------
 def pkmap_base(k) -> int:
-    """``PKMAP_BASE``, consistent with :func:`maxmem`: ``MAXMEM + PAGE_OFFSET +
-    __VMALLOC_RESERVE + 2*PAGE_SIZE``."""
+    """``PKMAP_BASE`` (CONFIG_HIGHMEM), consistent with :func:`maxmem`: ``MAXMEM +
+    PAGE_OFFSET + __VMALLOC_RESERVE + 2*PAGE_SIZE`` (VMALLOC_END = PKMAP_BASE - 2 pages)."""
     return (maxmem(k) + k.page_offset + VMALLOC_RESERVE + 2 * PAGE_SIZE) & 0xFFFFFFFF
 
 
@@ -433,12 +553,14 @@ def paging_init(k) -> None:
     page table of the pkmap area, ``[PKMAP_BASE, PKMAP_BASE + LAST_PKMAP pages)``."""
     if not k.params.highmem_config:
         return
+    _say_maxmem(k)                          # PKMAP_BASE comes from MAXMEM
     last_pkmap = 512 if k.mode.entry_bytes == 8 else 1024
     base = pkmap_base(k)
     page_table_range_init(k, base, (base + last_pkmap * PAGE_SIZE) & 0xFFFFFFFF)
 
 
 __all__ = [
+    "default_maxmem", "fixmap_bottom", "pde_ident_attr", "resolve_geometry_32", "typical_layout",
     "early_ioremap_page_table_range_init", "find_low_pfn_range", "kernel_physical_mapping_init", "maxmem",
     "initmem_init", "memblock_x86_fill_32", "native_pagetable_init", "page_table_range_init", "paging_init", "pkmap_base",
     "supported_pte_mask_32",

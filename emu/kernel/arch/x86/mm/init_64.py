@@ -5,8 +5,9 @@ The walk over the levels (``phys_p4d_init``, ``phys_pud_init``,
 the pure-Python engine, ``emu.machine.reference.map_range``); this module prepares a
 :class:`MapJob` and books its results.  Rules (3.9 .. 6.6, init_64.c):
 
-* an entry past the requested end is zeroed unless e820 has RAM or
-  RESERVED_KERN in its block (``!after_bootmem``);
+* an entry past the requested end is zeroed unless e820 has an entry of the
+  profile's ``e820_keep_types`` in its block (``!after_bootmem``): RAM and
+  RESERVED_KERN, ACPI too from 6.11 (5574b368873d), RAM and ACPI from 6.15;
 * a present entry is reused: a table is descended into, a large leaf is kept
   (and counted) when that page size is allowed, else split into a new table
   with the leaf's own flags minus PSE;
@@ -24,6 +25,8 @@ gives the page below it, down to the start of that free range.  ``refill``
 evaluates the kernel's fallback (its panics included) whenever a run is used up.
 """
 from __future__ import annotations
+
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -58,8 +61,9 @@ class MapJob:
         self.supported = k.supported_pte_mask
         self.pud_leaf_flags = pud_leaf_flags
         self.after_bootmem = k.after_bootmem
-        self.ram_s = np.ascontiguousarray(k.ram_s, dtype=np.uint64)
-        self.ram_e = np.ascontiguousarray(k.ram_e, dtype=np.uint64)
+        # the blocks whose entries survive past a call's end (e820_keep_types)
+        self.ram_s = np.ascontiguousarray(k.keep_s, dtype=np.uint64)
+        self.ram_e = np.ascontiguousarray(k.keep_e, dtype=np.uint64)
         self.any_s = np.ascontiguousarray(k.any_s, dtype=np.uint64)
         self.any_e = np.ascontiguousarray(k.any_e, dtype=np.uint64)
         prof = k.profile
@@ -202,3 +206,18 @@ def map_pieces(k, pieces, prot: int) -> int:
 
 
 __all__ = ["MapJob", "kernel_physical_mapping_init", "map_pieces", "PAGE_SIZE"]
+
+
+def direct_gbpages(built_default: Optional[bool], option: Optional[bool],
+                   cmdline_known: bool = True) -> Tuple[Optional[bool], str]:
+    """``direct_gbpages`` as ``probe_page_size_mask`` finds it: ``CONFIG_X86_DIRECT_GBPAGES``
+    (``CONFIG_DIRECT_GBPAGES`` before 4.2), overridden by ``gbpages``/``nogbpages``
+    (``parse_direct_gbpages_on/off``, init_64.c).  The CPU's 1 GiB pages are a separate
+    input.  ``(None, what is missing)`` when unknown."""
+    if option is not None:
+        return option, ("gbpages" if option else "nogbpages") + " on the command line"
+    if not cmdline_known:
+        return None, "the command line (gbpages/nogbpages)"
+    if built_default is None:
+        return None, "the build (CONFIG_X86_DIRECT_GBPAGES)"
+    return built_default, "CONFIG_X86_DIRECT_GBPAGES=%s" % ("y" if built_default else "n")
