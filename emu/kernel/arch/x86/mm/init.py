@@ -623,10 +623,27 @@ def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int, progress: Prog
         grown = _grow(k, step_size, new, mapped_ram_size)
         if grown != step_size:
             k.coverage.hit(f"step.bottom_up.{_size_name(grown)}")  # coverage
+        elif new == 0 and step_size and start < map_end and start % step_size == 0:
+            # An empty window that left the step alone: every window up to the next memblock
+            # memory is empty too and changes nothing but start.  Skip them in one go (emu's
+            # shortcut, as in memory_map_top_down; same result).
+            nxt_mem = _memory_start_from(k, start)
+            target = map_end if nxt_mem is None else round_down(nxt_mem, step_size)
+            if target > start:
+                start = min(target, map_end)
         step_size = grown
         mapped_ram_size += new
         if progress is not None:
             progress(new)
+
+
+def _memory_start_from(k: Kernel, addr: int) -> Optional[int]:
+    """The lowest address at or above ``addr`` in memblock memory (as ``for_each_mem_pfn_range``
+    rounds it), or None."""
+    for start_pfn, end_pfn in k.memblock.for_each_mem_pfn_range():
+        if (end_pfn << PAGE_SHIFT) > addr:
+            return max(start_pfn << PAGE_SHIFT, addr)
+    return None
 
 
 def init_mem_mapping(k: Kernel, progress: Progress = None) -> None:
