@@ -352,11 +352,14 @@ cdef class Mapper:
         self.frames[slot * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
 
     cdef uint64_t phys_pte_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
-                                uint64_t prot) noexcept:
+                                uint64_t prot, bint fresh) noexcept:
         """``phys_pte_init``: the 4 KiB entries of one PTE page from ``paddr``; returns
         ``paddr_last``.  Past ``paddr_end`` an entry is cleared unless e820 has RAM in
         its page (``!after_bootmem``), or (<= 3.8) every remaining entry is cleared; a
-        present entry is kept (and counted); an empty one gets ``pfn | prot``."""
+        present entry is kept (and counted); an empty one gets ``pfn | prot``.
+        ``fresh``: the page was just allocated (all zero), so no entry is present and the
+        entries past the end are zero already: the entries are written without being read
+        (the same bytes, counts and coverage)."""
         cdef uint64_t last = paddr_end, nxt
         cdef uint64_t flags = massage(prot, self.supported)
         cdef int64_t pages = 0
@@ -364,6 +367,15 @@ cdef class Mapper:
         cdef uint64_t* t = &self.frames[slot * 512]
         with nogil:
             i = (paddr >> 12) & 511
+            if fresh and not self.zero_rest:
+                while i < 512 and paddr < paddr_end:
+                    t[i] = (paddr & self.pfn_mask) | flags
+                    paddr = (paddr & ~<uint64_t>0xFFF) + 0x1000
+                    pages += 1
+                    i += 1
+                if pages:
+                    last = paddr
+                i = 512
             while i < 512:
                 nxt = (paddr & ~<uint64_t>0xFFF) + 0x1000
                 if paddr >= paddr_end:
@@ -397,7 +409,7 @@ cdef class Mapper:
 
     cdef MapEvent scan_large(self, int level, Py_ssize_t slot, int* pi, uint64_t* ppaddr,
                              uint64_t paddr_end, bint large_ok, uint64_t leaf_flags,
-                             uint64_t* plast, int64_t* ppages) noexcept nogil:
+                             uint64_t* plast, int64_t* ppages, bint fresh) noexcept nogil:
         """The part of ``phys_pmd_init`` (level 2) / ``phys_pud_init`` (level 3) that needs
         no allocation: from entry ``*pi`` on, clear entries past the end that hold no RAM,
         keep (and count) present leaves the page size allows, write new leaves, and stop
@@ -411,6 +423,18 @@ cdef class Mapper:
         cdef int i = pi[0]
         cdef uint64_t paddr = ppaddr[0]
         cdef MapEvent ev = EV_NONE
+        if fresh and large_ok and not self.zero_rest:
+            # a page just allocated: entries from i on are zero, so every one below the end gets
+            # a leaf and those past it stay zero (written without being read: same result)
+            while i < 512 and paddr < paddr_end:
+                t[i] = (paddr & amask & self.pfn_mask) | leaf_flags
+                ppages[0] += 1
+                paddr = (paddr & amask) + size
+                plast[0] = paddr
+                i += 1
+            pi[0] = 512
+            ppaddr[0] = paddr
+            return EV_NONE
         while i < 512:
             nxt = (paddr & amask) + size
             e = t[i]
@@ -466,7 +490,7 @@ cdef class Mapper:
         return ev
 
     cdef uint64_t phys_pmd_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
-                                uint64_t prot) except? 1:
+                                uint64_t prot, bint fresh) except? 1:
         """``phys_pmd_init``: the 2 MiB entries of one PMD page from ``paddr``; 2M leaves
         where ``page_size_mask`` allows them, else a PTE page (``phys_pte_init``) -- the
         present one, a new one, or one splitting a leaf with that leaf's flags minus PSE."""
@@ -479,21 +503,21 @@ cdef class Mapper:
         cdef MapEvent ev
         while True:
             with nogil:
-                ev = self.scan_large(2, slot, &i, &paddr, paddr_end, large_ok, leaf_flags, &last, &pages)
+                ev = self.scan_large(2, slot, &i, &paddr, paddr_end, large_ok, leaf_flags, &last, &pages, fresh)
             if ev == EV_NONE:
                 break
             nxt = (paddr & ~((<uint64_t>1 << 21) - 1)) + (<uint64_t>1 << 21)
             e = self.frames[slot * 512 + i]
             if ev == EV_DESCEND:
                 self.cov[<int>(COV_DESCEND_PTE)] += 1
-                last = self.phys_pte_init(self.child_slot(e), paddr, paddr_end, prot)
+                last = self.phys_pte_init(self.child_slot(e), paddr, paddr_end, prot, False)
             else:
                 if ev == EV_SPLIT:
                     self.cov[<int>(COV_SPLIT_2M)] += 1
                 # a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
                 child = self.alloc_low_page(1)
-                last = self.phys_pte_init(child, paddr, paddr_end, child_prot)
+                last = self.phys_pte_init(child, paddr, paddr_end, child_prot, True)
                 self.populate(slot, i, child)
             paddr = nxt
             i += 1
@@ -501,7 +525,7 @@ cdef class Mapper:
         return last
 
     cdef uint64_t phys_pud_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
-                                uint64_t prot) except? 1:
+                                uint64_t prot, bint fresh) except? 1:
         """``phys_pud_init``: the 1 GiB entries of one PUD page (indexed by the virtual
         address); 1G leaves where allowed (flags ``pud_leaf_flags``: PAGE_KERNEL_LARGE, or
         ``prot``-based from 5.8), else a PMD page (``phys_pmd_init``)."""
@@ -513,20 +537,21 @@ cdef class Mapper:
         cdef MapEvent ev
         while True:
             with nogil:
-                ev = self.scan_large(3, slot, &i, &paddr, paddr_end, large_ok, self.pud_leaf_flags, &last, &pages)
+                ev = self.scan_large(3, slot, &i, &paddr, paddr_end, large_ok, self.pud_leaf_flags, &last, &pages,
+                                     fresh)
             if ev == EV_NONE:
                 break
             nxt = (paddr & ~((<uint64_t>1 << 30) - 1)) + (<uint64_t>1 << 30)
             e = self.frames[slot * 512 + i]
             if ev == EV_DESCEND:
                 self.cov[<int>(COV_DESCEND_PMD)] += 1
-                last = self.phys_pmd_init(self.child_slot(e), paddr, paddr_end, mask, prot)
+                last = self.phys_pmd_init(self.child_slot(e), paddr, paddr_end, mask, prot, False)
             else:
                 if ev == EV_SPLIT:
                     self.cov[<int>(COV_SPLIT_1G)] += 1
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
                 child = self.alloc_low_page(2)
-                last = self.phys_pmd_init(child, paddr, paddr_end, mask, child_prot)
+                last = self.phys_pmd_init(child, paddr, paddr_end, mask, child_prot, True)
                 self.populate(slot, i, child)
             paddr = nxt
             i += 1
@@ -559,10 +584,10 @@ cdef class Mapper:
                     paddr = pnext
                     continue
                 if e != 0:
-                    last = self.phys_pud_init(self.child_slot(e), paddr, paddr_end, mask, prot)
+                    last = self.phys_pud_init(self.child_slot(e), paddr, paddr_end, mask, prot, False)
                 else:
                     child = self.alloc_low_page(3)
-                    last = self.phys_pud_init(child, paddr, paddr_end, mask, prot)
+                    last = self.phys_pud_init(child, paddr, paddr_end, mask, prot, True)
                     self.populate(slot, i, child)
                 i += 1
                 paddr = pnext
@@ -577,10 +602,10 @@ cdef class Mapper:
             e = self.frames[slot * 512 + i]
             if e != 0:
                 child = self.child_slot(e)
-                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot, False)
             else:
                 child = self.alloc_low_page(3)
-                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot, True)
                 self.populate(slot, i, child)
             vaddr = vnext
         return last
@@ -611,7 +636,7 @@ cdef class Mapper:
                     if self.levels == 5:
                         last = self.phys_p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
                     else:
-                        last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                        last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot, False)
                 else:
                     child = self.alloc_low_page(4 if self.levels == 5 else 3)
                     # <= 3.8: a new PUD page is filled only up to the next PGD boundary
@@ -621,7 +646,7 @@ cdef class Mapper:
                     if self.levels == 5:
                         last = self.phys_p4d_init(child, vaddr - self.page_offset, child_end, mask, prot)
                     else:
-                        last = self.phys_pud_init(child, vaddr - self.page_offset, child_end, mask, prot)
+                        last = self.phys_pud_init(child, vaddr - self.page_offset, child_end, mask, prot, True)
                     pgd = self.slot_of(pgd_pfn)
                     self.populate(pgd, i, child)
                 vaddr = vnext
