@@ -44,6 +44,34 @@ cpdef enum MapEvent:
     EV_SPLIT = 3            # a large leaf the page size does not allow: split it into a new table
 
 
+cpdef enum MapCoverage:
+    """Decision points of the table-writing loops, counted where they happen (the kernel's
+    coverage: ``job.cov[point]``, an int64 array of ``COV_COUNT`` counters per emulation)."""
+    COV_SPLIT_2M = 0        # phys_pmd_init: a 2M leaf the page size no longer allows, split into PTEs
+    COV_SPLIT_1G = 1        # phys_pud_init: a 1G leaf split into a PMD page
+    COV_KEEP_4K = 2         # a present 4K entry kept (and counted again)
+    COV_KEEP_2M = 3         # a present 2M leaf kept (and counted again)
+    COV_KEEP_1G = 4         # a present 1G leaf kept (and counted again)
+    COV_CLEAR_PTE = 5       # past the end, no RAM: a present PTE cleared
+    COV_CLEAR_PMD = 6       # past the end, no RAM: a present PMD entry cleared
+    COV_CLEAR_PUD = 7       # past the end, no RAM: a present PUD entry cleared
+    COV_CLEAR_P4D = 8       # past the end, no RAM: a present P4D entry cleared (4.17-5.1)
+    COV_KEEP_PAST_END = 9   # past the end, RAM in the block: a present entry kept
+    COV_ZERO_REST_PTE = 10  # <= 3.8: the rest of a PTE page cleared past the end
+    COV_ZERO_REST_PMD = 11  # <= 3.8: the rest of a PMD page cleared past the end
+    COV_PUD_NO_E820 = 12    # <= 3.8: a PUD entry with no e820 entry of any type cleared
+    COV_UNALIGNED_LEAF = 13 # <= 3.8: a large leaf written from an unaligned address
+    COV_P4D_WRAP = 14       # 5.2+: phys_p4d_init's index wrapped over its P4D page
+    COV_PGD_CHILD_END = 15  # <= 3.8: a new PUD page filled only up to the next PGD boundary
+    COV_DESCEND_PMD = 16    # a present PMD page reused (phys_pud_init descends)
+    COV_DESCEND_PTE = 17    # a present PTE page reused (phys_pmd_init descends)
+    COV_P4D_STOP = 18       # 4.17-5.1: phys_p4d_init stopped at the end of its P4D page
+    COV_I386_LARGE_OVER_TABLE = 19  # i386: a large PDE replaced a present page-table entry
+    COV_I386_PT_REUSE = 20  # i386: one_page_table_init found a present page table
+    COV_I386_PMD_ALLOC = 21 # i386 PAE: one_md_table_init allocated a PMD page
+    COV_COUNT = 22
+
+
 cdef inline bint ram_any(const uint64_t* rs, const uint64_t* re, Py_ssize_t n, uint64_t start, uint64_t end) noexcept nogil:
     """True if any RAM range [rs[k], re[k]) intersects [start, end) (sorted, disjoint)."""
     cdef Py_ssize_t lo = 0, hi = n, mid
@@ -117,6 +145,9 @@ cdef class Mapper:
     cdef Py_ssize_t nany
     cdef uint64_t pfn_mask, supported, pud_leaf_flags, page_offset
     cdef int levels
+    cdef int64_t* cov           # job.cov: the coverage counters (MapCoverage)
+    cdef bint p4d_by_vaddr
+    cdef object _dir_obj, _blk_obj, _frm_obj, _fp_obj, _out_obj, _ol_obj, _os_obj   # arrays the pointers point into
 
     def __init__(self, job):
         self.job = job
@@ -149,12 +180,32 @@ cdef class Mapper:
         self.after_bootmem = job.after_bootmem
         self.pages4k = self.pages2m = self.pages1g = 0
         self._load_alloc()
+        cdef int64_t[::1] cv = job.cov
+        if cv.shape[0] < COV_COUNT:
+            raise ValueError(f"coverage counters: {COV_COUNT} needed, {cv.shape[0]} given")
+        self.cov = &cv[0]
+        self.p4d_by_vaddr = job.p4d_by_vaddr
 
     cdef void rearm(self) except *:
         """Reload what may have changed since the last call (the store may have grown, the
-        buffer and the protections are per call); the e820 arrays and the mode stay."""
-        self._load_store()
-        self._load_out()
+        buffer and the protections are per call); the e820 arrays and the mode stay.  The
+        store's and the record's pointers are taken again only when their arrays were
+        replaced (the Mapper holds references to them, so an unchanged identity is the same
+        memory); the counts are re-read and checked every time."""
+        if (self.phys.directory is not self._dir_obj or self.phys.blocks is not self._blk_obj
+                or self.phys.frames is not self._frm_obj or self.phys.frame_pfn is not self._fp_obj):
+            self._load_store()
+        else:
+            self.nframes = self.phys.nframes
+            if not 0 <= self.nframes <= self.fcap:
+                raise ValueError("physical store: frame count outside the frame pool")
+        if (self.job.out_pfn is not self._out_obj or self.job.out_level is not self._ol_obj
+                or self.job.out_src is not self._os_obj):
+            self._load_out()
+        else:
+            self.nout = self.job.nout
+            if not 0 <= self.nout <= self.ocap:
+                raise ValueError("allocation record count outside its arrays")
         self._load_alloc()
         self.supported = self.job.supported
         self.pud_leaf_flags = self.job.pud_leaf_flags
@@ -169,6 +220,8 @@ cdef class Mapper:
         cdef uint64_t[::1] fp = self.phys.frame_pfn
         if d.shape[0] == 0 or b.shape[0] == 0 or f.shape[0] == 0:
             raise ValueError("physical store is empty")
+        self._dir_obj, self._blk_obj = self.phys.directory, self.phys.blocks
+        self._frm_obj, self._fp_obj = self.phys.frames, self.phys.frame_pfn
         self.dir_ = &d[0]
         self.ndir = d.shape[0]
         self.blocks = &b[0, 0]
@@ -186,6 +239,7 @@ cdef class Mapper:
         cdef uint8_t[::1] os = self.job.out_src
         if op.shape[0] == 0 or ol.shape[0] != op.shape[0] or os.shape[0] != op.shape[0]:
             raise ValueError("allocation record arrays must be non-empty and of one length")
+        self._out_obj, self._ol_obj, self._os_obj = self.job.out_pfn, self.job.out_level, self.job.out_src
         self.out_pfn = &op[0]
         self.out_level = &ol[0]
         self.out_src = &os[0]
@@ -278,7 +332,10 @@ cdef class Mapper:
             self.nframes += 1
             self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)] = <int32_t>s
             self.frame_pfn[s] = pfn
-        memset(&self.frames[s * 512], 0, 4096)
+            # a slot never used before is zero already (the pool comes from calloc'd, lazily
+            # zeroed memory: emu.machine.phys): the loops' writes are its first touch
+        else:
+            memset(&self.frames[s * 512], 0, 4096)   # clear_page of a frame backed before
         if self.nout == self.ocap:
             self._save()
             self.job.grow_out()
@@ -295,11 +352,14 @@ cdef class Mapper:
         self.frames[slot * 512 + i] = ((self.frame_pfn[child] << 12) & self.pfn_mask) | _PAGE_TABLE
 
     cdef uint64_t phys_pte_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end,
-                                uint64_t prot) noexcept:
+                                uint64_t prot, bint fresh) noexcept:
         """``phys_pte_init``: the 4 KiB entries of one PTE page from ``paddr``; returns
         ``paddr_last``.  Past ``paddr_end`` an entry is cleared unless e820 has RAM in
         its page (``!after_bootmem``), or (<= 3.8) every remaining entry is cleared; a
-        present entry is kept (and counted); an empty one gets ``pfn | prot``."""
+        present entry is kept (and counted); an empty one gets ``pfn | prot``.
+        ``fresh``: the page was just allocated (all zero), so no entry is present and the
+        entries past the end are zero already: the entries are written without being read
+        (the same bytes, counts and coverage)."""
         cdef uint64_t last = paddr_end, nxt
         cdef uint64_t flags = massage(prot, self.supported)
         cdef int64_t pages = 0
@@ -307,20 +367,35 @@ cdef class Mapper:
         cdef uint64_t* t = &self.frames[slot * 512]
         with nogil:
             i = (paddr >> 12) & 511
+            if fresh and not self.zero_rest:
+                while i < 512 and paddr < paddr_end:
+                    t[i] = (paddr & self.pfn_mask) | flags
+                    paddr = (paddr & ~<uint64_t>0xFFF) + 0x1000
+                    pages += 1
+                    i += 1
+                if pages:
+                    last = paddr
+                i = 512
             while i < 512:
                 nxt = (paddr & ~<uint64_t>0xFFF) + 0x1000
                 if paddr >= paddr_end:
                     if self.zero_rest:
                         # <= 3.8: clear the rest of the page and stop
                         if not self.after_bootmem:
+                            self.cov[<int>(COV_ZERO_REST_PTE)] += 1
                             while i < 512:
                                 t[i] = 0
                                 i += 1
                         break
                     if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
                                                               paddr & ~<uint64_t>0xFFF, nxt):
+                        if t[i] != 0:
+                            self.cov[<int>(COV_CLEAR_PTE)] += 1
                         t[i] = 0
+                    elif t[i] != 0:
+                        self.cov[<int>(COV_KEEP_PAST_END)] += 1
                 elif t[i] != 0:
+                    self.cov[<int>(COV_KEEP_4K)] += 1
                     if not self.after_bootmem or self.zero_rest:
                         pages += 1
                 else:
@@ -334,7 +409,7 @@ cdef class Mapper:
 
     cdef MapEvent scan_large(self, int level, Py_ssize_t slot, int* pi, uint64_t* ppaddr,
                              uint64_t paddr_end, bint large_ok, uint64_t leaf_flags,
-                             uint64_t* plast, int64_t* ppages) noexcept nogil:
+                             uint64_t* plast, int64_t* ppages, bint fresh) noexcept nogil:
         """The part of ``phys_pmd_init`` (level 2) / ``phys_pud_init`` (level 3) that needs
         no allocation: from entry ``*pi`` on, clear entries past the end that hold no RAM,
         keep (and count) present leaves the page size allows, write new leaves, and stop
@@ -348,6 +423,18 @@ cdef class Mapper:
         cdef int i = pi[0]
         cdef uint64_t paddr = ppaddr[0]
         cdef MapEvent ev = EV_NONE
+        if fresh and large_ok and not self.zero_rest:
+            # a page just allocated: entries from i on are zero, so every one below the end gets
+            # a leaf and those past it stay zero (written without being read: same result)
+            while i < 512 and paddr < paddr_end:
+                t[i] = (paddr & amask & self.pfn_mask) | leaf_flags
+                ppages[0] += 1
+                paddr = (paddr & amask) + size
+                plast[0] = paddr
+                i += 1
+            pi[0] = 512
+            ppaddr[0] = paddr
+            return EV_NONE
         while i < 512:
             nxt = (paddr & amask) + size
             e = t[i]
@@ -355,22 +442,29 @@ cdef class Mapper:
                 if self.zero_rest:
                     # <= 3.8: a PMD page is cleared past the end; a PUD loop just stops
                     if level == 2 and not self.after_bootmem:
+                        self.cov[<int>(COV_ZERO_REST_PMD)] += 1
                         while i < 512:
                             t[i] = 0
                             i += 1
                     i = 512
                     break
                 if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram, paddr & amask, nxt):
+                    if e != 0:
+                        self.cov[<int>(COV_CLEAR_PMD if level == 2 else COV_CLEAR_PUD)] += 1
                     t[i] = 0
+                elif e != 0:
+                    self.cov[<int>(COV_KEEP_PAST_END)] += 1
             elif (self.zero_rest and level == 3 and not self.after_bootmem
                   and not ram_any(self.any_s, self.any_e, self.nany, paddr, nxt)):
                 # <= 3.8: a PUD with no e820 entry of any type is cleared
+                self.cov[<int>(COV_PUD_NO_E820)] += 1
                 t[i] = 0
             elif e != 0:
                 if not (e & _PSE):
                     ev = EV_DESCEND
                     break
                 if large_ok:
+                    self.cov[<int>(COV_KEEP_2M if level == 2 else COV_KEEP_1G)] += 1
                     if not self.after_bootmem and not self.zero_rest:
                         ppages[0] += 1
                     plast[0] = nxt
@@ -379,6 +473,8 @@ cdef class Mapper:
                     break
             elif large_ok:
                 if self.zero_rest:   # <= 3.8: the leaf takes the unaligned address
+                    if paddr & ~amask:
+                        self.cov[<int>(COV_UNALIGNED_LEAF)] += 1
                     t[i] = (paddr & self.pfn_mask) | leaf_flags
                 else:
                     t[i] = (paddr & amask & self.pfn_mask) | leaf_flags
@@ -394,7 +490,7 @@ cdef class Mapper:
         return ev
 
     cdef uint64_t phys_pmd_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
-                                uint64_t prot) except? 1:
+                                uint64_t prot, bint fresh) except? 1:
         """``phys_pmd_init``: the 2 MiB entries of one PMD page from ``paddr``; 2M leaves
         where ``page_size_mask`` allows them, else a PTE page (``phys_pte_init``) -- the
         present one, a new one, or one splitting a leaf with that leaf's flags minus PSE."""
@@ -407,18 +503,21 @@ cdef class Mapper:
         cdef MapEvent ev
         while True:
             with nogil:
-                ev = self.scan_large(2, slot, &i, &paddr, paddr_end, large_ok, leaf_flags, &last, &pages)
+                ev = self.scan_large(2, slot, &i, &paddr, paddr_end, large_ok, leaf_flags, &last, &pages, fresh)
             if ev == EV_NONE:
                 break
             nxt = (paddr & ~((<uint64_t>1 << 21) - 1)) + (<uint64_t>1 << 21)
             e = self.frames[slot * 512 + i]
             if ev == EV_DESCEND:
-                last = self.phys_pte_init(self.child_slot(e), paddr, paddr_end, prot)
+                self.cov[<int>(COV_DESCEND_PTE)] += 1
+                last = self.phys_pte_init(self.child_slot(e), paddr, paddr_end, prot, False)
             else:
+                if ev == EV_SPLIT:
+                    self.cov[<int>(COV_SPLIT_2M)] += 1
                 # a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
                 child = self.alloc_low_page(1)
-                last = self.phys_pte_init(child, paddr, paddr_end, child_prot)
+                last = self.phys_pte_init(child, paddr, paddr_end, child_prot, True)
                 self.populate(slot, i, child)
             paddr = nxt
             i += 1
@@ -426,7 +525,7 @@ cdef class Mapper:
         return last
 
     cdef uint64_t phys_pud_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
-                                uint64_t prot) except? 1:
+                                uint64_t prot, bint fresh) except? 1:
         """``phys_pud_init``: the 1 GiB entries of one PUD page (indexed by the virtual
         address); 1G leaves where allowed (flags ``pud_leaf_flags``: PAGE_KERNEL_LARGE, or
         ``prot``-based from 5.8), else a PMD page (``phys_pmd_init``)."""
@@ -438,17 +537,21 @@ cdef class Mapper:
         cdef MapEvent ev
         while True:
             with nogil:
-                ev = self.scan_large(3, slot, &i, &paddr, paddr_end, large_ok, self.pud_leaf_flags, &last, &pages)
+                ev = self.scan_large(3, slot, &i, &paddr, paddr_end, large_ok, self.pud_leaf_flags, &last, &pages,
+                                     fresh)
             if ev == EV_NONE:
                 break
             nxt = (paddr & ~((<uint64_t>1 << 30) - 1)) + (<uint64_t>1 << 30)
             e = self.frames[slot * 512 + i]
             if ev == EV_DESCEND:
-                last = self.phys_pmd_init(self.child_slot(e), paddr, paddr_end, mask, prot)
+                self.cov[<int>(COV_DESCEND_PMD)] += 1
+                last = self.phys_pmd_init(self.child_slot(e), paddr, paddr_end, mask, prot, False)
             else:
+                if ev == EV_SPLIT:
+                    self.cov[<int>(COV_SPLIT_1G)] += 1
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~self.pfn_mask & ~_PSE)
                 child = self.alloc_low_page(2)
-                last = self.phys_pmd_init(child, paddr, paddr_end, mask, child_prot)
+                last = self.phys_pmd_init(child, paddr, paddr_end, mask, child_prot, True)
                 self.populate(slot, i, child)
             paddr = nxt
             i += 1
@@ -458,21 +561,51 @@ cdef class Mapper:
     cdef uint64_t phys_p4d_init(self, Py_ssize_t slot, uint64_t paddr, uint64_t paddr_end, int mask,
                                 uint64_t prot) except? 1:
         """``phys_p4d_init`` (5-level): the P4D entries the range covers, each with its PUD
-        page (``phys_pud_init``), present or new."""
+        page (``phys_pud_init``), present or new.  5.2+ (``p4d_walk_by_vaddr``) walks by
+        virtual address to the end of the call, the index wrapping over this page for every
+        later PGD region; before, the loop ends with the page, clearing entries past the end
+        that hold no RAM."""
         cdef uint64_t vaddr = self.page_offset + paddr, vend = self.page_offset + paddr_end
-        cdef uint64_t size = (<uint64_t>1) << 39, vnext, e, last = paddr_end
+        cdef uint64_t size = (<uint64_t>1) << 39, vnext, e, last = paddr_end, pnext
         cdef int i
         cdef Py_ssize_t child
+        if not self.p4d_by_vaddr:
+            i = <int>((vaddr >> 39) & 511)
+            while i < 512:
+                pnext = (paddr & ~(size - 1)) + size
+                e = self.frames[slot * 512 + i]
+                if paddr >= paddr_end:
+                    if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
+                                                              paddr & ~(size - 1), pnext):
+                        if e != 0:
+                            self.cov[<int>(COV_CLEAR_P4D)] += 1
+                        self.frames[slot * 512 + i] = 0
+                    i += 1
+                    paddr = pnext
+                    continue
+                if e != 0:
+                    last = self.phys_pud_init(self.child_slot(e), paddr, paddr_end, mask, prot, False)
+                else:
+                    child = self.alloc_low_page(3)
+                    last = self.phys_pud_init(child, paddr, paddr_end, mask, prot, True)
+                    self.populate(slot, i, child)
+                i += 1
+                paddr = pnext
+            if paddr < paddr_end:
+                self.cov[<int>(COV_P4D_STOP)] += 1
+            return last
         while vaddr < vend:
             i = <int>((vaddr >> 39) & 511)
+            if i == 0 and vaddr != self.page_offset + paddr:
+                self.cov[<int>(COV_P4D_WRAP)] += 1
             vnext = (vaddr & ~(size - 1)) + size
             e = self.frames[slot * 512 + i]
             if e != 0:
                 child = self.child_slot(e)
-                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot, False)
             else:
                 child = self.alloc_low_page(3)
-                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot, True)
                 self.populate(slot, i, child)
             vaddr = vnext
         return last
@@ -503,15 +636,17 @@ cdef class Mapper:
                     if self.levels == 5:
                         last = self.phys_p4d_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
                     else:
-                        last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot)
+                        last = self.phys_pud_init(child, vaddr - self.page_offset, paddr_end, mask, prot, False)
                 else:
                     child = self.alloc_low_page(4 if self.levels == 5 else 3)
                     # <= 3.8: a new PUD page is filled only up to the next PGD boundary
                     child_end = (vnext if vnext < vend else vend) - self.page_offset if self.zero_rest else paddr_end
+                    if child_end < paddr_end:
+                        self.cov[<int>(COV_PGD_CHILD_END)] += 1
                     if self.levels == 5:
                         last = self.phys_p4d_init(child, vaddr - self.page_offset, child_end, mask, prot)
                     else:
-                        last = self.phys_pud_init(child, vaddr - self.page_offset, child_end, mask, prot)
+                        last = self.phys_pud_init(child, vaddr - self.page_offset, child_end, mask, prot, True)
                     pgd = self.slot_of(pgd_pfn)
                     self.populate(pgd, i, child)
                 vaddr = vnext

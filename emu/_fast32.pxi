@@ -18,7 +18,7 @@ cdef uint64_t M32_4M = 0xFFC00000ULL
 cdef class Mapper32(Mapper):
     """``kernel_physical_mapping_init`` for i386; see emu.kernel.arch.x86.mm.init_32."""
     cdef public int64_t p2m, p4k
-    cdef bint pae, use_pse, align_large
+    cdef bint pae, use_pse, align_large, pass1
     cdef uint64_t po, text_lo, text_hi
     cdef uint64_t prot4k, prot4k_x, protl, protl_x, init4k, initl, emask
 
@@ -69,6 +69,7 @@ cdef class Mapper32(Mapper):
         e = self.frames[pgd * 512 + pgd_idx]
         if e & 1:
             return self.table_of(e)
+        self.cov[<int>(COV_I386_PMD_ALLOC)] += 1
         child = self.alloc_low_page(2)
         pgd = self.slot_of(pgd_pfn)
         self.frames[pgd * 512 + pgd_idx] = ((self.frame_pfn[child] << 12) & self.emask) | 0x001
@@ -90,6 +91,8 @@ cdef class Mapper32(Mapper):
             if e & 0x80:
                 raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
                                  "would write PTEs into the large page's frame (not emulated)")
+            if self.pass1:
+                self.cov[<int>(COV_I386_PT_REUSE)] += 1
             return self.table_of(e)
         child = self.alloc_low_page(1)
         pgd = self.slot_of(pgd_pfn)
@@ -114,6 +117,7 @@ cdef class Mapper32(Mapper):
         cdef uint64_t lmask = <uint64_t>(nptrs - 1)
         if self.slot_of(pgd_pfn) < 0:
             raise ValueError("the PGD page has no backing")
+        self.pass1 = mapping_iter == 1
         pgd_idx = <int>((((pfn << 12) + self.po) & M32) >> (30 if self.pae else 22))
         while pgd_idx < npgd:
             pmd = self.one_md_table_init(pgd_pfn, pgd_idx)
@@ -138,8 +142,12 @@ cdef class Mapper32(Mapper):
                         e = ((pfn << 12) & self.emask) | self.initl
                     n2m += 1
                     if self.pae:
+                        if mapping_iter == 1 and (self.frames[pmd * 512 + pmd_idx] & 0x81) == 1:
+                            self.cov[<int>(COV_I386_LARGE_OVER_TABLE)] += 1
                         self.frames[pmd * 512 + pmd_idx] = e
                     else:
+                        if mapping_iter == 1 and (self.get(self.slot_of(pgd_pfn), pgd_idx) & 0x81) == 1:
+                            self.cov[<int>(COV_I386_LARGE_OVER_TABLE)] += 1
                         self.put(self.slot_of(pgd_pfn), pgd_idx, e)
                     pfn += <uint64_t>nptrs
                     pmd_idx += 1

@@ -11,7 +11,7 @@ from emu import emulate
 from emu.tools.cli import main
 from emu.tools.fuzz import fuzz, run_case, shrink
 from emu.kernel.profiles import PROFILES
-from emu.tools.generators import ADVERSARIAL, FAMILIES, REALISTIC, Case, case_for, cases, kernel_in_ram
+from emu.tools.generators import ADVERSARIAL, FAMILIES, MODES, REALISTIC, Case, case_for, cases, kernel_in_ram
 
 M, G = 1 << 20, 1 << 30
 MERGED = ["3.10", "3.13", "3.19", "4.4", "4.8", "4.17", "4.19", "4.20", "5.8", "5.11", "5.12", "5.15", "6.1", "6.6"]
@@ -26,7 +26,15 @@ def test_generator_is_reproducible_and_covers_every_family():
         seen.add(c.family)
         assert c.e820 and all(s > 0 and a >= 0 for a, s, t in c.e820)
         assert Case.from_json(json.loads(json.dumps(c.to_json()))) == c
-    assert seen == set(FAMILIES) == set(REALISTIC + ADVERSARIAL)
+    assert seen == set(REALISTIC + ADVERSARIAL)
+    # every mode, with the families of each mode
+    seen_modes, seen = set(), set()
+    for i in range(600):
+        c = case_for(11, i, modes=list(MODES))
+        seen_modes.add(c.mode)
+        seen.add(c.family)
+        assert Case.from_json(json.loads(json.dumps(c.to_json()))) == c
+    assert seen_modes == set(MODES) and seen == set(FAMILIES)
 
 
 def test_families_reach_their_extremes():
@@ -49,10 +57,10 @@ def test_property_merged_kernel_builds_correct_tables(case):
 
 def test_fuzz_finds_nothing_on_merged_profile_and_resumes(tmp_path, capsys):
     out = tmp_path / "f"
-    s = fuzz("6.1", str(out), count=120, progress=False)
+    s = fuzz("6.1", str(out), count=120, progress=False, modes=["x86_64", "i386-pae", "i386"])
     assert s.maps == 120 and not s.findings, s.findings
     assert json.loads((out / "state.json").read_text())["next_index"] == 120
-    assert main(["fuzz", "--profile", "6.1", "--count", "30", "--out", str(out)]) == 0
+    assert main(["fuzz", "--profile", "6.1", "--count", "30", "--out", str(out), "--modes", "x86_64,i386-pae,i386"]) == 0
     assert json.loads((out / "state.json").read_text())["next_index"] == 150
     assert "fuzz 6.1: 30 maps" in capsys.readouterr().out
 

@@ -82,6 +82,7 @@ DIRECT_MAP_SLOTS = 128
 TABLE_ENTRY_FLAGS = 0x067
 #: _KERNPG_TABLE (P RW A D): entries of the static tables in the kernel image
 KERNPG_TABLE_FLAGS = 0x063
+_SIZE_NAMES = {12: "4K", 21: "2M", 30: "1G"}
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +223,8 @@ class _Ctx:
         self.end = k.max_pfn << PAGE_SHIFT
         self.engine = engine
         self.mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
+        #: leaves counted again by the 5.2+ P4D wrap, by leaf shift (reported in a note)
+        self.wrap_counts: Dict[int, int] = {}
 
     @property
     def direct_slots(self) -> range:
@@ -532,105 +535,182 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     return image_lo, image_hi
 
 
-def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
-    """map.size against the logged pieces; acct.directmap; acct.tables."""
-    k, r = c.k, c.r
-    runs = tree.runs
-    # the pieces as the kernel printed them (" [mem a-b] page 2M"), pr_debug lines included
-    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in k.log.records])]
-    r.checked["pieces"] = len(pieces)
-    po = c.po
-    keep = runs[:, 0] >= _U64(po) if len(runs) else np.zeros(0, bool)
-    runs = runs[keep]
-    by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
-    for s in (12, 21, 30):
-        sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
-        st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
-        en = (runs[sel, 2] + (runs[sel, 1] - runs[sel, 0])) if len(runs) else np.zeros(0, _U64)
-        by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
-        if len(st) <= 256:
-            stl, enl = st.tolist(), en.tolist()
-            cum, acc = [], 0
-            for a_, b_ in zip(stl, enl):
-                acc += b_ - a_
-                cum.append(acc)
-            by_list[s] = (stl, enl, cum)
+class _LeafIndex:
+    """The direct map's leaf runs by size, as physical intervals with running byte sums, so
+    the bytes of leaves of one size inside any physical range are two lookups."""
 
-    def below(s: int, x: int) -> int:
-        stl, enl, cum = by_list[s]
+    def __init__(self, runs: np.ndarray) -> None:
+        self.by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
+        for s in (12, 21, 30):
+            sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
+            st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
+            en = (runs[sel, 2] + (runs[sel, 1] - runs[sel, 0])) if len(runs) else np.zeros(0, _U64)
+            self.by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
+            if len(st) <= 256:
+                stl, enl = st.tolist(), en.tolist()
+                cum, acc = [], 0
+                for a_, b_ in zip(stl, enl):
+                    acc += b_ - a_
+                    cum.append(acc)
+                self.by_list[s] = (stl, enl, cum)
+
+    def _below(self, s: int, x: int) -> int:
+        stl, enl, cum = self.by_list[s]
         i = bisect.bisect_right(stl, x) - 1
         if i < 0:
             return 0
         return (cum[i - 1] if i else 0) + max(0, min(x, enl[i]) - stl[i])
 
-    def cover(s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if s in by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
-            return np.array([below(s, y) - below(s, x) for x, y in zip(a.tolist(), b.tolist())], np.int64)
-        st, en, cum = by[s]
+    def cover(self, s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
+        if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
+            return np.array([self._below(s, y) - self._below(s, x) for x, y in zip(a.tolist(), b.tolist())], np.int64)
+        st, en, cum = self.by[s]
         return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
 
-    if pieces:
-        ps = np.array([p[0] for p in pieces], _U64)
-        pe = np.array([p[1] for p in pieces], _U64)
-        psz = np.array([p[2] for p in pieces], np.int64)
-        # -- page sizes as the log says ---------------------------------
-        # a leaf larger than the piece's logged size is wrong; a smaller one needs
-        # a lower table that a piece logged with that smaller size created
-        small = {12: _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
-                             for s, e, z in pieces if z == 12]),
-                 21: _merge([(s >> 30 << 30, -(-e >> 30) << 30)
-                             for s, e, z in pieces if z <= 21] + early_mapped(k))}
-        for leaf in (21, 30):
-            too_big = (psz < leaf) & (cover(leaf, ps, pe) > 0)
-            for i in np.nonzero(too_big)[0][:MAX_PER_RULE]:
-                r.fail(f"[mem {int(ps[i]):#010x}-{int(pe[i]) - 1:#010x}] is logged as page "
-                       f"{ {12: '4k', 21: '2M', 30: '1G'}[int(psz[i])]} but mapped with {1 << leaf >> 10}K leaves",
-                       "map.size", int(ps[i]))
-            r.count("map.size", int(too_big.sum()) - min(int(too_big.sum()), MAX_PER_RULE))
-        for leaf in (12, 21):
-            st, en, _ = by[leaf]
-            if not len(st):
+
+def _direct_map_runs(c: _Ctx, tree: TreeSummary) -> np.ndarray:
+    runs = tree.runs
+    keep = runs[:, 0] >= _U64(c.po) if len(runs) else np.zeros(0, bool)
+    return runs[keep]
+
+
+def _logged_pieces(c: _Ctx) -> List[Tuple[int, int, int]]:
+    """The pieces as the kernel printed them (`` [mem a-b] page 2M``, pr_debug lines included):
+    ``(start, end, leaf shift)``, one per ``kernel_physical_mapping_init`` call."""
+    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in c.k.log.records])]
+    c.r.checked["pieces"] = len(pieces)
+    return pieces
+
+
+def _check_page_sizes(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _LeafIndex) -> None:
+    """map.size: a leaf larger than its piece's logged size is wrong; a smaller one needs a
+    lower table that a piece logged with that smaller size created."""
+    k, r = c.k, c.r
+    ps, pe, psz = _piece_arrays(pieces)
+    small = {12: _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
+                         for s, e, z in pieces if z == 12]),
+             21: _merge([(s >> 30 << 30, -(-e >> 30) << 30)
+                         for s, e, z in pieces if z <= 21] + early_mapped(k))}
+    for leaf in (21, 30):
+        too_big = (psz < leaf) & (leaves.cover(leaf, ps, pe) > 0)
+        for i in np.nonzero(too_big)[0][:MAX_PER_RULE]:
+            r.fail(f"[mem {int(ps[i]):#010x}-{int(pe[i]) - 1:#010x}] is logged as page "
+                   f"{ {12: '4k', 21: '2M', 30: '1G'}[int(psz[i])]} but mapped with {1 << leaf >> 10}K leaves",
+                   "map.size", int(ps[i]))
+        r.count("map.size", int(too_big.sum()) - min(int(too_big.sum()), MAX_PER_RULE))
+    for leaf in (12, 21):
+        st, en, _ = leaves.by[leaf]
+        if not len(st):
+            continue
+        # leaves of this size inside pieces logged larger, outside slots explained by smaller pieces
+        big = _merge([(s, e) for s, e, z in pieces if z > leaf])
+        runs_iv = _merge(list(zip(st.tolist(), en.tolist())))
+        unexplained = _subtract(_intersect(runs_iv, big), small[leaf])
+        for s, e in unexplained[:MAX_PER_RULE]:
+            r.fail(f"[mem {s:#010x}-{e - 1:#010x}] is mapped with {1 << leaf >> 10}K leaves, but the log "
+                   f"says larger pages and no smaller piece shares its table", "map.size", s)
+        r.count("map.size", len(unexplained) - min(len(unexplained), MAX_PER_RULE))
+
+
+def _piece_arrays(pieces: List[Tuple[int, int, int]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.array([p[0] for p in pieces], _U64), np.array([p[1] for p in pieces], _U64),
+            np.array([p[2] for p in pieces], np.int64))
+
+
+def p4d_wrap_pieces(k: Any, pieces: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
+    """The ranges whose leaves ``phys_p4d_init`` counts a second (third ...) time when it walks
+    by virtual address (``p4d_walk_by_vaddr``, 432c833218dd, 5.2+) with 5-level paging.
+
+    A call ``[s, e)`` spanning PGD (PML5) regions ``g0 < ... < gn`` runs ``phys_p4d_init`` on
+    each region's P4D page with the end of the whole call; past the end of the page the index
+    wraps to 0, so for every later region ``gk`` the walk goes over the P4D page of ``gj``
+    again with ``gk``'s addresses, finds its entries present and counts their leaves once
+    more (research/kernel_x86_64.md, B.3).  Returned as pieces of ``gj``'s own addresses
+    (``(start, end, shift)``); empty for 4-level paging and for kernels before 5.2."""
+    if k.mode.levels != 5 or not getattr(k.profile, "p4d_walk_by_vaddr", False):
+        return []
+    po = k.page_offset
+    region = 1 << 48
+    out = []
+    for s, e, z in pieces:
+        g0, gn = (po + s) >> 48, (po + e - 1) >> 48
+        for j in range(g0, gn + 1):
+            for kk in range(j + 1, gn + 1):
+                ks = ((kk << 48) - po) & ((1 << 64) - 1)
+                ke = min(e, ks + region)
+                back = (kk - j) * region
+                out.append((ks - back, ke - back, z))
+    return out
+
+
+def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _LeafIndex,
+                        runs: np.ndarray) -> Tuple[Dict[int, int], set]:
+    """DirectMap4k/2M/1G as the kernel counts them: every piece counts the leaves it covers
+    (present leaves kept from an earlier call are counted again, 3.9+; before, kept 2M/1G
+    leaves are not counted), plus the 5.2+ P4D wrap's second counts.  Returns the expected
+    page counts by leaf shift and the shifts that cannot be checked."""
+    k, r = c.k, c.r
+    count_kept = getattr(k.profile, "kpmi_rules", "zero_non_ram") != "zero_rest"
+    wrap = p4d_wrap_pieces(k, pieces)
+    exp: Dict[int, int] = {}
+    skip: set = set()
+    for leaf in (12, 21, 30):
+        total = 0
+        for group in (pieces, wrap):
+            if not group:
                 continue
-            # leaves of this size inside pieces logged larger, outside slots explained by smaller pieces
-            big = _merge([(s, e) for s, e, z in pieces if z > leaf])
-            runs_iv = _merge(list(zip(st.tolist(), en.tolist())))
-            unexplained = _subtract(_intersect(runs_iv, big), small[leaf])
-            for s, e in unexplained[:MAX_PER_RULE]:
-                r.fail(f"[mem {s:#010x}-{e - 1:#010x}] is mapped with {1 << leaf >> 10}K leaves, but the log "
-                       f"says larger pages and no smaller piece shares its table", "map.size", s)
-            r.count("map.size", len(unexplained) - min(len(unexplained), MAX_PER_RULE))
-        # -- DirectMap counters: every piece counts the leaves it covers --------
-        count_kept = getattr(k.profile, "kpmi_rules", "zero_non_ram") != "zero_rest"
-        exp = {12: int(cover(12, ps, pe).sum()) >> 12}
-        skip = set()
-        for leaf in (21, 30):
-            a = ps // _U64(1 << leaf) * _U64(1 << leaf)
-            b = (pe + _U64((1 << leaf) - 1)) // _U64(1 << leaf) * _U64(1 << leaf)
-            if count_kept:
-                exp[leaf] = int(cover(leaf, a, b).sum()) >> leaf
+            ps, pe, _ = _piece_arrays(group)
+            if leaf == 12:
+                n = int(leaves.cover(12, ps, pe).sum()) >> 12
             else:
-                # kept leaves are not counted: each leaf once, and the image's static
-                # identity leaves (0x1E3, which NX-capable kernels never write) not at all
-                iv = _merge(list(zip(a.tolist(), b.tolist())))
-                ia, ib = _arrays(iv)
-                exp[leaf] = int(cover(leaf, ia, ib).sum()) >> leaf
-                if leaf == 21 and prepopulated_ident(k):
-                    if not k.params.cpu.nx:
-                        skip.add(leaf)
-                        r.notes.append("DirectMap2M not checked: without NX the static identity leaves "
-                                       "look like the kernel's own")
-                    else:
-                        st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3)) & (runs[:, 2] < _U64(1 << 30))]
-                        sv = _merge(list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist())))
-                        exp[leaf] -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
-        # direct_pages_count[] is indexed by PG_LEVEL_4K/2M/1G (1, 2, 3)
-        got = {12: k.direct_pages_count[1], 21: k.direct_pages_count[2], 30: k.direct_pages_count[3]}
-        for leaf, name in ((12, "DirectMap4k"), (21, "DirectMap2M"), (30, "DirectMap1G")):
-            if leaf not in skip and got[leaf] != exp[leaf]:
-                r.fail(f"{name} counts {got[leaf]} pages, the leaves and logged pieces give {exp[leaf]}",
-                       "acct.directmap")
-    # -- table pages per level ----------------------------------------------
+                a = ps // _U64(1 << leaf) * _U64(1 << leaf)
+                b = (pe + _U64((1 << leaf) - 1)) // _U64(1 << leaf) * _U64(1 << leaf)
+                if count_kept:
+                    n = int(leaves.cover(leaf, a, b).sum()) >> leaf
+                else:
+                    # kept leaves are not counted: each leaf once, and the image's static
+                    # identity leaves (0x1E3, which NX-capable kernels never write) not at all
+                    iv = _merge(list(zip(a.tolist(), b.tolist())))
+                    ia, ib = _arrays(iv)
+                    n = int(leaves.cover(leaf, ia, ib).sum()) >> leaf
+                    if leaf == 21 and prepopulated_ident(k):
+                        if not k.params.cpu.nx:
+                            skip.add(leaf)
+                            r.notes.append("DirectMap2M not checked: without NX the static identity leaves "
+                                           "look like the kernel's own")
+                        else:
+                            st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3))
+                                       & (runs[:, 2] < _U64(1 << 30))]
+                            sv = _merge(list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist())))
+                            n -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
+            if group is wrap and n:
+                c.wrap_counts[leaf] = n
+            total += n
+        exp[leaf] = total
+    if c.wrap_counts:
+        r.notes.append("DirectMap counters exceed the mapped leaves: phys_p4d_init walks past the end of its "
+                       "P4D page and counts present leaves again for every later PML5 region of a call "
+                       "(the kernel's own counting since 432c833218dd, v5.2): "
+                       + ", ".join(f"{n} {_SIZE_NAMES[s]}" for s, n in sorted(c.wrap_counts.items())) + " extra")
+    return exp, skip
+
+
+def _check_directmap(c: _Ctx, exp: Dict[int, int], skip: set) -> None:
+    """acct.directmap: ``direct_pages_count[PG_LEVEL_4K/2M/1G]`` against the expected counts."""
+    k = c.k
+    got = {12: k.direct_pages_count[1], 21: k.direct_pages_count[2], 30: k.direct_pages_count[3]}
+    for leaf, name in ((12, "DirectMap4k"), (21, "DirectMap2M"), (30, "DirectMap1G")):
+        if leaf not in skip and got[leaf] != exp[leaf]:
+            c.r.fail(f"{name} counts {got[leaf]} pages, the leaves and logged pieces give {exp[leaf]}",
+                     "acct.directmap")
+
+
+def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray) -> None:
+    """acct.tables: page-table pages per level, allocated (the log) = reachable (the walk) =
+    needed (distinct slots of the mapped leaves)."""
+    k, r, po = c.k, c.r, c.po
     levels = c.mode.levels
     need = {}
     off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
@@ -645,8 +725,7 @@ def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
             continue
         first = off_s[sel] >> _U64(span)
         last = (off_e[sel] - _U64(1)) >> _U64(span)
-        n = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
-        need[L] = n
+        need[L] = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
     walked = {L: int((tree.tables[:, 1] == _U64(L)).sum()) if len(tree.tables) else 0 for L in range(1, levels)}
     lv = k.table_pages.column("level")[k.table_pages.column("pfn") != _U64(k.pgd_pfn)]
     logged = {L: int((lv == L).sum()) for L in range(1, levels)}
@@ -659,6 +738,18 @@ def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
             r.fail(f"{names[L]} pages: {logged[L]} allocated, {walked[L]} reachable, {need[L]} needed by the "
                    f"mapped leaves", "acct.tables")
     r.checked["tables_needed"] = sum(need.values())
+
+
+def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
+    """map.size against the logged pieces; acct.directmap; acct.tables."""
+    runs = _direct_map_runs(c, tree)
+    pieces = _logged_pieces(c)
+    if pieces:
+        leaves = _LeafIndex(runs)
+        _check_page_sizes(c, pieces, leaves)
+        exp, skip = _expected_directmap(c, pieces, leaves, runs)
+        _check_directmap(c, exp, skip)
+    _check_table_counts(c, tree, runs)
 
 
 def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report:
@@ -677,5 +768,5 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     return r
 
 
-__all__ = ["Report", "Violation", "expected_flags", "allowed_leaf_flags", "kernel_maps", "ram_ranges",
+__all__ = ["Report", "Violation", "expected_flags", "allowed_leaf_flags", "kernel_maps", "ram_ranges", "p4d_wrap_pieces",
            "verify_x86_64"]

@@ -103,6 +103,12 @@ class Profile:
     max_physmem_bits_l5: int = 52
     #: 5-level paging supported (CONFIG_X86_5LEVEL)
     la57_supported: bool = False
+    #: phys_p4d_init walks by virtual address up to the end of the whole call (432c833218dd,
+    #: v5.2-rc7): past the end of its P4D page the index wraps to 0 and the walk revisits the
+    #: same page for every later PGD (PML5) region of the call, counting its present leaves
+    #: again; before it (4.17-5.1) the loop stops at the end of the P4D page and clears entries
+    #: past the end that hold no RAM, like the other levels
+    p4d_walk_by_vaddr: bool = False
     #: FIXMAP_PMD_NUM: page tables of the permanent fixmap in level2_fixmap_pgt (level1_fixmap_pgt pages)
     fixmap_pmd_num: int = 1
     #: the level2_fixmap_pgt slot of fixmap index 0 (FIXADDR_TOP's PMD): 510 before 4.19
@@ -480,6 +486,17 @@ CHANGES: List[Change] = [
            sources=("kexec list: 'merged into v4.20-rc2', 'backported to 4.19.5 as 4074ca7d8a18' "
                     "(index:10208260303)", "[PATCH 4.14 48/62] 2018-11-26 (index:23520648474)",
                     "arch/x86/include/asm/page_64_types.h @ v5.10"),
+           confidence="likely"),
+    Change("p4d_walk_by_vaddr", "432c833218dd",
+           "x86/mm: Handle physical-virtual alignment mismatch in phys_p4d_init()",
+           (5, 2), "phys_p4d_init walks by virtual address to the end of the call: with 5-level paging a call "
+           "spanning PML5 regions walks a lower region's P4D page again (its leaves counted twice; holes "
+           "there mapped with the higher region's addresses)",
+           {"p4d_walk_by_vaddr": True},
+           sources=("tip-bot x86/urgent 432c833218dd, 2019-06-26, shortlog beside 'Linux 5.2-rc7' "
+                    "(research/kernel_x86_64.md B.3)", "arch/x86/mm/init_64.c @ 5.10.44, 6.1.119, 6.12 (vaddr "
+                    "loop); 4.19.1, 4.20 (PTRS_PER_P4D loop)",
+                    "unmerged fix: Yuntao Wang 2022-06-16, 'Fixes: 432c833218dd'"),
            confidence="likely"),
     Change("e820_soft_reserved", "262b45ae3ab4", "x86/efi: EFI soft reservation to E820 enumeration",
            (5, 5), "e820: 'soft reserved' type; e820_nomerge() for PRAM and SOFT_RESERVED",

@@ -27,6 +27,37 @@ SOURCE_PGT_BUF = "pgt_buf"  # find_early_table_space's buffer (<= 3.8)
 SOURCE_IMAGE = "image"  # swapper_pg_dir / init_top_pgt inside the kernel image
 
 
+class Coverage:
+    """The kernel's decision points one emulation reached, with how often (for campaigns
+    steered by coverage; cheap enough to be always on).  Python code counts named points
+    with :meth:`hit`; the compiled loops (and their twins) count theirs in ``loops``, an
+    int64 array indexed by :class:`emu.machine.abi.MapCoverage`."""
+
+    __slots__ = ("points", "loops")
+
+    def __init__(self) -> None:
+        self.points: dict = {}
+        self.loops: Optional[np.ndarray] = None
+
+    def hit(self, name: str) -> None:
+        self.points[name] = self.points.get(name, 0) + 1
+
+    def loop_counters(self, n: int) -> np.ndarray:
+        """The loops' counters of this emulation (one array, shared by every mapping job)."""
+        if self.loops is None:
+            self.loops = np.zeros(n, np.int64)
+        return self.loops
+
+    def as_dict(self) -> dict:
+        """Every point reached: the named ones, and ``loop.<name>`` for the loops' counters."""
+        out = dict(self.points)
+        if self.loops is not None and self.loops.any():
+            from emu.machine.abi import COVERAGE_POINTS
+            for i in np.nonzero(self.loops)[0].tolist():
+                out["loop." + COVERAGE_POINTS[i]] = int(self.loops[i])
+        return out
+
+
 @dataclass
 class TablePage:
     """One page-table page: where it is, what level, where it came from."""
@@ -181,6 +212,8 @@ class Kernel:
         self.calls: List[MappingCall] = []
         self.windows: List[MappingWindow] = []
         self.panic: Optional[str] = None
+        #: the decision points this emulation reached (campaign coverage)
+        self.coverage = Coverage()
         #: inputs that were not given and set to a default by the emulation itself
         self.assumptions: List[Assumption] = []
         # where the boot put things, as resolved for this emulation (the checker reads them)

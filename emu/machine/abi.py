@@ -32,6 +32,12 @@ SRC_NAMES: Dict[int, str] = {SRC_BRK: "BRK", SRC_MEMBLOCK: "memblock", SRC_PGT_B
 #: the keys of ``pgtable_pages.by_source``
 SRC_KEYS: Dict[int, str] = {SRC_BRK: "brk", SRC_MEMBLOCK: "memblock", SRC_PGT_BUF: "pgt_buf", SRC_IMAGE: "image"}
 
+from emu._fast import MapCoverage  # noqa: E402  (the loops' coverage counters, job.cov[point])
+
+#: coverage points of the loops, by name (``COV_SPLIT_2M`` -> "split_2m" ...), in counter order
+COVERAGE_POINTS = tuple(m.name[4:].lower() for m in sorted(MapCoverage, key=int) if m.name != "COV_COUNT")
+COV_COUNT = int(MapCoverage.COV_COUNT)
+
 EV_DESCEND = MapEvent.EV_DESCEND
 EV_NEW_TABLE = MapEvent.EV_NEW_TABLE
 EV_SPLIT = MapEvent.EV_SPLIT

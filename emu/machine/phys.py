@@ -86,10 +86,11 @@ class PhysMem:
         """Size the frame pool for ``n`` frames up front (no regrowth while mapping).
 
         The pool is zero-filled lazily by the OS, so an over-estimate costs
-        address space, not resident memory.
+        address space, not resident memory; a slot never handed out is zero (the compiled
+        loops rely on it and do not clear fresh frames a second time).
         """
         if n > self.frames.shape[0]:
-            frames = np.empty((n, 512), dtype=np.uint64)  # every frame is cleared when backed
+            frames = np.zeros((n, 512), dtype=np.uint64)
             frames[: self.nframes] = self.frames[: self.nframes]
             pfns = np.zeros(n, dtype=np.uint64)
             pfns[: self.nframes] = self.frame_pfn[: self.nframes]

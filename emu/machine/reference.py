@@ -10,6 +10,7 @@ not a fallback: it runs only when asked for (``--pure``, ``EMU_PURE=1``,
 from __future__ import annotations
 
 from emu.machine.abi import EV_DESCEND, EV_NEW_TABLE, EV_SPLIT, SRC_MEMBLOCK
+from emu.machine.abi import MapCoverage as C
 from emu.machine.phys import BLOCK_SHIFT
 
 FAULT_GP = -2
@@ -104,11 +105,17 @@ class Mapper:
             if paddr >= paddr_end:
                 if j.zero_rest:
                     if not j.after_bootmem:
+                        j.cov[C.COV_ZERO_REST_PTE] += 1
                         t[i:] = 0
                     break
                 if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & ~0xFFF, nxt):
+                    if int(t[i]) != 0:
+                        j.cov[C.COV_CLEAR_PTE] += 1
                     t[i] = 0
+                elif int(t[i]) != 0:
+                    j.cov[C.COV_KEEP_PAST_END] += 1
             elif int(t[i]) != 0:
+                j.cov[C.COV_KEEP_4K] += 1
                 if not j.after_bootmem or j.zero_rest:
                     pages += 1
             else:
@@ -134,23 +141,32 @@ class Mapper:
             if paddr >= paddr_end:
                 if j.zero_rest:
                     if level == 2 and not j.after_bootmem:
+                        j.cov[C.COV_ZERO_REST_PMD] += 1
                         t[i:] = 0
                     i = 512
                     break
                 if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & amask, nxt):
+                    if e != 0:
+                        j.cov[C.COV_CLEAR_PMD if level == 2 else C.COV_CLEAR_PUD] += 1
                     t[i] = 0
+                elif e != 0:
+                    j.cov[C.COV_KEEP_PAST_END] += 1
             elif j.zero_rest and level == 3 and not j.after_bootmem and not _ram_any(j.any_s, j.any_e, paddr, nxt):
+                j.cov[C.COV_PUD_NO_E820] += 1
                 t[i] = 0
             elif e != 0:
                 if not e & _PSE:
                     return EV_DESCEND, i, paddr
                 if large_ok:
+                    j.cov[C.COV_KEEP_2M if level == 2 else C.COV_KEEP_1G] += 1
                     if not j.after_bootmem and not j.zero_rest:
                         acc[1] += 1
                     acc[0] = nxt
                 else:
                     return EV_SPLIT, i, paddr
             elif large_ok:
+                if j.zero_rest and paddr & ~amask:
+                    j.cov[C.COV_UNALIGNED_LEAF] += 1
                 addr = paddr if j.zero_rest else paddr & amask
                 t[i] = (addr & j.pfn_mask) | leaf_flags
                 acc[1] += 1
@@ -172,8 +188,11 @@ class Mapper:
             nxt = (paddr & ~(size - 1)) + size
             e = int(self.table(pfn)[i])
             if ev == EV_DESCEND:
+                j.cov[C.COV_DESCEND_PTE if level == 2 else C.COV_DESCEND_PMD] += 1
                 acc[0] = lower((e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
             else:
+                if ev == EV_SPLIT:
+                    j.cov[C.COV_SPLIT_2M if level == 2 else C.COV_SPLIT_1G] += 1
                 # a split keeps the old leaf's flags minus PSE (pte_pgprot(pte_clrhuge()))
                 child_prot = prot if ev == EV_NEW_TABLE else (e & ~j.pfn_mask & ~_PSE & _M64)
                 child = self.alloc_low_page(level - 1)
@@ -206,8 +225,31 @@ class Mapper:
         vaddr, vend = j.page_offset + paddr, j.page_offset + paddr_end
         size = 1 << 39
         last = paddr_end
+        if not j.p4d_by_vaddr:
+            i = (vaddr >> 39) & 511
+            while i < 512:
+                pnext = (paddr & ~(size - 1)) + size
+                e = int(self.table(pfn)[i])
+                if paddr >= paddr_end:
+                    if not j.after_bootmem and not _ram_any(j.ram_s, j.ram_e, paddr & ~(size - 1), pnext):
+                        if e:
+                            j.cov[C.COV_CLEAR_P4D] += 1
+                        self.table(pfn)[i] = 0
+                elif e:
+                    last = self.phys_pud_init((e & j.pfn_mask) >> 12, paddr, paddr_end, mask, prot)
+                else:
+                    child = self.alloc_low_page(3)
+                    last = self.phys_pud_init(child, paddr, paddr_end, mask, prot)
+                    self.populate(pfn, i, child)
+                i += 1
+                paddr = pnext
+            if paddr < paddr_end:
+                j.cov[C.COV_P4D_STOP] += 1
+            return last
         while vaddr < vend:
             i = (vaddr >> 39) & 511
+            if i == 0 and vaddr != j.page_offset + paddr:
+                j.cov[C.COV_P4D_WRAP] += 1
             vnext = (vaddr & ~(size - 1)) + size
             e = int(self.table(pfn)[i])
             if e:
@@ -242,6 +284,8 @@ class Mapper:
                 child = self.alloc_low_page(4 if j.levels == 5 else 3)
                 # <= 3.8: a new PUD page is filled only up to the next PGD boundary
                 child_end = min(vnext, vend) - j.page_offset if j.zero_rest else paddr_end
+                if child_end < paddr_end:
+                    j.cov[C.COV_PGD_CHILD_END] += 1
                 last = lower(child, pa, child_end, mask, prot)
                 self.populate(pgd_pfn, i, child)
             vaddr = vnext

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from emu.machine.abi import MapCoverage as C
 from emu.machine.phys import BLOCK_SHIFT
 from emu.machine.reference import _read_entry, alloc_page, permission_fault
 
@@ -51,6 +52,7 @@ class Mapper32:
         e = int(self.tab(pgd_pfn)[pgd_idx])
         if e & 1:
             return self.table_of(e)
+        j.cov[C.COV_I386_PMD_ALLOC] += 1
         pmd = self.alloc_low_page(2)
         self.tab(pgd_pfn)[pgd_idx] = ((pmd << 12) & j.entry_mask) | 0x001
         return pmd
@@ -65,6 +67,8 @@ class Mapper32:
             if e & _PSE:
                 raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
                                  "would write PTEs into the large page's frame (not emulated)")
+            if self.pass1:
+                j.cov[C.COV_I386_PT_REUSE] += 1
             return self.table_of(e)
         pte = self.alloc_low_page(1)
         self.tab(pmd)[i] = ((pte << 12) & j.entry_mask) | 0x067
@@ -83,6 +87,7 @@ class Mapper32:
         n2m = n4k = 0
         if not self.phys.is_backed(pgd_pfn):
             raise ValueError("the PGD page has no backing")
+        self.pass1 = mapping_iter == 1
         pgd_idx = ((((pfn << 12) + po) & 0xFFFFFFFF) >> (30 if pae else 22))
         while pgd_idx < npgd:
             pmd = self.one_md_table_init(pgd_pfn, pgd_idx)
@@ -99,6 +104,8 @@ class Mapper32:
                     addr2 = ((pfn + nptrs - 1) * 4096 + po + 4095) & 0xFFFFFFFF
                     text = self.is_kernel_text(addr) or self.is_kernel_text(addr2)
                     prot = (j.protl_x if text else j.protl) if mapping_iter == 2 else j.initl
+                    if mapping_iter == 1 and int(self.tab(pmd)[pmd_idx if pae else pgd_idx]) & 0x81 == 1:
+                        j.cov[C.COV_I386_LARGE_OVER_TABLE] += 1
                     self.tab(pmd)[pmd_idx if pae else pgd_idx] = ((pfn << 12) & emask) | prot
                     n2m += 1
                     pfn += nptrs

@@ -15,7 +15,10 @@ Every figure is measured in the same run as its baseline, on the same machine:
    layouts, each in a fresh subprocess (wall time, peak RSS from VmHWM,
    page-table bytes), against numpy writing and reading back as many bytes;
 4. **fuzz** -- random <= 64 GiB e820 maps emulated and verified per second
-   on one core.
+   on one core (wall time of a single-threaded process, and per CPU second);
+5. **campaign** -- ``emu fuzz`` campaign throughput (every mode, coverage on, findings
+   shrunk) on 1 and 2 local workers, the scaling of 2 over 1, and the two local engines
+   side by side: a forked process pool and a Dask LocalCluster (start-up and maps/s).
 
 ``python bench/run.py [--quick] [--json]`` and ``emu bench`` print one table.
 """
@@ -307,7 +310,7 @@ def bench_write(ram: int, repeats: int = 3) -> Tuple[List[dict], object]:
     tag = f"{ram // GiB} GiB 4K"
     rows = [
         _row("write", f"{tag}: entries written/s (emulate, {n / 1e6:.1f} M entries, {best:.3f} s)", rate, "entries/s",
-             "numpy fill, fresh array", n / fresh, rate / (n / fresh), ">= 0.5 x", rate / (n / fresh) >= 0.5),
+             "numpy fill, fresh array", n / fresh, rate / (n / fresh), ">= 1.0 x", rate / (n / fresh) >= 1.0),
         _row("write", f"{tag}: same, vs warm numpy fill (reference)", rate, "entries/s",
              "numpy fill, warm array", n / warm, rate / (n / warm), ""),
     ]
@@ -480,9 +483,10 @@ def bench_e2e(layouts, repeats: int = 2) -> List[dict]:
         rows.append(_row("e2e", f"{name}: emulate() wall", d["emulate_s"], "s", note=note))
         rows.append(_row("e2e", f"{name}: verify() wall", d["verify_s"], "s"))
         big = kind in ("2m", "4k") and size >= TiB
+        lim = 3 if kind == "2m" else 10
         rows.append(_row("e2e", f"{name}: emulate+verify wall vs numpy write+read of table bytes", wall, "s",
-                         f"numpy w+r {tb / MiB:.1f} MiB, fresh proc", np_s, wall / np_s, "<= 10 x" if big else "",
-                         (wall / np_s <= 10) if big else None))
+                         f"numpy w+r {tb / MiB:.1f} MiB, fresh proc", np_s, wall / np_s, f"<= {lim} x" if big else "",
+                         (wall / np_s <= lim) if big else None))
         rows.append(_row("e2e", f"{name}: page-table bytes", tb, "bytes"))
         lim = 1.3 * tb + 300 * MiB
         is_4k = kind == "4k" and size >= TiB
@@ -535,7 +539,48 @@ def _bench_fuzz(seconds: float, seed: int, pagealloc_share: float, label: str) -
     if first_error:
         note += f"; first error: {first_error[:120]}"
     return [_row("fuzz", f"random <= 64 GiB maps/s per core, {label} (verify included, seed {seed})", rate, "maps/s",
-                 "", None, None, ">= 1000", rate >= 1000, note)]
+                 "", None, None, ">= 2000", rate >= 2000, note),
+            _row("fuzz", f"  the same per CPU second (process time; what the core did when others share it)",
+                 n / cpu if cpu else None, "maps/s", "", None, None, ">= 2000", (n / cpu >= 2000) if cpu else None)]
+
+
+def campaign_child(backend: str, jobs: int, count: int, seed: int = 11) -> dict:
+    """Run in a fresh interpreter: one ``emu fuzz`` campaign of ``count`` maps (profile 6.1,
+    every mode, coverage steering on), timed from before the workers start."""
+    import tempfile
+    from emu.tools.fuzz import fuzz
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        s = fuzz("6.1", os.path.join(d, "f"), count=count, jobs=jobs, backend=backend, seed=seed, progress=False,
+                 round_size=512)
+        wall = time.perf_counter() - t0
+    return {"wall": wall, "run": s.seconds, "maps": s.maps, "cpu": s.cpu, "workers": s.workers,
+            "points": len(s.coverage), "findings": len(s.findings)}
+
+
+def bench_campaign(count: int = 6000) -> List[dict]:
+    """Figure 5: campaign throughput, 1 and 2 local workers, pool and LocalCluster."""
+    rows = []
+    runs = {}
+    for name, backend, jobs in (("1 worker (inline)", "inline", 1), ("2 workers (pool)", "pool", 2),
+                                ("2 workers (Dask LocalCluster)", "dask", 2)):
+        _log(f"campaign: {name}")
+        d = _child(f"campaign_child({backend!r}, {jobs}, {count})")
+        runs[backend] = d
+        rate = d["maps"] / d["run"]
+        rows.append(_row("campaign", f"emu fuzz, {name}: maps/s ({d['maps']} maps, every mode)", rate, "maps/s",
+                         note=f"{d['wall']:.1f} s wall with start-up, {d['run']:.1f} s running; worker CPU {d['cpu']:.1f} s "
+                              f"({d['maps'] / d['cpu']:.0f} maps per CPU s); {d['points']} coverage points, "
+                              f"{d['findings']} findings"))
+    one = runs["inline"]["maps"] / runs["inline"]["run"]
+    for backend, label in (("pool", "pool"), ("dask", "LocalCluster")):
+        two = runs[backend]["maps"] / runs[backend]["run"]
+        rows.append(_row("campaign", f"scaling: 2 workers ({label}) vs 1", two, "maps/s", "1 worker", one, two / one,
+                         ">= 1.8 x", two / one >= 1.8, f"efficiency {two / one / 2:.0%}"))
+    rows.append(_row("campaign", "start-up + shutdown: Dask LocalCluster vs forked pool",
+                     runs["dask"]["wall"] - runs["dask"]["run"], "s", "pool", runs["pool"]["wall"] - runs["pool"]["run"],
+                     None, "", None, "the local default is the pool (same throughput, no start-up)"))
+    return rows
 
 
 # ---------------------------------------------------------------------------
@@ -546,7 +591,7 @@ def _bench_fuzz(seconds: float, seed: int, pagealloc_share: float, label: str) -
 def run_all(quick: bool = False, only: Optional[Sequence[str]] = None) -> dict:
     from emu.machine import engine as backend
     backend.compiled()   # one line (EngineError) when the extension is not built
-    only = set(only or ("write", "sweep", "e2e", "fuzz"))
+    only = set(only or ("write", "sweep", "e2e", "fuzz", "campaign"))
     rows: List[dict] = []
     t0 = time.perf_counter()
     ram = 16 * GiB if quick else 64 * GiB
@@ -576,6 +621,9 @@ def run_all(quick: bool = False, only: Optional[Sequence[str]] = None) -> dict:
     if "fuzz" in only:
         _log("fuzz")
         part("fuzz", lambda: bench_fuzz(3.0 if quick else 20.0))
+    if "campaign" in only:
+        _log("campaign")
+        part("campaign", lambda: bench_campaign(1500 if quick else 6000))
     return {"mode": "quick" if quick else "full", "seconds": time.perf_counter() - t0,
             "machine": {"python": platform.python_version(), "numpy": np.__version__,
                         "cpu": _cpu_name(), "cores": os.cpu_count()},
@@ -641,7 +689,7 @@ def format_table(report: dict) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="smaller sizes (under a minute)")
     p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
-    p.add_argument("--only", action="append", choices=["write", "sweep", "e2e", "fuzz"],
+    p.add_argument("--only", action="append", choices=["write", "sweep", "e2e", "fuzz", "campaign"],
                    help="run only this part (repeatable)")
 
 

@@ -30,8 +30,18 @@ adversarial
   (a few MiB of RAM), ``brk_inside`` (the BRK buffer inside the first mapped window),
   ``sparse_high`` (little RAM far up: just below/above 512 GiB, 1 TiB, 64 TiB).
 
-A :class:`Case` is an e820 list plus the boot parameters the fuzzer varies (GB
-pages, PSE/debug_pagealloc, NX, PGE, the initrd, BRK and kernel placement).
+Every paging mode (``MODES``): ``x86_64`` (4-level), ``la57`` (5-level: maps beyond
+64 TiB, RAM in several 256 TiB PML5 regions with holes between them; families ``beyond_64t``
+and ``pml5_holes``), ``i386-pae`` and ``i386`` (RAM up to 64/4 GiB; ``highmem_edge``: RAM
+ending around the lowmem boundary; random ``MAXMEM``/``highmem=``; 4 MiB pages without PAE),
+each with ``movable_node`` (memblock bottom-up), ``mem=``/``memmap=`` edits, PTI, no PGE and
+4k-only builds (``debug_pagealloc``, no PSE) drawn at random.  A campaign passes the modes
+its profile supports (:func:`modes_for`).
+
+A :class:`Case` is an e820 list plus the boot parameters the fuzzer varies (paging mode,
+GB pages, PSE/debug_pagealloc, NX, PGE, PTI, bottom-up, command-line memory edits, the
+i386 lowmem/highmem split, the initrd, BRK and kernel placement).  :func:`mutate` makes a
+neighbour of a case (the campaign's coverage-steered half).
 """
 from __future__ import annotations
 
@@ -67,6 +77,16 @@ class Case:
     brk_base: Optional[int] = None
     initrd: Optional[Tuple[int, int]] = None
     reserves: List[Tuple[int, int]] = field(default_factory=list)
+    #: paging mode: "x86_64" (4-level), "la57" (5-level), "i386-pae", "i386"
+    mode: str = "x86_64"
+    pti: bool = False
+    movable_node: bool = False
+    #: mem= (bytes) and memmap= options
+    mem_limit: Optional[int] = None
+    memmap: List[str] = field(default_factory=list)
+    #: i386: MAXMEM (lowmem ends here when RAM goes further) and highmem= (bytes)
+    lowmem_limit: Optional[int] = None
+    highmem: Optional[int] = None
 
     def table(self) -> E820Table:
         return E820Table([E820Entry(a, s, t) for a, s, t in self.e820])
@@ -75,6 +95,15 @@ class Case:
         from emu.kernel.params import BootParams
         from emu.machine.cpu import CpuFeatures
         p = BootParams(cpu=CpuFeatures(pse=self.pse, pge=self.pge, gbpages=self.gbpages, nx=self.nx))
+        p.arch = "i386" if self.mode.startswith("i386") else "x86_64"
+        p.pae = self.mode != "i386"
+        p.la57 = self.mode == "la57"
+        p.pti = self.pti
+        p.movable_node = self.movable_node
+        p.mem_limit = self.mem_limit
+        p.memmap = list(self.memmap)
+        p.lowmem_limit = self.lowmem_limit
+        p.highmem = self.highmem
         p.gbpages = self.gbpages
         p.debug_pagealloc = self.debug_pagealloc
         p.kernel_start = self.kernel_start
@@ -92,14 +121,22 @@ class Case:
         if d["initrd"] is not None:
             d["initrd"] = [hex(x) for x in d["initrd"]]
         d["reserves"] = [[hex(a), hex(b)] for a, b in d["reserves"]]
+        for key in ("mem_limit", "lowmem_limit", "highmem"):
+            if d[key] is not None:
+                d[key] = hex(d[key])
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Case":
         n = lambda v: int(v, 0) if isinstance(v, str) else v  # noqa: E731
         e820 = [(n(e["addr"]), n(e["size"]), int(e["type"])) for e in d["e820"]]
-        kw = {k: d[k] for k in ("family", "gbpages", "pse", "nx", "pge", "debug_pagealloc") if k in d}
+        kw = {k: d[k] for k in ("family", "gbpages", "pse", "nx", "pge", "debug_pagealloc", "mode", "pti",
+                                "movable_node") if k in d}
         c = cls(e820, **kw)
+        for key in ("mem_limit", "lowmem_limit", "highmem"):
+            if d.get(key) is not None:
+                setattr(c, key, n(d[key]))
+        c.memmap = list(d.get("memmap", []))
         c.kernel_start = n(d.get("kernel_start", c.kernel_start))
         c.brk_base = n(d["brk_base"]) if d.get("brk_base") is not None else None
         c.initrd = tuple(n(x) for x in d["initrd"]) if d.get("initrd") else None
@@ -109,6 +146,22 @@ class Case:
     def cli_args(self) -> List[str]:
         """The ``emu`` options (besides ``--e820 FILE``) that reproduce this case."""
         out: List[str] = []
+        if self.mode.startswith("i386"):
+            out += ["--arch", self.mode]
+        if self.mode == "la57":
+            out.append("--la57")
+        if self.pti:
+            out.append("--pti")
+        if self.movable_node:
+            out.append("--movable-node")
+        if self.mem_limit is not None:
+            out += ["--mem", hex(self.mem_limit)]
+        for m in self.memmap:
+            out += [f"--memmap={m}"]
+        if self.lowmem_limit is not None:
+            out += ["--param", f"lowmem_limit={self.lowmem_limit:#x}"]
+        if self.highmem is not None:
+            out += ["--param", f"highmem={self.highmem:#x}"]
         if not self.gbpages:
             out.append("--no-gbpages")
         if not self.pse:
@@ -430,13 +483,121 @@ def fam_sparse_high(src, max_ram: int) -> List[Tuple[int, int, int]]:
     return out
 
 
+P = 1 << 50
+PML5 = 256 * T          # one PGD entry with 5-level paging
+
+
+def fam_beyond_64t(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    """5-level: RAM running past the 4-level limit (64 TiB) and past 128/256/512 TiB or
+    further, in one or a few node-sized ranges with gaps (GB pages keep the tables small)."""
+    out = _low(src)
+    low_top = src.choice([0x80000000, 0xC0000000, 0x7FFDC000])
+    out.append((0x100000, low_top - 0x100000, E820_RAM))
+    end = src.choice([64 * T, 128 * T, 256 * T, 256 * T, 512 * T, 512 * T, P, 4 * P if src.bool(0.2) else P]) + \
+        src.choice([0, 2 * M, -2 * M, G, -G, PAGE, 512 * G, -512 * G, 3 * T])
+    nodes = src.int(1, 4)
+    addr = FOUR_G
+    per = max(G, (end - FOUR_G) // nodes // G * G)
+    for i in range(nodes):
+        e = end if i == nodes - 1 else addr + per
+        gap = 0 if i == 0 or src.bool(0.5) else src.choice([2 * M, G, 64 * G, 512 * G, T])
+        if addr + gap < e:
+            out.append((addr + gap, e - addr - gap, E820_RAM))
+        addr = e
+    return out
+
+
+def fam_pml5_holes(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    """5-level: RAM in a few 256 TiB PML5 regions with holes between and inside them, some
+    ranges crossing a region boundary (one init_memory_mapping call spanning regions)."""
+    out = _low(src)
+    out.append((0x100000, src.choice([0x40000000, 0x80000000, 0xC0000000]) - 0x100000, E820_RAM))
+    if src.bool(0.5):
+        out.append((FOUR_G, src.choice([G, 64 * G, T, 16 * T]), E820_RAM))
+    for _ in range(src.int(1, 4)):
+        region = src.int(0, 15)
+        off = src.choice([0, 2 * M, G, 512 * G, 100 * T, 200 * T, PML5 - 512 * G, PML5 - G, PML5 - 2 * M,
+                          src.int(1, PML5 // G - 1) * G])
+        size = src.choice([2 * M, G, 512 * G, 16 * T, 64 * T, 100 * T, PML5, PML5 + 512 * G, 2 * PML5,
+                           src.int(1, 2 * PML5 // G) * G + src.choice([0, 2 * M, PAGE])])
+        base = region * PML5 + off
+        if base > FOUR_G:
+            out.append((base, size, E820_RAM))
+    return out
+
+
+#: lowmem ends at MAXMEM on i386; common values (3G/1G split, PAE and not, other splits, vmalloc=)
+LOWMEM_LIMITS = [0x37BFE000, 0x377FE000, 0x38000000, 0x2F800000, 0x17BFE000, 0x37FFE000, 0x20000000]
+
+
+def fam_highmem_edge(src, max_ram: int) -> List[Tuple[int, int, int]]:
+    """i386: RAM ending just around the lowmem boundary (``MAXMEM``), where highmem starts,
+    with a reserved block or hole at the boundary now and then."""
+    out = _low(src)
+    edge = src.choice(LOWMEM_LIMITS + [0x38000000, 0x40000000])
+    end = edge + src.choice([0, PAGE, -PAGE, 2 * M, -2 * M, 4 * M, -4 * M, 2 * M + PAGE, -4 * M + PAGE, 64 * M])
+    out.append((0x100000, end - 0x100000, E820_RAM))
+    if src.bool(0.3):
+        a = edge - src.choice([0, 2 * M, 4 * M]) - src.choice([PAGE, 2 * M])
+        out.append((a, src.choice([PAGE, 2 * M, 4 * M]), src.choice([E820_RESERVED, E820_ACPI])))
+    if src.bool(0.4):
+        out.append((FOUR_G if src.bool(0.5) else end + 16 * M, src.choice([G, 4 * G, 16 * G]), E820_RAM))
+    return out
+
+
 FAMILIES: Dict[str, Callable] = {
     "laptop": fam_laptop, "desktop": fam_desktop, "server": fam_server, "vm": fam_vm, "efi": fam_efi,
     "odd": fam_odd, "islands": fam_islands, "boundary": fam_boundary, "top_reserved": fam_top_reserved,
     "tiny": fam_tiny, "brk_inside": fam_brk_inside, "sparse_high": fam_sparse_high,
+    "beyond_64t": fam_beyond_64t, "pml5_holes": fam_pml5_holes, "highmem_edge": fam_highmem_edge,
 }
 REALISTIC = ["laptop", "desktop", "server", "vm", "efi"]
 ADVERSARIAL = ["odd", "islands", "boundary", "top_reserved", "tiny", "brk_inside", "sparse_high"]
+#: families of one paging mode only
+MODE_FAMILIES = {"la57": ["beyond_64t", "pml5_holes"], "i386-pae": ["highmem_edge"], "i386": ["highmem_edge"]}
+MODES = ("x86_64", "la57", "i386-pae", "i386")
+#: how often each mode is drawn when several are allowed
+MODE_WEIGHTS = {"x86_64": 5, "la57": 2, "i386-pae": 2, "i386": 1}
+#: the largest physical address each mode's RAM reaches (i386: MAX_ARCH_PFN, 36 / 32 bits)
+MODE_MAX_RAM = {"x86_64": 64 * T, "la57": 4 * P, "i386-pae": 64 * G, "i386": 4 * G}
+
+
+def modes_for(profile) -> List[str]:
+    """The paging modes a profile can boot (5-level only where the profile supports it)."""
+    out = ["x86_64", "i386-pae", "i386"]
+    if getattr(profile, "la57_supported", False):
+        out.insert(1, "la57")
+    return out
+
+
+def families_for(mode: str, families: Optional[Sequence[str]] = None) -> List[str]:
+    """The families drawn for ``mode`` (a campaign's ``families`` restricts them)."""
+    if families:
+        return [f for f in families if f not in MODE_FAMILIES or mode in {m for m, fs in MODE_FAMILIES.items()
+                                                                            if f in fs}] or list(families)
+    return REALISTIC + ADVERSARIAL + MODE_FAMILIES.get(mode, [])
+
+
+def _mode_params(src, case: Case, profile_bottom_up: bool = True) -> None:
+    """PTI, bottom-up, mem=/memmap= edits, and (i386) the lowmem/highmem split."""
+    case.pti = src.bool(0.15)
+    case.movable_node = profile_bottom_up and src.bool(0.12)
+    top = max((a + s for a, s, t in case.e820 if t == E820_RAM), default=0)
+    if src.bool(0.08) and top > 0x8000000:
+        # mem=: somewhere in RAM, round or odd
+        lim = src.int(0x6000000 // M, top // M) * M + src.choice([0, 0, PAGE, 2 * M - PAGE, 0x400])
+        case.mem_limit = lim
+    if src.bool(0.06) and top > 0x8000000:
+        for _ in range(src.int(1, 2)):
+            size = src.choice([PAGE, 2 * M, 64 * M, G, 0x1234000])
+            start = src.int(0x4000000 // PAGE, max(0x4000000 // PAGE, (top - size) // PAGE)) * PAGE
+            sep = src.choice(["$", "$", "#", "@", "!"])
+            case.memmap.append(f"{size:#x}{sep}{start:#x}")
+    if case.mode.startswith("i386"):
+        if src.bool(0.25):
+            case.lowmem_limit = src.choice(LOWMEM_LIMITS)
+        if src.bool(0.1):
+            case.highmem = src.choice([0, 16 * M, 64 * M, 256 * M, 512 * M, G, 4 * G])
 
 
 def _params(src, case: Case, max_ram: int) -> None:
@@ -477,12 +638,18 @@ def ram_ranges(case: Case) -> List[Tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
+def brk_offset(case: Case) -> int:
+    """The BRK buffer's default offset from the kernel start (setup_arch's defaults: 64-bit
+    0x1FE0000, i386 0xB88000)."""
+    return 0xB88000 if case.mode.startswith("i386") else 0x1FE0000
+
+
 def kernel_in_ram(case: Case) -> bool:
     """Is the kernel image's start and the BRK page-table buffer in RAM, as a boot loader
     guarantees?  (Cases where it is not are not boots a kernel could do.)"""
     ram = ram_ranges(case)
     ks = case.kernel_start
-    brk = case.brk_base if case.brk_base is not None else ks + 0x1FE0000
+    brk = case.brk_base if case.brk_base is not None else ks + brk_offset(case)
 
     def fits(lo: int, hi: int) -> bool:
         return any(a <= lo and hi <= b for a, b in ram)
@@ -505,7 +672,7 @@ def _place_kernel(case: Case) -> None:
     if kernel_in_ram(case):
         return
     ks = case.kernel_start
-    brk = case.brk_base if case.brk_base is not None else ks + 0x1FE0000
+    brk = case.brk_base if case.brk_base is not None else ks + brk_offset(case)
     if fits(ks, ks + 0x200000) and fits(brk, brk + 0x20000):
         return
     for a, b in merged:
@@ -513,6 +680,8 @@ def _place_kernel(case: Case) -> None:
         if s + IMAGE_SPAN <= b:
             case.kernel_start, case.brk_base = s, None
             return
+    if case.mode.startswith("i386"):
+        return   # head_32's tables and the static pages need a real image: no compact layout
     for a, b in merged:
         s = max(0x100000, -(-a // (2 * M)) * 2 * M)
         if s + 0x600000 <= b:
@@ -525,36 +694,188 @@ def _place_kernel(case: Case) -> None:
 
 
 def generate(rng: random.Random, family: Optional[str] = None, max_ram: int = 64 * G,
-             families: Optional[Sequence[str]] = None) -> Case:
-    """A random case from ``rng`` (reproducible: same rng state, same case)."""
-    return _build(RandomSource(rng), family, max_ram, families)
+             families: Optional[Sequence[str]] = None, modes: Optional[Sequence[str]] = None,
+             bottom_up: bool = True) -> Case:
+    """A random case from ``rng`` (reproducible: same rng state, same case).  ``modes``: the
+    paging modes to draw from (default: 4-level x86-64 only); ``bottom_up``: whether
+    ``movable_node`` may be drawn."""
+    return _build(RandomSource(rng), family, max_ram, families, modes, bottom_up)
 
 
-def _build(src, family: Optional[str], max_ram: int, families: Optional[Sequence[str]]) -> Case:
-    fams = list(families) if families else REALISTIC + ADVERSARIAL
+def _pick_mode(src, modes: Optional[Sequence[str]]) -> str:
+    if not modes:
+        return "x86_64"
+    ms = list(modes)
+    if len(ms) == 1:
+        return ms[0]
+    total = sum(MODE_WEIGHTS.get(m, 1) for m in ms)
+    x = src.int(0, total - 1)
+    for m in ms:
+        x -= MODE_WEIGHTS.get(m, 1)
+        if x < 0:
+            return m
+    return ms[-1]
+
+
+def _build(src, family: Optional[str], max_ram: int, families: Optional[Sequence[str]],
+           modes: Optional[Sequence[str]] = None, bottom_up: bool = True) -> Case:
+    mode = _pick_mode(src, modes)
+    if modes:
+        fams = families_for(mode, families)
+    else:
+        fams = list(families) if families else REALISTIC + ADVERSARIAL
     fam = family or src.choice(fams)
-    e820 = [(int(a), int(s), int(t)) for a, s, t in FAMILIES[fam](src, max_ram) if s > 0 and a >= 0]
-    case = Case(e820, family=fam)
+    mode_ram = min(max_ram, MODE_MAX_RAM[mode]) if mode.startswith("i386") else max_ram
+    if mode == "la57":
+        mode_ram = max(max_ram, 64 * T)   # 5-level maps go beyond the 4-level limit
+    e820 = [(int(a), int(s), int(t)) for a, s, t in FAMILIES[fam](src, mode_ram) if s > 0 and a >= 0]
+    case = Case(e820, family=fam, mode=mode)
     _params(src, case, max_ram)
+    if modes:
+        _mode_params(src, case, bottom_up)
+    _finish(case)
+    return case
+
+
+def _finish(case: Case) -> None:
+    """Bounds every case keeps: at most ~32 MiB of page tables (4K-only: 8 GiB of RAM;
+    2M pages: 8 TiB); the kernel image and its BRK buffer in RAM (and, on i386, in lowmem)."""
+    cap = None
     if case.debug_pagealloc or not case.pse:
-        # 4K-only tables cost 1 page per 2 MiB: keep at most 8 GiB of RAM (lowest first;
-        # small ranges high up stay, so high addresses remain reachable)
+        cap = 8 * G          # 4K-only tables cost 1 page per 2 MiB
+    elif not case.gbpages and not case.mode.startswith("i386"):
+        cap = 8 * T          # 2M leaves cost 1 page per GiB
+    elif case.mode == "la57" and case.family != "beyond_64t":
+        cap = 64 * T         # 1G leaves: sparse RAM over the PML5 regions, not PiBs of it
+    if cap is not None:
+        # keep at most ``cap`` of RAM (lowest first; small ranges high up stay, so high
+        # addresses remain reachable)
         keep, ram = [], 0
         for a, s, t in sorted(case.e820):
             if t == E820_RAM:
-                if ram + s > 8 * G:
+                if ram + s > cap:
                     continue
                 ram += s
             keep.append((a, s, t))
         case.e820 = keep
+    if case.mode.startswith("i386") and not _kernel_in_lowmem(case):
+        # the kernel lives in lowmem: a relocation or a MAXMEM that would put it above is undone
+        case.kernel_start, case.brk_base = 0x1000000, None
+        if case.lowmem_limit is not None and 0x1000000 + brk_offset(case) + 0x400000 > case.lowmem_limit:
+            case.lowmem_limit = None
+        case.highmem = None
     _place_kernel(case)
-    return case
+    if case.mode.startswith("i386") and not _kernel_in_lowmem(case):
+        case.kernel_start, case.brk_base = 0x1000000, None   # no place in lowmem: rejected as not in RAM
+
+
+def _kernel_in_lowmem(case: Case) -> bool:
+    low = case.lowmem_limit if case.lowmem_limit is not None else 0x377FE000
+    if case.highmem is not None:
+        top = max((a + s for a, s, t in case.e820 if t == E820_RAM), default=0)
+        low = min(low, max(0, top - case.highmem))
+    brk = case.brk_base if case.brk_base is not None else case.kernel_start + brk_offset(case)
+    return max(case.kernel_start, brk) + 0x400000 <= low
 
 
 def case_for(seed: int, index: int, family: Optional[str] = None, max_ram: int = 64 * G,
-             families: Optional[Sequence[str]] = None) -> Case:
-    """The ``index``-th case of fuzz run ``seed``."""
-    return generate(random.Random(f"emu-fuzz:{seed}:{index}"), family, max_ram, families)
+             families: Optional[Sequence[str]] = None, modes: Optional[Sequence[str]] = None,
+             bottom_up: bool = True, corpus: Optional[Sequence[Tuple[Case, float]]] = None,
+             bias: float = 0.0, force: Optional[Dict[str, object]] = None) -> Case:
+    """The ``index``-th case of fuzz run ``seed``.  With a ``corpus`` of ``(case, weight)``
+    (maps that reached rare decision points) a share ``bias`` of the cases are mutations
+    of a corpus map picked by weight (:func:`mutate`); the rest are fresh maps.  ``force``
+    sets Case fields on every map (e.g. ``{"movable_node": True}`` for a bottom-up campaign)."""
+    case = _case_for(seed, index, family, max_ram, families, modes, bottom_up, corpus, bias)
+    if force:
+        for name, value in force.items():
+            setattr(case, name, value)
+        _finish(case)
+    return case
+
+
+def _case_for(seed, index, family, max_ram, families, modes, bottom_up, corpus, bias) -> Case:
+    rng = random.Random(f"emu-fuzz:{seed}:{index}")
+    if corpus and bias > 0 and rng.random() < bias:
+        total = sum(w for _, w in corpus)
+        x = rng.random() * total
+        parent = corpus[-1][0]
+        for c, w in corpus:
+            x -= w
+            if x < 0:
+                parent = c
+                break
+        return mutate(rng, parent, max_ram, modes, bottom_up)
+    return generate(rng, family, max_ram, families, modes, bottom_up)
+
+
+_ALIGNS = [PAGE, 2 * M, 4 * M, G, 512 * G, PML5]
+
+
+def mutate(rng: random.Random, parent: Case, max_ram: int = 64 * G, modes: Optional[Sequence[str]] = None,
+           bottom_up: bool = True) -> Case:
+    """A neighbour of ``parent``: one to three edits of its entries (a boundary moved by a
+    page, a large-page size or to an alignment; an entry split, dropped, retyped; a small
+    reserved island at a boundary) or of its parameters (page sizes, PTI, bottom-up, mem=,
+    the mode among ``modes``)."""
+    src = RandomSource(rng)
+    c = Case.from_json(parent.to_json())
+    c.family = parent.family if parent.family.endswith("*") else parent.family + "*"
+    for _ in range(src.int(1, 3)):
+        e = c.e820
+        what = src.int(0, 9)
+        if what <= 4 and e:
+            i = src.int(0, len(e) - 1)
+            a, sz, t = e[i]
+            if what == 0:                          # move the end
+                d = src.choice([PAGE, 2 * M, G, 4 * M, 512 * G]) * src.choice([-1, 1])
+                e[i] = (a, max(PAGE, sz + d), t)
+            elif what == 1:                        # align the start or end to a boundary
+                al = src.choice(_ALIGNS)
+                end = a + sz
+                if src.bool():
+                    a2 = a // al * al
+                    e[i] = (a2, end - a2, t)
+                else:
+                    end2 = -(-end // al) * al
+                    e[i] = (a, max(PAGE, end2 - a), t)
+            elif what == 2 and sz >= 2 * PAGE:     # split with a hole or another type
+                cut = a + src.int(1, sz // PAGE - 1) * PAGE
+                gap = src.choice([0, PAGE, 2 * M])
+                e[i:i + 1] = [(a, cut - a, t), (cut + gap, max(PAGE, a + sz - cut - gap), src.choice([t, t, 2, 3, 4]))]
+            elif what == 3 and len(e) > 1:         # drop it
+                del e[i]
+            else:                                  # retype it
+                e[i] = (a, sz, src.choice([E820_RAM, E820_RESERVED, E820_ACPI, E820_NVS, E820_UNUSABLE]))
+        elif what == 5:                            # a small reserved island at a large-page boundary
+            ram = [x for x in e if x[2] == E820_RAM]
+            if ram:
+                a, sz, _ = src.choice(ram)
+                al = src.choice([2 * M, 4 * M, G])
+                b = -(-(a + sz // 2) // al) * al + src.choice([0, -PAGE, PAGE])
+                e.append((b, src.choice([PAGE, 2 * PAGE, 2 * M]), src.choice([E820_RESERVED, E820_ACPI])))
+        elif what == 6:                            # page sizes
+            flip = src.choice(["gbpages", "pse", "debug_pagealloc", "nx", "pge"])
+            setattr(c, flip, not getattr(c, flip))
+        elif what == 7:                            # PTI, bottom-up
+            if bottom_up and src.bool():
+                c.movable_node = not c.movable_node
+            else:
+                c.pti = not c.pti
+        elif what == 8:                            # mem=
+            top = max((a + s for a, s, t in e if t == E820_RAM), default=0)
+            c.mem_limit = None if c.mem_limit is not None or top < 0x8000000 else \
+                src.int(0x6000000 // M, top // M) * M + src.choice([0, PAGE, 2 * M - PAGE])
+        elif modes and len(modes) > 1:             # another paging mode, same map
+            c.mode = src.choice(list(modes))
+    if c.mode.startswith("i386"):
+        lim = MODE_MAX_RAM[c.mode]
+        c.e820 = [(a, min(s, lim - a), t) for a, s, t in c.e820 if a < lim]
+    c.e820 = [(a, s, t) for a, s, t in c.e820 if s > 0 and a >= 0]
+    if not any(t == E820_RAM for _, _, t in c.e820):
+        c.e820.append((0x100000, 0x4000000, E820_RAM))
+    _finish(c)
+    return c
 
 
 # ---------------------------------------------------------------------------
@@ -632,6 +953,7 @@ def e820_maps(families: Optional[Sequence[str]] = None, max_ram: int = 64 * G):
     return cases(families, max_ram).map(lambda c: c.table())
 
 
-__all__ = ["Case", "FAMILIES", "REALISTIC", "ADVERSARIAL", "generate", "case_for", "cases", "e820_maps",
+__all__ = ["Case", "FAMILIES", "REALISTIC", "ADVERSARIAL", "MODES", "MODE_FAMILIES", "generate", "case_for", "mutate",
+           "modes_for", "families_for", "cases", "e820_maps",
            "random_e820", "random_params",
            "RandomSource", "DrawSource"]

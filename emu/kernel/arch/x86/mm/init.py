@@ -37,9 +37,22 @@ _M64 = (1 << 64) - 1
 def panic(k: Kernel, text: str) -> None:
     """``panic()``: log the kernel's line and stop the emulation."""
     line = f"Kernel panic - not syncing: {text}"
+    k.coverage.hit("panic:" + _panic_point(text))  # coverage
     k.log.printk("emerg", line)
     k.panic = line
     raise KernelPanic(line)
+
+
+def _panic_point(text: str) -> str:
+    """A panic text as a coverage point (addresses and numbers dropped)."""
+    import re
+    return re.sub(r"(0x)?[0-9a-f]{4,}|\d+", "N", text)
+
+
+def _cov_call(k: Kernel, what: str) -> None:
+    """Coverage: ``what`` at which ``init_memory_mapping`` call (0-7, then 8+)."""
+    n = len(k.calls) - 1
+    k.coverage.hit(f"{what}@call{n if n < 8 else '8+'}")
 
 
 # ---------------------------------------------------------------------------
@@ -115,6 +128,7 @@ def _memblock_fallback(k: Kernel, num: int) -> int:
     if not ret and prof.alloc_extend_brk_fallback and k.can_use_brk_pgt:
         # extend_brk() after reserve_brk() has run: BUG_ON(_brk_start == 0)
         line = "kernel BUG at arch/x86/kernel/setup.c: extend_brk: BUG_ON(_brk_start == 0)"
+        k.coverage.hit("panic:extend_brk BUG")  # coverage
         k.log.printk("emerg", line)
         k.panic = line
         raise KernelPanic(line)
@@ -135,6 +149,7 @@ def alloc_fallback_run(k: Kernel) -> tuple:
     if k.profile.scheme == "early_table_space":
         # <= 3.8 alloc_low_page: the buffer find_early_table_space sized is all there is
         panic(k, f"{k.profile.alloc_panic_prefix}: ran out of memory")
+    _cov_fallback(k)  # coverage
     addr = _memblock_fallback(k, 1)
     pfn = addr >> PAGE_SHIFT
     if k.memblock.bottom_up:
@@ -143,6 +158,19 @@ def alloc_fallback_run(k: Kernel) -> tuple:
     start = max(rng[0] if rng else addr, k.min_pfn_mapped << PAGE_SHIFT, PAGE_SIZE)
     lo = -(-start // PAGE_SIZE)
     return min(lo, pfn), pfn + 1
+
+
+def _cov_fallback(k: Kernel) -> None:
+    """Coverage of a memblock fallback: why BRK was not used, and the call BRK ran out at."""
+    cov = k.coverage
+    cov.hit("alloc.memblock_fallback")
+    if not k.can_use_brk_pgt:
+        cov.hit("alloc.can_use_brk_pgt_false")
+    end = k.pgt_buf_end + 1
+    full = end > k.pgt_buf_top if k.profile.brk_full_test == "gt" else end >= k.pgt_buf_top
+    if full and "brk.exhausted" not in cov.points:
+        cov.hit("brk.exhausted")
+        _cov_call(k, "brk.exhausted")
 
 
 def alloc_low_pages(k: Kernel, num: int, level: int) -> int:
@@ -159,6 +187,7 @@ def alloc_low_pages(k: Kernel, num: int, level: int) -> int:
     end = k.pgt_buf_end + num
     full = end > k.pgt_buf_top if prof.brk_full_test == "gt" else end >= k.pgt_buf_top
     if full or not k.can_use_brk_pgt:
+        _cov_fallback(k)  # coverage
         ret = _memblock_fallback(k, num)
         k.memblock.reserve(ret, PAGE_SIZE * num)
         pfn = ret >> PAGE_SHIFT
@@ -196,6 +225,7 @@ def nr_range_mr(k: Kernel) -> int:
 def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
     if start_pfn < end_pfn:
         if len(mr) >= nr_range_mr(k):
+            k.coverage.hit("panic:run out of range for init_memory_mapping")  # coverage
             raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
 
@@ -211,10 +241,12 @@ def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
                 continue  # 32-bit: never past lowmem
             if k.memblock.is_region_memory(s, e - s):
                 r.page_size_mask |= MASK_2M
+                k.coverage.hit("adjust.promote_2M")  # coverage
         if k.page_size_mask & MASK_1G and not r.page_size_mask & MASK_1G:
             s, e = round_down(r.start, PUD_SIZE), round_up(r.end, PUD_SIZE)
             if k.memblock.is_region_memory(s, e - s):
                 r.page_size_mask |= MASK_1G
+                k.coverage.hit("adjust.promote_1G")  # coverage
 
 
 def _merge_ranges(mr: List[MapRange]) -> None:
@@ -292,6 +324,7 @@ def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
             adjust_range_page_size_mask(k, mr)
     for r in mr:
         k.log.printk(k.profile.log_page_lines, fmt_page_line(k, r))
+    k.coverage.hit("split:" + "+".join(page_size_string(k, r) for r in mr))  # coverage: the shape
     return mr
 
 
@@ -423,6 +456,7 @@ def find_early_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) 
         base = k.memblock.find_in_range(low, good_end, tables, PAGE_SIZE)
     if not base:
         panic(k, "Cannot find space for the kernel page tables")
+    k.coverage.hit("early_table_space." + ("first" if k.pgt_buf_top == 0 else "again"))  # coverage
     k.pgt_buf_start = base >> PAGE_SHIFT
     k.pgt_buf_end = k.pgt_buf_start
     k.pgt_buf_top = k.pgt_buf_start + (tables >> PAGE_SHIFT)
@@ -446,6 +480,7 @@ def setup_arch_init_memory_mapping(k: Kernel, progress: Progress = None) -> None
         progress(k.max_low_pfn << PAGE_SHIFT)
     k.max_pfn_mapped = k.max_low_pfn_mapped
     if k.mode.is_64bit and k.max_pfn > k.max_low_pfn:
+        k.coverage.hit("pre39.map_above_4G")  # coverage
         k.max_pfn_mapped = init_memory_mapping(k, 1 << 32, k.max_pfn << PAGE_SHIFT)
         if progress is not None:
             progress((k.max_pfn << PAGE_SHIFT) - (1 << 32))
@@ -463,6 +498,8 @@ def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
             continue
         if k.profile.can_use_brk_pgt:
             k.can_use_brk_pgt = max(start, k.pgt_buf_end << PAGE_SHIFT) >= min(end, k.pgt_buf_top << PAGE_SHIFT)
+            if not k.can_use_brk_pgt:
+                k.coverage.hit("can_use_brk_pgt.false")  # coverage
         init_memory_mapping(k, start, end)
         mapped += end - start
         k.can_use_brk_pgt = True
@@ -490,12 +527,19 @@ def _find_real_end(k: Kernel, map_start: int, map_end: int) -> int:
     PMD_SIZE = k.mode.pmd_size  # noqa: N806 - the kernel's name, per paging mode
     if prof.real_end_alloc_and_free:
         addr = mb.phys_alloc_range(PMD_SIZE, PMD_SIZE, map_start, map_end)
+        if not addr:
+            k.coverage.hit("real_end.alloc_failed")  # coverage
         if prof.real_end_check_return and not addr:
+            k.coverage.hit("real_end.fallback")  # coverage
             k.log.printk("warn", "Failed to release memory for alloc_low_pages()")
             return max(map_start, round_down(map_end, PMD_SIZE))
         mb.free(addr, PMD_SIZE)  # with addr == 0 this un-reserves [0, 2M) (kernel bug, H14)
         return addr + PMD_SIZE
     addr = mb.find_in_range(map_start, map_end, PMD_SIZE, PAGE_SIZE if prof.real_end_page_aligned else PMD_SIZE)
+    if not addr:
+        k.coverage.hit("real_end.not_found")  # coverage
+    elif addr & (PMD_SIZE - 1):
+        k.coverage.hit("real_end.unaligned")  # coverage
     return addr + PMD_SIZE
 
 
@@ -542,17 +586,27 @@ def memory_map_top_down(k: Kernel, map_start: int, map_end: int, progress: Progr
             if target < last_start:
                 last_start = target
                 k.min_pfn_mapped = last_start >> PAGE_SHIFT
+        if grown != step_size:
+            k.coverage.hit(f"step.top_down.{_size_name(grown)}")  # coverage: each step-size growth
         step_size = grown
         mapped_ram_size += new
         if progress is not None:
             progress(new)
     if real_end < map_end:
+        k.coverage.hit("top_down.above_real_end")  # coverage
         window = MappingWindow(real_end, map_end, 0, len(k.calls))
         k.windows.append(window)
         new = init_range_memory_mapping(k, real_end, map_end)
         window.end_call = len(k.calls)
         if progress is not None:
             progress(new)
+
+
+def _size_name(n: int) -> str:
+    for shift, unit in ((60, "E"), (50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")):
+        if n >= 1 << shift:
+            return f"{n >> shift}{unit}"
+    return str(n)
 
 
 def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int, progress: Progress = None) -> None:
@@ -575,10 +629,30 @@ def memory_map_bottom_up(k: Kernel, map_start: int, map_end: int, progress: Prog
         new = init_range_memory_mapping(k, start, nxt)
         window.end_call = len(k.calls)
         start = nxt
-        step_size = _grow(k, step_size, new, mapped_ram_size)
+        grown = _grow(k, step_size, new, mapped_ram_size)
+        if grown != step_size:
+            k.coverage.hit(f"step.bottom_up.{_size_name(grown)}")  # coverage
+        elif new == 0 and step_size and start < map_end and start % step_size == 0:
+            # An empty window that left the step alone: every window up to the next memblock
+            # memory is empty too and changes nothing but start.  Skip them in one go (emu's
+            # shortcut, as in memory_map_top_down; same result).
+            nxt_mem = _memory_start_from(k, start)
+            target = map_end if nxt_mem is None else round_down(nxt_mem, step_size)
+            if target > start:
+                start = min(target, map_end)
+        step_size = grown
         mapped_ram_size += new
         if progress is not None:
             progress(new)
+
+
+def _memory_start_from(k: Kernel, addr: int) -> Optional[int]:
+    """The lowest address at or above ``addr`` in memblock memory (as ``for_each_mem_pfn_range``
+    rounds it), or None."""
+    for start_pfn, end_pfn in k.memblock.for_each_mem_pfn_range():
+        if (end_pfn << PAGE_SHIFT) > addr:
+            return max(start_pfn << PAGE_SHIFT, addr)
+    return None
 
 
 def init_mem_mapping(k: Kernel, progress: Progress = None) -> None:
@@ -592,6 +666,7 @@ def init_mem_mapping(k: Kernel, progress: Progress = None) -> None:
     end = (k.max_pfn if k.mode.is_64bit else k.max_low_pfn) << PAGE_SHIFT   # 32-bit: lowmem only
     init_memory_mapping(k, 0, ISA_END_ADDRESS)
     if k.memblock.bottom_up and k.profile.bottom_up_supported:
+        k.coverage.hit("map.bottom_up")  # coverage
         kernel_end = k.kernel_end
         memory_map_bottom_up(k, kernel_end, end, progress)
         memory_map_bottom_up(k, ISA_END_ADDRESS, kernel_end, progress)

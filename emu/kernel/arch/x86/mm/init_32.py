@@ -144,6 +144,8 @@ def kernel_physical_mapping_init(k, start: int, end: int, page_size_mask: int, p
     if end > (1 << 32) - k.page_offset or start >= end and start != end:
         raise ValueError(f"[{start:#x}, {end:#x}) does not fit the i386 direct map at {k.page_offset:#x}")
     use_pse = page_size_mask == MASK_2M and k.params.cpu.pse
+    if page_size_mask == MASK_2M and not use_pse:
+        k.coverage.hit("i386.large_piece_without_pse")  # coverage
     job = MapJob32(k, use_pse)
     try:
         last, p2m, p4k = k.engine.kernel_physical_mapping_init_32(job, k.pgd_pfn, start, end)
@@ -293,29 +295,35 @@ def find_low_pfn_range(k, max_pfn: int) -> Tuple[int, int]:
     hm = k.params.highmem
     highmem_pages = -1 if hm is None else hm >> PAGE_SHIFT
     if max_pfn <= maxmem_pfn:
+        k.coverage.hit("i386.lowmem_only")  # coverage
         max_low_pfn = max_pfn
         if highmem_pages == -1:
             highmem_pages = 0
         if highmem_pages >= max_pfn:
+            k.coverage.hit("i386.highmem_too_big")  # coverage
             k.log.printk("err", "highmem size (%dMB) is bigger than pages available (%dMB)!"
                          % (highmem_pages >> 8, max_pfn >> 8))
             highmem_pages = 0
         if highmem_pages:
             if max_low_pfn - highmem_pages < (MIN_LOWMEM >> PAGE_SHIFT):
+                k.coverage.hit("i386.highmem_lowmem_lt64M")  # coverage
                 k.log.printk("err", "highmem size (%dMB) results in <64MB lowmem, ignoring it!"
                              % (highmem_pages >> 8))
                 highmem_pages = 0
             max_low_pfn -= highmem_pages
         return max_low_pfn, max_pfn
     max_low_pfn = maxmem_pfn
+    k.coverage.hit("i386.highmem")  # coverage
     if highmem_pages == -1:
         highmem_pages = max_pfn - maxmem_pfn
     if highmem_pages + maxmem_pfn < max_pfn:
         max_pfn = maxmem_pfn + highmem_pages
     if highmem_pages + maxmem_pfn > max_pfn:
+        k.coverage.hit("i386.highmem_ignored")  # coverage
         k.log.printk("warn", "only %dMB highmem pages available, ignoring highmem size of %dMB!"
                      % ((max_pfn - maxmem_pfn) >> 8, highmem_pages >> 8))
     if k.mode.entry_bytes == 4 and max_pfn > (1 << 20):
+        k.coverage.hit("i386.only_4GB")  # coverage
         max_pfn = 1 << 20   # !CONFIG_HIGHMEM64G: "only 4GB will be used"
     return max_low_pfn, max_pfn
 
@@ -328,6 +336,7 @@ def memblock_x86_fill_32(k) -> None:
         if e.type not in (E820_RAM, E820_RESERVED_KERN):
             continue
         if k.mode.entry_bytes == 4 and e.addr + e.size > 0xFFFFFFFF:
+            k.coverage.hit("i386.memblock_skip_above_4G")  # coverage
             continue
         k.memblock.add(e.addr, e.size)
     if k.profile.memblock_trim:
@@ -461,6 +470,7 @@ def page_table_range_init(k, start: int, end: int) -> None:
         else:
             pte = (e & em) >> PAGE_SHIFT
         if kb is not None and kb <= v // psize <= ke:
+            k.coverage.hit("i386.kmap_copy")  # coverage
             k.phys.table(adr)[:] = k.phys.table(pte)
             _write(k, tpfn, i, (adr << PAGE_SHIFT) | _PAGE_TABLE)
             k.i386_orphans.add(pte)

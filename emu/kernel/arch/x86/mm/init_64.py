@@ -42,6 +42,7 @@ from emu.kernel.arch.x86.pgtable_types import (
 )
 from emu.kernel.printk import KernelPanic
 from emu.kernel.arch.x86.mm.pageattr import update_page_count
+from emu.machine.abi import COV_COUNT
 
 SRC_BRK = 1
 SRC_MEMBLOCK = 2
@@ -67,6 +68,9 @@ class MapJob:
         self.any_e = np.ascontiguousarray(k.any_e, dtype=np.uint64)
         prof = k.profile
         self.zero_rest = prof.kpmi_rules == "zero_rest"
+        self.p4d_by_vaddr = bool(prof.p4d_walk_by_vaddr)
+        # coverage: the loops' decision points (emu.machine.abi.MapCoverage), read by k.coverage
+        self.cov = k.coverage.loop_counters(COV_COUNT)
         # the buffer the loops take pages from first: BRK (seed, 3.9+) or the
         # find_early_table_space buffer (<= 3.8), booked as pgt_buf
         self.buf_src = SRC_BRK if prof.scheme == "brk_top_down" else SRC_PGT_BUF

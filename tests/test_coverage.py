@@ -1,0 +1,116 @@
+"""Coverage of the kernel's decision points (Kernel.coverage), the 5-level P4D walk of 5.2+
+(432c833218dd) and how the checker counts it, and the modes the generators draw."""
+from __future__ import annotations
+
+import pytest
+
+from emu import BootParams, emulate
+from emu.check.x86_64 import p4d_wrap_pieces
+from emu.kernel.arch.x86.kernel.e820 import E820Entry, E820Table
+from emu.kernel.profiles import PROFILES
+from emu.machine.abi import COVERAGE_POINTS
+from emu.machine.cpu import CpuFeatures
+from emu.tools.fuzzcase import run_case
+from emu.tools.generators import Case, _kernel_in_lowmem, case_for, kernel_in_ram, modes_for
+
+M, G, T, P = 1 << 20, 1 << 30, 1 << 40, 1 << 50
+
+
+def table(*ranges):
+    return E820Table([E820Entry(a, s, t) for a, s, t in ranges])
+
+
+def test_points_of_a_plain_boot():
+    r = emulate(table((0, 0x9F000, 1), (0x100000, 8 * G - 0x100000, 1)), "6.1")
+    pts = r.kernel.coverage.as_dict()
+    assert pts["split:4k"] == 1                       # the ISA range
+    assert "step.top_down.512M" in pts and "adjust.promote_1G" in pts
+    assert any(p.startswith("split:") and "1G" in p for p in pts)
+    assert "panic:" not in "".join(pts)
+
+
+def test_points_of_panics_brk_and_old_kernels():
+    # the 3.9 BRK budget: 4K pages above 512 GiB exhaust BRK, memblock has nothing mapped
+    c = Case([(0, 0x4000000, 1), (0x8000000000, 0x200000, 1)], debug_pagealloc=True)
+    out = run_case(c, "3.9")
+    assert "x86_64/panic:alloc_low_page: ran out of memory" in out.points
+    assert any(p.startswith("x86_64/brk.exhausted@call") for p in out.points)
+    assert "x86_64/alloc.memblock_fallback" in out.points
+    # 2.6.31 clears the rest of a PMD page past the end and maps above 4G in a second call
+    r = emulate(table((0, 0x9F000, 1), (0x100000, 0xBFF00000, 1), (4 * G, 3 * G + 0x1000, 1)), "2.6.31")
+    pts = r.kernel.coverage.as_dict()
+    assert "pre39.map_above_4G" in pts and "loop.zero_rest_pmd" in pts
+
+
+def test_loop_counters_are_the_same_in_both_engines():
+    e = table((0, 0x9F000, 1), (0x100000, 0x7FF00000, 1), (0x80000000, 0x1000, 2), (4 * G, 4 * G + 0x3000, 1))
+    for prof in ("3.0", "seed", "3.13", "6.1"):
+        for p in (BootParams(), BootParams(cpu=CpuFeatures(gbpages=False)), BootParams(arch="i386"),
+                  BootParams(arch="i386", pae=False), BootParams(movable_node=True)):
+            a = emulate(e, prof, p, engine="cython").kernel.coverage.as_dict()
+            b = emulate(e, prof, p, engine="python").kernel.coverage.as_dict()
+            assert a == b, (prof, p)
+    assert len(COVERAGE_POINTS) == len(set(COVERAGE_POINTS)) and "p4d_wrap" in COVERAGE_POINTS
+
+
+@pytest.mark.parametrize("size", [512 * T, 4 * P])
+@pytest.mark.parametrize("profile", ["4.20", "6.1", "6.15"])
+def test_5level_directmap_counts_as_the_kernel_counts(profile, size):
+    """Issue 11 item 6: from 5.2 the kernel's phys_p4d_init wraps over its P4D page and counts
+    leaves again; the checker expects that count and says so; 4.20 does not wrap."""
+    r = emulate(table((0, 651264, 1), (M, size - M, 1)), profile, BootParams(la57=True), max_memory=1 << 33)
+    assert r.panic is None and r.verify.ok, r.verify.violations
+    wraps = PROFILES[profile].p4d_walk_by_vaddr
+    note = [n for n in r.verify.notes if "432c833218dd" in n]
+    loops = r.kernel.coverage.as_dict()
+    if wraps:
+        assert note and loops.get("loop.p4d_wrap")
+        assert r.direct_map["4k"] > 512 * 4096          # the first 2 MiB counted again
+    else:
+        assert not note and "loop.p4d_wrap" not in loops and loops.get("loop.p4d_stop")   # ends with its page
+        assert r.direct_map["4k"] == 512 * 4096
+
+
+def test_wrap_pieces_follow_the_rule():
+    class K:
+        class mode:
+            levels = 5
+        profile = PROFILES["6.1"]
+        page_offset = PROFILES["6.1"].page_offset_l5
+    R = 256 * T
+    # one call over three PML5 regions: region 0 is walked again for regions 1 and 2, region 1 for 2
+    got = p4d_wrap_pieces(K, [(M, 2 * R + 5 * G, 30)])
+    assert got == [(0, R, 30), (0, 5 * G, 30), (R, R + 5 * G, 30)]
+    K.profile = PROFILES["4.20"]
+    assert p4d_wrap_pieces(K, [(M, 2 * R + 5 * G, 30)]) == []
+
+
+# the minimal maps of docs/findings.md, 5-level: one init_memory_mapping call spanning PML5
+# regions makes phys_p4d_init walk the P4D page of a lower region with a higher region's
+# addresses: where that page has holes it maps the higher RAM at the lower virtual address
+WRAP_FINDINGS = [
+    ("hole-below-512G-gets-region-1", Case([(0, 0x80000000, 1), (0x10000000000, 0x1FF0000000000, 1)], mode="la57"),
+     "map.offset"),
+    ("ram-in-region-0-unmapped", Case([(0x2010000000000, 0xFF0000000000, 1), (0, 0x1001000000000, 1)], mode="la57"),
+     "map.missing"),
+]
+
+
+@pytest.mark.parametrize("name,case,rule", WRAP_FINDINGS, ids=[w[0] for w in WRAP_FINDINGS])
+def test_5level_wrap_findings(name, case, rule):
+    for prof in ("5.2", "6.1", "6.15"):
+        out = run_case(case, prof, reference=None)
+        assert out.kind == "check" and rule in out.signature, (prof, out)
+    assert run_case(case, "4.20", reference=None).kind == "ok"
+
+
+def test_generators_draw_every_mode_of_a_profile():
+    assert modes_for(PROFILES["4.19"]) == ["x86_64", "i386-pae", "i386"]
+    assert modes_for(PROFILES["6.1"]) == ["x86_64", "la57", "i386-pae", "i386"]
+    seen = {case_for(1, i, modes=modes_for(PROFILES["6.1"])).mode for i in range(200)}
+    assert seen == {"x86_64", "la57", "i386-pae", "i386"}
+    c = case_for(1, 7, modes=["i386"], force={"movable_node": True})
+    assert c.movable_node and c.mode == "i386"
+    for i in range(200):   # i386 maps keep the kernel in lowmem (or are rejected as not in RAM)
+        c = case_for(2, i, modes=["i386-pae", "i386"])
+        assert _kernel_in_lowmem(c) or not kernel_in_ram(c)
