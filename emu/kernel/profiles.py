@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from emu.errors import EmuError
+
 
 # printk visibility levels of a line
 LEVEL_INFO = "info"         # pr_info / KERN_INFO: in the default dmesg
@@ -495,7 +497,7 @@ PROFILES: Dict[str, Profile] = {
 DEFAULT_PROFILE = "6.1"
 
 
-class ProfileError(ValueError):
+class ProfileError(EmuError):
     pass
 
 

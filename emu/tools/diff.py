@@ -90,7 +90,9 @@ def register(sub) -> None:
     p.add_argument("--profile", action="append", default=[], metavar="NAME|VERSION", required=True,
                    help="a kernel profile; give it twice")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--width", type=int, default=60, help="column width of the side-by-side log")
+    from emu.tools.values import argtype, bounded_int
+    p.add_argument("--width", type=argtype(bounded_int(1, 1000), "width"), default=60,
+                   help="column width of the side-by-side log (1 .. 1000)")
     p.set_defaults(func=_cmd, layout=layout)
 
 
