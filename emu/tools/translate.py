@@ -38,8 +38,13 @@ def cmd_translate(args: argparse.Namespace) -> int:
     access = 0
     for ch in args.access:
         access |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
+    width = k.mode.va_bits if not k.mode.is_64bit else 64
+    for v in args.va:
+        if v >> width:
+            raise CliError(f"VA {v:#x}: beyond the {width}-bit linear addresses of {k.mode.name} "
+                           f"(at most {(1 << width) - 1:#x})")
     mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52, nxe=params.cpu.nx)
-    vas = np.array([v & ((1 << 64) - 1) for v in args.va], dtype=np.uint64)
+    vas = np.array(args.va, dtype=np.uint64)
     t = translate(k.phys, mmu, vas, access, engine=k.engine)
     recs = t.records()
     if args.json:
