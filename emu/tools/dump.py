@@ -25,6 +25,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from emu.kernel.state import Kernel
+from emu.tools import rawimage
 from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
 from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
 from emu.machine.mmu import translate as walk_translate
@@ -301,34 +302,9 @@ def table_pfns(k) -> np.ndarray:
 
 
 def write_raw(k, directory: str) -> dict:
-    """Write ``directory/memory.img`` (sparse: only the table frames are written, at their
-    physical addresses) and ``directory/meta.json``; returns the metadata."""
-    k = _kernel(k)
-    os.makedirs(directory, exist_ok=True)
-    pfns = table_pfns(k)
-    path = os.path.join(directory, "memory.img")
-    size = max(k.max_pfn << PAGE_SHIFT, (int(pfns.max()) + 1) << PAGE_SHIFT if len(pfns) else 0)
-    with open(path, "wb") as f:
-        f.truncate(0)
-        for p in pfns.tolist():
-            f.seek(p << PAGE_SHIFT)
-            f.write(k.phys.image_bytes(p))
-        f.truncate(size)
-    meta = {
-        "cr3": k.pgd_pfn << PAGE_SHIFT,
-        "mode": k.mode.name,
-        "page_offset": k.page_offset,
-        "levels": k.paging_levels,
-        "maxphyaddr": 52,
-        "max_pfn": k.max_pfn,
-        "image_size": size,
-        "table_pages": int(len(pfns)),
-        "profile": k.profile.name,
-        "nx": bool(k.params.cpu.nx),
-    }
-    with open(os.path.join(directory, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-    return meta
+    """``directory/meta.json`` and the flat image (``memory.img``, or 1 TiB chunks plus a LiME
+    file): :func:`emu.tools.rawimage.write_raw`; returns the metadata."""
+    return rawimage.write_raw(k, directory, table_pfns(k))
 
 
 # ---------------------------------------------------------------------------
