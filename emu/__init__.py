@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:  # lazy: importing emu stays cheap
         from emu.boot import emulate as emulator
         return getattr(emulator, name)
     if name == "BootParams":
-        from emu.kernel.state import BootParams
+        from emu.kernel.params import BootParams
         return BootParams
     if name == "CpuFeatures":
         from emu.machine.cpu import CpuFeatures

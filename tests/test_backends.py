@@ -5,7 +5,7 @@ import pytest
 from emu.machine import engine as backend
 from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.machine.cpu import CpuFeatures
 
 from layouts import G, pc, table

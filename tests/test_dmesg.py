@@ -4,8 +4,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -484,3 +482,100 @@ def test_corpus_index_covers_logs():
         pytest.skip("no index.tsv")
     missing = [n for n in INDEX if not (CORPUS / n).is_file()]
     assert not missing
+
+
+# ---------------------------------------------------------------------------
+# the line-kind table, options of the kernel's choosing, new fields
+# ---------------------------------------------------------------------------
+KIND_EXAMPLES = {
+    "version": ["Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) (gcc-12) #1 SMP"],
+    "command_line": ["Command line: console=ttyS0 memblock=debug"],
+    "kernel_command_line": ["Kernel command line: console=ttyS0"],
+    "e820_entry": ["BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
+                   "BIOS-e820: 0000000000000000 - 000000000009f800 (usable)", "Xen: [mem 0x0-0xfff] usable",
+                   "user: [mem 0x0000000000000000-0x000000000009fbff] usable",
+                   "modified: [mem 0x0000000000000000-0x0000000000000fff] reserved",
+                   "[mem 0x0000000000000000-0x000000000009fbff] usable"],
+    "e820_user_header": ["e820: user-defined physical RAM map:"],
+    "e820_modified_header": ["modified physical RAM map:"],
+    "e820_edit": ["e820: update [mem 0x00000000-0x00000fff] usable ==> reserved",
+                  "e820 remove range: 00000000000a0000 - 0000000000100000 (usable)"],
+    "last_pfn": ["e820: last_pfn = 0x1ffe0 max_arch_pfn = 0x400000000", "last_pfn = 0x140000 max_arch_pfn = 0x1000000"],
+    "pagetable": ["init_memory_mapping: [mem 0x00000000-0x000fffff]", " [mem 0x00000000-0x000fffff] page 4k",
+                  " 0000000000 - 0000200000 page 4k", "BRK [0x01fdd000, 0x01fddfff] PGTABLE",
+                  "kernel direct mapping tables up to 0x37bfdfff @ [mem 0x01ffa000-0x01ffffff]",
+                  "calculate_table_space_size: x", "Using GB pages for direct mapping",
+                  "Failed to release memory for alloc_low_pages()", "Kernel panic - not syncing: x"],
+    "ramdisk": ["RAMDISK: [mem 0x1fedf000-0x1ffdffff]", "RAMDISK: 3736f000 - 37fef6cb"],
+    "initial_memory_mapped": ["initial memory mapped: [mem 0x00000000-0x01ffffff]", "initial memory mapped : 0 - 20000000"],
+    "trampoline": ["Base memory trampoline at [ffff880000099000] 99000 size 24576"],
+    "nx": ["NX (Execute Disable) protection: active", "Notice: NX (Execute Disable) protection missing in CPU!",
+           "Using x86 segment limits to approximate NX protection"],
+    "memavail": ["889MB LOWMEM available.", "4230MB HIGHMEM available."],
+    "memblock_call": ["memblock_reserve: [0x0000000004400000-0x0000000004410fff] setup_arch+0x797/0xd4f",
+                      "memblock_phys_alloc_range: 28672 bytes align=0x1000 from=0x0 max_addr=0x100000 x+0x1/0x2"],
+    "memblock_call_": ["__memblock_free_early: [0x0000000000001000-0x0000000000001fff] x+0x1/0x2"],
+    "early_res": ["#2 [0001000000 - 0001b18e00]    TEXT DATA BSS ==> [0001000000 - 0001b18e00]"],
+    "memblock_dump": ["MEMBLOCK configuration:"],
+    "pti": ["Kernel/User page tables isolation: enabled"],
+    "cpu0": ["smpboot: CPU0: Intel(R) Core(TM) i7 CPU (family: 0x6)", "CPU0: AMD Athlon(tm) 64 Processor"],
+}
+
+
+class TestLineKinds:
+    def test_every_kind_named_and_documented(self):
+        names = [k.name for k in D.LINE_KINDS]
+        assert len(set(names)) == len(names) and all(k.doc for k in D.LINE_KINDS)
+        assert set(KIND_EXAMPLES) | {"memblock_dump_region"} == set(names)
+
+    @pytest.mark.parametrize("kind", sorted(KIND_EXAMPLES))
+    def test_dispatch_reaches_each_kind(self, kind):
+        """A line can only be taken by the kinds its first character selects: each kind's
+        ``starts`` must admit its own lines (a wrong ``starts`` would lose them)."""
+        k = next(x for x in D.LINE_KINDS if x.name == kind)
+        for line in KIND_EXAMPLES[kind]:
+            st = line.strip()
+            assert k in D._BY_FIRST.get(st[0], D._ANY_KINDS), (kind, line)
+            if kind not in ("e820_entry", "e820_edit"):
+                assert k.match(st), (kind, line)
+
+    def test_each_example_taken_by_its_kind(self):
+        head = "Linux version 4.4.0 (a@b) (gcc) #1\nBIOS-e820: [mem 0x0000000000000000-0x000000001fffffff] usable\n"
+        bl = D.parse_boot_log(head + "MEMBLOCK configuration:\n reserved[0x0]\t[0x0000000000000000-0x0000000000000fff], "
+                              "0x0000000000001000 bytes flags: 0x0\nsmpboot: CPU0: AMD x\n"
+                              "Kernel/User page tables isolation: disabled on command line.\n")
+        assert len(bl.memblock_dumps) == 1 and bl.memblock_dumps[0].reserved[0].end == 0x1000
+        assert bl.cpu.vendor == "amd" and bl.pti is False
+
+
+class TestKernelChoices:
+    def test_new_options(self):
+        o = D.parse_command_line("no5lvl nokaslr memblock=debug clearcpuid=pdpe1gb,la57 mitigations=off "
+                                 "nopti debug_pagealloc=on nogbpages noexec=off mem=2G memmap=exactmap movable_node")
+        assert o.no5lvl and o.kaslr is False and o.memblock_debug and o.clearcpuid == ["pdpe1gb", "la57"]
+        assert o.mitigations == "off" and o.pti == "off" and o.debug_pagealloc is True and o.gbpages is False
+        j = o.to_json()
+        assert j["mem"] == "0x80000000" and j["gbpages"] is False and j["kaslr"] is False and j["memmap"] == ["exactmap"]
+        assert D.parse_command_line("kaslr").kaslr is True
+        assert D.parse_command_line("").to_json() == {}
+
+    def test_cpu_facts_apart_from_choices(self):
+        """nogbpages is the kernel's choice: the log's CPU facts do not change with it."""
+        text = ("Linux version 6.1.0 (a@b) (gcc) #1\nCommand line: nogbpages\n"
+                "BIOS-e820: [mem 0x0000000000000000-0x000000001fffffff] usable\n")
+        bl = D.parse_boot_log(text)
+        assert bl.options.gbpages is False and bl.cpu.gbpages is None and bl.gb_pages is False
+        assert bl.command_line_lineno == 2
+
+    def test_version_record(self):
+        bl = D.parse_boot_log(LOG64, "x.log")
+        assert bl.version is not None and bl.version.release == "3.14.0-foo" and bl.version.version == "3.14.0"
+        assert bl.version_lineno == 1
+        bl = D.parse_boot_log(LOG32, "y.log")
+        assert bl.version.distro == "ubuntu" and bl.version.pae_hint is True
+
+    def test_load_names(self, tmp_path):
+        p = tmp_path / "x.log"
+        p.write_text(LOG64)
+        bl = D.load_boot_log(p)
+        assert bl.name == "x.log" and bl.path == str(p)

@@ -65,8 +65,8 @@ def test_estimate_matches_what_the_emulation_takes(name, e820, profile, params, 
     r = emulate(e820.copy(), profile, params, check=False, max_memory=4 << 30)
     (est,) = estimates
     k = r.kernel
-    pages = len(k.table_pages)
-    assert k.phys.nframes == pages
+    pages = k.phys.nframes          # the table pages the log books and the image's static tables
+    assert pages >= len(k.table_pages)
     assert pages <= est.table_pages <= max(pages * 1.1, pages + E.SLACK_PAGES + 3), (est.table_pages, pages)
     tp = k.table_pages
     measured = k.phys.used_bytes + sum(getattr(tp, c).nbytes for c in ("pfn", "level", "src", "mapped", "call"))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emu.machine import engine as backend  # noqa: E402
 from emu.kernel.arch.x86.kernel.e820 import E820Entry, E820Table  # noqa: E402
 from emu.boot.emulate import emulate  # noqa: E402
-from emu.kernel.state import BootParams  # noqa: E402
+from emu.kernel.params import BootParams  # noqa: E402
 from emu.machine.phys import PhysMem  # noqa: E402
 from emu.machine.cpu import CpuFeatures  # noqa: E402
 from emu.machine.mmu import MMU, enumerate_tables, translate  # noqa: E402

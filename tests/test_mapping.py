@@ -3,7 +3,8 @@ import pytest
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED
 from emu.boot.emulate import emulate
-from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK, BootParams
+from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK
+from emu.kernel.params import BootParams
 from emu.kernel.arch.x86.mm.init import alloc_low_pages
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.printk import KernelPanic
@@ -65,7 +66,9 @@ def test_entries_are_the_kernels(profile, slot):
     r = emulate(APPENDIX, profile, NO_GB)
     k = r.kernel
     pgd = k.phys.table(k.pgd_pfn)
-    assert int(pgd[slot]) & 0xFFF == 0x067 and all(int(pgd[i]) == 0 for i in range(512) if i != slot)
+    # the direct-map slot, and PGD[511]: the kernel image's half (head_64.S)
+    assert int(pgd[slot]) & 0xFFF == 0x067 and all(int(pgd[i]) == 0 for i in range(511) if i != slot)
+    assert int(pgd[511]) & 0xFFF == 0x067
     pud = k.phys.table(int(pgd[slot]) >> 12)
     pmd0 = k.phys.table(int(pud[0]) >> 12)
     pte0 = k.phys.table(int(pmd0[0]) >> 12)
@@ -163,9 +166,10 @@ def test_alloc_low_pages_panics():
 
 
 def test_real_end_without_free_block_5_15_vs_chkret():
-    # 5 MiB of RAM above 1M, all of it reserved but [2M, 3M): no free 2M-aligned 2M block
+    # 6 MiB of RAM above 1M, all of it reserved but [1M, 2M) (the kernel image from 2M): no free
+    # 2M-aligned 2M block
     e820 = table((0, 0x9F000), (0x100000, 0x600000))
-    p = BootParams(cpu=CpuFeatures(gbpages=False), gbpages=False, kernel_start=0x300000, brk_base=0x5F0000)
+    p = BootParams(cpu=CpuFeatures(gbpages=False), gbpages=False, kernel_start=0x200000, brk_base=0x5F0000)
     r = emulate(e820, "5.15", p)
     # memblock_phys_free(0, PMD_SIZE) un-reserves [0, 2M): the kernel bug H14
     assert not r.kernel.memblock.reserved.overlaps(0, 0x10000)

@@ -18,7 +18,7 @@ from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
 
 from emu.inputs.e820 import EMBEDDED_DEFAULT
 from emu.boot.emulate import emulate
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.tools.oracle import gdbstub
 from emu.tools.oracle.compare import compare, params_from_guest, resolve_profile
 from emu.tools.oracle.qemu import Guest, QemuLayout
@@ -159,7 +159,7 @@ def _guest_from_emu(e820: E820Table, params: BootParams, profile: str = "6.1") -
     # what the kernel has reserved at init_mem_mapping: kernel image + BRK, low memory
     g.memblock_reserved = list(k0.memblock.reserved)
     g.pgt_buf_start, g.pgt_buf_top = k0.pgt_buf_start, k0.pgt_buf_top
-    g.kernel_start = params.kernel_start
+    g.kernel_start = k0.params.kernel_start
     g.max_pfn = k.max_pfn
     g.cr3 = k.pgd_pfn << 12
     g.cr4 = (1 << 12) if params.la57 else 0
@@ -200,7 +200,8 @@ def test_walk_agrees_with_enumerate_tables():
     r = emulate(HOLES.copy(), "6.1", BootParams(cpu=CpuFeatures(gbpages=False)), check=False)
     k = r.kernel
     t = emu_tree(k)
-    s = enumerate_tables(k.phys, MMU(cr3=k.pgd_pfn << 12, levels=4, maxphyaddr=52))
+    lo = (k.page_offset >> 39) & 511          # the direct map's slots (emu_tree's), not PGD[511]
+    s = enumerate_tables(k.phys, MMU(cr3=k.pgd_pfn << 12, levels=4, maxphyaddr=52), lo, lo + 128)
     sizes = [size for _, _, size, _ in t.leaves()]
     assert sizes.count(1 << 12) == s.leaves_4k and sizes.count(1 << 21) == s.leaves_2m
     assert set(t.tables) == {int(p) for p in s.tables[:, 0]} - {k.pgd_pfn}

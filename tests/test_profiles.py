@@ -4,7 +4,7 @@ import pytest
 from emu.tools.diff import compare
 from emu.kernel.arch.x86.kernel.e820 import E820_RESERVED
 from emu.boot.emulate import emulate
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import PROFILES, get_profile, profile_table
 
@@ -26,12 +26,42 @@ def test_version_lookup():
     assert get_profile("3.19.0-15-generic").name == "3.19"
     assert get_profile("3.8.0-29-generic").name == "3.5"
     assert get_profile("2.6.32-22-generic-pae").name == "2.6.31"
+    assert get_profile("3.0.0-15-generic").name == "2.6.38"     # memblock's table-space search
     assert get_profile("6.1.0-13-amd64").name == "6.1"
     assert get_profile("seed").name == "seed"            # only by name
     assert all(get_profile(p.name) is p for p in PROFILES.values())
     rows = profile_table()
     assert [r[0] for r in rows][0] == "2.6.31"
-    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6"))  # 6.1, 6.6 name releases
+    # every named profile but the oldest changes something, except the releases people run
+    assert all(r[2] for r in rows if r[0] not in ("2.6.31", "6.1", "6.6", "6.12", "6.18"))
+
+
+def test_stable_kernels_resolve_by_the_changes_they_carry():
+    """A stable kernel carries the backports its branch got (sources in emu.kernel.profiles)."""
+    from emu.kernel.profiles import explain
+    p = get_profile("5.10.223")                     # 88e0a74902f8 reached 5.10.y at 5.10.138
+    assert p.name == "5.10.223" and p.pud_large_from_prot is False and p.pgt_buf_pages_5level is None
+    assert get_profile("5.10.137").pud_large_from_prot is True
+    assert get_profile("6.1.192").real_end_check_return and not get_profile("6.1.140").real_end_check_return
+    assert get_profile("6.1.141").real_end_check_return                     # 631ca8909fd5 from 6.1.141
+    assert get_profile("6.12.31").real_end_check_return and not get_profile("6.12.30").real_end_check_return
+    assert get_profile("4.19.129").log_brk == "none" and get_profile("4.19.128").log_brk != "none"
+    assert get_profile("4.19.5").page_offset == 0xFFFF888000000000 != get_profile("4.19.4").page_offset
+    why = {c["id"]: (c["carried"], c["why"]) for c in explain("5.10.223")["changes"]}
+    assert why["pud_leaf_pse_only"] == (True, "stable 5.10.y from 5.10.138")
+    assert why["pgt_buf_5level"] == (False, "mainline 5.12 > 5.10 (no 5.10.y backport)")
+    assert why["init_memory_mapping_prot"] == (True, "mainline 5.7 <= 5.10")
+
+
+def test_every_change_names_its_source_and_fields():
+    from emu.kernel.profiles import CHANGES, Profile
+    import dataclasses
+    names = {f.name for f in dataclasses.fields(Profile)}
+    for c in CHANGES:
+        assert c.sources and c.sets and set(c.sets) <= names, c.id
+        assert c.confidence in ("verified", "likely", "corpus"), c.id
+        assert not c.commit or len(c.commit) >= 12, c.id
+    assert [c.mainline for c in CHANGES] == sorted(c.mainline for c in CHANGES)
 
 
 def test_prepatch_maps_holes_top_down_does_not():
@@ -48,17 +78,20 @@ def test_prepatch_maps_holes_top_down_does_not():
 
 def test_hex_printk_and_end_based_sizing_before_3_5():
     r = emulate(HOLE, "3.0", NO_GB)
-    assert lines(r)[:3] == ["init_memory_mapping: 0000000000000000-00000000bff00000",
+    assert lines(r)[:4] == ["initial memory mapped : 0 - 20000000",   # x86-64 printed it until 3.8
+                            "init_memory_mapping: 0000000000000000-00000000bff00000",
                             " 0000000000 - 00bfe00000 page 2M", " 00bfe00000 - 00bff00000 page 4k"]
     # the second call sizes its buffer for [0, 6G), not for [4G, 6G): 1 PUD page + 6 PMD pages
     assert lines(r)[-1] == "kernel direct mapping tables up to 180000000 @ bfef9000-bff00000"
     r5 = emulate(HOLE, "3.5", NO_GB)
     assert lines(r5)[-1] == "kernel direct mapping tables up to 0x17fffffff @ [mem 0xbfefd000-0xbfefffff]"
+    assert lines(r5)[0] == "initial memory mapped: [mem 0x00000000-0x1fffffff]"
+    assert not any(l.startswith("initial memory mapped") for l in lines(emulate(HOLE, "3.9", NO_GB)))
 
 
 def test_2_6_31_places_the_buffer_first_fit_from_0x8000():
     r = emulate(HOLE, "2.6.31", NO_GB)
-    assert lines(r)[3] == "kernel direct mapping tables up to bff00000 @ 8000-d000"
+    assert lines(r)[4] == "kernel direct mapping tables up to bff00000 @ 8000-d000"
 
 
 def test_prepatch_clears_the_static_identity_map_past_lowmem():
@@ -101,8 +134,8 @@ def test_seed_real_end_is_only_page_aligned():
     assert v310[1] == "init_memory_mapping: [mem 0x17fc00000-0x17fdfffff]"
 
 
-def test_pr_debug_from_4_4_and_brk_line_gone_from_5_8():
-    for name, imm, brk in (("3.19", True, True), ("4.4", False, True), ("5.8", False, False)):
+def test_pr_debug_from_4_5_and_brk_line_gone_from_5_8():
+    for name, imm, brk in (("3.19", True, True), ("4.4", True, True), ("4.5", False, True), ("5.8", False, False)):
         r = emulate(pc(6 * G), name, NO_GB)
         assert any(l.startswith("init_memory_mapping") for l in r.log) == imm, name
         assert any(l.startswith("BRK") for l in r.log) == brk, name
@@ -126,3 +159,30 @@ def test_5level_maps_beyond_64t():
     # 4-level: MAX_PHYSMEM_BITS 46 caps max_pfn below 64 TiB; the RAM above is not mapped
     r4 = emulate(e, "6.1", BootParams())
     assert r4.kernel.max_pfn == 0x80000
+
+
+def test_6_11_to_6_17_changes():
+    """The e820 type sets, the 5-level BRK size and the PTI command-line rule of 6.7-6.17
+    (research/kernel_x86_64_more.md), and which stable kernels do not carry them."""
+    assert get_profile("6.10").e820_keep_types == (1, 128) and get_profile("6.10").end_pfn_types == (1,)
+    assert get_profile("6.12.118").e820_keep_types == (1, 3, 128)
+    assert get_profile("6.12.118").end_pfn_types == (1, 3)
+    assert get_profile("6.1.192").end_pfn_types == (1,)             # 06fa48d85b09 not in 6.1.y
+    assert get_profile("6.15").e820_keep_types == (1, 3)
+    assert get_profile("6.15").pgt_buf_count(False, False) == 6
+    assert get_profile("6.16").pgt_buf_count(False, False) == 8      # 7212b58d6d71
+    assert get_profile("6.16").pgt_buf_count(True, False) == 16
+    assert get_profile("6.1").pti_on_beats_mitigations_off
+    assert not get_profile("6.7").pti_on_beats_mitigations_off
+    assert get_profile("6.17").pti_on_beats_mitigations_off
+
+
+def test_max_pfn_counts_acpi_from_6_11():
+    """06fa48d85b09: an ACPI-data range above the last RAM raises max_pfn (and the
+    'last_pfn' line) from 6.11 on; the direct map is the same."""
+    from emu import emulate
+    from emu.inputs.e820 import E820Map
+    e820 = E820Map([(0, 0x9f000, 1), (0x100000, 0x7ee00000, 1), (0x7ef00000, 0x100000, 3)])
+    old, new = emulate(e820, "6.10"), emulate(e820, "6.11")
+    assert old.kernel.max_pfn == 0x7ef00 and new.kernel.max_pfn == 0x7f000
+    assert old.direct_map == new.direct_map and new.verify.ok

@@ -1,7 +1,7 @@
 """split_mem_range + adjust_range_page_size_mask (arch/x86/mm/init.c), the kernel's own cases."""
 import pytest
 
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.kernel.arch.x86.mm.init import probe_page_size_mask, split_mem_range
 from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M
 from emu.machine.cpu import CpuFeatures

@@ -88,6 +88,10 @@ class BootView(Protocol):
     profile: ProfileView
     #: the kernel image as placed: physical [_text, _brk_end)
     image: Tuple[int, int]
+    #: x86-64: phys_base (where _text lies minus where it is linked to run)
+    phys_base: int
+    #: x86-64: the image's static tables below PGD[511], (pfn, level, name)
+    image_tables: Sequence[Tuple[int, int, str]]
     #: i386: is_kernel_text's physical [_text, __init_end] (inclusive)
     kernel_text: Tuple[int, int]
     #: i386: the lowest virtual address of the fixmap's page tables

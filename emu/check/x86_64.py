@@ -34,6 +34,7 @@ Rules (the ``rule`` field of a :class:`Violation`):
 ``acct.directmap``   ``DirectMap4k/2M/1G`` differ from the count derived from the leaves and the logged pieces
 ``acct.tables``      page-table pages per level differ between the allocation log, the walk and the
                      number of distinct slots the leaves need
+``image.*``          the kernel image's half of the root table (PGD[511]): see :mod:`emu.check.image`
 
 This module checks x86-64 (4- and 5-level paging); :mod:`emu.check.i386` checks PAE and
 32-bit paging with the same rules where they apply.  The checker imports nothing of the
@@ -61,6 +62,7 @@ from emu.check.intervals import (
     merge as _merge,
     subtract as _subtract,
 )
+from emu.check.image import verify_kernel_image
 from emu.check.report import MAX_PER_RULE, Report, Violation
 from emu.inputs.dmesg import PIECE_SHIFTS, page_pieces
 from emu.machine import bits
@@ -74,6 +76,8 @@ ISA_END = 0x100000
 _U64 = np.uint64
 #: e820 types the kernel maps as RAM (E820_RAM, E820_RESERVED_KERN)
 RAM_TYPES = (1, 128)
+#: top-level slots of the direct map (2^46 bytes of 2^39-byte slots, or 2^55 of 2^48)
+DIRECT_MAP_SLOTS = 128
 #: flags of an entry that points to a lower table: _PAGE_TABLE (P RW US A D)
 TABLE_ENTRY_FLAGS = 0x067
 #: _KERNPG_TABLE (P RW A D): entries of the static tables in the kernel image
@@ -219,10 +223,17 @@ class _Ctx:
         self.engine = engine
         self.mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
 
+    @property
+    def direct_slots(self) -> range:
+        """The top-level slots of the direct map: 64 TiB (4-level) or 32 PiB (5-level) from
+        PAGE_OFFSET, 128 slots either way."""
+        lo = (self.po >> self.mode.top_shift) & 511
+        return range(lo, min(512, lo + DIRECT_MAP_SLOTS))
+
     def enumerate(self) -> TreeSummary:
         """Every present entry of the direct map's top-level slots."""
-        lo = (self.po >> self.mode.top_shift) & 511
-        return enumerate_tables(self.k.phys, self.mmu, lo, 512, engine=self.engine)
+        sl = self.direct_slots
+        return enumerate_tables(self.k.phys, self.mmu, sl.start, sl.stop, engine=self.engine)
 
     def translate(self, vas: np.ndarray):
         return translate(self.k.phys, self.mmu, vas, engine=self.engine)
@@ -662,6 +673,7 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     _check_upper_entries(c, tree, image_lo, image_hi)
     if accounting:
         _check_sizes_and_accounting(c, tree)
+    verify_kernel_image(k, r, c.direct_slots, engine)
     return r
 
 

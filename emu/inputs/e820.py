@@ -15,9 +15,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from emu.errors import EmuError
+from emu.inputs.files import MAX_INPUT_BYTES, MAX_SYSFS_BYTES, display_path, read_input
 from emu.inputs.logtext import normalize_log
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "U64_MAX", "E820_MAX", "ISA_END_ADDRESS",
     "E820Entry", "E820Error", "E820Map", "type_from_name",
     "parse_e820_line", "looks_like_e820_line", "parse_e820_json", "parse_e820_text", "parse_sysfs_memmap",
-    "load_e820", "EMBEDDED_DEFAULT",
+    "load_e820", "EMBEDDED_DEFAULT", "MAX_SYSFS_ENTRIES",
 ]
 
 # --- type numbers (arch/x86/include/asm/e820.h v3.6; asm/e820/types.h v4.12+) ---
@@ -425,38 +426,56 @@ def parse_e820_text(text: Union[str, bytes], name: str = "<text>", max_phys_bits
     return E820Map(out)
 
 
+#: at most this many ``/sys/firmware/memmap/N`` entries are read (a real map has tens)
+MAX_SYSFS_ENTRIES = 16384
+
+
 def parse_sysfs_memmap(root: Union[str, os.PathLike] = "/sys/firmware/memmap",
                        max_phys_bits: int = 52) -> E820Map:
-    """Read ``/sys/firmware/memmap/<n>/{start,end,type}`` (end inclusive) in numeric order."""
+    """Read ``/sys/firmware/memmap/<n>/{start,end,type}`` (end inclusive) in numeric order.
+
+    Every file is read through :func:`emu.inputs.files.read_input` (regular files of at most
+    :data:`~emu.inputs.files.MAX_SYSFS_BYTES` bytes); more than :data:`MAX_SYSFS_ENTRIES`
+    entries is an error.  Errors name the full path."""
     rootp = Path(root)
-    name = str(rootp)
+    name = display_path(rootp)
     if not rootp.is_dir():
         raise E820Error("%s: not a directory (no /sys/firmware/memmap?)" % name)
-    dirs = [d for d in rootp.iterdir() if d.is_dir() and d.name.isdigit()]
-    dirs.sort(key=lambda d: int(d.name))
+    dirs = []
+    try:
+        with os.scandir(rootp) as it:
+            for d in it:
+                if d.name.isdigit() and d.is_dir():
+                    dirs.append(d.name)
+                    if len(dirs) > MAX_SYSFS_ENTRIES:
+                        raise E820Error("%s: more than %d memmap entries" % (name, MAX_SYSFS_ENTRIES))
+    except OSError as exc:
+        raise E820Error("%s: cannot list: %s" % (name, exc.strerror or exc)) from None
+    dirs.sort(key=int)
     out = []
-    for d in dirs:
-        try:
-            start_s = (d / "start").read_text().strip()
-            end_s = (d / "end").read_text().strip()
-            type_s = (d / "type").read_text().strip()
-        except OSError as exc:
-            raise E820Error("%s: %s: %s" % (name, d.name, exc.strerror or exc)) from None
+    for dn in dirs:
+        entry = rootp / dn
+
+        def field(f: str) -> str:
+            raw = read_input(entry / f, "memmap %s" % f, MAX_SYSFS_BYTES, error=E820Error)
+            return raw.decode("ascii", errors="replace").strip()
+
+        start_s, end_s, type_s = field("start"), field("end"), field("type")
         try:
             start = int(start_s, 16) if start_s.lower().startswith("0x") else int(start_s, 0)
             end = int(end_s, 16) if end_s.lower().startswith("0x") else int(end_s, 0)
         except ValueError:
-            raise E820Error("%s: %s: bad start/end %r/%r" % (name, d.name, start_s, end_s)) from None
+            raise E820Error("%s: %s: bad start/end %r/%r" % (name, dn, start_s[:40], end_s[:40])) from None
         try:
             type_ = type_from_name(type_s)
         except ValueError:
-            raise E820Error("%s: %s: unknown memmap type %r" % (name, d.name, type_s)) from None
+            raise E820Error("%s: %s: unknown memmap type %r" % (name, dn, type_s[:60])) from None
         if end < start:
-            raise E820Error("%s: %s: inverted range [%#x-%#x]" % (name, d.name, start, end))
+            raise E820Error("%s: %s: inverted range [%#x-%#x]" % (name, dn, start, end))
         size = end - start + 1
         problem = _check_limits(start, size, max_phys_bits)
         if problem:
-            raise E820Error("%s: %s: %s" % (name, d.name, problem))
+            raise E820Error("%s: %s: %s" % (name, dn, problem))
         out.append(E820Entry(start, size, type_))
     if not out:
         raise E820Error("%s: no memmap entries" % name)
@@ -468,15 +487,18 @@ _RE_JSON_START = re.compile(r"^\s*(\{|\[\s*(\{|\]|$))")
 
 def load_e820(path: Union[str, os.PathLike], max_phys_bits: int = 52) -> E820Map:
     """Load an e820 map: a ``/sys/firmware/memmap``-style directory, JSON
-    (content starting with ``[{``/``{``) or kernel-printed text / a boot log."""
+    (content starting with ``[{``/``{``) or kernel-printed text / a boot log.
+
+    Files are read through :func:`emu.inputs.files.read_input`: at most
+    :data:`~emu.inputs.files.MAX_INPUT_BYTES`; devices, FIFOs, sockets, empty and binary
+    files refused; errors name the full path."""
     p = Path(path)
-    name = p.name or str(p)
     if p.is_dir():
         return parse_sysfs_memmap(p, max_phys_bits)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise E820Error("%s: cannot read: %s" % (name, exc.strerror or exc)) from None
+    name = display_path(p)
+    raw = read_input(p, "e820 map", MAX_INPUT_BYTES, empty_ok=True, error=E820Error)
+    if not raw.strip():
+        raise E820Error("%s: empty file: no e820 entries" % name)
     if b"\x00" in raw:
         raise E820Error("%s: binary data, not an e820 map" % name)
     text = raw.decode("utf-8", errors="replace")

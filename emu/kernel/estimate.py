@@ -186,6 +186,9 @@ def table_pages_64(profile, params, table, max_pfn: int, max_low_pfn: int) -> in
     if params.la57:
         pages += distinct_blocks(mapped, 48)
     pages += 1                                               # the PGD (init_top_pgt)
+    # the image's half (head_64.S): level3/level2_kernel_pgt, level2_fixmap_pgt, the fixmap's
+    # level1 pages, bm_pte, and level4_kernel_pgt with 5 levels
+    pages += 4 + profile.fixmap_pmd_num + (1 if params.la57 else 0)
     if profile.early_direct_map == "ident_1g":
         pages += 2                                           # level3/level2_ident_pgt
     return pages + SLACK_PAGES

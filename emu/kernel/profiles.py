@@ -1,21 +1,27 @@
-"""Kernel-version profiles: every behaviour difference between kernels, as data.
+"""Kernel versions as data: every behaviour change keyed by the commit that made it.
 
-A :class:`Profile` is one kernel behaviour (named after the first release that
-has it).  The mapping code in :mod:`emu.mm` never tests a version number; it
-reads the profile's fields.  Adding a kernel means adding a profile here.
+A :class:`Profile` is what the mapping code reads: one field per behaviour difference
+(the code in :mod:`emu.kernel` never tests a version number).  The profile of a kernel
+version is not written by hand: it is :func:`resolve` d from :data:`CHANGES`, the table of
+behaviour changes, each with its commit, the mainline release that first has it, the
+stable branches it was backported to (first sublevel), the Profile fields it sets, and
+its sources.  A version carries a change when its mainline release is at or after the
+change's, or when it is on a stable branch the change reached, at or after that sublevel
+(5.10.223 carries 88e0a74902f8 from 6.0 through 5.10.138).  Distribution kernels that
+carry extra backports are data too (:data:`DISTRO_BACKPORTS`).
 
-Sources for each field are kernel files, cited per profile in ``source``;
-``emu profiles`` prints the table of differences.
+Named profiles (``--profile 3.13``) are the mainline releases where a change lands;
+``seed`` (the top-down patch as posted, never merged as such) is chosen by name only.
+``emu profiles --version 5.10.223`` shows which changes a version carries and why.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from emu.errors import EmuError
-
 
 # printk visibility levels of a line
 LEVEL_INFO = "info"         # pr_info / KERN_INFO: in the default dmesg
@@ -99,8 +105,24 @@ class Profile:
     max_physmem_bits_l5: int = 52
     #: 5-level paging supported (CONFIG_X86_5LEVEL)
     la57_supported: bool = False
+    #: FIXMAP_PMD_NUM: page tables of the permanent fixmap in level2_fixmap_pgt (level1_fixmap_pgt pages)
+    fixmap_pmd_num: int = 1
+    #: the level2_fixmap_pgt slot of fixmap index 0 (FIXADDR_TOP's PMD): 510 before 4.19
+    #: (FIXADDR_TOP = VSYSCALL_END - 4K), 507 from 4.19
+    fixmap_top_slot: int = 510
+
+    #: e820 types whose presence in a block keeps a page-table entry past the end of a
+    #: kernel_physical_mapping_init call (phys_p4d/pud/pmd/pte_init: e820__mapped_any of one of
+    #: them, else the entry is written 0): 1 = E820_RAM, 3 = E820_ACPI, 128 = E820_RESERVED_KERN
+    e820_keep_types: Tuple[int, ...] = (1, 128)
 
     # -- setup_arch ---------------------------------------------------------
+    #: e820 types e820__end_of_ram_pfn / e820__end_of_low_ram_pfn count (max_pfn, max_low_pfn,
+    #: the 'last_pfn =' line): 1 = E820_RAM, 3 = E820_ACPI
+    end_pfn_types: Tuple[int, ...] = (1,)
+    #: pti_check_boottime_disable: ``pti=on`` is obeyed even with ``mitigations=off`` (<= 6.6,
+    #: and again from 6.17, where only pti=auto follows the user/kernel attack vector)
+    pti_on_beats_mitigations_off: bool = True
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
     trim_bios_first_page: bool = True
     #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
@@ -115,6 +137,9 @@ class Profile:
     # -- defaults of the kernel configuration a distribution build uses ----
     default_randomize_memory: bool = False
     default_5level_config: bool = False
+    #: 5-level paging support is not a build option any more (7212b58d6d71, 6.16): the BRK
+    #: buffer is sized for it and level4_kernel_pgt is in every image
+    x86_5level_always: bool = False
 
     # -- before the top-down rewrite: pre-patch kernels and the posted seed -----
     #: how page tables are provided: "brk_top_down" (seed and 3.9+: BRK buffer, RAM mapped
@@ -166,10 +191,12 @@ class Profile:
     i386_align_large_pfn: bool = True
     #: setup_arch's ``initial memory mapped: [mem 0x00000000-%#010lx]`` (printk KERN_DEBUG, 3.6-4.19)
     i386_log_initial_mapped: str = LEVEL_DEBUG
+    #: the same line on x86-64 (KERN_DEBUG up to 3.8; 8170e6bed465 made it 32-bit only)
+    log_initial_mapped_64: str = LEVEL_NONE
 
     def pgt_buf_count(self, randomize_memory: bool, x86_5level_config: bool) -> int:
         """Number of BRK pages ``early_alloc_pgt_buf`` reserves for this configuration."""
-        if x86_5level_config and self.pgt_buf_pages_5level is not None:
+        if (x86_5level_config or self.x86_5level_always) and self.pgt_buf_pages_5level is not None:
             if randomize_memory and self.pgt_buf_pages_5level_randomize is not None:
                 return self.pgt_buf_pages_5level_randomize
             return self.pgt_buf_pages_5level
@@ -195,242 +222,87 @@ class Profile:
         return d
 
 
-def _derive(base: Profile, **changes: object) -> Profile:
-    return dataclasses.replace(base, **changes)
-
-
 # ---------------------------------------------------------------------------
-# x86-64, merged forms of the seed patch and later changes.
+# behaviour changes
 # ---------------------------------------------------------------------------
-V3_9 = Profile(
-    name="3.9",
-    version=(3, 9),
-    summary="seed series as merged (top-down from a free 2M block, BRK then memblock), "
-            "BRK off-by-one fixed (c9b3234a6aba), can_use_brk_pgt, BRK printk; 5-page BRK buffer; "
-            "split_mem_range merges before adjusting",
-    source="v3.9-rc1 x86/mm pull (index:29437457749); INIT_PGT_BUF_SIZE of 5 pages quoted from 3.9 "
-           "in linux-mm (Aug 2013); merge/adjust order swapped by 'x86: Fix adjust_range_size_mask "
-           "calling position' for 3.10",
-    pgt_buf_pages=5,
-    split_order="merge_adjust",
-)
+@dataclass(frozen=True)
+class Change:
+    """One behaviour change of the kernel code emu re-expresses."""
 
-V3_10 = _derive(
-    V3_9,
-    name="3.10",
-    version=(3, 10),
-    summary="BRK buffer 6 pages (3 for the ISA range, 3 for the first 2M); adjust_range_page_size_mask "
-            "before merging",
-    source="arch/x86/mm/init.c @ v3.10 (torvalds/linux 2606d244)",
-    pgt_buf_pages=6,
-    split_order="adjust_merge",
-)
+    id: str
+    #: the commit (12+ hex digits; "" when the commit could not be identified)
+    commit: str
+    subject: str
+    #: first mainline release that has it: (major, minor), or (2, 6, N) for 2.6.N
+    mainline: Tuple[int, ...]
+    #: what it changes, in emu's terms
+    summary: str
+    #: the Profile fields it sets
+    sets: Dict[str, object]
+    #: stable branches it reached: "5.10" -> first sublevel carrying it
+    stable: Dict[str, int] = field(default_factory=dict)
+    #: stable branches checked that did NOT get it (when known)
+    not_in_stable: Tuple[str, ...] = ()
+    sources: Tuple[str, ...] = ()
+    #: verified (commit, release and stable sublevels checked in sources), likely (commit or
+    #: release from one source), corpus (what real boot logs require; commit not pinned)
+    confidence: str = "likely"
 
-V3_13 = _derive(
-    V3_10,
-    name="3.13",
-    version=(3, 13),
-    summary="init_mem_mapping split into memory_map_top_down/memory_map_bottom_up (movable_node)",
-    source="index:46435840517 (x86/mem-hotplug bottom-up, merged for v3.13); mm/memblock.c v3.13",
-    bottom_up_supported=True,
-)
+    def carried_by(self, version: Tuple[int, ...]) -> Tuple[bool, str]:
+        """Does kernel ``version`` carry this change, and why."""
+        rel, sub = release_of(version)
+        branch = _vtext(rel)
+        if rel >= self.mainline:
+            return True, "mainline %s <= %s" % (_vtext(self.mainline), branch)
+        if branch in self.stable:
+            first = self.stable[branch]
+            if sub >= first:
+                return True, "stable %s.y from %s.%d" % (branch, branch, first)
+            return False, "stable %s.y has it from %s.%d only" % (branch, branch, first)
+        return False, "mainline %s > %s%s" % (_vtext(self.mainline), branch,
+                                              " (no %s.y backport)" % branch if branch in self.not_in_stable else "")
 
-V3_19 = _derive(
-    V3_13,
-    name="3.19",
-    version=(3, 19),
-    summary="step size rule: grow when mapped_ram_size >= step_size, by PMD_SHIFT-PAGE_SHIFT-1 bits "
-            "('x86: Fix step size adjustment during initial memory mapping')",
-    source="arch/x86/mm/init.c: old rule in android 3.18 trees, new rule in 4.2 and 4.6.2 "
-           "(JasonLeeLJQ/kernel-4.6.2); corpus 3.19/4.1/4.3 logs",
-    step_rule="new",
-    bottom_up_step_guard=True,
-)
+    def to_json(self) -> dict:
+        return {"id": self.id, "commit": self.commit, "subject": self.subject,
+                "mainline": _vtext(self.mainline), "stable": {k + ".y": v for k, v in self.stable.items()},
+                "summary": self.summary, "sets": {k: _jsonable(v) for k, v in self.sets.items()},
+                "sources": list(self.sources), "confidence": self.confidence}
 
-V4_1 = _derive(
-    V3_19,
-    name="4.1",
-    version=(4, 1),
-    summary="e820: E820_PRAM (type 12) printed as 'persistent (type 12)' and never merged",
-    source="arch/x86/kernel/e820.c @ 4.1-4.19 (e820_print_type, sanitize_e820_map)",
-    e820_persistent_names=True,
-    e820_nomerge=(12,),
-)
 
-V4_4 = _derive(
-    V4_1,
-    name="4.4",
-    version=(4, 4),
-    summary="init_memory_mapping and page lines become pr_debug ('x86, mm: quiet arch_add_memory()')",
-    source="index:20282155706; arch/x86/mm/init.c @ v4.6.2",
-    log_init_memory_mapping=LEVEL_PR_DEBUG,
-    log_page_lines=LEVEL_PR_DEBUG,
-    alloc_panic_prefix="alloc_low_pages",
-    pge_clears_global=True,
-)
+def release_of(version: Tuple[int, ...]) -> Tuple[Tuple[int, ...], int]:
+    """``(mainline release, stable sublevel)`` of a version: 3.x and later (3, 5, 7) ->
+    ((3, 5), 7); 2.6 kernels (2, 6, 32, 5) -> ((2, 6, 32), 5)."""
+    v = tuple(version)
+    if v[:2] == (2, 6):
+        return v[:3], (v[3] if len(v) > 3 else 0)
+    return v[:2], (v[2] if len(v) > 2 else 0)
 
-V4_8 = _derive(
-    V4_4,
-    name="4.8",
-    version=(4, 8),
-    summary="KASLR memory randomization doubles the BRK page-table buffer (INIT_PGD_PAGE_COUNT 6 -> 12)",
-    source="arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19)",
-    pgt_buf_pages_randomize=12,
-    default_randomize_memory=True,
-)
 
-V4_17 = _derive(
-    V4_8,
-    name="4.17",
-    version=(4, 17),
-    summary="PAGE_KERNEL masked by __default_kernel_pte_mask (no GLOBAL with PTI)",
-    source="arch/x86/include/asm/pgtable_types.h @ v4.19",
-    default_kernel_pte_mask=True,
-)
+def _vtext(v: Tuple[int, ...]) -> str:
+    return ".".join(str(x) for x in v)
 
-V4_19 = _derive(
-    V4_17,
-    name="4.19",
-    version=(4, 19),
-    summary="alloc_low_pages: no 'ran out of memory' panic, extend_brk fallback",
-    source="arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19)",
-    alloc_ran_out_panic=False,
-    alloc_extend_brk_fallback=True,
-)
 
-V4_20 = _derive(
-    V4_19,
-    name="4.20",
-    version=(4, 20),
-    summary="direct map moves to 0xffff888000000000 (PGD slot 273); 5-level paging available",
-    source="arch/x86/include/asm/page_64_types.h @ v5.10",
-    page_offset=0xFFFF888000000000,
-    page_offset_l5=0xFF11000000000000,
-    la57_supported=True,
-)
+def _jsonable(v: object) -> object:
+    if isinstance(v, int) and not isinstance(v, bool) and v > (1 << 53):
+        return "%#x" % v
+    if isinstance(v, tuple):
+        return list(v)
+    return v
 
-V5_5 = _derive(
-    V4_20,
-    name="5.5",
-    version=(5, 5),
-    summary="e820: EFI soft reservation: 'soft reserved' type, e820_nomerge() (PRAM, SOFT_RESERVED)",
-    source="arch/x86/kernel/e820.c @ 5.10 (MrGeek-zrh/linux-5.10)",
-    e820_soft_reserved=True,
-    e820_nomerge=(12, 0xEFFFFFFF),
-)
 
-V5_6 = _derive(
-    V5_5,
-    name="5.6",
-    version=(5, 6),
-    summary="ptdump moves to the generic mm/ptdump.c (top-level holes of 4-level paging shown as p4d)",
-    source="arch/x86/mm/dump_pagetables.c @ 5.10 (ptdump_walk_pgd)",
-    ptdump_generic=True,
-)
-
-V5_8 = _derive(
-    V5_6,
-    name="5.8",
-    version=(5, 8),
-    summary="BRK printk removed (67d631b7c05e); init_memory_mapping takes prot; "
-            "1G leaves built as prot | __PAGE_KERNEL_LARGE",
-    source="index:47569444744; arch/x86/mm/init.c, init_64.c @ v5.10",
-    log_brk=LEVEL_NONE,
-    pud_large_from_prot=True,
-)
-
-V5_11 = _derive(
-    V5_8,
-    name="5.11",
-    version=(5, 11),
-    summary="memblock bottom-up allocations no longer start at kernel_end",
-    source="index:13079177823 (memblock: do not start bottom-up allocations with kernel_end)",
-    memblock_bottom_up_clamp=False,
-)
-
-V5_12 = _derive(
-    V5_11,
-    name="5.12",
-    version=(5, 12),
-    summary="BRK buffer sized for 5-level tables (167dcfc08b0b): 2 x INIT_PGD_PAGE_TABLES (3, or 4 "
-            "with CONFIG_X86_5LEVEL), doubled with RANDOMIZE_MEMORY",
-    source="index:37643012231; arch/x86/mm/init.c @ 6.1",
-    pgt_buf_pages=6,
-    pgt_buf_pages_randomize=12,
-    pgt_buf_pages_5level=8,
-    pgt_buf_pages_5level_randomize=16,
-    default_5level_config=True,
-)
-
-V5_15 = _derive(
-    V5_12,
-    name="5.15",
-    version=(5, 15),
-    summary="memblock_find_in_range made private: real_end block and page tables via "
-            "memblock_phys_alloc_range (real_end block freed again)",
-    source="index:46100203408; arch/x86/mm/init.c @ 6.1 (GrapheneOS/kernel_common-6.1)",
-    alloc_uses_phys_alloc_range=True,
-    real_end_alloc_and_free=True,
-)
-
-V6_0 = _derive(
-    V5_15,
-    name="6.0",
-    version=(6, 0),
-    summary="1G leaves built as prot | _PAGE_PSE again, so PTI's missing GLOBAL stays missing "
-            "(88e0a74902f8 'x86/mm: Use proper mask when setting PUD mapping', also in 5.10.y stable)",
-    source="oracle: Debian 6.1.0-56 (6.1.192) under QEMU with PTI: 1G leaves 0x...e3; commit 88e0a74902f8",
-    pud_large_from_prot=False,
-)
-
-V6_1 = _derive(
-    V6_0,
-    name="6.1",
-    version=(6, 1),
-    summary="as 6.0 (6.1.0 as released)",
-    source="arch/x86/mm/init.c, init_64.c @ 6.1; matched raw entry for raw entry against Debian's 6.1 "
-           "under QEMU (emu oracle)",
-)
-
-V6_1_137 = _derive(
-    V6_1,
-    name="6.1.137",
-    version=(6, 1, 137),
-    summary="6.1.y stable with the real_end allocation check (fd5935f9c204, backported as 631ca8909fd5 "
-            "in May 2025 on top of 6.1.136; first sublevel approximate)",
-    source="oracle: Debian 6.1.0-56 (6.1.192) prints 'Failed to release memory for alloc_low_pages()'; "
-           "AUTOSEL mail (index:46627380276)",
-    real_end_check_return=True,
-)
-
-V6_6 = _derive(
-    V6_1,
-    name="6.6",
-    version=(6, 6),
-    summary="as 6.1 (6.6.0 as released)",
-    source="arch/x86/mm/init.c @ 6.6 (GrapheneOS/kernel_common-6.6)",
-)
-
-V6_15 = _derive(
-    V6_6,
-    name="6.15",
-    version=(6, 15),
-    summary="real_end allocation failure handled (fd5935f9c204, also in late 6.1.y/6.6.y stable)",
-    source="index:48871009006",
-    real_end_check_return=True,
-)
-
-# ---------------------------------------------------------------------------
-# Before the top-down rewrite, and the rewrite as posted.
-# ---------------------------------------------------------------------------
-V2_6_31 = _derive(
-    V3_9,
+#: Linux 2.6.31's behaviour, the base every change applies to
+BASE = Profile(
     name="2.6.31",
     version=(2, 6),
     summary="pre-patch, pre-memblock: setup_arch maps [0, max_low_pfn) then [4G, max_pfn), each call "
-            "sizing its table buffer from 0 to end and placing it first-fit from 0x8000 (find_e820_area)",
-    source="arch/x86/mm/init.c, init_64.c @ 2.6.31/2.6.32 (find_early_table_space(end, use_pse, "
-           "use_gbpages), find_e820_area); corpus 2.6.31 log",
+            "sizing its table buffer from 0 to end and placing it first-fit from 0x8000 (64-bit; 0x7000 "
+            "on 32-bit) with find_e820_area",
+    source="arch/x86/mm/init.c, init_64.c @ 2.6.31/2.6.32 (find_early_table_space(end, use_pse, use_gbpages), "
+           "find_e820_area); corpus 2.6.31 and 2.6.32 logs",
+    pgt_buf_pages=0,
+    can_use_brk_pgt=False,
+    memblock_trim=False,
+    split_order="merge_adjust",
     scheme="early_table_space",
     table_space_formula="end",
     table_space_search="e820_bottom_up",
@@ -439,66 +311,359 @@ V2_6_31 = _derive(
     early_max_pfn_mapped_64=0x20000,
     kpmi_rules="zero_rest",
     pgt_access_va=False,
-    can_use_brk_pgt=False,
-    memblock_trim=False,
-    pgt_buf_pages=0,
+    log_initial_mapped_64=LEVEL_DEBUG,
 )
 
-V3_0 = _derive(
-    V2_6_31,
-    name="3.0",
-    version=(3, 0),
-    summary="pre-patch with memblock (2.6.38+): the table buffer is found top-down below max_pfn_mapped",
-    source="arch/x86/mm/init.c @ 3.0-3.4 (memblock_find_in_range(0, good_end, tables, PAGE_SIZE)); "
-           "corpus 3.0 and 3.2 logs",
-    table_space_search="memblock",
-)
+_TIP_39 = "v3.9-rc1 x86/mm pull of Yinghai Lu's series (index:29437457749)"
 
-V3_5 = _derive(
-    V3_0,
-    name="3.5",
-    version=(3, 5),
-    summary="pre-patch, [mem ...] printk format; buffer sized from the map_range pieces "
-            "(844ab6f9, 3.7, also in 3.5.x/3.6.x stable)",
-    source="arch/x86/mm/init.c @ 3.6 (New-B/Linux3.6) + 844ab6f9; corpus 3.5 and 3.8 logs",
-    log_style="mem",
-    table_space_formula="ranges",
-)
+#: every behaviour change, in mainline order (see the module doc)
+CHANGES: List[Change] = [
+    Change("memblock_table_space", "", "x86: use memblock for early allocations (find_early_table_space)",
+           (2, 6, 38), "find_early_table_space searches memblock top-down below max_pfn_mapped "
+           "(memblock_find_in_range) instead of find_e820_area first fit",
+           {"table_space_search": "memblock"},
+           sources=("2.6.38 memblock conversion of arch/x86/mm/init.c (index:13117319057)",
+                    "arch/x86/mm/init.c @ 3.0-3.4: memblock_find_in_range(start, good_end, tables, PAGE_SIZE)",
+                    "corpus 3.0 and 3.2 logs"),
+           confidence="likely"),
+    Change("mem_printk_and_range_sizing", "844ab6f993b1",
+           "x86, mm: Find_early_table_space based on ranges that are actually being mapped "
+           "(with the [mem %#010lx-%#010lx] printk style of 3.5)",
+           (3, 5), "printk ranges as [mem a-b]; find_early_table_space sized from the map_range pieces",
+           {"log_style": "mem", "table_space_formula": "ranges"},
+           sources=("844ab6f993b1 (Jacob Shin, Oct 2012) 'Find_early_table_space based on ranges that are "
+                    "actually being mapped'", "every 3.5-3.8 log of the corpus (3.5.0 Ubuntu, 3.6.0, 3.7.5, "
+                    "3.8.0) needs the ranges sizing; 'end' sizing fails them all",
+                    "3.5 [mem] printk style: arch/x86/kernel/setup.c, e820.c @ 3.5"),
+           confidence="corpus"),
+    Change("top_down_brk", "c9b3234a6aba",
+           "x86, mm: the top-down direct mapping with BRK page tables (Yinghai Lu's series)",
+           (3, 9), "init_mem_mapping maps RAM top-down from a free 2M block; page tables from a 5-page BRK "
+           "buffer, then memblock inside what is mapped; BRK full when pgt_buf_end + num > top; "
+           "can_use_brk_pgt; 'BRK [..] PGTABLE' printk; kernel_physical_mapping_init keeps scanning past "
+           "the end and zeroes only non-RAM; 32-bit large pages aligned down",
+           {"scheme": "brk_top_down", "table_space_formula": "ranges", "table_space_search": "memblock",
+            "pgt_buf_pages": 5, "can_use_brk_pgt": True, "memblock_trim": True, "early_direct_map": "empty",
+            "early_max_pfn_mapped_64": 0, "kpmi_rules": "zero_non_ram", "pgt_access_va": True,
+            "i386_align_large_pfn": True, "log_initial_mapped_64": LEVEL_NONE},
+           sources=(_TIP_39, "c9b3234a6aba (can_use_brk_pgt; Dave Hansen quoting its changelog, "
+                    "index:41484242000)", "INIT_PGT_BUF_SIZE of 5 pages quoted from 3.9 in linux-mm (Aug 2013)",
+                    "x86, mm: Align start address to correct big page size (same pull)",
+                    "8170e6bed465 (same series): x86-64 no longer prints 'initial memory mapped'"),
+           confidence="likely"),
+    Change("adjust_before_merge", "", "x86: Fix adjust_range_size_mask calling position",
+           (3, 10), "BRK buffer 6 pages (3 for the ISA range, 3 for the first 2M); split_mem_range adjusts "
+           "page sizes before merging",
+           {"pgt_buf_pages": 6, "split_order": "adjust_merge"},
+           sources=("arch/x86/mm/init.c @ v3.10 (torvalds/linux 2606d244)",),
+           confidence="likely"),
+    Change("bottom_up_movable_node", "", "x86, mem-hotplug: memory_map_bottom_up (movable_node)",
+           (3, 13), "init_mem_mapping split into memory_map_top_down/memory_map_bottom_up",
+           {"bottom_up_supported": True},
+           sources=("x86/mem-hotplug bottom-up series merged for v3.13 (index:46435840517); mm/memblock.c v3.13",),
+           confidence="likely"),
+    Change("alloc_low_pages_panic_name", "", "arch/x86/mm/init.c: fix incorrect function name in alloc_low_pages()",
+           (3, 13), "panic texts say 'alloc_low_pages: ...' instead of 'alloc_low_page: ...'",
+           {"alloc_panic_prefix": "alloc_low_pages"},
+           sources=("patch by Zhi Yong Wu 2013-10-31 (index:46919976630)",
+                    "mm tree since-3.12 branch listing it with the 3.13 bottom-up series (index:46342130384)"),
+           confidence="likely"),
+    Change("step_size_rule", "132978b94e66", "x86: Fix step size adjustment during initial memory mapping",
+           (3, 19), "memory_map_top_down grows step_size when mapped_ram_size >= step_size, by "
+           "PMD_SHIFT-PAGE_SHIFT-1 bits; the bottom-up loop guards step_size != 0",
+           {"step_rule": "new", "bottom_up_step_guard": True},
+           sources=("torvalds/linux commit 132978b94e66 (index:26333497266)", "corpus 3.19/4.1/4.3 logs",
+                    "SUSE-SU-2015:0178-1: SLES 12 3.12.36 carries it (index:20658066507)"),
+           confidence="corpus"),
+    Change("e820_pram", "ec776ef6bbe1", "x86/mm: Add support for the non-standard protected e820 type",
+           (4, 1), "e820: E820_PRAM (type 12) printed 'persistent (type 12)' and never merged",
+           {"e820_persistent_names": True, "e820_nomerge": (12,)},
+           sources=("ec776ef6bbe1 (index:14433293582)", "arch/x86/kernel/e820.c @ 4.1-4.19"),
+           confidence="likely"),
+    Change("pge_clears_global", "", "probe_page_size_mask: __supported_pte_mask &= ~_PAGE_GLOBAL without PGE",
+           (4, 4), "without PGE, _PAGE_GLOBAL leaves __supported_pte_mask (64-bit started from ~0 and only "
+           "ORed it in)",
+           {"pge_clears_global": True},
+           sources=("arch/x86/mm/init.c with the cpu_has() form and the else branch (index:13429815095); "
+                    "3.19 has no else branch",),
+           confidence="likely"),
+    Change("quiet_arch_add_memory", "", "x86, mm: quiet arch_add_memory()",
+           (4, 5), "init_memory_mapping and ' [mem ...] page' lines become pr_debug",
+           {"log_init_memory_mapping": LEVEL_PR_DEBUG, "log_page_lines": LEVEL_PR_DEBUG},
+           sources=("[PATCH 04/15] x86, mm: quiet arch_add_memory(), Dan Williams, 2015-09-23, ZONE_DEVICE/dax "
+                    "series merged for 4.5 (index:20282155706, 20251481938)", "corpus: 4.3 still prints them"),
+           confidence="likely"),
+    Change("kaslr_pgt_buf", "0483e1fa6e09", "x86/mm: Implement ASLR for kernel memory regions",
+           (4, 8), "CONFIG_RANDOMIZE_MEMORY doubles the BRK page-table buffer (INIT_PGD_PAGE_COUNT 6 -> 12)",
+           {"pgt_buf_pages_randomize": 12, "default_randomize_memory": True},
+           sources=("0483e1fa6e09 in Fixes: tags (index:39656188269, 17771115694)",
+                    "arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19)"),
+           confidence="likely"),
+    Change("default_kernel_pte_mask", "", "x86/mm: introduce \"default\" kernel PTE mask",
+           (4, 17), "PAGE_KERNEL masked by __default_kernel_pte_mask (no GLOBAL with PTI)",
+           {"default_kernel_pte_mask": True},
+           sources=("[PATCH 03/11] x86/mm: introduce \"default\" kernel PTE mask, Dave Hansen, v5 2018-04-02 "
+                    "(index:28594216281)", "arch/x86/include/asm/pgtable_types.h @ v4.19"),
+           confidence="likely"),
+    Change("alloc_low_pages_extend_brk", "", "alloc_low_pages: no 'ran out of memory' panic, extend_brk() fallback",
+           (4, 19), "alloc_low_pages: memblock only while min_pfn_mapped < max_pfn_mapped, else extend_brk() "
+           "when can_use_brk_pgt; only 'can not alloc memory' panics",
+           {"alloc_ran_out_panic": False, "alloc_extend_brk_fallback": True},
+           sources=("arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19), 5.10 (index:13031708560)",),
+           confidence="likely"),
+    Change("fixmap_two_pmds", "", "x86/mm: the fixmap below the vsyscall page in two PMDs (FIXMAP_PMD_NUM)",
+           (4, 19), "level2_fixmap_pgt links FIXMAP_PMD_NUM = 2 pages of level1_fixmap_pgt ([506], [507]); "
+           "FIXADDR_TOP moves to round_up(VSYSCALL_ADDR + 4K, 2M) - 4K (fixmap index 0 in slot 507)",
+           {"fixmap_pmd_num": 2, "fixmap_top_slot": 507},
+           sources=("arch/x86/include/asm/fixmap.h @ 4.19.0 lines 23-25, 53-54; head_64.S 448-461 "
+                    "(research/kernel_x86_64.md A.2)",),
+           confidence="likely"),
+    Change("direct_map_ffff888", "d52888aa2753", "x86/mm: Move LDT remap out of KASLR region on 5-level paging",
+           (4, 20), "the direct map moves to 0xffff888000000000 (PGD slot 273; 5-level 0xff11000000000000); "
+           "5-level paging available",
+           {"page_offset": 0xFFFF888000000000, "page_offset_l5": 0xFF11000000000000, "la57_supported": True},
+           stable={"4.19": 5, "4.14": 84},
+           sources=("kexec list: 'merged into v4.20-rc2', 'backported to 4.19.5 as 4074ca7d8a18' "
+                    "(index:10208260303)", "[PATCH 4.14 48/62] 2018-11-26 (index:23520648474)",
+                    "arch/x86/include/asm/page_64_types.h @ v5.10"),
+           confidence="likely"),
+    Change("e820_soft_reserved", "262b45ae3ab4", "x86/efi: EFI soft reservation to E820 enumeration",
+           (5, 5), "e820: 'soft reserved' type; e820_nomerge() for PRAM and SOFT_RESERVED",
+           {"e820_soft_reserved": True, "e820_nomerge": (12, 0xEFFFFFFF)},
+           sources=("'has already shipped since v5.5: 262b45ae3ab4' (index:14115154430)",),
+           confidence="verified"),
+    Change("generic_ptdump", "", "x86/mm: use the generic mm/ptdump.c",
+           (5, 6), "ptdump: top-level holes of 4-level paging shown as p4d",
+           {"ptdump_generic": True},
+           sources=("arch/x86/mm/dump_pagetables.c @ 5.10 (ptdump_walk_pgd)",),
+           confidence="likely"),
+    Change("init_memory_mapping_prot", "c164fbb40c43", "x86/mm: thread pgprot_t through init_memory_mapping()",
+           (5, 7), "init_memory_mapping takes prot; 1G leaves built as prot | __PAGE_KERNEL_LARGE (GLOBAL "
+           "again under PTI)",
+           {"pud_large_from_prot": True},
+           sources=("0day blame 'c164fbb40c43f8 Logan Gunthorpe 2020-04-10' (index:38524516790)",
+                    "v5.7-rc1 tagged 2020-04-12, the commit dated 2020-04-10 (index:2499227718)"),
+           confidence="likely"),
+    Change("brk_printk_removed", "67d631b7c05e", "x86/mm: Stop printing BRK addresses",
+           (5, 8), "alloc_low_pages no longer prints 'BRK [..] PGTABLE'",
+           {"log_brk": LEVEL_NONE},
+           stable={"4.4": 228, "4.9": 228, "4.14": 185, "4.19": 129, "5.4": 48, "5.7": 5},
+           sources=("tip-bot x86/cleanups Commit-ID 67d631b7c05e (index:47569444744)",
+                    "AUTOSEL 2020-06-08 for 5.7/4.19/4.9/4.4 (index:31465040048, 31362353629, 32012338000, "
+                    "31999329967)", "[PATCH 5.7 214/376], 5.7.5-rc1 review (index:30429698046, 30808987485)"),
+           confidence="verified"),
+    Change("memblock_bottom_up_no_kernel_end", "2dcb39645441",
+           "memblock: do not start bottom-up allocations with kernel_end",
+           (5, 11), "memblock bottom-up searches no longer start at kernel_end",
+           {"memblock_bottom_up_clamp": False},
+           stable={"4.4": 258, "4.9": 258, "4.14": 222, "4.19": 175, "5.4": 97, "5.10": 15},
+           sources=("torvalds/linux v5.11-rc7 2dcb39645441 (index:18990913148)",
+                    "[PATCH 4.4 14/35] '[ Upstream commit 2dcb39645441 ]' (index:2467879320)",
+                    "review covers 4.9.258, 4.14.222, 4.19.175, 5.4.97 (index:3374746463, 2763345883, "
+                    "13840899148, 13805719442)"),
+           confidence="verified"),
+    Change("pgt_buf_5level", "167dcfc08b0b", "x86/mm: Increase pgt_buf size for 5-level page tables",
+           (5, 12), "BRK buffer 2 x INIT_PGD_PAGE_TABLES: 6 pages, 8 with CONFIG_X86_5LEVEL, doubled with "
+           "RANDOMIZE_MEMORY",
+           {"pgt_buf_pages": 6, "pgt_buf_pages_randomize": 12, "pgt_buf_pages_5level": 8,
+            "pgt_buf_pages_5level_randomize": 16, "default_5level_config": True},
+           not_in_stable=("5.10",),
+           sources=("tip-bot x86/mm Commit-ID 167dcfc08b0b (index:37643012231)",
+                    "Debian linux changelog 5.10.262-1: no pgt_buf entry in any 5.10.y section"),
+           confidence="verified"),
+    Change("memblock_find_in_range_private", "a7259df76702", "memblock: make memblock_find_in_range method private",
+           (5, 15), "page tables and the real_end probe block via memblock_phys_alloc_range (the probe "
+           "block is freed again)",
+           {"alloc_uses_phys_alloc_range": True, "real_end_alloc_and_free": True},
+           sources=("patch v3 with the arch/x86/mm/init.c hunk (index:46100203408)",
+                    "Fixes: a7259df76702 (index:5666376935)"),
+           confidence="likely"),
+    Change("pud_leaf_pse_only", "88e0a74902f8", "x86/mm: Use proper mask when setting PUD mapping",
+           (6, 0), "1G leaves built as prot | _PAGE_PSE again, so PTI's missing GLOBAL stays missing",
+           {"pud_large_from_prot": False},
+           stable={"5.10": 138, "5.15": 63, "5.19": 4},
+           sources=("[PATCH 5.19 005/365], [PATCH 5.15 004/244], [PATCH 5.10 003/158] 2022-08-23 "
+                    "(index:11121627158, 11163616437, 41796053913)",
+                    "Debian linux changelog 5.10.262-1, upstream 5.10.138 entry",
+                    "oracle: Debian 6.1.192 under QEMU with PTI: 1G leaves 0x...e3"),
+           confidence="verified"),
+    Change("pti_cmdline_early_param", "0bd7feb2df7e", "x86/pti: Fix kernel warnings for pti= and nopti cmdline options",
+           (6, 7), "pti=/nopti become early parameters, the last one wins; mitigations=off now overrides pti=on",
+           {"pti_on_beats_mitigations_off": False},
+           not_in_stable=("6.1",),
+           sources=("tip-bot x86/bugs 0bd7feb2df7e, 2023-10-20 (index:21662518784)",
+                    "absent from 6.1.187 arch/x86/mm/pti.c (Debian source; research/kernel_x86_64_more.md 2.4)"),
+           confidence="likely"),
+    Change("e820_zap_keep_acpi", "5574b368873d",
+           "x86/mm: Do not zap page table entries mapping unaccepted memory table during kdump",
+           (6, 11), "phys_p4d/pud/pmd/pte_init keep an entry past the end when its block has E820_ACPI too",
+           {"e820_keep_types": (1, 3, 128)},
+           not_in_stable=("5.10", "6.1"),
+           sources=("tip-bot x86/cc 5574b368873d (index:48430786719); x86/cc pull for v6.11-rc1 "
+                    "(index:31273368364)", "v2 covering all four levels (index:1211670658)",
+                    "6.12.107 init_64.c 485-493, 542-550, 631-639, 719-728; absent from 5.10.262 and 6.1.187 "
+                    "(Debian sources)"),
+           confidence="verified"),
+    Change("e820_end_ram_pfn_acpi", "06fa48d85b09", "x86/mm: Make e820__end_ram_pfn() cover E820_TYPE_ACPI ranges",
+           (6, 11), "max_pfn, max_low_pfn and the 'last_pfn =' line count E820_ACPI entries as well as RAM",
+           {"end_pfn_types": (1, 3)},
+           not_in_stable=("5.10", "6.1"),
+           sources=("tip-bot x86/cc 06fa48d85b09 (index:48360689655); x86/cc pull for v6.11-rc1 "
+                    "(index:31273368364)", "6.12.107 e820.c 830-873 vs 6.1.187 829-872 (Debian sources)"),
+           confidence="verified"),
+    Change("real_end_alloc_check", "631ca8909fd5", "x86/mm: Check return value from memblock_phys_alloc_range()",
+           (6, 15), "a failed real_end probe allocation warns 'Failed to release memory for "
+           "alloc_low_pages()' and uses ALIGN_DOWN(end, PMD_SIZE)",
+           {"real_end_check_return": True},
+           stable={"6.1": 141, "6.6": 93, "6.12": 31, "6.14": 9},
+           not_in_stable=("5.15", "5.10"),
+           sources=("tip-bot x86/core Commit-ID 631ca8909fd5 (index:48301813823; fd5935f9c204 was its rebased-"
+                    "away tip id)", "AUTOSEL 2025-05-05 for 6.14/6.12/6.6/6.1 (index:13160172489, 13673999976, "
+                    "13472872425, 13575415174)", "oracle: Debian 6.1.192 prints 'Failed to release memory for "
+                    "alloc_low_pages()'"),
+           confidence="verified"),
+    Change("e820_reserved_kern_removed", "efe659ac0146",
+           "x86/e820: Drop obsolete E820_TYPE_RESERVED_KERN and related code",
+           (6, 15), "no RESERVED_KERN any more (e820__reserve_setup_data is gone): the zap rule keeps RAM and "
+           "ACPI only",
+           {"e820_keep_types": (1, 3)},
+           not_in_stable=("5.10", "6.1", "6.12"),
+           sources=("tip-bot x86/boot efe659ac0146 (index:48619786836); x86/boot pull for v6.15 "
+                    "(index:37048050884)", "6.18.15 init_64.c 485-491 (Debian trixie-backports source); absent "
+                    "from 6.12.107"),
+           confidence="verified"),
+    Change("x86_5level_unconditional", "7212b58d6d71", "x86/mm/64: Make 5-level paging support unconditional",
+           (6, 16), "no CONFIG_X86_5LEVEL: the BRK buffer is 8 pages (16 with RANDOMIZE_MEMORY) and "
+           "level4_kernel_pgt is in every image",
+           {"x86_5level_always": True},
+           not_in_stable=("6.12",),
+           sources=("tip-bot x86/merge 7212b58d6d71 (index:48731285581); LWN 6.16 merge window (index:62441323844)",
+                    "6.18.15 arch/x86/mm/init.c 178-187; 6.12.107 still has the #ifndef CONFIG_X86_5LEVEL choice"),
+           confidence="verified"),
+    Change("pti_attack_vectors", "02c7d5b8e0d1", "x86/pti: Add attack vector controls for PTI",
+           (6, 17), "only pti=auto follows mitigations=off (the user/kernel attack vector): pti=on wins again",
+           {"pti_on_beats_mitigations_off": True},
+           sources=("tip-bot x86/bugs 02c7d5b8e0d1, 2025-07-11 (index:8436285225)", "6.17.8, 6.18.15 pti.c 88-107"),
+           confidence="likely"),
+]
 
-SEED = _derive(
-    V3_9,
-    name="seed",
-    version=(3, 8),
-    by_version=False,
-    summary="the top-down patch exactly as posted (v4, 2012-10-18): 5-page BRK buffer, "
-            "'pgt_buf_end + 1 >= pgt_buf_top', real_end PAGE_SIZE aligned, step <<= 5, no "
-            "can_use_brk_pgt, no BRK printk; static 1G identity map in the direct-map slot",
-    source="shared/seed/000_27b229a08bbd39d8.txt on tip x86/mm of Oct 2012 (the series' earlier "
-           "patches: Align start address, Use big page size for small memory range, Don't clear "
-           "page table if range is ram, Break down init_all_memory_mapping); head_64.S of 3.6 for "
-           "the early tables; 64-bit alloc_low_page maps its page with early_memremap",
-    pgt_buf_pages=5,
-    brk_full_test="ge",
-    can_use_brk_pgt=False,
-    real_end_page_aligned=True,
-    split_order="merge_adjust",
-    log_brk=LEVEL_NONE,
-    early_direct_map="ident_1g",
-    early_max_pfn_mapped_64=0x20000,
-    pgt_access_va=False,
-)
 
-PROFILES: Dict[str, Profile] = {
-    p.name: p
-    for p in (V2_6_31, V3_0, V3_5, SEED, V3_9, V3_10, V3_13, V3_19, V4_1, V4_4, V4_8, V4_17, V4_19, V4_20, V5_5, V5_6, V5_8, V5_11, V5_12, V5_15,
-              V6_0, V6_1, V6_1_137, V6_6, V6_15)
-}
+@dataclass(frozen=True)
+class DistroBackport:
+    """A distribution kernel that carries a change its upstream base predates."""
 
-DEFAULT_PROFILE = "6.1"
+    distro: str
+    #: the upstream base versions (major, minor) it applies to
+    base: Tuple[int, int]
+    change: str
+    why: str
 
 
+#: distribution backports (beyond upstream stable); replay also detects 844ab6f9 from a
+#: hex-style log's [mem ...] buffer line (emu.boot.describe.with_backports)
+DISTRO_BACKPORTS: List[DistroBackport] = [
+    DistroBackport("ubuntu", (3, 0), "mem_printk_and_range_sizing",
+                   "Ubuntu's 3.0.0-32 (upstream 3.0.69) prints the buffer line in the [mem ...] form of 844ab6f9 "
+                   "and needs its ranges sizing (corpus 3.0.0-32-generic-pae log); only the sizing, not the "
+                   "printk style, is taken"),
+]
+
+_BY_ID = {c.id: c for c in CHANGES}
+
+#: the top-down patch exactly as posted (v4, 2012-10-18), never merged in this form
+SEED_CHANGES = ("memblock_table_space", "mem_printk_and_range_sizing", "top_down_brk")
+
+
+# ---------------------------------------------------------------------------
+# resolution
+# ---------------------------------------------------------------------------
 class ProfileError(EmuError):
     pass
+
+
+def _apply(base: Profile, changes: Sequence[Change], **extra: object) -> Profile:
+    fields: Dict[str, object] = {}
+    for c in changes:
+        fields.update(c.sets)
+    fields.update(extra)
+    return dataclasses.replace(base, **fields)
+
+
+def carried(version: Tuple[int, ...]) -> List[Tuple[Change, bool, str]]:
+    """Every change with whether ``version`` carries it and why."""
+    return [(c,) + c.carried_by(version) for c in CHANGES]
+
+
+#: releases named although no change lands in them (the kernels people run)
+_EXTRA_NAMES = [(2, 6, 31), (6, 1), (6, 6), (6, 12), (6, 18)]
+
+
+def _named_versions() -> List[Tuple[int, ...]]:
+    return sorted({c.mainline for c in CHANGES} | set(_EXTRA_NAMES))
+
+
+def _name(version: Tuple[int, ...], changes: Sequence[Change]) -> str:
+    """The named release a version's behaviour is (the newest named release at or before its
+    mainline release, when the version carries exactly the changes up to its release), else
+    the version itself (a stable kernel carrying backports beyond its mainline base)."""
+    rel, _ = release_of(version)
+    base = [c.id for c in CHANGES if c.mainline <= rel]
+    if [c.id for c in changes] == base:
+        named = [v for v in _named_versions() if v <= rel]
+        if named:
+            return _vtext(named[-1])
+    return _vtext(tuple(version[:4] if version[:2] == (2, 6) else version[:3]))
+
+
+def resolve(version: Tuple[int, ...], extra_changes: Sequence[str] = ()) -> Profile:
+    """The profile of kernel ``version`` (major, minor[, sublevel]): :data:`BASE` with every
+    change the version carries (mainline or stable), plus ``extra_changes`` (ids; a
+    distribution's backports), applied in mainline order."""
+    if release_of(version)[0] < (2, 6, 31):
+        raise ProfileError("no profile for kernel %s (emu models 2.6.31 and later)" % _vtext(tuple(version)))
+    cs = [c for c in CHANGES if c.carried_by(tuple(version))[0]]
+    name = _name(version, cs)
+    for cid in extra_changes:
+        if cid not in _BY_ID:
+            raise ProfileError("unknown change %r" % cid)
+        if all(c.id != cid for c in cs):
+            cs.append(_BY_ID[cid])
+            name += "+" + (_BY_ID[cid].commit[:8] or cid)
+    cs.sort(key=lambda c: CHANGES.index(c))
+    rel, _ = release_of(version)
+    v = tuple(int(x) for x in name.split("+")[0].split("."))
+    summary = "; ".join(c.summary for c in cs if c.mainline == rel) or "as the releases before"
+    source = ", ".join(c.commit or c.id for c in cs[-3:])
+    return dataclasses.replace(_apply(BASE, cs), name=name, version=v, summary=summary, source=source)
+
+
+def _seed() -> Profile:
+    cs = [_BY_ID[i] for i in SEED_CHANGES]
+    return _apply(BASE, cs, name="seed", version=(3, 8), by_version=False,
+                  summary="the top-down patch exactly as posted (v4, 2012-10-18): 5-page BRK buffer, "
+                          "'pgt_buf_end + 1 >= pgt_buf_top', real_end PAGE_SIZE aligned, step <<= 5, no "
+                          "can_use_brk_pgt, no BRK printk; static 1G identity map in the direct-map slot",
+                  source="shared/seed/000_27b229a08bbd39d8.txt on tip x86/mm of Oct 2012 (the series' earlier "
+                         "patches: Align start address, Use big page size for small memory range, Don't clear "
+                         "page table if range is ram, Break down init_all_memory_mapping); head_64.S of 3.6 for "
+                         "the early tables; 64-bit alloc_low_page maps its page with early_memremap",
+                  brk_full_test="ge", can_use_brk_pgt=False, real_end_page_aligned=True,
+                  split_order="merge_adjust", log_brk=LEVEL_NONE, early_direct_map="ident_1g",
+                  early_max_pfn_mapped_64=0x20000, pgt_access_va=False)
+
+
+def _build_named() -> Dict[str, Profile]:
+    out: Dict[str, Profile] = {}
+    for v in _named_versions():
+        p = resolve(v)
+        out[p.name] = p
+    out["seed"] = _seed()
+    return out
+
+
+PROFILES: Dict[str, Profile] = _build_named()
+
+DEFAULT_PROFILE = "6.18"
 
 
 def parse_version(text: str) -> Tuple[int, int, int]:
@@ -508,42 +673,35 @@ def parse_version(text: str) -> Tuple[int, int, int]:
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
-def _applies(pv: Tuple[int, ...], version: Tuple[int, ...]) -> bool:
-    """A profile named (M, m) applies from M.m on; one named (M, m, s) only to the M.m.y stable
-    series from sublevel s (a stable backport does not reach the next mainline release
-    through that profile: the mainline profile that has the change covers it)."""
-    if len(pv) == 2:
-        return tuple(version[:2]) >= pv
-    return tuple(version[:2]) == pv[:2] and tuple(version[:3]) >= pv
-
-
 def for_version(version: Tuple[int, ...]) -> Profile:
-    """The profile of the newest behaviour at or before ``version`` (x86-64 and i386 alike:
-    what differs between the architectures is in :mod:`emu.machine.modes`)."""
-    best: Optional[Profile] = None
-    for p in PROFILES.values():
-        if not p.by_version:
-            continue
-        if _applies(p.version, version) and (best is None or p.version > best.version):
-            best = p
-    if best is None:
-        known = ", ".join(sorted(PROFILES, key=lambda n: PROFILES[n].version))
-        raise ProfileError(f"no profile for kernel {'.'.join(map(str, version))} (profiles: {known})")
-    return best
+    """The profile of kernel ``version`` (see :func:`resolve`)."""
+    v = tuple(version) + (0,) * (3 - len(version))
+    return resolve(v)
 
 
 def get_profile(name_or_version: str) -> Profile:
-    """A profile by name (``3.13``) or by any kernel version (``4.1.0-040100-generic``)."""
+    """A profile by name (``3.13``, ``seed``) or by any kernel version (``4.1.0-040100-generic``,
+    ``5.10.223``)."""
     if name_or_version in PROFILES:
         return PROFILES[name_or_version]
     return for_version(parse_version(name_or_version))
 
 
 def profile_table() -> List[Tuple[str, str, Dict[str, Tuple[object, object]]]]:
-    """(name, summary, differences from the previous profile)."""
+    """(name, summary, differences from the previous profile), oldest first."""
     rows = []
     prev: Optional[Profile] = None
     for p in sorted(PROFILES.values(), key=lambda p: (p.version, p.by_version)):
         rows.append((p.name, p.summary, p.differences(prev) if prev else {}))
         prev = p
     return rows
+
+
+def explain(version_text: str) -> dict:
+    """What ``emu profiles --version V`` shows: the resolved profile and, per change, whether
+    the version carries it and why."""
+    v = parse_version(version_text)
+    prof = for_version(v)
+    return {"version": version_text, "resolved": v, "profile": prof.name,
+            "changes": [{"id": c.id, "commit": c.commit, "carried": ok, "why": why, "summary": c.summary,
+                         "confidence": c.confidence} for c, ok, why in carried(v)]}

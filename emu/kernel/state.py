@@ -15,96 +15,16 @@ import numpy as np
 from emu.machine.modes import I386, I386_PAE, X86_64_4LEVEL, X86_64_5LEVEL, PagingMode
 from emu.kernel.arch.x86.kernel.e820 import E820Table
 from emu.kernel.mm.memblock import Memblock
-from emu.machine.cpu import CpuFeatures
 from emu.machine.engine import Engine
 from emu.machine.phys import PhysMem
 from emu.kernel.printk import KernelLog
+from emu.kernel.params import Assumption, BootParams
 from emu.kernel.profiles import Profile
 
 SOURCE_BRK = "brk"
 SOURCE_MEMBLOCK = "memblock"
 SOURCE_PGT_BUF = "pgt_buf"  # find_early_table_space's buffer (<= 3.8)
 SOURCE_IMAGE = "image"  # swapper_pg_dir / init_top_pgt inside the kernel image
-
-
-@dataclass
-class BootParams:
-    """What the user (or a boot log) fixes about the boot besides e820 and the profile."""
-
-    #: "x86_64" or "i386"
-    arch: str = "x86_64"
-    #: i386 only: PAE (3-level, 8-byte entries) or not (2-level, 4-byte entries)
-    pae: bool = True
-    cpu: CpuFeatures = field(default_factory=CpuFeatures)
-    #: direct_gbpages (``gbpages``/``nogbpages``); None: the config default (on)
-    gbpages: Optional[bool] = None
-    #: CONFIG_DEBUG_PAGEALLOC / ``debug_pagealloc=on``: 4 KiB pages only
-    debug_pagealloc: bool = False
-    #: CONFIG_RANDOMIZE_MEMORY (BRK buffer size only; page_offset_base is not randomized)
-    randomize_memory: Optional[bool] = None
-    #: CONFIG_X86_5LEVEL (compile time; BRK buffer size)
-    x86_5level_config: Optional[bool] = None
-    #: boot with 5-level paging (LA57)
-    la57: bool = False
-    #: page-table isolation active (drops GLOBAL from PAGE_KERNEL where the profile says so)
-    pti: bool = False
-    #: memblock bottom-up (``movable_node``)
-    movable_node: bool = False
-    #: physical start of the kernel image (CONFIG_PHYSICAL_START)
-    kernel_start: int = 0x1000000
-    #: physical address of the page-table BRK buffer (pgt_buf_start << 12)
-    brk_base: Optional[int] = None
-    #: initrd [start, end) as reserved by early_reserve_initrd
-    initrd: Optional[Tuple[int, int]] = None
-    #: extra memblock reservations [start, end)
-    reserves: List[Tuple[int, int]] = field(default_factory=list)
-    #: Xen PV domU: bytes of "extra memory" above nr_pages at the top of the e820 RAM, which
-    #: xen_memory_setup/xen_add_extra_mem reserve in memblock (arch/x86/xen/setup.c, 3.x)
-    xen_extra_mem: Optional[int] = None
-    #: i386: __end_of_fixed_addresses (PTEs find_early_table_space adds for the fixmap, <= 3.8)
-    fixmap_ptes: int = 0
-    #: command-line memory options (``mem=``, ``memmap=``) applied to e820
-    mem_limit: Optional[int] = None
-    memmap: List[str] = field(default_factory=list)
-
-    # -- i386 (arch="i386"): init_32.c, head_32.S, setup.c --------------------
-    #: CONFIG_PAGE_OFFSET (__PAGE_OFFSET): 0xC0000000 for the default 3G/1G split
-    page_offset_32: int = 0xC0000000
-    #: MAXMEM in bytes (VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE): lowmem ends here when
-    #: RAM goes further. None: from the default fixmap/pkmap layout (0x37bfe000 PAE, 0x377fe000)
-    lowmem_limit: Optional[int] = None
-    #: ``highmem=`` (bytes)
-    highmem: Optional[int] = None
-    #: pa(_end): head_32 maps [0, _end + MAPPING_BEYOND_END). None: the BRK buffer's end + 0x1f0000
-    image_end: Optional[int] = None
-    #: pa(__init_end): is_kernel_text is [_text, __init_end] with _text = kernel_start. None: 2/3 of
-    #: the way from _text to the BRK
-    init_end: Optional[int] = None
-    #: vaddr of the lowest boot-time fixmap slot (__fix_to_virt(__end_of_fixed_addresses - 1)).
-    #: None: 0xffe13000 (~492 slots, fits the top PMD)
-    fixmap_bottom: Optional[int] = None
-    #: CONFIG_HIGHMEM kmap fixmap slots [lowest vaddr, highest vaddr]; page_table_range_init copies
-    #: their page tables when they span more than one PMD. None: inside one PMD
-    kmap_range: Optional[Tuple[int, int]] = None
-    #: fixmap PMDs (vaddrs) with a static page table before init_mem_mapping (initial_pg_fixmap,
-    #: bm_pte). None: the top PMD and the PMD above fixmap_bottom
-    fixmap_static_pmds: Optional[List[int]] = None
-    #: CONFIG_HIGHMEM (paging_init's permanent_kmaps_init builds the pkmap page table)
-    highmem_config: bool = True
-    #: pa(__brk_base): head_32's page tables start here (other BRK users, e.g. DMI, may lie
-    #: between them and the page-table buffer). None: right below the page-table buffer
-    head_brk_base: Optional[int] = None
-    #: pa(swapper_pg_dir). None: kernel_start + 1 MiB, the static pages below in order after it
-    swapper_pg_dir_addr: Optional[int] = None
-    #: PAE: pa(initial_pg_pmd) (KPMDS pages). None: right after swapper_pg_dir
-    initial_pg_pmd_addr: Optional[int] = None
-    #: pa(initial_pg_fixmap): head_32's page table of the top fixmap PMD (PDE_IDENT_ATTR)
-    initial_pg_fixmap_addr: Optional[int] = None
-    #: pa(bm_pte): early_ioremap_init's page table of the FIX_BTMAP_BEGIN PMD (_PAGE_TABLE)
-    bm_pte_addr: Optional[int] = None
-    #: vaddr of FIX_BTMAP_BEGIN (early_ioremap's first slot; its PMD gets bm_pte).
-    #: None: the slot above fixmap_bottom
-    btmap_begin: Optional[int] = None
 
 
 @dataclass
@@ -246,6 +166,8 @@ class Kernel:
         self.table_pages = TablePageLog()
         self.calls: List[MappingCall] = []
         self.panic: Optional[str] = None
+        #: inputs that were not given and set to a default by the emulation itself
+        self.assumptions: List[Assumption] = []
         # where the boot put things, as resolved for this emulation (the checker reads them)
         #: the kernel image, physical [_text, _brk_end)
         self.image: Tuple[int, int] = (0, 0)
@@ -253,20 +175,28 @@ class Kernel:
         self.kernel_text: Tuple[int, int] = (0, 0)
         #: i386: the lowest virtual address of the fixmap's page tables
         self.fixmap_start = 0
+        #: x86-64: the image's static tables below PGD[511], (pfn, level, name)
+        self.image_tables: List[Tuple[int, int, str]] = []
+        #: x86-64: phys_base (where _text lies minus where it is linked to run)
+        self.phys_base = 0
         #: i386: static tables of head_32 and the image, (pfn, level, name)
         self.i386_static: List[Tuple[int, int, str]] = []
         #: i386: page-table pages replaced by copies (page_table_kmap_check) and no longer referenced
         self.i386_orphans: set = set()
         self.ram_s = np.zeros(0, dtype=np.uint64)
         self.ram_e = np.zeros(0, dtype=np.uint64)
+        self.keep_s = np.zeros(0, dtype=np.uint64)
+        self.keep_e = np.zeros(0, dtype=np.uint64)
         self.any_s = np.zeros(0, dtype=np.uint64)
         self.any_e = np.zeros(0, dtype=np.uint64)
 
     # -- helpers the mm code shares -------------------------------------
     def refresh_e820_ranges(self) -> None:
-        """Cache e820 RAM/RESERVED_KERN ranges, and the ranges of entries of any type,
-        as sorted arrays for the Cython loops."""
+        """Cache e820 RAM/RESERVED_KERN ranges (memblock's memory), the ranges whose entries
+        kernel_physical_mapping_init keeps past a call's end (the profile's ``e820_keep_types``)
+        and the ranges of entries of any type, as sorted arrays for the Cython loops."""
         self.ram_s, self.ram_e = self.e820.ram_ranges()
+        self.keep_s, self.keep_e = self.e820.ram_ranges(self.profile.e820_keep_types)
         merged: List[List[int]] = []
         for s, e in sorted((x.addr, x.end) for x in self.e820.entries if x.size > 0):
             if merged and s <= merged[-1][1]:

@@ -162,7 +162,7 @@ def parse_memmap_one(text: str) -> Tuple[str, int, int, int]:
 @functools.lru_cache(maxsize=None)
 def param_types() -> Dict[str, Any]:
     """BootParams' fields and their type hints."""
-    from emu.kernel.state import BootParams
+    from emu.kernel.params import BootParams
     return typing.get_type_hints(BootParams)
 
 
@@ -190,6 +190,8 @@ def describe_type(hint) -> str:
         s = "a string"
     elif origin in (list, List):
         s = f"a list of {_plural(typing.get_args(inner)[0])}"
+    elif origin in (dict, Dict):
+        s = f"a mapping of {_plural(typing.get_args(inner)[0])} to {_plural(typing.get_args(inner)[1])}"
     elif origin in (tuple, Tuple):
         args = typing.get_args(inner)
         s = f"a pair of {_plural(args[0])}" if len(args) == 2 else f"a tuple of {len(args)}"
@@ -242,6 +244,11 @@ def check_type(field: str, value: Any, hint: Any = None) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad
         return tuple(check_type(field, v, a) for v, a in zip(value, args))
+    if origin in (dict, Dict):
+        kt, vt = typing.get_args(inner)
+        if not isinstance(value, dict):
+            raise bad
+        return {check_type(field, k, kt): check_type(f"{field}[{k!r}]", v, vt) for k, v in value.items()}
     if dataclasses.is_dataclass(inner):
         if not isinstance(value, inner):
             raise bad
@@ -260,6 +267,8 @@ def check_type(field: str, value: Any, hint: Any = None) -> Any:
 #: physical addresses in the kernel image (page aligned, above the ISA range)
 IMAGE_ADDRESSES = ("kernel_start", "brk_base", "head_brk_base", "swapper_pg_dir_addr", "initial_pg_pmd_addr",
                    "initial_pg_fixmap_addr", "bm_pte_addr")
+#: CONFIG_PAGE_OFFSET when not given (the 3G/1G split)
+DEFAULT_PAGE_OFFSET_32 = 0xC0000000
 #: other physical addresses of the image (not necessarily page aligned)
 IMAGE_ENDS = ("image_end", "init_end")
 #: i386 virtual addresses above PAGE_OFFSET
@@ -270,7 +279,7 @@ def check_boot_params(params, profile) -> Any:
     """``params`` checked (types, then limits of the mode it runs in); returns a copy with
     numpy integers made ints and lists made tuples where the field is a tuple.  Raises
     :class:`ParamError`."""
-    from emu.kernel.state import BootParams
+    from emu.kernel.params import BootParams
     if not isinstance(params, BootParams):
         raise ParamError("params", params, "must be an emu.BootParams")
     hints = param_types()
@@ -288,7 +297,7 @@ def check_boot_params(params, profile) -> Any:
     top = 1 << bits
     limit_text = f"the physical address limit {top:#x} (2^{bits}, {mode_name(p)}, profile {profile.name})"
     i386 = p.arch == "i386"
-    po = p.page_offset_32
+    po = p.page_offset_32 if p.page_offset_32 is not None else DEFAULT_PAGE_OFFSET_32
     if i386:
         if not (0x40000000 <= po <= 0xC0000000 and po % (4 << 20) == 0):
             raise ParamError("page_offset_32", po, "must be a 4 MiB aligned PAGE_OFFSET in "
@@ -296,8 +305,13 @@ def check_boot_params(params, profile) -> Any:
     window = (1 << 32) - po if i386 else top        # where the kernel image can lie
     window_text = (f"the i386 direct-map window {window:#x} (4 GiB - PAGE_OFFSET {po:#x})" if i386
                    else limit_text)
-    for name in IMAGE_ADDRESSES:
-        v = getattr(p, name)
+    from emu.kernel.arch.x86.kernel.head64 import IMAGE_TABLES
+    for n in p.image_tables:
+        if n not in IMAGE_TABLES:
+            raise ParamError("image_tables", n, f"is not one of {', '.join(IMAGE_TABLES)}")
+    image = [(name, getattr(p, name)) for name in IMAGE_ADDRESSES]
+    image += [(f"image_tables[{n!r}]", a) for n, a in sorted(p.image_tables.items())]
+    for name, v in image:
         if v is None:
             continue
         if v & (PAGE_SIZE - 1):
@@ -323,6 +337,12 @@ def check_boot_params(params, profile) -> Any:
             raise ParamError("mem_limit", 0, "mem=0 is refused by the kernel (parse_memopt: -EINVAL)")
         if p.mem_limit >= U64:
             raise ParamError("mem_limit", p.mem_limit, "does not fit 64 bits")
+    if p.kernel_link_start is not None and not (ISA_END <= p.kernel_link_start < window
+                                                and p.kernel_link_start % (2 << 20) == 0):
+        raise ParamError("kernel_link_start", p.kernel_link_start, f"must be 2 MiB aligned in [{ISA_END:#x}, "
+                                                                   f"{window:#x}) ({window_text})")
+    if p.bm_pte_slot is not None and not 0 <= p.bm_pte_slot < 512:
+        raise ParamError("bm_pte_slot", p.bm_pte_slot, "must be a level2_fixmap_pgt slot in [0, 511]")
     if not 0 <= p.fixmap_ptes <= 1 << 20:
         raise ParamError("fixmap_ptes", p.fixmap_ptes, "must lie in [0, 2^20] (PTEs of the 4 GiB space)")
     for opt in p.memmap:

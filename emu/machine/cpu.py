@@ -14,7 +14,9 @@ class CpuFeatures:
     * ``pge``: global pages (CPUID.1:EDX.PGE);
     * ``gbpages``: 1 GiB pages (CPUID.80000001:EDX.Page1GB);
     * ``nx``: execute-disable (CPUID.80000001:EDX.NX);
-    * ``la57``: 5-level paging (CPUID.7:ECX.LA57).
+    * ``la57``: 5-level paging (CPUID.7:ECX.LA57);
+    * ``vendor``: ``intel``, ``amd``, ``hygon``, ``centaur``, ``zhaoxin`` (CPUID.0 vendor
+      string; decides e.g. whether the CPU is affected by Meltdown, hence PTI by default).
     """
 
     pse: bool = True
@@ -22,6 +24,8 @@ class CpuFeatures:
     gbpages: bool = True
     nx: bool = True
     la57: bool = False
+    vendor: str = "intel"
 
-    def to_json(self) -> Dict[str, bool]:
-        return {"pse": self.pse, "pge": self.pge, "gbpages": self.gbpages, "nx": self.nx, "la57": self.la57}
+    def to_json(self) -> Dict[str, object]:
+        return {"pse": self.pse, "pge": self.pge, "gbpages": self.gbpages, "nx": self.nx, "la57": self.la57,
+                "vendor": self.vendor}

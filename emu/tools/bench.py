@@ -71,7 +71,7 @@ def ram_64g_map(ram: int = 64 * GiB):
 
 def make_params(kind: str):
     """BootParams for ``"gb"`` (1 GiB pages), ``"2m"`` (no GB pages), ``"4k"`` (debug_pagealloc)."""
-    from emu.kernel.state import BootParams
+    from emu.kernel.params import BootParams
     from emu.machine.cpu import CpuFeatures
     if kind == "gb":
         return BootParams()

@@ -41,10 +41,12 @@ def register(sub) -> None:
 def cmd_check(args: argparse.Namespace, layout) -> int:
     from emu.tools.options import engine_of
     from emu.tools.run import summary as _summary
-    from emu.boot.emulate import emulate
-    e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+    from emu.boot.emulate import run
+    desc = layout(args)
+    result = run(desc, check=False, max_memory=args.max_memory,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     rep = check_result(result)
     summary = _summary(result)          # (result.verify is None here: no "verify:" line)
     result.verify = rep

@@ -6,6 +6,7 @@ other, or mapped with another page size or other flags.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from emu.boot.emulate import Result, emulate
+from emu.boot.emulate import Result, run
 from emu.machine.bits import flag_names
 from emu.machine.mmu import MMU, enumerate_tables
 
@@ -103,10 +104,11 @@ def _cmd(args) -> int:
     if len(profiles) != 2:
         raise CliError("emu diff needs exactly two --profile options")
     args.profile = profiles[0]
-    e820, edits, params, _ = args.layout(args)
+    desc = args.layout(args)
     args.profile = profiles
-    a = emulate(e820.copy(), get_profile(profiles[0]), params, log_edits=edits, check=False)
-    b = emulate(e820.copy(), get_profile(profiles[1]), params, log_edits=edits, check=False)
+    a = run(dataclasses.replace(desc, profile=get_profile(profiles[0])), check=False)
+    b = run(dataclasses.replace(desc, profile=get_profile(profiles[1]), params=dataclasses.replace(desc.params)),
+            check=False)
     diffs = compare(a, b) if not (a.panic or b.panic) else []
     if args.json:
         print(json.dumps({"a": a.to_json() | {"verify": None}, "b": b.to_json() | {"verify": None},

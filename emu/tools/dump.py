@@ -334,13 +334,17 @@ def register(sub) -> None:
 
 def cmd_dump(args: argparse.Namespace, layout) -> int:
     from emu.tools.options import CliError, engine_of
-    from emu.boot.emulate import emulate
+    from emu.boot.emulate import run
     fmt = "json" if args.json else args.format
     if fmt == "raw" and not args.dir:
         raise CliError("--format raw needs an output directory")
-    e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+    if fmt == "raw":
+        rawimage.check_directory(args.dir)          # before anything runs
+    desc = layout(args)
+    result = run(desc, check=False, max_memory=args.max_memory,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to dump: {result.panic}")
     k = result.kernel

@@ -72,7 +72,7 @@ class Case:
         return E820Table([E820Entry(a, s, t) for a, s, t in self.e820])
 
     def boot_params(self):
-        from emu.kernel.state import BootParams
+        from emu.kernel.params import BootParams
         from emu.machine.cpu import CpuFeatures
         p = BootParams(cpu=CpuFeatures(pse=self.pse, pge=self.pge, gbpages=self.gbpages, nx=self.nx))
         p.gbpages = self.gbpages
@@ -605,7 +605,7 @@ def random_e820(rng: np.random.Generator, max_end: int = 64 * G):
 def random_params(rng: np.random.Generator, pagealloc_share: float = 0.05):
     """Random CPU features; ``pagealloc_share`` of the maps are 4 KiB-only (DEBUG__PAGEALLOC),
     whose cost is the bandwidth of writing up to 16 M entries."""
-    from emu.kernel.state import BootParams
+    from emu.kernel.params import BootParams
     from emu.machine.cpu import CpuFeatures
     gb = bool(rng.random() < 0.7)
     p = BootParams(cpu=CpuFeatures(gbpages=gb, nx=bool(rng.random() < 0.9)))

@@ -73,64 +73,59 @@ def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None
 
 
 def layout(args: argparse.Namespace):
-    """(e820, log_edits, params, profile) from the layout options."""
-    from emu.inputs.e820 import EMBEDDED_DEFAULT, load_e820, parse_sysfs_memmap
-    from emu.kernel.state import BootParams
+    """The boot the options describe (:class:`emu.boot.describe.BootDescription`): the
+    artefacts (``--dmesg``, ``--e820``, ``--sysfs``) through :func:`emu.boot.describe.describe`,
+    then today's flags on top.  Every input nobody gave is in its ``assumptions``."""
+    import dataclasses
+    from emu.boot.describe import describe, read_log
+    from emu.inputs.e820 import load_e820, parse_sysfs_memmap
     from emu.machine.cpu import CpuFeatures
-    from emu.kernel.profiles import get_profile
 
-    edits = None
-    version: Optional[str] = None
-    params = BootParams()
-    if args.dmesg:
-        from emu.boot.describe import layout_from_log, read_log
-        log = read_log(args.dmesg)
-        e820, edits, params, version = layout_from_log(log)
-    elif args.e820:
-        e820 = load_e820(args.e820)
+    log = read_log(args.dmesg) if args.dmesg else None
+    e820, e820_source = None, None
+    if args.e820:
+        e820, e820_source = load_e820(args.e820), args.e820
     elif args.sysfs:
-        e820 = parse_sysfs_memmap()
-    else:
-        e820 = EMBEDDED_DEFAULT.copy()
-    if getattr(args, "arch", None):
-        params.arch = "x86_64" if args.arch == "x86_64" else "i386"
-        params.pae = args.arch == "i386-pae"
-        if params.arch == "i386" and not args.dmesg:
-            params.gbpages = False
-            params.cpu = CpuFeatures(params.cpu.pse, params.cpu.pge, False, params.cpu.nx and params.pae)
-    cpu = params.cpu
-    gb = cpu.gbpages if args.gbpages is None else args.gbpages
-    params.cpu = CpuFeatures(pse=cpu.pse and not args.no_pse, pge=cpu.pge and not args.no_pge,
-                             gbpages=gb, nx=cpu.nx and not args.no_nx, la57=args.la57)
+        e820, e820_source = parse_sysfs_memmap(), "/sys/firmware/memmap"
+    over = {}
     if args.gbpages is not None:
-        params.gbpages = args.gbpages
-    params.debug_pagealloc = params.debug_pagealloc or args.debug_pagealloc
-    params.pti = args.pti
-    params.la57 = args.la57
-    params.movable_node = params.movable_node or args.movable_node
+        over["gbpages"] = args.gbpages
+    for flag, name in (("debug_pagealloc", "debug_pagealloc"), ("pti", "pti"), ("la57", "la57"),
+                       ("movable_node", "movable_node")):
+        if getattr(args, flag):
+            over[name] = True
     if args.no_randomize_memory:
-        params.randomize_memory = False
-    if args.brk is not None:
-        params.brk_base = args.brk
-    if args.kernel_start is not None:
-        params.kernel_start = args.kernel_start
-    if args.initrd is not None:
-        params.initrd = args.initrd
-    params.reserves = list(params.reserves) + list(args.reserve)
-    if args.xen_extra_mem is not None:
-        params.xen_extra_mem = args.xen_extra_mem
-    if args.mem is not None:
-        params.mem_limit = args.mem
-    params.memmap = list(params.memmap) + list(args.memmap)
+        over["randomize_memory"] = False
+    for flag, name in (("brk", "brk_base"), ("kernel_start", "kernel_start"), ("initrd", "initrd"),
+                       ("xen_extra_mem", "xen_extra_mem"), ("mem", "mem_limit")):
+        if getattr(args, flag) is not None:
+            over[name] = getattr(args, flag)
     for name, value in args.param:
-        setattr(params, name, tuple(value) if name in ("kmap_range", "initrd") and isinstance(value, list) else value)
-    profile = get_profile(args.profile or version or "6.1")
-    if params.la57 and not profile.la57_supported:
-        raise CliError(f"profile {profile.name} has no 5-level paging (--la57 needs 4.20+)")
-    return e820, edits, params, profile
+        over[name] = tuple(value) if name in ("kmap_range", "initrd") and isinstance(value, list) else value
+    desc = describe(log, e820, e820_source, getattr(args, "profile", None), getattr(args, "arch", None), over)
+    p = desc.params
+    if args.reserve:
+        p.reserves = list(p.reserves) + list(args.reserve)
+        desc.sources["reserves"] = "--reserve"
+    if args.memmap:
+        p.memmap = list(p.memmap) + list(args.memmap)
+        desc.sources["memmap"] = "--memmap"
+    if args.no_pse or args.no_pge or args.no_nx or args.la57:
+        cpu = p.cpu or CpuFeatures()
+        p.cpu = dataclasses.replace(cpu, pse=cpu.pse and not args.no_pse, pge=cpu.pge and not args.no_pge,
+                                    nx=cpu.nx and not args.no_nx, la57=cpu.la57 or args.la57)
+        desc.sources["cpu"] = desc.sources.get("cpu", "defaults") + " and the --no-pse/--no-pge/--no-nx/--la57 flags"
+    return desc
 
 
 def engine_of(args: argparse.Namespace) -> Optional[str]:
     """The engine this command's emulation runs on: ``python`` with ``--pure``, else the
     default (compiled, unless ``EMU_PURE=1``)."""
     return "python" if getattr(args, "pure", False) else None
+
+
+def say_assumptions(result) -> None:
+    """One stderr line per input nobody gave (``--json`` has them under ``assumptions``)."""
+    import sys
+    for a in getattr(result, "assumptions", ()):
+        print(f"emu: {a.text()}", file=sys.stderr)

@@ -131,6 +131,24 @@ def _old_files(directory: str) -> List[str]:
     return [n for n in names if isinstance(n, str) and os.path.basename(n) == n and n.startswith("memory.")]
 
 
+def check_directory(directory: str) -> None:
+    """Refuse, before an emulation runs, a dump directory that cannot be one: an existing
+    non-directory, or a directory (or its nearest existing parent) not writable."""
+    d = os.path.abspath(directory)
+    if os.path.lexists(d) and not os.path.isdir(d):
+        raise RawImageError(f"{directory}: exists and is not a directory")
+    probe = d
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise RawImageError(f"{directory}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RawImageError(f"{directory}: {probe} is not writable")
+
+
 def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_size: int = DEFAULT_CHUNK,
               lime: Optional[bool] = None) -> dict:
     """Write the dump of ``k``'s table pages (``pfns``; default every backed frame) into
@@ -241,4 +259,4 @@ def read_physical(directory: str, pa: int, n: int) -> bytes:
     return bytes(out)
 
 
-__all__ = ["write_raw", "read_physical", "plan", "runs", "RawImageError", "DEFAULT_CHUNK", "FORMAT"]
+__all__ = ["check_directory", "write_raw", "read_physical", "plan", "runs", "RawImageError", "DEFAULT_CHUNK", "FORMAT"]

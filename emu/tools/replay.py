@@ -20,6 +20,7 @@ from emu.boot.describe import (  # noqa: F401  (re-exported for the command's us
 )
 from emu.inputs.dmesg import BootLog, is_pagetable_line, normalize_pagetable_line
 from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_PR_DEBUG, ProfileError, get_profile
+from emu.errors import EmuError
 from emu.machine.cpu import CpuFeatures
 
 _RE_LOWHIGH = re.compile(r"^\d+MB (LOWMEM|HIGHMEM) available\.")
@@ -34,13 +35,11 @@ def log_shows_kern_debug(log: BootLog) -> bool:
     return any(s.startswith((" [mem", "BRK [", " 0")) for s in log.pagetable_lines)
 
 
-def i386_expected_lines(log: BootLog, full: bool = True) -> List[str]:
-    """An i686 log's page-table lines, ``initial memory mapped`` first.  ``full``: all of
-    them, with initmem_init's ``N MB HIGHMEM/LOWMEM available`` (which place the later
-    lines) and native_pagetable_init's ``clearing pte ...`` lines (emu runs
-    :func:`emu.kernel.arch.x86.mm.init_32.native_pagetable_init` after ``init_mem_mapping`` for these
-    logs: its ``paging_init`` takes the pkmap page table, the BRK line printed after
-    ``N MB LOWMEM available``); else only those before that line."""
+def expected_lines(log: BootLog, full: bool = True) -> List[str]:
+    """A log's page-table lines, setup_arch's ``initial memory mapped`` first (i386; x86-64
+    before 3.9).  ``full``: for i686 logs also initmem_init's ``N MB HIGHMEM/LOWMEM
+    available`` and native_pagetable_init's ``clearing pte ...`` lines, and the page-table
+    lines after them (paging_init's pkmap table); else only the lines before them."""
     out = []
     imm = next((ln.text.strip() for ln in log.lines if ln.text.strip().startswith("initial memory mapped")), None)
     if imm is not None:
@@ -56,24 +55,6 @@ def i386_expected_lines(log: BootLog, full: bool = True) -> List[str]:
     return out
 
 
-def _i386_after_init_mem_mapping(log: BootLog, result) -> Optional[List[str]]:
-    """Run what ``setup_arch`` does to the tables after ``init_mem_mapping`` (3.9+ kernels:
-    native_pagetable_init, paging_init) and return the kernel's lines, or None when it
-    does not apply (pre-3.9 profiles, a panic)."""
-    from emu.kernel.arch.x86.mm import init_32 as mm_init_32
-    from emu.kernel.printk import KernelPanic
-    k = result.kernel
-    if result.panic is not None or getattr(k.profile, "scheme", "brk_top_down") != "brk_top_down":
-        return None
-    k.params.highmem_config = any(ln.text.strip().endswith("MB HIGHMEM available.") for ln in log.lines)
-    try:
-        mm_init_32.initmem_init(k)
-        mm_init_32.native_pagetable_init(k)
-    except KernelPanic as p:
-        k.panic = p.text
-    return k.log.lines(debug=False)
-
-
 @dataclass
 class ReplayResult:
     name: str
@@ -85,6 +66,8 @@ class ReplayResult:
     error: Optional[str] = None
     panic: Optional[str] = None
     verify_ok: Optional[bool] = None
+    #: inputs the log did not give, set to defaults
+    assumptions: List[str] = field(default_factory=list)
 
     def line(self) -> str:
         if self.passed:
@@ -94,7 +77,12 @@ class ReplayResult:
         i = self.first_diff or 0
         exp = self.expected[i] if i < len(self.expected) else "<end of log>"
         got = self.got[i] if i < len(self.got) else "<end of emu output>"
-        return f"FAIL {self.name} (profile {self.profile}) line {i + 1}: expected {exp!r}, emu {got!r}"
+        line = f"FAIL {self.name} (profile {self.profile}) line {i + 1}: expected {exp!r}, emu {got!r}"
+        if self.assumptions:
+            # what the log did not give: the inputs that may explain the difference
+            fields = [a.split(" = ", 1)[0].replace("assumed ", "", 1) for a in self.assumptions]
+            line += "; inputs assumed: " + ", ".join(fields)
+        return line
 
     def diff_text(self) -> str:
         return "\n".join(difflib.unified_diff(self.expected, self.got, "log", "emu", lineterm=""))
@@ -102,45 +90,35 @@ class ReplayResult:
     def to_json(self) -> dict:
         return {"name": self.name, "passed": self.passed, "profile": self.profile, "error": self.error,
                 "first_diff": self.first_diff, "expected": self.expected, "got": self.got,
-                "panic": self.panic, "verify_ok": self.verify_ok}
+                "panic": self.panic, "verify_ok": self.verify_ok, "assumptions": self.assumptions}
 
 
 def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = False,
            gbpages: Optional[bool] = None, params_override: Optional[dict] = None,
            engine: Optional[str] = None) -> ReplayResult:
-    """Emulate ``log``'s boot and compare the page-table lines.  ``params_override``:
-    BootParams fields to set after those taken from the log (e.g. an i386 kernel's fixmap
-    geometry, which a log does not show)."""
-    from emu.boot.emulate import emulate
-    expected = [normalize_pagetable_line(s) for s in log.pagetable_lines]
-    if log.arch == "i686":
-        expected = i386_expected_lines(log)
-    try:
-        e820, edits, params, version = layout_from_log(log)
-        if not version and not profile:
-            raise ReplayError(f"{log.name}: no 'Linux version' line; pass --profile")
-        prof = get_profile(profile or stable_version(log) or version or "")
-        if not profile:
-            prof = with_backports(prof, log)
-    except (ReplayError, ProfileError) as e:
-        return ReplayResult(log.name, False, expected=expected, error=str(e))
+    """Emulate ``log``'s boot as ``emu run --dmesg`` does (:func:`emu.boot.describe.describe`,
+    :func:`emu.boot.emulate.run`) and compare the page-table lines.  ``params_override``:
+    BootParams fields a log cannot show (e.g. an i386 kernel's fixmap geometry)."""
+    from emu.boot.describe import describe
+    from emu.boot.emulate import run
+    expected = expected_lines(log)
+    over = dict(params_override or {})
     if debug_pagealloc:
-        params.debug_pagealloc = True
-    for key, value in (params_override or {}).items():
-        if not hasattr(params, key):
-            return ReplayResult(log.name, False, expected=expected, error=f"unknown boot parameter {key!r}")
-        setattr(params, key, value)
+        over["debug_pagealloc"] = True
     if gbpages is not None:
-        params.gbpages = gbpages
-        params.cpu = CpuFeatures(params.cpu.pse, params.cpu.pge, gbpages, params.cpu.nx)
-    result = emulate(e820, prof, params, log_edits=edits, engine=engine)
+        over["gbpages"] = gbpages
+    try:
+        if not log.kernel_version and not profile:
+            raise ReplayError(f"{log.name}: no 'Linux version' line; pass --profile")
+        desc = describe(log, profile=profile, overrides=over)
+        if gbpages:   # --gbpages: the CPU has them too
+            desc.params.cpu = dataclasses.replace(desc.params.cpu or CpuFeatures(), gbpages=True)
+        result = run(desc, engine=engine)
+    except (EmuError, ProfileError) as e:
+        return ReplayResult(log.name, False, expected=expected, error=str(e).splitlines()[0])
     got = result.log
-    if log.arch == "i686":
-        after = _i386_after_init_mem_mapping(log, result)
-        if after is not None:
-            got = after
-        else:
-            expected = i386_expected_lines(log, full=False)
+    if desc.until != "paging_init":
+        expected = expected_lines(log, full=False)
     if not log_shows_kern_debug(log):
         # the capture dropped KERN_DEBUG lines (console loglevel, syslog filter):
         # compare only the lines it could show
@@ -150,8 +128,9 @@ def replay(log: BootLog, profile: Optional[str] = None, debug_pagealloc: bool = 
         if i >= len(expected) or i >= len(got) or expected[i] != got[i]:
             first = i
             break
-    return ReplayResult(log.name, first is None, prof.name, expected, got, first, None, result.panic,
-                        result.verify.ok if result.verify is not None else None)
+    return ReplayResult(log.name, first is None, desc.profile.name, expected, got, first, None, result.panic,
+                        result.verify.ok if result.verify is not None else None,
+                        [a.text() for a in result.assumptions])
 
 
 def replay_file(path: Union[str, Path], **kw) -> ReplayResult:

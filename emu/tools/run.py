@@ -58,11 +58,13 @@ def summary(result) -> List[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from emu.boot.emulate import emulate
-    e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=not args.no_verify,
+    from emu.boot.emulate import run
+    desc = layout(args)
+    result = run(desc, check=not args.no_verify,
                      max_memory=args.max_memory, progress=progress_bar() if not args.json else None,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:

@@ -26,24 +26,26 @@ def register(sub) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from emu.boot.emulate import emulate
+    from emu.boot.emulate import run
     from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, translate
     import numpy as np
-    e820, edits, params, profile = layout(args)
-    result = emulate(e820, profile, params, log_edits=edits, check=False, max_memory=args.max_memory,
+    desc = layout(args)
+    result = run(desc, check=False, max_memory=args.max_memory,
                      engine=engine_of(args))
+    from emu.tools.options import say_assumptions
+    say_assumptions(result)
     if result.panic:
         raise CliError(f"the emulated kernel panicked, no tables to walk: {result.panic}")
     k = result.kernel
     access = 0
     for ch in args.access:
         access |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
-    width = k.mode.va_bits if not k.mode.is_64bit else 64
+    width = 64 if k.mode.is_64bit else k.mode.va_bits
     for v in args.va:
         if v >> width:
             raise CliError(f"VA {v:#x}: beyond the {width}-bit linear addresses of {k.mode.name} "
                            f"(at most {(1 << width) - 1:#x})")
-    mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52, nxe=params.cpu.nx)
+    mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.paging_levels, maxphyaddr=52, nxe=k.params.cpu.nx)
     vas = np.array(args.va, dtype=np.uint64)
     t = translate(k.phys, mmu, vas, access, engine=k.engine)
     recs = t.records()

@@ -86,7 +86,7 @@ def _kernel_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flavour", default="amd64", choices=["amd64", "686-pae", "686"],
                    help="which fetched Debian kernel (default amd64; i386: 686-pae, 686)")
     p.add_argument("--profile", default="auto", metavar="NAME|VERSION",
-                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192 -> 6.1.137)")
+                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192, which carries 631ca8909fd5 from 6.1.141)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a profile field for this comparison (repeatable), e.g. "
                         "real_end_check_return=True")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from emu.kernel.arch.x86.kernel.e820 import E820Table
-from emu.kernel.state import BootParams
+from emu.kernel.params import BootParams
 from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M, _PAGE_GLOBAL, _PAGE_NX
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile

@@ -341,18 +341,21 @@ class E820Table(E820Map):
         return removed
 
     # -- queries ------------------------------------------------------------------
-    def end_pfn(self, limit_pfn: int, type_: int = E820_RAM, max_arch_pfn: Optional[int] = None) -> int:
-        """``e820_end_pfn(limit_pfn, type)``.
+    def end_pfn(self, limit_pfn: int, types: Union[int, Iterable[int]] = E820_RAM,
+                max_arch_pfn: Optional[int] = None) -> int:
+        """``e820_end_pfn(limit_pfn, type)`` (6.11+: ``e820__end_ram_pfn(limit_pfn)``, which
+        takes RAM and ACPI entries alike: 06fa48d85b09).
 
-        Scans entries of ``type_`` in table order: ``s = addr >> 12``,
+        Scans entries of ``types`` in table order: ``s = addr >> 12``,
         ``e = (addr + size) >> 12``; skip if ``s >= limit_pfn``; if
         ``e > limit_pfn`` the result is ``limit_pfn`` and scanning stops;
         otherwise keep the maximum ``e``.  The result is capped at
         ``max_arch_pfn`` (the kernel's ``MAX_ARCH_PFN``) when given.
         """
+        kinds = {types} if isinstance(types, int) else set(types)
         last = 0
         for ei in self.entries:
-            if ei.type != type_:
+            if ei.type not in kinds:
                 continue
             s = ei.addr >> PAGE_SHIFT
             e = ((ei.addr + ei.size) & U64_MAX) >> PAGE_SHIFT
@@ -367,13 +370,14 @@ class E820Table(E820Map):
             last = max_arch_pfn
         return last
 
-    def end_of_ram_pfn(self, max_arch_pfn: int) -> int:
-        """``e820_end_of_ram_pfn()`` = ``e820_end_pfn(MAX_ARCH_PFN, E820_RAM)``."""
-        return self.end_pfn(max_arch_pfn, E820_RAM, max_arch_pfn)
+    def end_of_ram_pfn(self, max_arch_pfn: int, types: Iterable[int] = (E820_RAM,)) -> int:
+        """``e820__end_of_ram_pfn()``: the end of ``types`` (the profile's ``end_pfn_types``)
+        below ``MAX_ARCH_PFN``."""
+        return self.end_pfn(max_arch_pfn, types, max_arch_pfn)
 
-    def end_of_low_ram_pfn(self, max_arch_pfn: Optional[int] = None) -> int:
-        """``e820_end_of_low_ram_pfn()`` = ``e820_end_pfn(1 << (32 - 12), E820_RAM)``."""
-        return self.end_pfn(1 << (32 - PAGE_SHIFT), E820_RAM, max_arch_pfn)
+    def end_of_low_ram_pfn(self, max_arch_pfn: Optional[int] = None, types: Iterable[int] = (E820_RAM,)) -> int:
+        """``e820__end_of_low_ram_pfn()``: the same below 4 GiB."""
+        return self.end_pfn(1 << (32 - PAGE_SHIFT), types, max_arch_pfn)
 
     def mapped_any(self, start: int, end: int, types: Union[None, int, Iterable[int]] = None) -> bool:
         """``e820_any_mapped``: does an entry of one of ``types`` intersect ``[start, end)``?
@@ -409,16 +413,18 @@ class E820Table(E820Map):
                 return True
         return False
 
-    def ram_ranges(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Sorted, merged ``[start, end)`` of RAM and RESERVED_KERN entries.
+    def ram_ranges(self, types: Iterable[int] = (E820_RAM, E820_RESERVED_KERN)) -> Tuple[np.ndarray, np.ndarray]:
+        """Sorted, merged ``[start, end)`` of the entries of ``types`` (default: RAM and
+        RESERVED_KERN, what memblock gets).
 
         Two ``numpy.uint64`` arrays (starts, ends); overlapping or touching
         ranges are merged; zero-size entries are ignored; ends are clamped to
         2^64-1.  Intersection tests against these arrays equal
-        ``e820_any_mapped(.., E820_RAM) || e820_any_mapped(.., E820_RESERVED_KERN)``.
+        ``e820_any_mapped(.., T1) || e820_any_mapped(.., T2) ...`` over ``types``.
         """
+        kinds = set(types)
         rs = sorted((e.addr, min(e.addr + e.size, U64_MAX)) for e in self.entries
-                    if e.type in (E820_RAM, E820_RESERVED_KERN) and e.size > 0)
+                    if e.type in kinds and e.size > 0)
         merged: List[List[int]] = []
         for s, e in rs:
             if merged and s <= merged[-1][1]:

@@ -176,16 +176,5 @@ def static_addresses(params) -> Dict[str, int]:
                               ("bm_pte", params.bm_pte_addr)) if a is not None}
 
 
-def log_initial_memory_mapped(k) -> None:
-    """``setup_arch``: ``printk(KERN_DEBUG "initial memory mapped: [mem 0x00000000-%#010lx]\\n")``
-    (3.5+; ``"initial memory mapped : 0 - %08lx\\n"`` with the end before)."""
-    end = k.max_pfn_mapped << PAGE_SHIFT
-    if getattr(k.profile, "log_style", "mem") == "hex":   # <= 3.4: "initial memory mapped : 0 - %08lx"
-        line = "initial memory mapped : 0 - %08x" % end
-    else:
-        line = "initial memory mapped: [mem 0x00000000-%#010x]" % (end - 1)
-    k.log.printk(k.profile.i386_log_initial_mapped, line)
-
-
-__all__ = ["build_initial_tables", "image_end_for", "static_addresses", "initial_mapping_end", "log_initial_memory_mapped",
+__all__ = ["build_initial_tables", "image_end_for", "static_addresses", "initial_mapping_end",
            "mapping_beyond_end", "PAGE_SIZE"]

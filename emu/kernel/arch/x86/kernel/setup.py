@@ -12,26 +12,51 @@ only in-place reservations shape the top-down search.
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
+from emu.inputs.e820 import E820Map
+from emu.kernel.arch.x86.kernel import head64
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
-from emu.kernel.state import ArchMM, BootParams, Kernel
-from emu.kernel.mm.memblock import round_up
 from emu.kernel.arch.x86.mm import init as mm_init
 from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
-from emu.machine.engine import Engine, select
-import numpy as np
-
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
+from emu.kernel.mm.memblock import round_up
+from emu.kernel.params import Assumption, BootParams, resolve_params
 from emu.kernel.profiles import Profile
 from emu.errors import EmuError
 from emu.kernel import estimate
 from emu.kernel.estimate import MemoryLimitError, available_memory  # noqa: F401  (re-exported)
-from emu.kernel.validate import SetupError, check_inputs, parse_memmap_one, parse_size_text
+from emu.kernel.validate import SetupError, check_boot_params, check_inputs, parse_memmap_one, parse_size_text
+from emu.kernel.state import ArchMM, Kernel
+from emu.machine.abi import SRC_IMAGE
+from emu.machine.engine import Engine, select
 
 #: default physical address of the BRK page-table buffer, relative to the kernel start
+#: (kernels older than the Debian builds below: a 32 MiB image with the buffer near its end)
 DEFAULT_BRK_OFFSET = 0x1FE0000
+#: x86-64 image layouts of the distribution kernels people run, the defaults for a release at
+#: or after each: (release, init_top_pgt - _text, __brk_early_pgt_alloc - _text, the build).
+#: Source: kallsyms of Debian's amd64 images (research/kernel_x86_64_more.md section 4);
+#: the page-table buffer is 0x20000 into the BRK (after __brk_dmi_alloc)
+TYPICAL_X86_64_LAYOUTS = (
+    ((5, 10), 0x160A000, 0x3020000, "Debian 5.10.262 amd64"),
+    ((6, 1), 0x1A10000, 0x3420000, "Debian 6.1.192 amd64"),
+    ((6, 12), 0x1C22000, 0x2C20000, "Debian 6.12.118 amd64"),
+)
+
+
+def typical_x86_64_layout(profile: Profile) -> Tuple[int, int, str]:
+    """(init_top_pgt offset, BRK page-table buffer offset, whose layout) for ``profile``:
+    the newest :data:`TYPICAL_X86_64_LAYOUTS` entry at or before its release, else a 32 MiB
+    image with init_top_pgt 10 MiB in."""
+    best = (0xA00000, DEFAULT_BRK_OFFSET, "a 32 MiB image")
+    for rel, pgd, brk, who in TYPICAL_X86_64_LAYOUTS:
+        if tuple(profile.version[:2]) >= rel and profile.by_version:
+            best = (pgd, brk, who)
+    return best
 #: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
 DEFAULT_BRK_OFFSET_32 = 0xB88000
 #: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
@@ -73,11 +98,9 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
 
 def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E820Table:
     """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
-    complain and make it RAM (remove the range, add it back as RAM)."""
-    start = min(params.kernel_start, params.brk_base if params.brk_base is not None
-                else params.kernel_start + DEFAULT_BRK_OFFSET)
-    brk = params.brk_base if params.brk_base is not None else params.kernel_start + DEFAULT_BRK_OFFSET
-    end = brk + BRK_TAIL
+    complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved."""
+    start = min(params.kernel_start, params.brk_base)
+    end = params.brk_base + BRK_TAIL
     if _all_ram(e820, start, end):
         return e820
     log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
@@ -132,18 +155,28 @@ ARCH_MM_64 = ArchMM(mm_init_64.map_pieces)
 ARCH_MM_32 = ArchMM(mm_init_32.map_pieces, mm_init_32.early_ioremap_page_table_range_init)
 
 
-def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
-               log_edits: Optional[List] = None, max_memory: Optional[int] = None,
-               engine: Union[None, str, Engine] = None) -> Kernel:
-    """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
+def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumption]) -> BootParams:
+    """Where the BRK page-table buffer lies, when nobody said: a distribution build's layout of
+    that release (x86-64: :func:`typical_x86_64_layout`; i386 PAE: a distro 3.13 build)."""
+    if params.brk_base is not None:
+        return params
+    if params.arch == "i386":
+        off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
+    else:
+        _, off, who = typical_x86_64_layout(profile)
+    brk = params.kernel_start + off
+    assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
+                                  "no BRK line, no memblock=debug reserve_brk line, no --system-map"
+                                  % (off, who)))
+    return dataclasses.replace(params, brk_base=brk)
 
-    ``log_edits`` are the ``e820: update``/``remove`` edits of a boot log;
-    they replace the emulator's own ``mem=``/``memmap=``/``trim_bios_range``
-    edits (the log already shows them).
-    """
-    params = check_inputs(profile, params, e820, max_memory)
+
+def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_edits: Optional[List],
+                     early_log: List[str]) -> E820Table:
+    """``e820__memory_setup`` and the edits ``setup_arch`` makes before the mapping:
+    the command line's ``mem=``/``memmap=`` (``parse_early_param``), ``e820_add_kernel_range``,
+    ``trim_bios_range`` -- or, for a boot log, the edits the log shows."""
     table = E820Table(e820.entries).sanitize()
-    early_log: List[str] = []   # lines printed before the state object exists
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
@@ -157,24 +190,43 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
             table = trim_bios_range(table)
     if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
         raise SetupError("e820 map has no usable RAM")
+    return table
 
-    l5 = params.la57
-    max_arch_pfn = 1 << ((profile.max_physmem_bits_l5 if l5 else profile.max_physmem_bits) - PAGE_SHIFT)
-    i386 = params.arch == "i386"
-    if i386:
+
+def end_pfns(profile: Profile, params: BootParams, table: E820Table) -> tuple:
+    """``max_pfn = e820__end_of_ram_pfn()`` (capped at MAX_ARCH_PFN) and, with RAM above
+    4 GiB, ``max_low_pfn = e820__end_of_low_ram_pfn()``."""
+    if params.arch == "i386":
         max_arch_pfn = 1 << ((36 if params.pae else 32) - PAGE_SHIFT)  # MAX_ARCH_PFN (sparsemem.h)
-    max_pfn = table.end_of_ram_pfn(max_arch_pfn)
+    else:
+        bits = profile.max_physmem_bits_l5 if params.la57 else profile.max_physmem_bits
+        max_arch_pfn = 1 << (bits - PAGE_SHIFT)
+    max_pfn = table.end_of_ram_pfn(max_arch_pfn, profile.end_pfn_types)
     if max_pfn == 0:
         raise SetupError("e820 map has no usable RAM")
-    max_low_pfn = table.end_of_low_ram_pfn() if max_pfn > (1 << (32 - PAGE_SHIFT)) else max_pfn
+    max_low_pfn = table.end_of_low_ram_pfn(types=profile.end_pfn_types) if max_pfn > (1 << (32 - PAGE_SHIFT)) else max_pfn
+    return max_pfn, max_low_pfn
 
-    kernel_start = params.kernel_start
-    brk_base = params.brk_base if params.brk_base is not None else kernel_start + DEFAULT_BRK_OFFSET
-    if params.brk_base is None and params.arch == "i386":
-        brk_base = kernel_start + DEFAULT_BRK_OFFSET_32
-    if brk_base & (PAGE_SIZE - 1):
-        raise SetupError(f"BRK base {brk_base:#x} is not page aligned")
-    kernel_start = min(kernel_start, brk_base)
+
+def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
+               log_edits: Optional[List] = None, max_memory: Optional[int] = None,
+               engine: Union[None, str, Engine] = None) -> Kernel:
+    """Build the state the kernel has when ``setup_arch`` calls ``init_mem_mapping``.
+
+    ``params`` may leave inputs out (``None``): they are set to a typical build's values
+    and each is recorded in ``Kernel.assumptions``.  ``log_edits`` are the ``e820:
+    update``/``remove`` edits of a boot log; they replace the emulator's own
+    ``mem=``/``memmap=``/``trim_bios_range`` edits (the log already shows them).
+    """
+    params = check_inputs(profile, params, e820, max_memory)        # before anything reads them
+    params, assumptions = resolve_params(profile, params)
+    params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
+    early_log: List[str] = []   # lines printed before the state object exists
+    table = setup_memory_map(profile, params, e820, log_edits, early_log)
+    max_pfn, max_low_pfn = end_pfns(profile, params, table)
+    i386 = params.arch == "i386"
+    brk_base = params.brk_base
+    kernel_start = min(params.kernel_start, brk_base)
 
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
@@ -183,6 +235,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
     k = Kernel(profile, params, table, limit, select(engine), ARCH_MM_32 if i386 else ARCH_MM_64)
     k.phys.set_budget(max_memory if max_memory is not None else estimate.default_limit())
     k.phys.reserve_frames(est.table_pages)
+    k.assumptions.extend(assumptions)
     for line in early_log:
         k.log.printk("warn", line)
     k.max_pfn, k.max_low_pfn = max_pfn, max_low_pfn
@@ -195,9 +248,21 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
         k.max_low_pfn, k.max_pfn = mm_init_32.find_low_pfn_range(k, max_pfn)
         max_pfn = k.max_pfn
     k.refresh_e820_ranges()
+    reserve_early(k, kernel_start, brk_base)
+    memblock_setup(k, max_memory)
+    k.image = (kernel_start, k.pgt_buf_top << PAGE_SHIFT)
+    if i386:
+        setup_i386_tables(k, kernel_start, brk_base)
+    else:
+        setup_x86_64_tables(k, kernel_start, brk_base)
+    return k
 
-    mb = k.memblock
-    # in-place reservations that precede early_alloc_pgt_buf
+
+def reserve_early(k: Kernel, kernel_start: int, brk_base: int) -> None:
+    """The memblock reservations made in place before ``init_mem_mapping``: the kernel image
+    (``_text`` .. ``__bss_stop``), ``early_alloc_pgt_buf`` + ``reserve_brk``, the initrd
+    (``early_reserve_initrd``), the other reservations the inputs list, Xen's extra memory."""
+    params, mb = k.params, k.memblock
     mm_init.early_alloc_pgt_buf(k, brk_base)
     brk_end = k.pgt_buf_top << PAGE_SHIFT
     k.kernel_end = brk_end + BRK_TAIL
@@ -209,30 +274,60 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Table,
         mb.reserve(s, e - s)
     if params.xen_extra_mem:
         xen_add_extra_mem(k, params.xen_extra_mem)
-    if i386:
-        mm_init_32.memblock_x86_fill_32(k)
-    else:
+
+
+def memblock_setup(k: Kernel, max_memory: Optional[int]) -> None:
+    """``e820__memblock_setup`` (``memblock_x86_fill``), ``trim_low_memory_range`` and
+    memblock's direction.  (emu's memory guard ran before the store was made:
+    :func:`emu.kernel.estimate.guard`.)"""
+    params, profile, mb = k.params, k.profile, k.memblock
+    if k.mode.is_64bit:
         memblock_x86_fill(k)
+    else:
+        mm_init_32.memblock_x86_fill_32(k)
     if profile.table_space_search != "e820_bottom_up":
         mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
     mb.bottom_up = params.movable_node and profile.bottom_up_supported
-    k.image = (kernel_start, brk_end)
 
-    if i386:
-        setup_i386_tables(k, kernel_start, brk_base)
-        return k
-    # swapper_pg_dir / init_top_pgt: a page of the kernel image's data
-    k.pgd_pfn = (kernel_start >> PAGE_SHIFT) + 0xA00 if kernel_start + 0xA03000 <= brk_base else k.pgt_buf_start - 16
+
+def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
+    """The root table (``init_top_pgt``, a page of the kernel image's data) and, before
+    3.9, head_64's static identity tables in the direct-map slot and setup_arch's
+    ``initial memory mapped`` line."""
+    p, profile = k.params, k.profile
+    if p.swapper_pg_dir_addr is not None:
+        k.pgd_pfn = p.swapper_pg_dir_addr >> PAGE_SHIFT
+    else:
+        off, _, who = typical_x86_64_layout(profile)
+        k.pgd_pfn = ((kernel_start + off) >> PAGE_SHIFT if kernel_start + off + 0x10000 <= brk_base
+                     else k.pgt_buf_start - 16)
+        k.assumptions.append(Assumption("swapper_pg_dir_addr", "%#x" % (k.pgd_pfn << PAGE_SHIFT),
+                                        "init_top_pgt %#x into the image, the layout of %s; no --system-map"
+                                        % (off, who)))
     k.phys.clear_page(k.pgd_pfn)
     image = [(k.pgd_pfn, k.paging_levels)]
-    if k.mode.is_64bit:
-        if profile.early_direct_map == "ident_1g":
-            image += head64_ident_tables(k)
-        k.max_pfn_mapped = profile.early_max_pfn_mapped_64
-    k.table_pages.append(np.array([p for p, _ in image], np.uint64), np.array([l for _, l in image], np.uint8),
-                         np.full(len(image), 4, np.uint8), [], -1)
-    return k
+    if profile.early_direct_map == "ident_1g":
+        image += head64_ident_tables(k)
+    # the image's half (PGD[511]): its tables follow init_top_pgt (2 pages with PTI's user half)
+    k.image_tables = head64.x86_64_start_kernel(k, max(q for q, _ in image) + 2)
+    k.max_pfn_mapped = profile.early_max_pfn_mapped_64
+    printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
+    k.table_pages.append(np.array([q for q, _ in image], np.uint64), np.array([lv for _, lv in image], np.uint8),
+                         np.full(len(image), SRC_IMAGE, np.uint8), [], -1)
+
+
+def printk_initial_memory_mapped(k: Kernel, level: str) -> None:
+    """``setup_arch``'s ``printk(KERN_DEBUG "initial memory mapped: [mem 0x00000000-%#010lx]\n",
+    (max_pfn_mapped<<PAGE_SHIFT) - 1)`` (3.5+; before: ``"initial memory mapped : 0 - %08lx\n"``
+    with the end); arch/x86/kernel/setup.c.  x86-64 prints it up to 3.8 (8170e6bed465 made it
+    32-bit only), i386 up to 4.19."""
+    end = k.max_pfn_mapped << PAGE_SHIFT
+    if k.profile.log_style == "hex":
+        line = "initial memory mapped : 0 - %08x" % end
+    else:
+        line = "initial memory mapped: [mem 0x00000000-%#010x]" % (end - 1)
+    k.log.printk(level, line)
 
 
 def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
@@ -276,7 +371,7 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
                          np.array([lv for _, lv, _ in k.i386_static], np.uint8),
                          np.full(len(k.i386_static), 4, np.uint8), [], -1)
-    head_32.log_initial_memory_mapped(k)
+    printk_initial_memory_mapped(k, k.profile.i386_log_initial_mapped)
     k.kernel_text = mm_init_32.kernel_text(k)
     k.fixmap_start = mm_init_32.fixmap_start(k)
 

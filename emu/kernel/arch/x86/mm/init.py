@@ -414,10 +414,13 @@ def find_early_table_space(k: Kernel, mr: List[MapRange], start: int, end: int) 
     and print where it went."""
     tables = calculate_table_space(k, mr, start, end)
     good_end = k.max_pfn_mapped << PAGE_SHIFT
+    # the search starts at 0x7000 on 32-bit, 0x8000 on 64-bit (2.6.31 init.c; memblock's
+    # 2.6.38 conversion kept that start)
+    low = 0x8000 if k.mode.is_64bit else 0x7000
     if k.profile.table_space_search == "e820_bottom_up":
-        base = k.memblock.find_bottom_up(0x8000, good_end, tables, PAGE_SIZE)
+        base = k.memblock.find_bottom_up(low, good_end, tables, PAGE_SIZE)
     else:
-        base = k.memblock.find_in_range(0, good_end, tables, PAGE_SIZE)
+        base = k.memblock.find_in_range(low, good_end, tables, PAGE_SIZE)
     if not base:
         panic(k, "Cannot find space for the kernel page tables")
     k.pgt_buf_start = base >> PAGE_SHIFT

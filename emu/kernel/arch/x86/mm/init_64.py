@@ -5,8 +5,9 @@ The walk over the levels (``phys_p4d_init``, ``phys_pud_init``,
 the pure-Python engine, ``emu.machine.reference.map_range``); this module prepares a
 :class:`MapJob` and books its results.  Rules (3.9 .. 6.6, init_64.c):
 
-* an entry past the requested end is zeroed unless e820 has RAM or
-  RESERVED_KERN in its block (``!after_bootmem``);
+* an entry past the requested end is zeroed unless e820 has an entry of the
+  profile's ``e820_keep_types`` in its block (``!after_bootmem``): RAM and
+  RESERVED_KERN, ACPI too from 6.11 (5574b368873d), RAM and ACPI from 6.15;
 * a present entry is reused: a table is descended into, a large leaf is kept
   (and counted) when that page size is allowed, else split into a new table
   with the leaf's own flags minus PSE;
@@ -57,8 +58,9 @@ class MapJob:
         self.supported = k.supported_pte_mask
         self.pud_leaf_flags = pud_leaf_flags
         self.after_bootmem = k.after_bootmem
-        self.ram_s = np.ascontiguousarray(k.ram_s, dtype=np.uint64)
-        self.ram_e = np.ascontiguousarray(k.ram_e, dtype=np.uint64)
+        # the blocks whose entries survive past a call's end (e820_keep_types)
+        self.ram_s = np.ascontiguousarray(k.keep_s, dtype=np.uint64)
+        self.ram_e = np.ascontiguousarray(k.keep_e, dtype=np.uint64)
         self.any_s = np.ascontiguousarray(k.any_s, dtype=np.uint64)
         self.any_e = np.ascontiguousarray(k.any_e, dtype=np.uint64)
         prof = k.profile
