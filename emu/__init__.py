@@ -29,6 +29,6 @@ def __getattr__(name: str) -> Any:  # lazy: importing emu stays cheap
         from emu.machine.cpu import CpuFeatures
         return CpuFeatures
     if name in ("get_profile", "PROFILES"):
-        from emu.kernel.state import profiles
+        from emu.kernel import profiles
         return getattr(profiles, name)
     raise AttributeError(f"module 'emu' has no attribute {name!r}")

@@ -71,9 +71,38 @@ def available_memory() -> int:
     return 8 << 30
 
 
+def address_space_room() -> Optional[int]:
+    """Bytes this process may still map under its ``RLIMIT_AS``/``RLIMIT_DATA`` (``ulimit
+    -v``/``-d``), or None when unlimited."""
+    try:
+        import resource
+    except ImportError:         # not a Unix
+        return None
+    room = None
+    for which, field in ((resource.RLIMIT_AS, "VmSize:"), (resource.RLIMIT_DATA, "VmData:")):
+        soft = resource.getrlimit(which)[0]
+        if soft == resource.RLIM_INFINITY:
+            continue
+        used = 0
+        try:
+            with open("/proc/self/status") as f:
+                used = next((int(ln.split()[1]) << 10 for ln in f if ln.startswith(field)), 0)
+        except (OSError, ValueError, IndexError):
+            pass
+        r = max(0, soft - used)
+        room = r if room is None else min(room, r)
+    return room
+
+
 def default_limit() -> int:
-    """The limit without ``--max-memory``: half of the memory available."""
-    return available_memory() // 2
+    """The limit without ``--max-memory``: half of the memory available, and of what this
+    process may still map under its resource limits (the checker and the rest need room
+    too)."""
+    limit = available_memory() // 2
+    room = address_space_room()
+    if room is not None:
+        limit = min(limit, room // 2)
+    return limit
 
 
 @dataclass(frozen=True)
@@ -251,11 +280,21 @@ def estimate(profile, params, table, max_pfn: int, max_low_pfn: int, brk_base: i
     return Estimate(pages, index, phys_limit)
 
 
+#: the pure-Python loops write about half a million entries a second: more table pages than
+#: this (2^23 entries, about 15 s) is refused with them
+PURE_MAX_TABLE_PAGES = 1 << 14
+
+
 def guard(profile, params, table, max_pfn: int, max_low_pfn: int, brk_base: int, phys_limit: int,
-          max_memory: Optional[int] = None) -> Estimate:
+          max_memory: Optional[int] = None, engine: str = "cython") -> Estimate:
     """The estimate, or :class:`MemoryLimitError` when it exceeds ``max_memory`` (default:
-    half of the memory available)."""
+    half of the memory available) -- or, with the pure-Python engine, when its tables would
+    take it more than about 15 s (:data:`PURE_MAX_TABLE_PAGES`)."""
     est = estimate(profile, params, table, max_pfn, max_low_pfn, brk_base, phys_limit)
+    if engine == "python" and est.table_pages > PURE_MAX_TABLE_PAGES:
+        raise MemoryLimitError(
+            f"layout needs up to {est.table_pages} page-table pages, over the {PURE_MAX_TABLE_PAGES} the "
+            f"pure-Python engine writes in about 15 s (--pure, EMU_PURE=1); use the compiled engine")
     limit = max_memory if max_memory is not None else default_limit()
     if est.store_bytes > limit:
         raise MemoryLimitError(

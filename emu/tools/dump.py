@@ -53,14 +53,10 @@ def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], acce
     ``access`` is an ``ACCESS_*`` combination or a string of ``r``/``w``/``x``/``u``.
     ``Translations.records()`` gives the JSON form of ``emu translate --json``.
     """
+    from emu.tools.values import access_bits, address_array
     k = _kernel(result_or_kernel)
-    if isinstance(access, str):
-        acc = 0
-        for ch in access:
-            acc |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
-        access = acc
-    arr = np.atleast_1d(np.asarray(vas, dtype=np.uint64))
-    return walk_translate(k.phys, _mmu(k), arr, access, engine=k.engine)
+    arr = address_array(vas, 64 if k.mode.is_64bit else 32)
+    return walk_translate(k.phys, _mmu(k), arr, access_bits(access), engine=k.engine)
 
 
 def _mmu(k: Kernel) -> MMU:

@@ -121,7 +121,7 @@ def _old_files(directory: str) -> List[str]:
     try:
         with open(os.path.join(directory, "meta.json")) as f:
             old = json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
     if not isinstance(old, dict):
         return []

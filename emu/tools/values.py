@@ -122,6 +122,54 @@ def virtual_address(text: str) -> int:
     return size(text)
 
 
+def address_array(vas: Any, width: int = 64, what: str = "vas"):
+    """Virtual addresses handed to the Python API (an int, a sequence of ints, a 1-d numpy
+    integer array) as a numpy uint64 array, each in ``[0, 2^width)``; :class:`EmuError`
+    otherwise."""
+    import numpy as np
+    top = 1 << width
+    if isinstance(vas, np.ndarray):
+        if vas.ndim > 1 or vas.dtype.kind not in "ui":
+            raise EmuError(f"{what}: a 1-d integer array is needed, not {vas.ndim}-d {vas.dtype}")
+        arr = np.atleast_1d(vas)
+        if arr.size and (arr.dtype.kind == "i" and int(arr.min()) < 0 or int(arr.max()) >= top):
+            raise EmuError(f"{what}: addresses must lie in [0, {top - 1:#x}]")
+        return arr.astype(np.uint64)
+    items = [vas] if isinstance(vas, (int, np.integer)) and not isinstance(vas, bool) else vas
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise EmuError(f"{what}: an int or a sequence of ints is needed, not {type(vas).__name__}")
+    out = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise EmuError(f"{what}: {v!r} is not an integer address")
+        if not 0 <= int(v) < top:
+            raise EmuError(f"{what}: {int(v):#x} lies outside [0, {top - 1:#x}]")
+        out.append(int(v))
+    return np.array(out, dtype=np.uint64)
+
+
+def _access_table() -> Dict[str, int]:
+    from emu.machine.bits import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE
+    return {"r": 0, "w": ACCESS_WRITE, "u": ACCESS_USER, "x": ACCESS_FETCH}
+
+
+def access_bits(access: Any) -> int:
+    """An access type: a string of ``r``/``w``/``x``/``u`` or an ``ACCESS_*`` combination."""
+    table = _access_table()
+    if isinstance(access, str):
+        bad = sorted(set(access) - set(table))
+        if bad or not access:
+            raise EmuError(f"access {access!r}: a string of r (read), w (write), x (fetch), u (user) is needed")
+        out = 0
+        for ch in access:
+            out |= table[ch]
+        return out
+    every = sum(table.values())
+    if isinstance(access, bool) or not isinstance(access, int) or access < 0 or access & ~every:
+        raise EmuError(f"access {access!r}: an ACCESS_* combination (0 .. {every}) or a string of r/w/x/u is needed")
+    return access
+
+
 # ---------------------------------------------------------------------------
 # ranges and command-line memory options
 # ---------------------------------------------------------------------------
@@ -329,7 +377,7 @@ def argtype(parse: Callable[[str], Any], name: Optional[str] = None) -> Callable
 
 
 __all__ = [
-    "size", "address", "positive_size", "mem_limit", "integer", "bounded_int", "finite_float", "virtual_address",
+    "address_array", "access_bits", "size", "address", "positive_size", "mem_limit", "integer", "bounded_int", "finite_float", "virtual_address",
     "phys_range", "memmap", "choice", "boolean", "coerce_param", "coerce_params", "param_assignment",
     "apply_params", "argtype", "MAX_TEXT",
 ]

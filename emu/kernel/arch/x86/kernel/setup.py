@@ -231,8 +231,9 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
     limit = round_up(limit, 1 << 30)
-    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory)
-    k = Kernel(profile, params, table, limit, select(engine), ARCH_MM_32 if i386 else ARCH_MM_64)
+    eng = select(engine)
+    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name)
+    k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64)
     k.phys.set_budget(max_memory if max_memory is not None else estimate.default_limit())
     k.phys.reserve_frames(est.table_pages)
     k.assumptions.extend(assumptions)
