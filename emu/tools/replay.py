@@ -171,6 +171,9 @@ def register(sub) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from emu.tools.options import engine_of
+    from emu.inputs.files import check_input_path
+    for path in args.logs:              # bad input before anything runs: one line, exit 2
+        check_input_path(path, "boot log")
     results = []
     for path in args.logs:
         over = {n: (tuple(v) if n in ("kmap_range", "initrd") and isinstance(v, list) else v) for n, v in args.param}

@@ -352,6 +352,36 @@ def coerce_params(mapping: Mapping[str, Any]) -> Dict[str, Any]:
     return dict(coerce_param(k, v) for k, v in mapping.items())
 
 
+#: the keys of one log's entry in an options file (tests/corpus_options.json): replay's keyword
+#: arguments and their types
+REPLAY_OPTIONS = {"profile": str, "debug_pagealloc": bool, "gbpages": (bool, type(None)), "params_override": dict}
+
+
+def replay_options(mapping: Any, name: str = "options") -> Dict[str, Any]:
+    """One log's options from an options file (``{"profile": "3.9", "debug_pagealloc": true,
+    "params_override": {"fixmap_bottom": 4291821568, "fixmap_static_pmds": [4290772992]}}``)
+    as keyword arguments of :func:`emu.tools.replay.replay`, every value typed (boot
+    parameters through :func:`coerce_params`); :class:`EmuError` naming the key otherwise."""
+    if not isinstance(mapping, Mapping):
+        raise EmuError(f"{name}: an object of replay options is needed, not {type(mapping).__name__}")
+    out: Dict[str, Any] = {}
+    for key, value in mapping.items():
+        want = REPLAY_OPTIONS.get(key)
+        if want is None:
+            raise EmuError(f"{name}: unknown option {key!r} (known: {', '.join(REPLAY_OPTIONS)})")
+        if key == "params_override":
+            out[key] = coerce_params(value)
+        elif key == "profile":
+            if not isinstance(value, str) or not value.strip():
+                raise EmuError(f"{name}: profile {value!r} is not a profile name or version")
+            out[key] = value.strip()
+        elif not isinstance(value, want) or (want is not bool and isinstance(value, int) and not isinstance(value, bool)):
+            raise EmuError(f"{name}: {key} {value!r} is not a bool" + (" or null" if key == "gbpages" else ""))
+        else:
+            out[key] = value
+    return out
+
+
 def apply_params(params, assignments: Iterable[Tuple[str, Any]]):
     """Set coerced ``(field, value)`` pairs on a BootParams (later ones win)."""
     for name, value in assignments:
@@ -377,7 +407,7 @@ def argtype(parse: Callable[[str], Any], name: Optional[str] = None) -> Callable
 
 
 __all__ = [
-    "address_array", "access_bits", "size", "address", "positive_size", "mem_limit", "integer", "bounded_int", "finite_float", "virtual_address",
+    "address_array", "access_bits", "replay_options", "size", "address", "positive_size", "mem_limit", "integer", "bounded_int", "finite_float", "virtual_address",
     "phys_range", "memmap", "choice", "boolean", "coerce_param", "coerce_params", "param_assignment",
     "apply_params", "argtype", "MAX_TEXT",
 ]
