@@ -122,6 +122,7 @@ cdef class Mapper:
     and account.
     """
     cdef object job, phys
+    cdef object ranges          # the e820 arrays whose data the raw pointers below read
     cdef int32_t* dir_
     cdef Py_ssize_t ndir
     cdef int32_t* blocks
@@ -168,6 +169,8 @@ cdef class Mapper:
         self.nany = as_.shape[0]
         self.any_s = &as_[0] if self.nany else NULL
         self.any_e = &ae[0] if self.nany else NULL
+        # keep the arrays alive as long as the pointers: the job may drop or replace its own
+        self.ranges = (job.ram_s, job.ram_e, job.any_s, job.any_e, rs, re, as_, ae)
         self.zero_rest = job.zero_rest
         self.buf_src = job.buf_src
         self.pfn_mask = job.pfn_mask
@@ -301,6 +304,7 @@ cdef class Mapper:
             if self.run_hi <= self.run_lo:
                 self._save()
                 self.job.refill()          # may raise the kernel's panic
+                self._load_store()         # Python ran: reload every pointer
                 self._load_alloc()
                 self._load_out()
             self.run_hi -= 1
@@ -339,6 +343,7 @@ cdef class Mapper:
         if self.nout == self.ocap:
             self._save()
             self.job.grow_out()
+            self._load_store()
             self._load_out()
         self.out_pfn[self.nout] = pfn
         self.out_level[self.nout] = level
@@ -979,7 +984,9 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     63) are not ``ptr_flags``; kind 2, a 2M/1G leaf with address bits below its
     page size set (reserved bits 13-20 / 13-29; the leaf is still enumerated).
     Returns False when ``runs`` or ``tables`` is too small (counts then hold
-    the sizes needed).
+    the sizes needed).  A walk that enters backed table pages more than ``4 * len(frames)
+    + 64`` times is not walking a tree (tables that reference each other in a cycle, or
+    shared many times over, would take exponential time): ``ValueError``.
     """
     cdef uint64_t addr_mask = ((<uint64_t>1 << maxphyaddr) - 1) & ~<uint64_t>0xFFF
     cdef uint64_t rsvd_hi = ((((<uint64_t>1) << 52) - 1) & ~(((<uint64_t>1) << maxphyaddr) - 1))
@@ -999,6 +1006,8 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
     cdef uint64_t cur_parent_eff = 0, expect, va0
     cdef int j
     cdef Py_ssize_t nodd = 0, cap_o = odd.shape[0] if odd is not None else 0
+    cdef Py_ssize_t visits = 0, max_visits = 4 * frames.shape[0] + 64
+    cdef bint not_tree = False
     if levels != 4 and levels != 5:
         raise ValueError(f"enumerate64: levels must be 4 or 5, not {levels}")
     if not 32 <= maxphyaddr <= 52:
@@ -1007,7 +1016,8 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
         raise ValueError(f"enumerate64: top-level slots [{top_lo}, {top_hi}) outside [0, 512]")
     if runs.shape[1] < 6 or tables.shape[1] < 4 or counts.shape[0] < 6 or (odd is not None and odd.shape[1] < 4):
         raise ValueError("enumerate64: output arrays need 6 run columns, 4 table columns, 6 counts, 4 odd columns")
-    if blocks.shape[1] != BLK_PFNS or frames.shape[1] != 512:
+    if blocks.shape[1] != BLK_PFNS or frames.shape[1] != 512 or frames.strides[1] != sizeof(uint64_t):
+        # (each frame's 512 entries are read through a pointer: they must be contiguous)
         raise ValueError("enumerate64: malformed physical store")
     signbit = (<uint64_t>1) << (vabits - 1)
     with nogil:
@@ -1085,6 +1095,11 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
                 lvl -= 1
                 tbl[lvl] = e & addr_mask
                 tp[lvl] = frame_ptr(directory, blocks, frames, (e & addr_mask) >> 12)
+                if tp[lvl] != NULL:
+                    visits += 1
+                    if visits > max_visits:
+                        not_tree = True
+                        break
                 idx[lvl] = 0
                 vabase[lvl] = va
                 effv[lvl] = eff
@@ -1138,6 +1153,9 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
             else:
                 ok = False
             nr += 1
+    if not_tree:
+        raise ValueError(f"enumerate64: more than {max_visits} visits of table pages below {root_pfn << 12:#x} "
+                         f"(a store of {frames.shape[0]} frames): the tables are not a tree")
     counts[0] = nr
     counts[1] = nt
     counts[2] = n4k

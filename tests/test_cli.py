@@ -108,7 +108,7 @@ def test_memory_guard_refuses_with_estimate(tmp_path, capsys):
     f = tmp_path / "big.json"
     f.write_text(json.dumps([{"addr": 0x100000, "size": (16 << 40), "type": 1}]))
     code, _, err = run(["run", "--e820", str(f), "--debug-pagealloc", "--max-memory", "64M"], capsys)
-    assert code == 2 and "MiB of page tables" in err and "--max-memory" in err
+    assert code == 2 and "GiB of page tables" in err and "--max-memory" in err
 
 
 def test_panic_is_a_result_not_a_crash(tmp_path, capsys):

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
+from emu.errors import EmuError
 from emu.boot.describe import BootDescription
 from emu.check import Report, verify
 from emu.inputs.e820 import E820Map
@@ -118,8 +119,10 @@ def emulate(e820: E820Map, profile: Union[str, Profile] = "6.1", params: Optiona
     ``paging_init``).  Inputs left out of ``params`` are set to defaults, each recorded in
     ``Result.assumptions``.
     """
+    if until not in ("init_mem_mapping", "paging_init"):
+        raise EmuError(f"until must be init_mem_mapping or paging_init, not {until!r}")
     prof = get_profile(profile) if isinstance(profile, str) else profile
-    params = params or BootParams()
+    params = BootParams() if params is None else params
     t0 = time.perf_counter()
     k = setup_arch(prof, params, e820, log_edits, max_memory=max_memory, engine=engine)
     step = None

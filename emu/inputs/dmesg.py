@@ -128,11 +128,14 @@ def is_pagetable_line(line: str) -> bool:
 _SUFFIX = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
 
-def memparse(s: str) -> Tuple[int, str]:
-    """The kernel's ``memparse``: ``simple_strtoull(s, 0)`` then an optional
-    K/M/G/T/P/E suffix (either case).  Returns ``(value mod 2^64, rest)``;
-    ``(0, s)`` if there are no digits."""
-    m = re.match(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)", s)
+def memparse(s: str, wrap: bool = True) -> Tuple[int, str]:
+    """The kernel's ``memparse`` (lib/cmdline.c): ``simple_strtoull(s, 0)`` (``0x`` hex,
+    ``0`` octal, else decimal; ASCII digits only) then an optional K/M/G/T/P/E suffix
+    (either case).  Returns ``(value mod 2^64, rest)`` like the kernel, or with
+    ``wrap=False`` the value unwrapped (so a caller can refuse one that does not fit);
+    ``(0, s)`` if there are no digits.  The one memparse of emu: every size and address a
+    user gives goes through it."""
+    m = _RE_MEMPARSE.match(s)
     if not m:
         return 0, s
     tok = m.group(1)
@@ -146,7 +149,10 @@ def memparse(s: str) -> Tuple[int, str]:
     if rest[:1].lower() in _SUFFIX:
         v <<= _SUFFIX[rest[:1].lower()]
         rest = rest[1:]
-    return v & U64_MAX, rest
+    return (v & U64_MAX if wrap else v), rest
+
+
+_RE_MEMPARSE = re.compile(r"[ \t\n\r\f\v]*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
 def parse_size(s: str) -> int:

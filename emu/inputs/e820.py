@@ -327,6 +327,8 @@ def parse_e820_json(text: Union[str, bytes], name: str = "<json>", max_phys_bits
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise E820Error("%s: invalid JSON: %s (line %d column %d)" % (name, exc.msg, exc.lineno, exc.colno)) from None
+    except RecursionError:
+        raise E820Error("%s: JSON nested too deeply for an e820 map" % name) from None
     if isinstance(data, dict) and "e820" in data:
         data = data["e820"]
     if not isinstance(data, list):

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from emu.errors import EmuError
+
 # printk visibility levels of a line
 LEVEL_INFO = "info"         # pr_info / KERN_INFO: in the default dmesg
 LEVEL_DEBUG = "debug"       # printk(KERN_DEBUG): in the default dmesg
@@ -792,7 +794,7 @@ SEED_CHANGES = ("memblock_table_space", "mem_printk_and_range_sizing", "top_down
 # ---------------------------------------------------------------------------
 # resolution
 # ---------------------------------------------------------------------------
-class ProfileError(ValueError):
+class ProfileError(EmuError):
     pass
 
 

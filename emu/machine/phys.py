@@ -19,12 +19,20 @@ typed memoryviews and no Python objects):
 Lookup from a physical address is two array reads (O(1)); frames and blocks
 come from pools that grow geometrically, so allocation is amortised O(1) and
 never per-entry Python work.
+
+A store may have a byte **budget** (``PhysMem(limit, budget=...)`` or
+:meth:`PhysMem.set_budget`): the directory it is created with and every growth of the
+frame and block pools are checked against it first, so a store never holds more than its
+budget (:class:`MemoryBudgetError`, one line); a doubling that would pass the budget grows
+to the budget instead.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
+
+from emu.errors import EmuError
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -34,23 +42,70 @@ _BLOCK_MASK = BLOCK_PFNS - 1
 
 
 class PhysMemError(ValueError):
-    """An access outside the emulated physical address space."""
+    """An access outside the emulated physical address space (a caller's bug: inputs are
+    checked before a store is made)."""
+
+
+class MemoryBudgetError(EmuError):
+    """The store would grow past its byte budget (``--max-memory``)."""
+
+
+#: bytes of one block of slots, one frame with its pfn
+BLOCK_BYTES = BLOCK_PFNS * 4
+FRAME_BYTES = PAGE_SIZE + 8
+#: a store covers at most the 64-bit physical address space
+MAX_LIMIT = 1 << 64
+
+
+def _fmt(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.4g} {unit}"
+    return f"{n} B"
 
 
 class PhysMem:
-    """Sparse physical memory of ``limit`` bytes (a multiple of 1 GiB is used)."""
+    """Sparse physical memory of ``limit`` bytes (a multiple of 1 GiB is used), holding at
+    most ``budget`` bytes of host memory (None: unbounded)."""
 
-    def __init__(self, limit: int, initial_frames: int = 64) -> None:
-        if limit <= 0:
-            raise PhysMemError("physical memory size must be positive")
+    def __init__(self, limit: int, initial_frames: int = 64, budget: Optional[int] = None) -> None:
+        if not 0 < limit <= MAX_LIMIT:
+            raise PhysMemError(f"physical memory size {limit:#x} outside (0, 2^64]")
         self.limit = int(limit)
+        self.budget = budget
         ndir = ((self.limit - 1) >> (PAGE_SHIFT + BLOCK_SHIFT)) + 1
+        n0 = max(1, initial_frames)
+        self._charge(ndir * 4 + 2 * BLOCK_BYTES + n0 * FRAME_BYTES, "the store's index")
         self.directory = np.full(ndir, -1, dtype=np.int32)
         self.blocks = np.full((2, BLOCK_PFNS), -1, dtype=np.int32)  # a run needs two: BRK and the top of RAM
         self.nblocks = 0
         self.frames = np.zeros((max(1, initial_frames), 512), dtype=np.uint64)
         self.frame_pfn = np.zeros(max(1, initial_frames), dtype=np.uint64)
         self.nframes = 0
+
+    # -- the budget -----------------------------------------------------
+    def _charge(self, total: int, what: str) -> None:
+        """Raise :class:`MemoryBudgetError` when the store would hold ``total`` bytes."""
+        if self.budget is not None and total > self.budget:
+            raise MemoryBudgetError(
+                f"the emulated RAM store would grow to {_fmt(total)} ({what}), over its limit of "
+                f"{_fmt(self.budget)} (--max-memory)")
+
+    def set_budget(self, budget: Optional[int]) -> None:
+        """Bound the store from now on (it must already fit)."""
+        self.budget = budget
+        self._charge(self.nbytes, "as it is")
+
+    def _frames_allowed(self, want: int) -> int:
+        """The largest frame pool up to ``want`` frames the budget allows (at least one more
+        frame than now, else :class:`MemoryBudgetError`)."""
+        if self.budget is None:
+            return want
+        rest = self.nbytes - self.frames.nbytes - self.frame_pfn.nbytes
+        fit = (self.budget - rest) // FRAME_BYTES
+        if fit <= self.frames.shape[0]:
+            self._charge(rest + (self.frames.shape[0] + 1) * FRAME_BYTES, f"{self.frames.shape[0] + 1} frames")
+        return min(want, fit)
 
     # -- lookup ---------------------------------------------------------
     def _check_pfn(self, pfn: int) -> None:
@@ -75,7 +130,7 @@ class PhysMem:
 
     # -- allocation -----------------------------------------------------
     def _grow_frames(self) -> None:
-        cap = self.frames.shape[0] * 2
+        cap = self._frames_allowed(self.frames.shape[0] * 2)
         frames = np.zeros((cap, 512), dtype=np.uint64)
         frames[: self.nframes] = self.frames[: self.nframes]
         pfns = np.zeros(cap, dtype=np.uint64)
@@ -86,10 +141,12 @@ class PhysMem:
         """Size the frame pool for ``n`` frames up front (no regrowth while mapping).
 
         The pool is zero-filled lazily by the OS, so an over-estimate costs
-        address space, not resident memory; a slot never handed out is zero (the compiled
-        loops rely on it and do not clear fresh frames a second time).
+        address space, not resident memory.  With a budget the pool grows at most to the
+        budget (and at least by one frame, else :class:`MemoryBudgetError`).  A slot never
+        handed out is zero (the compiled loops rely on it and do not clear fresh frames twice).
         """
         if n > self.frames.shape[0]:
+            n = self._frames_allowed(n)
             frames = np.zeros((n, 512), dtype=np.uint64)
             frames[: self.nframes] = self.frames[: self.nframes]
             pfns = np.zeros(n, dtype=np.uint64)
@@ -106,7 +163,12 @@ class PhysMem:
         b = int(self.directory[d])
         if b < 0:
             if self.nblocks == self.blocks.shape[0]:
-                blocks = np.full((self.blocks.shape[0] * 2, BLOCK_PFNS), -1, dtype=np.int32)
+                cap = self.blocks.shape[0] * 2
+                if self.budget is not None:
+                    rest = self.nbytes - self.blocks.nbytes
+                    cap = max(self.nblocks + 1, min(cap, (self.budget - rest) // BLOCK_BYTES))
+                    self._charge(rest + cap * BLOCK_BYTES, f"{cap} blocks of its index")
+                blocks = np.full((cap, BLOCK_PFNS), -1, dtype=np.int32)
                 blocks[: self.nblocks] = self.blocks[: self.nblocks]
                 self.blocks = blocks
             b = self.nblocks
@@ -129,7 +191,7 @@ class PhysMem:
             self.nframes += 1
             self.blocks[b, pfn & _BLOCK_MASK] = s
             self.frame_pfn[s] = pfn
-        self.frames[s].fill(0)  # the pool is not pre-zeroed
+        self.frames[s].fill(0)  # clear_page: a frame backed again is cleared too
         return s
 
     clear_page = frame
@@ -176,8 +238,14 @@ class PhysMem:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of host memory held by the store."""
+        """Bytes of host memory held by the store (what the budget bounds)."""
         return int(self.directory.nbytes + self.blocks.nbytes + self.frames.nbytes + self.frame_pfn.nbytes)
+
+    @property
+    def used_bytes(self) -> int:
+        """Bytes the store has touched: its index and the frames in use (a reserved but
+        unused frame pool is address space the OS has not backed)."""
+        return int(self.directory.nbytes + self.blocks.nbytes + self.nframes * FRAME_BYTES)
 
     def image_bytes(self, pfn: int) -> bytes:
         s = self.slot(pfn)

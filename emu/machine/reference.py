@@ -408,7 +408,15 @@ def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, max
     rsvd_hi = ((1 << 52) - 1) & ~((1 << maxphyaddr) - 1)
     vabits = 57 if levels == 5 else 48
     signbit = 1 << (vabits - 1)
-    state = {"nr": 0, "nt": 0, "n": [0, 0, 0], "rsv": 0, "cur": None, "ok": True, "odd": 0}
+    state = {"nr": 0, "nt": 0, "n": [0, 0, 0], "rsv": 0, "cur": None, "ok": True, "odd": 0, "visits": 0}
+    max_visits = 4 * frames.shape[0] + 64
+
+    def backed(pfn):
+        d = pfn >> BLOCK_SHIFT
+        if d >= directory.shape[0]:
+            return False
+        b = int(directory[d])
+        return b >= 0 and int(blocks[b, pfn & ((1 << BLOCK_SHIFT) - 1)]) >= 0
 
     def note_odd(table_pa, i, e, kind):
         if odd is not None and state["odd"] < odd.shape[0]:
@@ -446,6 +454,12 @@ def enumerate64(directory, blocks, frames, root_pfn, levels, top_lo, top_hi, max
                 else:
                     state["ok"] = False
                 state["nt"] += 1
+                if backed((e & addr_mask) >> 12):
+                    state["visits"] += 1
+                    if state["visits"] > max_visits:
+                        raise ValueError(f"enumerate64: more than {max_visits} visits of table pages below "
+                                         f"{root_pfn << 12:#x} (a store of {frames.shape[0]} frames): the "
+                                         f"tables are not a tree")
                 visit(e & addr_mask, lvl - 1, 0, 512, va, eff)
                 continue
             size = 1 << shift

@@ -9,9 +9,9 @@ import argparse
 import importlib
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence
 
-from emu.tools.options import CliError
+from emu.errors import EmuError
 
 #: the commands, in the order ``emu --help`` lists them
 COMMANDS: List[str] = [
@@ -23,8 +23,19 @@ COMMANDS: List[str] = [
 OPTIONAL_COMMANDS = {"emu.tools.bench"}
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``emu: error: argument --mem: ... (see emu run
+    --help)``, exit code 2, never the usage block (subcommands' parsers are of this class
+    too)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        line = " ".join(str(message).split())
+        sys.stderr.write(f"emu: error: {line} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="emu",
         description="Emulate the Linux x86 kernel's early direct-mapping (page-table) setup, "
                     "bit for bit, for a given e820 map and kernel version.",
@@ -44,7 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_line(e: BaseException) -> str:
+    """The one line a failure prints (without the ``emu: error:`` prefix)."""
+    from emu.kernel.validate import ParamError
+    from emu.tools.options import FIELD_OPTIONS
+    if isinstance(e, ParamError) and e.field in FIELD_OPTIONS:
+        msg = e.named(FIELD_OPTIONS[e.field])
+    elif isinstance(e, OSError) and (e.filename or e.strerror):
+        where = os.fsdecode(e.filename) if e.filename is not None else ""
+        msg = f"{where}: {e.strerror}" if where else str(e.strerror)
+    else:
+        msg = str(e)
+    msg = " ".join(msg.split()) or type(e).__name__
+    return msg
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; bad input is one ``emu: error:`` line on stderr and exit code 2.
+
+    An :class:`emu.errors.EmuError` (bad input) or an ``OSError`` (a file: its path and the
+    system's reason) print one line and return 2.  Anything else (a ``MemoryError`` past the
+    memory guard included) is an emu bug: one ``emu: internal error:`` line (the traceback
+    with ``EMU_TRACEBACK=1``) and exit code 70, so a test harness tells it from bad input.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -57,18 +90,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except OSError:
             pass
         return 0
-    except CliError as e:
-        print(f"emu: error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, UnicodeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if isinstance(e, OSError) and e.filename:
-            msg = f"{e.filename}: {e.strerror}"
-        print(f"emu: error: {msg}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("emu: interrupted", file=sys.stderr)
         return 130
+    except (EmuError, OSError) as e:
+        print(f"emu: error: {error_line(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("emu: internal error: out of host memory (the memory estimate missed this layout; an emu "
+              "bug: lower --max-memory and report it)", file=sys.stderr)
+        return 70
+    except Exception as e:
+        if os.environ.get("EMU_TRACEBACK") == "1":
+            raise
+        print(f"emu: internal error: {type(e).__name__}: {error_line(e)} (an emu bug; "
+              f"EMU_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from emu.kernel.state import Kernel
-from emu.kernel.arch.x86.pgtable_types import _PAGE_NX, _PAGE_PSE, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
+from emu.tools import rawimage
+from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
 from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
 from emu.machine.mmu import translate as walk_translate
 from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker, raw_meta_document
@@ -51,14 +52,10 @@ def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], acce
     ``access`` is an ``ACCESS_*`` combination or a string of ``r``/``w``/``x``/``u``.
     ``Translations.records()`` gives the JSON form of ``emu translate --json``.
     """
+    from emu.tools.values import access_bits, address_array
     k = _kernel(result_or_kernel)
-    if isinstance(access, str):
-        acc = 0
-        for ch in access:
-            acc |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
-        access = acc
-    arr = np.atleast_1d(np.asarray(vas, dtype=np.uint64))
-    return walk_translate(k.phys, _mmu(k), arr, access, engine=k.engine)
+    arr = address_array(vas, 64 if k.mode.is_64bit else 32)
+    return walk_translate(k.phys, _mmu(k), arr, access_bits(access), engine=k.engine)
 
 
 def _mmu(k: Kernel) -> MMU:
@@ -273,34 +270,9 @@ def table_pfns(k) -> np.ndarray:
 
 
 def write_raw(k, directory: str) -> dict:
-    """Write ``directory/memory.img`` (sparse: only the table frames are written, at their
-    physical addresses) and ``directory/meta.json``; returns the metadata."""
-    k = _kernel(k)
-    os.makedirs(directory, exist_ok=True)
-    pfns = table_pfns(k)
-    path = os.path.join(directory, "memory.img")
-    size = max(k.max_pfn << PAGE_SHIFT, (int(pfns.max()) + 1) << PAGE_SHIFT if len(pfns) else 0)
-    with open(path, "wb") as f:
-        f.truncate(0)
-        for p in pfns.tolist():
-            f.seek(p << PAGE_SHIFT)
-            f.write(k.phys.image_bytes(p))
-        f.truncate(size)
-    meta = {
-        "cr3": k.pgd_pfn << PAGE_SHIFT,
-        "mode": k.mode.name,
-        "page_offset": k.page_offset,
-        "levels": k.paging_levels,
-        "maxphyaddr": 52,
-        "max_pfn": k.max_pfn,
-        "image_size": size,
-        "table_pages": int(len(pfns)),
-        "profile": k.profile.name,
-        "nx": bool(k.params.cpu.nx),
-    }
-    with open(os.path.join(directory, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-    return meta
+    """``directory/meta.json`` and the flat image (``memory.img``, or 1 TiB chunks plus a LiME
+    file): :func:`emu.tools.rawimage.write_raw`; returns the metadata."""
+    return rawimage.write_raw(k, directory, table_pfns(k))
 
 
 # ---------------------------------------------------------------------------
@@ -334,6 +306,8 @@ def cmd_dump(args: argparse.Namespace, layout) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "raw" and not args.dir:
         raise CliError("--format raw needs an output directory")
+    if fmt == "raw":
+        rawimage.check_directory(args.dir)          # before anything runs
     desc = layout(args)
     result = run(desc, check=False, max_memory=args.max_memory,
                      engine=engine_of(args))

@@ -5,60 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Optional, Tuple
 
-class CliError(Exception):
+from emu.errors import EmuError
+from emu.tools import values
+
+
+class CliError(EmuError):
     """A usage or input problem: one line, exit code 2."""
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+#: argparse types (the parsers are :mod:`emu.tools.values`)
+_int = values.argtype(values.virtual_address, "address")
+_addr = values.argtype(values.address, "address")
+_size = values.argtype(values.size, "size")
+_positive_size = values.argtype(values.positive_size, "size")
+_mem = values.argtype(values.mem_limit, "size")
+_range = values.argtype(values.phys_range, "range")
+_memmap = values.argtype(values.memmap, "memmap")
+_param = values.argtype(values.param_assignment, "NAME=VALUE")
 
-
-def _size(text: str) -> int:
-    from emu.kernel.arch.x86.kernel.setup import SetupError, parse_memparse
-    try:
-        return parse_memparse(text)
-    except SetupError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _range(text: str) -> Tuple[int, int]:
-    """START-END (END exclusive) or START+SIZE."""
-    try:
-        if "+" in text:
-            a, b = text.split("+", 1)
-            s = int(a, 0)
-            return s, s + _size(b)
-        a, b = text.split("-", 1)
-        s, e = int(a, 0), int(b, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a range START-END or START+SIZE: {text!r}") from None
-    if e <= s:
-        raise argparse.ArgumentTypeError(f"empty or inverted range: {text!r}")
-    return s, e
-
-
-def _param(text: str) -> Tuple[str, object]:
-    """NAME=VALUE for a BootParams field: an int, a comma list of ints, true/false, or none."""
-    from emu.kernel.params import BootParams
-    name, sep, value = text.partition("=")
-    name = name.strip().replace("-", "_")
-    if not sep or name not in BootParams.__dataclass_fields__:
-        known = ", ".join(sorted(BootParams.__dataclass_fields__))
-        raise argparse.ArgumentTypeError(f"not NAME=VALUE with a boot parameter name: {text!r} (names: {known})")
-    v = value.strip()
-    try:
-        if v.lower() in ("true", "false"):
-            return name, v.lower() == "true"
-        if v.lower() == "none":
-            return name, None
-        if "," in v:
-            return name, [int(x, 0) for x in v.split(",") if x]
-        return name, int(v, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad value for {name}: {value!r}") from None
+#: the BootParams field each layout option sets (messages about a field name the option)
+FIELD_OPTIONS = {"kernel_start": "--kernel-start", "brk_base": "--brk", "initrd": "--initrd",
+                 "reserves": "--reserve", "xen_extra_mem": "--xen-extra-mem", "mem_limit": "--mem",
+                 "memmap": "--memmap"}
 
 
 def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
@@ -98,20 +66,21 @@ def add_layout_options(p: argparse.ArgumentParser, profile: bool = True) -> None
     k.add_argument("--movable-node", action="store_true", help="memblock bottom-up (3.13+)")
     k.add_argument("--no-randomize-memory", action="store_true", help="CONFIG_RANDOMIZE_MEMORY=n (BRK buffer size)")
     m = p.add_argument_group("memory layout of the boot")
-    m.add_argument("--brk", type=_int, metavar="ADDR", help="physical address of the BRK page-table buffer")
-    m.add_argument("--kernel-start", type=_int, metavar="ADDR", help="physical start of the kernel (default 0x1000000)")
+    m.add_argument("--brk", type=_addr, metavar="ADDR", help="physical address of the BRK page-table buffer")
+    m.add_argument("--kernel-start", type=_addr, metavar="ADDR", help="physical start of the kernel (default 0x1000000)")
     m.add_argument("--initrd", type=_range, metavar="START-END", help="initrd location (reserved)")
     m.add_argument("--reserve", type=_range, action="append", default=[], metavar="START-END",
                    help="extra memblock reservation (repeatable)")
-    m.add_argument("--xen-extra-mem", type=_size, metavar="SIZE",
+    m.add_argument("--xen-extra-mem", type=_positive_size, metavar="SIZE",
                    help="Xen PV domU: extra memory above nr_pages, reserved by xen_add_extra_mem (xend: 8M)")
-    m.add_argument("--mem", type=_size, metavar="SIZE", help="mem= limit")
-    m.add_argument("--memmap", action="append", default=[], metavar="SPEC", help="memmap= option (repeatable)")
+    m.add_argument("--mem", type=_mem, metavar="SIZE", help="mem= limit")
+    m.add_argument("--memmap", type=_memmap, action="append", default=[], metavar="SPEC",
+                   help="memmap= option: exactmap, SIZE, SIZE@START, SIZE#START, SIZE$START, SIZE!START (repeatable)")
     m.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                    help="set any boot parameter emu models (e.g. lowmem_limit=0x37bfe000; repeatable)")
     o = p.add_argument_group("engine")
     o.add_argument("--pure", action="store_true", help="use the pure-Python reference loops (EMU_PURE=1)")
-    o.add_argument("--max-memory", type=_size, metavar="SIZE",
+    o.add_argument("--max-memory", type=_positive_size, metavar="SIZE",
                    help="refuse layouts whose page tables would need more (default: half of available RAM)")
 
 

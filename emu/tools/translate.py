@@ -51,6 +51,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
     access = 0
     for ch in args.access:
         access |= {"r": 0, "w": ACCESS_WRITE, "x": ACCESS_FETCH, "u": ACCESS_USER}[ch]
+    width = 64 if k.mode.is_64bit else k.mode.va_bits
+    for v in args.va:
+        if v >> width:
+            raise CliError(f"VA {v:#x}: beyond the {width}-bit linear addresses of {k.mode.name} "
+                           f"(at most {(1 << width) - 1:#x})")
     mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.params.cpu.nx, k.params.cpu.pse)
     vas = np.array(args.va, dtype=np.uint64)
     t = translate(k.phys, mmu, vas, access, engine=k.engine, trace=True)

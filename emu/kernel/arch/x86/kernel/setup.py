@@ -12,7 +12,6 @@ only in-place reservations shape the top-down search.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -27,6 +26,10 @@ from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EX
 from emu.kernel.mm.memblock import round_up
 from emu.kernel.params import Assumption, BootParams, resolve_params
 from emu.kernel.profiles import Profile
+from emu.errors import EmuError
+from emu.kernel import estimate
+from emu.kernel.estimate import MemoryLimitError, available_memory  # noqa: F401  (re-exported)
+from emu.kernel.validate import SetupError, check_boot_params, check_inputs, parse_memmap_one, parse_size_text
 from emu.kernel.state import ArchMM, Kernel
 from emu.machine.abi import SRC_IMAGE
 from emu.machine.engine import Engine, select
@@ -64,59 +67,15 @@ BIOS_BEGIN = 0xA0000
 BIOS_END = 0x100000
 
 
-class SetupError(ValueError):
-    """A layout the emulator cannot start from (named, one line)."""
-
-
-class MemoryLimitError(SetupError):
-    """The layout's page tables would need more host memory than allowed."""
-
-
-def estimate_table_pages(regions, max_pfn: int, large_2m: bool, large_1g: bool) -> int:
-    """An upper bound of the page-table pages ``init_mem_mapping`` can allocate.
-
-    ``regions`` are memblock memory ``[start, end)`` ranges.  Per range: one
-    PTE page per 2 MiB (4 KiB pages only) or two (head and tail), one PMD
-    page per 1 GiB or two, one PUD page per 512 GiB; plus the ISA range.
-    """
-    end = max_pfn << PAGE_SHIFT
-    pages = 8
-    for s, e in regions:
-        e = min(e, end)
-        if e <= s:
-            continue
-        size = e - s
-        pages += (size >> 21) + 2 if not large_2m else 2
-        pages += (size >> 30) + 2 if not large_1g else 2
-        pages += (size >> 39) + 2
-    return pages
-
-
-@functools.lru_cache(maxsize=1)
-def available_memory() -> int:
-    """MemAvailable of this machine (bytes), or 8 GiB when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) << 10
-    except OSError:
-        pass
-    return 8 << 30
-
-
 def parse_memparse(text: str) -> int:
-    """The kernel's ``memparse``: a number with an optional K/M/G/T/P/E suffix."""
-    t = text.strip()
-    mult = 1
-    suffixes = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
-    if t and t[-1].lower() in suffixes:
-        mult = 1 << suffixes[t[-1].lower()]
-        t = t[:-1]
+    """A size or address as the kernel's ``memparse`` reads it (all of ``text``; not wrapped,
+    at most 2^64-1): :func:`emu.kernel.validate.parse_size_text` with :class:`SetupError`."""
     try:
-        return int(t, 0) * mult
-    except ValueError:
-        raise SetupError(f"bad size {text!r}") from None
+        return parse_size_text(text)
+    except SetupError:
+        raise
+    except EmuError as e:
+        raise SetupError(str(e)) from None
 
 
 def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int]) -> E820Table:
@@ -125,19 +84,14 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
     if mem_limit is not None:
         t.remove_range(mem_limit, (1 << 64) - 1 - mem_limit, E820_RAM, True)
     for opt in opts:
-        if opt == "exactmap":
+        kind, size, start, typ = parse_memmap_one(opt)
+        if kind == "exactmap":
             t = E820Table([])
-            continue
-        for sep, typ in (("@", E820_RAM), ("#", 3), ("$", E820_RESERVED), ("!", 12)):
-            if sep in opt:
-                size_s, start_s = opt.split(sep, 1)
-                size, start = parse_memparse(size_s), parse_memparse(start_s)
-                if typ != E820_RAM:
-                    t.remove_range(start, size, 0, False)
-                t.add_region(start, size, typ)
-                break
+        elif kind == "add":
+            if typ != E820_RAM:
+                t.remove_range(start, size, 0, False)
+            t.add_region(start, size, typ)
         else:
-            size = parse_memparse(opt)
             t.remove_range(size, (1 << 64) - 1 - size, E820_RAM, True)
     return t.sanitize()
 
@@ -270,10 +224,9 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     update``/``remove`` edits of a boot log; they replace the emulator's own
     ``mem=``/``memmap=``/``trim_bios_range`` edits (the log already shows them).
     """
+    params = check_inputs(profile, params, e820, max_memory)        # before anything reads them
     params, assumptions = resolve_params(profile, params)
-    params = resolve_brk(profile, params, assumptions)
-    if params.brk_base & (PAGE_SIZE - 1):
-        raise SetupError(f"BRK base {params.brk_base:#x} is not page aligned")
+    params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
     early_log: List[str] = []   # lines printed before the state object exists
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
     max_pfn, max_low_pfn = end_pfns(profile, params, table)
@@ -284,7 +237,11 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
     limit = round_up(limit, 1 << 30)
-    k = Kernel(profile, params, table, limit, select(engine), ARCH_MM_32 if i386 else ARCH_MM_64)
+    eng = select(engine)
+    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name)
+    k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64)
+    k.phys.set_budget(max_memory if max_memory is not None else estimate.default_limit())
+    k.phys.reserve_frames(est.table_pages)
     k.assumptions.extend(assumptions)
     for line in early_log:
         k.log.printk("warn", line)
@@ -327,24 +284,14 @@ def reserve_early(k: Kernel, kernel_start: int, brk_base: int) -> None:
 
 
 def memblock_setup(k: Kernel, max_memory: Optional[int]) -> None:
-    """``e820__memblock_setup`` (``memblock_x86_fill``), the memory guard (emu's: the
-    tables' estimate against ``max_memory``), ``trim_low_memory_range`` and memblock's
-    direction."""
+    """``e820__memblock_setup`` (``memblock_x86_fill``), ``trim_low_memory_range`` and
+    memblock's direction.  (emu's memory guard ran before the store was made:
+    :func:`emu.kernel.estimate.guard`.)"""
     params, profile, mb = k.params, k.profile, k.memblock
     if k.mode.is_64bit:
         memblock_x86_fill(k)
     else:
         mm_init_32.memblock_x86_fill_32(k)
-    regions = list(mb.memory)
-    est = estimate_table_pages(regions, k.max_pfn, params.cpu.pse and not params.debug_pagealloc,
-                               params.cpu.gbpages and params.gbpages is not False
-                               and params.cpu.pse and not params.debug_pagealloc)
-    limit_bytes = max_memory if max_memory is not None else available_memory() // 2
-    if est * PAGE_SIZE > limit_bytes:
-        raise MemoryLimitError(
-            f"layout needs up to {est * PAGE_SIZE / (1 << 20):.0f} MiB of page tables "
-            f"({est} pages), over the limit of {limit_bytes / (1 << 20):.0f} MiB (--max-memory)")
-    k.phys.reserve_frames(est + 16)
     if profile.table_space_search != "e820_bottom_up":
         mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
