@@ -565,7 +565,18 @@ class _LeafIndex:
     def cover(self, s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
         if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
-            return np.array([self._below(s, y) - self._below(s, x) for x, y in zip(a.tolist(), b.tolist())], np.int64)
+            stl, enl, cum = self.by_list[s]
+            if not stl:
+                return np.zeros(len(a), np.int64)
+            out = []
+            for x, y in zip(a.tolist(), b.tolist()):   # _below(s, y) - _below(s, x), inlined
+                i = bisect.bisect_right(stl, y) - 1
+                v = 0 if i < 0 else (cum[i - 1] if i else 0) + max(0, min(y, enl[i]) - stl[i])
+                i = bisect.bisect_right(stl, x) - 1
+                if i >= 0:
+                    v -= (cum[i - 1] if i else 0) + max(0, min(x, enl[i]) - stl[i])
+                out.append(v)
+            return np.array(out, np.int64)
         st, en, cum = self.by[s]
         return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
 

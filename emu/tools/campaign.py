@@ -39,7 +39,6 @@ G = 1 << 30
 #: maps per coverage round (the corpus snapshot a map is drawn from changes per round)
 ROUND = 2048
 STATE_SCHEMA = "emu-fuzz-state/2"
-FINDING_SCHEMA = "emu-fuzz-finding/2"
 #: fault injection for the tests (never set in normal use): "kill:I,J" makes a worker exit
 #: abruptly before emulating map I or J
 FAULT_ENV = "EMU_FUZZ_FAULT"
@@ -190,9 +189,10 @@ def write_finding(out_dir: str, profile: str, signature: str, small: dict, origi
     e820_path = os.path.join(out_dir, name + ".e820.json")
     write_atomic(e820_path, json.dumps(small["e820"], indent=1) + "\n")
     cmd = " ".join(["emu", "check", "--profile", profile, "--e820", name + ".e820.json"] + case.cli_args())
-    doc = {"schema": FINDING_SCHEMA, "profile": profile, "signature": signature, "kind": signature.split(":", 1)[0],
-           "detail": detail, "command": cmd, "case": small, "original": original,
-           "seed": seed, "index": index, "shrink_emulations": tries, "reference": reference}
+    from emu.tools.formats import fuzz_finding_document
+    doc = fuzz_finding_document({"profile": profile, "signature": signature, "kind": signature.split(":", 1)[0],
+                                 "detail": detail, "command": cmd, "case": small, "original": original,
+                                 "seed": seed, "index": index, "shrink_emulations": tries, "reference": reference})
     path = os.path.join(out_dir, name + ".json")
     write_atomic(path, json.dumps(doc, indent=1) + "\n")
     return path

@@ -82,6 +82,15 @@ def write_finding(*args, **kw) -> str:
     return wf(*args, **kw)
 
 
+def __getattr__(name: str):
+    """``FuzzSummary``: the campaign's summary (:class:`emu.tools.campaign.Summary`), the
+    name ``emu fuzz --json`` documents it by (imported late: campaign imports this module)."""
+    if name == "FuzzSummary":
+        from emu.tools.campaign import Summary
+        return Summary
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # ---------------------------------------------------------------------------
 # emu fuzz
 # ---------------------------------------------------------------------------
@@ -204,7 +213,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     except StateError as e:
         raise CliError(str(e)) from None
     if args.json:
-        print(json.dumps(s.to_json(), indent=1))
+        from emu.tools.formats import dumps, fuzz_summary_document
+        print(dumps(fuzz_summary_document(s.to_json())))
     else:
         print(f"fuzz {s.profile}: {s.maps} maps in {s.seconds:.1f} s ({s.rate:.0f} maps/s, {s.runner} x{s.workers}); "
               f"next index {s.next_index}; outcomes " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())))
