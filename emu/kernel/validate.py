@@ -417,6 +417,12 @@ def check_e820(e820) -> None:
         raise ParamError("e820", e820, "must be an e820 map (emu.inputs.e820.E820Map: load_e820, "
                                        "parse_e820_json, parse_e820_text)")
     for i, e in enumerate(entries):
+        a, n, t = getattr(e, "addr", None), getattr(e, "size", None), getattr(e, "type", None)
+        if type(a) is int and type(n) is int and type(t) is int and 0 <= a < U64 and 0 <= n < U64 \
+                and 0 <= t < 1 << 32:       # plain ints in range (the usual case): only the end is left
+            if a + n > U64:
+                raise ParamError(f"e820[{i}]", (a, a + n), "ends beyond 2^64")
+            continue
         for name, lim in (("addr", U64), ("size", U64), ("type", 1 << 32)):
             v = getattr(e, name, None)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= v < lim:

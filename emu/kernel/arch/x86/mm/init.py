@@ -491,7 +491,7 @@ def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
     """``init_range_memory_mapping``: map the memblock memory inside [r_start, r_end);
     returns the bytes of RAM mapped.  Sets ``can_use_brk_pgt`` per call."""
     mapped = 0
-    for start_pfn, end_pfn in list(k.memblock.for_each_mem_pfn_range()):
+    for start_pfn, end_pfn in k.memblock.mem_pfn_ranges_meeting(r_start, r_end):
         start = min(max(start_pfn << PAGE_SHIFT, r_start), r_end)
         end = min(max(end_pfn << PAGE_SHIFT, r_start), r_end)
         if start >= end:
