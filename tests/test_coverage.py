@@ -154,3 +154,20 @@ def test_pre39_sparse_map_without_gb_pages_panics():
     assert out.kind == "panic" and "Cannot find space for the kernel page tables" in out.signature, out
     for prof in ("3.9", "3.10", "6.18"):
         assert run_case(case, prof, reference=None).kind == "ok", prof
+
+
+def test_i386_kernel_image_stays_below_every_profiles_lowmem():
+    """The generator keeps an i386 image and its BRK below LOWMEM_FLOOR_32, which must not
+    exceed any profile's own lowmem end (else a bottom-up boot maps past max_low_pfn up to
+    the image's end: the c-i386 campaign's map.beyond, a layout no kernel runs from)."""
+    from emu.tools.fuzzcase import _emulate
+    from emu.tools.generators import LOWMEM_FLOOR_32
+    for name in PROFILES:
+        for mode in ("i386", "i386-pae"):
+            c = Case([(0, 0x9F000, 1), (0x100000, 0xFFF00000 - 0x100000, 1)], mode=mode)
+            assert _emulate(c, name).kernel.max_low_pfn << 12 >= LOWMEM_FLOOR_32, (name, mode)
+    c = Case([(0, 0x40000000, 1)], mode="i386", kernel_start=0x36800000, movable_node=True)
+    assert not _kernel_in_lowmem(c)
+    for i in range(300):
+        c = case_for(0, i, modes=["i386"], force={"movable_node": True})
+        assert _kernel_in_lowmem(c) or not kernel_in_ram(c)
