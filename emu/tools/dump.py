@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -29,7 +28,7 @@ from emu.tools import rawimage
 from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
 from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
 from emu.machine.mmu import translate as walk_translate
-from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker, raw_meta_document
+from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker
 
 _U64 = np.uint64
 PTE_FLAGS_MASK = 0xFFF0000000000FFF       # flags of an entry: everything outside the pfn (52-bit)
@@ -322,8 +321,7 @@ def cmd_dump(args: argparse.Namespace, layout) -> int:
     elif fmt == "json":
         print(dumps(dump_document(k, table_entries(k)), indent=None))
     else:
-        meta = write_raw(k, args.dir)
-        print(dumps(raw_meta_document(meta)))
+        print(dumps(write_raw(k, args.dir)))
     return 0
 
 

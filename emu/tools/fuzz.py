@@ -25,7 +25,6 @@ The campaign itself (batches, workers, Dask, coverage steering) is :mod:`emu.too
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -204,7 +203,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     except StateError as e:
         raise CliError(str(e)) from None
     if args.json:
-        print(json.dumps(s.to_json(), indent=1))
+        from emu.tools.formats import dumps, fuzz_summary_document
+        print(dumps(fuzz_summary_document(s.to_json())))
     else:
         print(f"fuzz {s.profile}: {s.maps} maps in {s.seconds:.1f} s ({s.rate:.0f} maps/s, {s.runner} x{s.workers}); "
               f"next index {s.next_index}; outcomes " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())))

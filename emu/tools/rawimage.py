@@ -36,6 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from emu.errors import EmuError
+from emu.tools.formats import dumps, raw_meta_document
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -152,7 +153,8 @@ def check_directory(directory: str) -> None:
 def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_size: int = DEFAULT_CHUNK,
               lime: Optional[bool] = None) -> dict:
     """Write the dump of ``k``'s table pages (``pfns``; default every backed frame) into
-    ``directory``; returns the metadata written to ``meta.json``.  ``lime``: write
+    ``directory``; returns the document written to ``meta.json``
+    (:func:`emu.tools.formats.raw_meta_document`: ``cr3``, ``page_offset`` as ``"0x..."``).  ``lime``: write
     ``memory.lime`` too (default: when the image is chunked)."""
     k = _kernel(k)
     phys = k.phys
@@ -184,7 +186,7 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
                     for p in range(a, b):
                         _fail_path(tmp, lambda: f.write(phys.image_bytes(p)))
                 _fail_path(tmp, lambda: _sync(f))
-        meta = {
+        meta = raw_meta_document({
             "cr3": k.pgd_pfn << PAGE_SHIFT,
             "mode": k.mode.name,
             "page_offset": k.page_offset,
@@ -200,10 +202,10 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
             "files": [{"path": e["path"], "phys_start": f"{e['phys_start']:#x}", "size": f"{e['size']:#x}"}
                       for e in files],
             "lime": "memory.lime" if want_lime else None,
-        }
+        })
         with w.open("meta.json") as f:
             tmp = w.path("meta.json")
-            _fail_path(tmp, lambda: (f.write(json.dumps(meta, indent=1).encode()), _sync(f)))
+            _fail_path(tmp, lambda: (f.write((dumps(meta) + "\n").encode()), _sync(f)))
         # commit: the old dump stops being one, the files take their names, meta.json last
         stale = [n for n in _old_files(directory) if n not in w.tmp]
         meta_path = w.path("meta.json")
