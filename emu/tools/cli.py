@@ -16,11 +16,8 @@ from emu.errors import EmuError
 #: the commands, in the order ``emu --help`` lists them
 COMMANDS: List[str] = [
     "emu.tools.run", "emu.tools.replay", "emu.tools.check", "emu.tools.translate", "emu.tools.dump",
-    "emu.tools.diff", "emu.tools.plot", "emu.tools.profiles", "emu.tools.fuzz", "emu.tools.bench", "emu.tools.oracle.cli",
+    "emu.tools.diff", "emu.tools.plot", "emu.tools.profiles", "emu.tools.fuzz", "emu.tools.oracle.cli",
 ]
-
-#: commands a wheel may leave out (they run from a checkout)
-OPTIONAL_COMMANDS = {"emu.tools.bench"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -45,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"emu {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMANDS:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if mod in OPTIONAL_COMMANDS and e.name == mod:
-                continue    # not installed: wheels leave the benchmark harness out (setup.py)
-            raise
-        module.register(sub)
+        importlib.import_module(mod).register(sub)
     return p
 
 
