@@ -321,7 +321,6 @@ def bench_write(ram: int, repeats: int = 3) -> Tuple[List[dict], object]:
 
 def bench_sweep(result, sample: int = 20000, repeats: int = 3) -> List[dict]:
     """Figure 2: every 4 KiB page of the RAM the kernel mapped."""
-    from emu.machine import engine as backend
     from emu.machine.mmu import MMU, translate
     k = result.kernel
     po = k.page_offset
@@ -536,12 +535,13 @@ def _bench_fuzz(seconds: float, seed: int, pagealloc_share: float, label: str) -
         wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
     rate = n / wall  # one single-threaded process: one core
-    note = f"{n} maps in {wall:.1f} s wall / {cpu:.1f} s CPU, {panics} panics, {errors} input errors, {crashes} crashes, {fails} verify failures; generator {source}"
+    note = (f"{n} maps in {wall:.1f} s wall / {cpu:.1f} s CPU, {panics} panics, {errors} input errors, "
+            f"{crashes} crashes, {fails} verify failures; generator {source}")
     if first_error:
         note += f"; first error: {first_error[:120]}"
     return [_row("fuzz", f"random <= 64 GiB maps/s per core, {label} (verify included, seed {seed})", rate, "maps/s",
                  "", None, None, ">= 2000", rate >= 2000, note),
-            _row("fuzz", f"  the same per CPU second (process time; what the core did when others share it)",
+            _row("fuzz", "  the same per CPU second (process time; what the core did when others share it)",
                  n / cpu if cpu else None, "maps/s", "", None, None, ">= 2000", (n / cpu >= 2000) if cpu else None)]
 
 

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from emu.machine import engine as backend
 from bench import harness as B
 from emu.machine.mmu import translate
 

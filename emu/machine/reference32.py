@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from emu.machine.abi import MapCoverage as C
-from emu.machine.phys import BLOCK_SHIFT
 from emu.machine.reference import _read_entry, alloc_page, permission_fault
 
 _PSE = 1 << 7

@@ -269,8 +269,10 @@ class Campaign:
         except (OSError, ValueError) as e:
             raise StateError(f"{self.state_path}: unreadable campaign state ({e})") from None
         if st.get("schema") != F.schema_id("fuzz-state") or st.get("spec") != F.json_safe(self.spec.key()):
-            raise StateError(f"{self.state_path} belongs to another campaign (profile {st.get('spec', {}).get('profile', st.get('profile'))}, "
-                             f"seed {st.get('spec', {}).get('seed', st.get('seed'))}); use another --out")
+            spec = st.get("spec", {})
+            raise StateError(f"{self.state_path} belongs to another campaign (profile "
+                             f"{spec.get('profile', st.get('profile'))}, seed {spec.get('seed', st.get('seed'))}); "
+                             f"use another --out")
         self.next_index = int(st["next_index"])
         self.outcomes = st["outcomes"]
         self.coverage = st["coverage"]

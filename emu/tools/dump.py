@@ -18,15 +18,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from emu.kernel.state import Kernel
 from emu.tools import rawimage
-from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
-from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
+from emu.kernel.arch.x86.pgtable_types import _PAGE_NX, _PAGE_PSE, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
+from emu.machine.mmu import MMU, Translations, enumerate_tables
 from emu.machine.mmu import translate as walk_translate
 from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker
 

@@ -28,10 +28,11 @@ are removed and the error names the file (:class:`RawImageError`, one line).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -105,11 +106,18 @@ class _Writer:
         self.tmp.clear()
 
 
-def _fail_path(path: str, fn):
+@contextlib.contextmanager
+def _failing(path: str) -> Iterator[None]:
+    """An OSError inside becomes a :class:`RawImageError` that names ``path``."""
     try:
-        return fn()
+        yield
     except OSError as e:
         raise RawImageError(f"{path}: {e.strerror or e}") from None
+
+
+def _fail_path(path: str, fn):
+    with _failing(path):
+        return fn()
 
 
 def _sync(f) -> None:
@@ -174,18 +182,19 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
             with w.open(entry["path"]) as f:
                 tmp = w.path(entry["path"])       # errors name the file the user asked for
                 base = entry["phys_start"]
-                for p in entry["pfns"]:
-                    _fail_path(tmp, lambda: (f.seek((p << PAGE_SHIFT) - base), f.write(phys.image_bytes(p))))
-                _fail_path(tmp, lambda: (f.truncate(entry["size"]), _sync(f)))
+                with _failing(tmp):
+                    for p in entry["pfns"]:
+                        f.seek((p << PAGE_SHIFT) - base)
+                        f.write(phys.image_bytes(p))
+                    f.truncate(entry["size"])
+                    _sync(f)
         if want_lime:
-            with w.open("memory.lime") as f:
-                tmp = w.path("memory.lime")
+            with w.open("memory.lime") as f, _failing(w.path("memory.lime")):
                 for a, b in runs(pfns.tolist()):
-                    _fail_path(tmp, lambda: f.write(LIME_HEADER.pack(LIME_MAGIC, 1, a << PAGE_SHIFT,
-                                                                     (b << PAGE_SHIFT) - 1, 0)))
+                    f.write(LIME_HEADER.pack(LIME_MAGIC, 1, a << PAGE_SHIFT, (b << PAGE_SHIFT) - 1, 0))
                     for p in range(a, b):
-                        _fail_path(tmp, lambda: f.write(phys.image_bytes(p)))
-                _fail_path(tmp, lambda: _sync(f))
+                        f.write(phys.image_bytes(p))
+                _sync(f)
         meta = raw_meta_document({
             "cr3": k.pgd_pfn << PAGE_SHIFT,
             "mode": k.mode.name,
@@ -213,7 +222,8 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
             _fail_path(meta_path, lambda: os.unlink(meta_path))
         for name, tmp in list(w.tmp.items()):
             if name != "meta.json":
-                _fail_path(w.path(name), lambda: os.replace(tmp, w.path(name)))
+                with _failing(w.path(name)):
+                    os.replace(tmp, w.path(name))
                 del w.tmp[name]
         for name in stale:
             try:

@@ -407,7 +407,8 @@ def argtype(parse: Callable[[str], Any], name: Optional[str] = None) -> Callable
 
 
 __all__ = [
-    "address_array", "access_bits", "replay_options", "size", "address", "positive_size", "mem_limit", "integer", "bounded_int", "finite_float", "virtual_address",
+    "address_array", "access_bits", "replay_options", "size", "address", "positive_size", "mem_limit", "integer",
+    "bounded_int", "finite_float", "virtual_address",
     "phys_range", "memmap", "choice", "boolean", "coerce_param", "coerce_params", "param_assignment",
     "apply_params", "argtype", "MAX_TEXT",
 ]

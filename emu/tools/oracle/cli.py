@@ -106,7 +106,8 @@ def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
         p.add_argument("--flavour", default="amd64", choices=["amd64", "cloud-amd64", "686-pae", "686"],
                        help="which Debian kernel flavour (default amd64; i386: 686-pae, 686)")
     p.add_argument("--profile", default="auto", metavar="NAME|VERSION",
-                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192, which carries 631ca8909fd5 from 6.1.141)")
+                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192, which carries 631ca8909fd5 "
+                        "from 6.1.141)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a profile field for this comparison (repeatable), e.g. "
                         "real_end_check_return=True")

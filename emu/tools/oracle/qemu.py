@@ -238,7 +238,7 @@ def _read_memblock(g: GdbRemote, va: int, word: int = 8, phys: int = 8
         if sum(struct.unpack_from("<" + pc, data, cand * i + P)[0] for i in range(cnt)) == total:
             stride = cand
             break
-    for cnt, total, regions in types:
+    for cnt, _total, regions in types:
         data = g.read(regions, stride * cnt) if cnt else b""
         regs = []
         for i in range(cnt):
