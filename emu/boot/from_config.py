@@ -88,6 +88,6 @@ def typical_i386_fixmap(inp: Inputs, prof: Profile, log: "BootLog") -> None:
         if name in d and (name != "kmap_range" or p.highmem_config is not False):
             value, why = d[name]
             setattr(p, name, value)
-            shown = "[%#x, %#x]" % value if isinstance(value, tuple) else "%#x" % value
+            shown = "[%#x, %#x]" % value if isinstance(value, tuple) else f"{value:#x}"
             inp.assume(name, shown, "%s with NR_CPUS %d from %s's setup_percpu line (%s); no --config"
                        % (why.split(" (")[0], nr, log.name, TYPICAL_CONFIG_WHY))

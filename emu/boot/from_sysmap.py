@@ -75,7 +75,7 @@ def _running_start(inp: Inputs, link: int, src: str) -> int:
     """Where the image runs: ``kernel_start`` when something said it, else the link address
     (said: KASLR may have moved it)."""
     p = inp.params
-    if "kernel_start" in inp.sources:
+    if "kernel_start" in inp.sources and p.kernel_start is not None:
         return p.kernel_start
     if getattr(inp, "kaslr_unknown", False):
         inp.assumptions[:] = [a for a in inp.assumptions if a.field != "kernel_start"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, TypeVar
 
 from emu.kernel.profiles import Profile
 from emu.machine.cpu import CpuFeatures
@@ -143,6 +143,17 @@ class BootParams:
     btmap_begin: Optional[int] = None
 
 
+_T = TypeVar("_T")
+
+
+def given(value: Optional[_T], name: str) -> _T:
+    """A field :func:`resolve_params` (or ``resolve_brk``) has set: the emulation reads
+    resolved parameters only, so None here is an emu bug, said as one."""
+    if value is None:
+        raise AssertionError(f"BootParams.{name} read before resolve_params set it (an emu bug)")
+    return value
+
+
 def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, List[Assumption]]:
     """A copy of ``params`` with every ``None`` the emulation reads filled in, and the
     assumptions made (for the inputs that change this mode's and profile's tables).
@@ -202,4 +213,4 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     return p, out
 
 
-__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "resolve_params"]
+__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "given", "resolve_params"]

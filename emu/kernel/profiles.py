@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from emu.errors import EmuError
 
@@ -798,8 +798,8 @@ class ProfileError(EmuError):
     pass
 
 
-def _apply(base: Profile, changes: Sequence[Change], **extra: object) -> Profile:
-    fields: Dict[str, object] = {}
+def _apply(base: Profile, changes: Sequence[Change], **extra: Any) -> Profile:
+    fields: Dict[str, Any] = {}
     for c in changes:
         fields.update(c.sets)
     fields.update(extra)

@@ -25,7 +25,7 @@ class ArgumentParser(argparse.ArgumentParser):
     --help)``, exit code 2, never the usage block (subcommands' parsers are of this class
     too)."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         line = " ".join(str(message).split())
         sys.stderr.write(f"emu: error: {line} (see {self.prog} --help)\n")
         sys.exit(2)

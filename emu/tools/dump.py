@@ -57,7 +57,7 @@ def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], acce
 
 
 def _mmu(k: Kernel) -> MMU:
-    return MMU.for_mode(k.mode, k.pgd_pfn << PAGE_SHIFT, k.params.cpu.nx, k.params.cpu.pse)
+    return MMU.for_mode(k.mode, k.pgd_pfn << PAGE_SHIFT, k.cpu.nx, k.cpu.pse)
 
 
 # ---------------------------------------------------------------------------
@@ -84,7 +84,7 @@ class _Geometry:
         self.levels = k.paging_levels
         mode = getattr(k, "mode", None)
         self.i386 = mode is not None and not mode.is_64bit
-        self.pae = self.i386 and mode.entry_bytes == 8
+        self.pae = mode is not None and self.i386 and mode.entry_bytes == 8
         if not self.i386:
             self.vabits = 57 if self.levels == 5 else 48
             self.addr_mask, self.flags_mask = 0x000FFFFFFFFFF000, PTE_FLAGS_MASK

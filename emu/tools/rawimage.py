@@ -32,7 +32,7 @@ import contextlib
 import json
 import os
 import struct
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -158,7 +158,7 @@ def check_directory(directory: str) -> None:
         raise RawImageError(f"{directory}: {probe} is not writable")
 
 
-def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_size: int = DEFAULT_CHUNK,
+def write_raw(k, directory: str, pfns: Union[Sequence[int], np.ndarray, None] = None, chunk_size: int = DEFAULT_CHUNK,
               lime: Optional[bool] = None) -> dict:
     """Write the dump of ``k``'s table pages (``pfns``; default every backed frame) into
     ``directory``; returns the document written to ``meta.json``
@@ -166,9 +166,7 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
     ``memory.lime`` too (default: when the image is chunked)."""
     k = _kernel(k)
     phys = k.phys
-    if pfns is None:
-        pfns = phys.backed_pfns()
-    pfns = np.unique(np.asarray(pfns, dtype=np.uint64))
+    pfns = np.unique(np.asarray(phys.backed_pfns() if pfns is None else pfns, dtype=np.uint64))
     size = max(k.max_pfn << PAGE_SHIFT, (int(pfns.max()) + 1) << PAGE_SHIFT if len(pfns) else 0)
     files = plan(pfns.tolist(), size, chunk_size)
     chunked = len(files) != 1 or files[0]["path"] != "memory.img"
@@ -212,9 +210,9 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
                       for e in files],
             "lime": "memory.lime" if want_lime else None,
         })
-        with w.open("meta.json") as f:
-            tmp = w.path("meta.json")
-            _fail_path(tmp, lambda: (f.write((dumps(meta) + "\n").encode()), _sync(f)))
+        with w.open("meta.json") as f, _failing(w.path("meta.json")):
+            f.write((dumps(meta) + "\n").encode())
+            _sync(f)
         # commit: the old dump stops being one, the files take their names, meta.json last
         stale = [n for n in _old_files(directory) if n not in w.tmp]
         meta_path = w.path("meta.json")
