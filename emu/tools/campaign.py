@@ -484,6 +484,7 @@ class Campaign:
         would cost a worker)."""
         from emu.tools.generators import case_for
         snap = self.snapshot_for(start)
+        assert snap is not None, "a batch runs only once its round's corpus snapshot exists"
         corpus, _ = _snapshot_cases(snap)
         case = case_for(self.spec.seed, start, max_ram=self.spec.max_ram, families=self.spec.families,
                         modes=self.spec.modes, bottom_up=self.bottom_up, corpus=corpus, bias=self.spec.bias,

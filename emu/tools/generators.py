@@ -139,7 +139,7 @@ class Case:
         c.memmap = list(d.get("memmap", []))
         c.kernel_start = n(d.get("kernel_start", c.kernel_start))
         c.brk_base = n(d["brk_base"]) if d.get("brk_base") is not None else None
-        c.initrd = tuple(n(x) for x in d["initrd"]) if d.get("initrd") else None
+        c.initrd = (n(d["initrd"][0]), n(d["initrd"][1])) if d.get("initrd") else None
         c.reserves = [(n(a), n(b)) for a, b in d.get("reserves", [])]
         return c
 

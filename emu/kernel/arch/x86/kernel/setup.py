@@ -24,7 +24,7 @@ from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
 from emu.kernel.mm.memblock import round_up
-from emu.kernel.params import Assumption, BootParams, resolve_params
+from emu.kernel.params import Assumption, BootParams, given, resolve_params
 from emu.kernel.profiles import Profile
 from emu.errors import EmuError
 from emu.kernel import estimate
@@ -99,8 +99,9 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
 def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E820Table:
     """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
     complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved."""
-    start = min(params.kernel_start, params.brk_base)
-    end = params.brk_base + BRK_TAIL
+    brk_base = given(params.brk_base, "brk_base")
+    start = min(given(params.kernel_start, "kernel_start"), brk_base)
+    end = brk_base + BRK_TAIL
     if _all_ram(e820, start, end):
         return e820
     log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
@@ -170,7 +171,7 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
         off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
     else:
         _, off, who = typical_x86_64_layout(profile)
-    brk = params.kernel_start + off
+    brk = given(params.kernel_start, "kernel_start") + off
     assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
                                   "no BRK line, no memblock=debug reserve_brk line, no --system-map"
                                   % (off, who)))
@@ -231,8 +232,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
     max_pfn, max_low_pfn = end_pfns(profile, params, table)
     i386 = params.arch == "i386"
-    brk_base = params.brk_base
-    kernel_start = min(params.kernel_start, brk_base)
+    brk_base = given(params.brk_base, "brk_base")
+    kernel_start = min(given(params.kernel_start, "kernel_start"), brk_base)
 
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
@@ -249,8 +250,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     if i386:
         # init_gbpages is 64-bit only: an i386 kernel never maps with 1G pages
         k.params = params = dataclasses.replace(params, gbpages=False,
-                                                cpu=dataclasses.replace(params.cpu, gbpages=False))
-        k.page_offset = params.page_offset_32
+                                                cpu=dataclasses.replace(k.cpu, gbpages=False))
+        k.page_offset = given(params.page_offset_32, "page_offset_32")
         k.max_physmem_bits = 36 if params.pae else 32
         k.max_low_pfn, k.max_pfn = mm_init_32.find_low_pfn_range(k, max_pfn)
         max_pfn = k.max_pfn
@@ -295,7 +296,7 @@ def memblock_setup(k: Kernel, max_memory: Optional[int]) -> None:
     if profile.table_space_search != "e820_bottom_up":
         mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
-    mb.bottom_up = params.movable_node and profile.bottom_up_supported
+    mb.bottom_up = bool(params.movable_node) and profile.bottom_up_supported
 
 
 def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
