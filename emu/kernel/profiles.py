@@ -623,8 +623,8 @@ CHANGES: List[Change] = [
 # -- the i386 fixmap / pkmap / lowmem geometry (emu.kernel.arch.x86.fixmap) -----------
 # Releases are checked against release trees (research/kernel_i386.md §0, and the trees named
 # below); where two neighbouring checked trees bracket a change, the summary says so and the
-# mainline release given is the first checked tree that has it.  Commits could not be pinned
-# in the reference index (""), so none is claimed.
+# mainline release given is the first checked tree that has it.  A commit is given where a mail
+# or report in the reference index names it (see each entry's sources); "" where none was found.
 _FIXMAP_H = "arch/x86/include/asm/fixmap.h"
 _PGT32 = "arch/x86/include/asm/pgtable_32_types.h"
 I386_GEOMETRY_CHANGES: List[Change] = [
@@ -691,13 +691,16 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            sources=(_PGT32 + " @ 3.18.19 (FIXADDR_BOOT_START), 3.19.8 L40-47, 4.4.178, 4.9.115, 4.14.5",
                     _FIXMAP_H + " @ 3.18 L139-141 (FIXADDR_BOOT_START), removed in 3.19.8"),
            confidence="likely"),
-    Change("i386_gdt_remap_fixmap", "", "x86: Remap GDT tables in the fixmap section",
+    Change("i386_gdt_remap_fixmap", "69218e47994d", "x86: Remap GDT tables in the fixmap section",
            (4, 12), "i386 fixmap: FIX_GDT_REMAP_BEGIN..END (NR_CPUS pages) at the end of the permanent part",
            {"i386_fix_gdt_remap": True},
            sources=(_FIXMAP_H + " @ 4.9.76 / 4.9.115 absent, 4.12.0 (jason50123/linux-4.12) L103-105, "
-                    "4.14.5 L103-105",),
+                    "4.14.5 L103-105",
+                    "commit 69218e47994da614e7af600bf06887750ab6657a (Thomas Garnier, 2017-03-14): 0day report "
+                    "'first introduced by commit' (index:39638829498); 'in Linux 4.12' (index:34297623248); "
+                    "not in 4.9.y (missing dependency of a 4.9.178 backport, index:33356126607)"),
            confidence="likely"),
-    Change("i386_cpu_entry_area", "", "x86/cpu_entry_area: Move it out of the fixmap",
+    Change("i386_cpu_entry_area", "92a0f81d8957", "x86/cpu_entry_area: Move it out of the fixmap",
            (4, 15), "the cpu_entry_area (40 pages per CPU + the read-only IDT page) lies below "
            "FIXADDR_TOT_START, PMD-aligned; PKMAP_BASE a PMD below it; FIX_RO_IDT and FIX_GDT_REMAP gone. "
            "4.14.y: with the PTI backport (4.14.11; 4.14.5 without, 4.14.67 with)",
@@ -707,7 +710,10 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            sources=(_PGT32 + " @ 4.14.67 L41-58, 4.15.0 (FengQingQi/linux-4.15) L45-50",
                     _FIXMAP_H + " @ 4.15.0 and 4.14.67: no FIX_RO_IDT, no FIX_GDT_REMAP",
                     "'PTI v4.14 backporting base tree' merge: the PTI commits shared by 4.15 and 4.14 "
-                    "(linux.googlesource.com gregkh/tty 779f4e1c6c7c^)"),
+                    "(linux.googlesource.com gregkh/tty 779f4e1c6c7c^)",
+                    "commit 92a0f81d8957 (Thomas Gleixner, 2017-12-20): named with its subject in a stable "
+                    "backport's dependency list (index:33356126607); 0day blame '92a0f81d89571e Thomas Gleixner "
+                    "2017-12-20' (index:46583398595); the 4.14.y sublevel is from trees, no review mail found"),
            confidence="likely"),
     Change("i386_ghes_fixmap", "", "ACPI / APEI: GHES mappings through the fixmap (FIX_APEI_GHES_IRQ/NMI)",
            (4, 15), "i386 fixmap: two GHES pages with CONFIG_ACPI_APEI_GHES at the end of the permanent part; "
@@ -727,12 +733,28 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            {"i386_fix_text_poke": False},
            sources=(_FIXMAP_H + " @ 5.0 (jacklin9/linux-5.0) present, 5.2.1 (wangliang-cs/linux-5.2.1) absent",),
            confidence="likely"),
-    Change("i386_cea_39_pages", "", "CPU_ENTRY_AREA_PAGES = NR_CPUS * 39 on 32-bit",
-           (5, 4), "the cpu_entry_area is 39 pages per CPU (5.3.1 still 40)",
+    Change("i386_cea_39_pages", "05b042a19443",
+           "x86/pti/32: Calculate the various PTI cpu_entry_area sizes correctly, make the "
+           "CPU_ENTRY_AREA_PAGES assert precise",
+           (5, 5), "the cpu_entry_area is 39 pages per CPU (with 880a98c33996's entry-stack guard page). "
+           "No mainline release has 39: 5.4 has 40, and 5.5 merged it with the x86/iopl TSS growth (43, "
+           "i386_cea_sizeof); only the stable branches carry 39",
            {"i386_cea_pages_per_cpu": 39},
-           sources=(_PGT32 + " @ 5.3.1 (github-lvbing/linux-5.3.1) L47 (40), 5.4.59 L47 (39)",),
-           confidence="likely"),
-    Change("i386_cea_sizeof", "", "x86/pti/32: CPU_ENTRY_AREA_PAGES from sizeof(struct cpu_entry_area)",
+           stable={"5.3": 14, "5.4": 1},
+           sources=(_PGT32 + " @ 5.3.1 (github-lvbing/linux-5.3.1) L47 (40), 5.4.59 L47 (39)",
+                    "tip x86/urgent 2019-11-24 (Commit-ID 4d6dd252b80e, later rebased): diff 40 -> 39, "
+                    "'by accident CPU_ENTRY_AREA_PAGES is defined too large upstream (v5.4-rc8): NR_CPUS * 40' "
+                    "(index:47823278897); mainline id 05b042a19443 named by Ingo Molnar in the 5.5 x86 pull "
+                    "notes and in 0bcd7762727d's Fixes: (index:45471041716, 47903628487)",
+                    "5.4.1: Debian linux changelog 5.10.262-1, entry 5.4.2-1~exp1, upstream 5.4.1; 'Linux 5.4.1' "
+                    "shortlog (index:11395249583)",
+                    "5.3.14: review cover 5.3.14-rc1 (index:11272231952); Debian entry 5.3.15-1, upstream 5.3.14",
+                    "also in 4.14.157 and 4.19.87 (review covers index:10894275466, 10900337074, with 880a98c33996 "
+                    "'Add guard page for entry stack on 32bit'), but the page count those backports define was not "
+                    "read: not modelled for 4.14.y/4.19.y"),
+           confidence="verified"),
+    Change("i386_cea_sizeof", "", "x86/iopl TSS I/O bitmap (5.5, 43 pages); CPU_ENTRY_AREA_PAGES from "
+           "sizeof(struct cpu_entry_area) since 186525bd6b83 (5.6)",
            (5, 5), "the cpu_entry_area is DIV_ROUND_UP(sizeof(struct cpu_entry_area), 4K) = 43 pages per CPU "
            "on i386 (GDT, guard, entry stack, guard, double-fault stack, 5-page TSS with the I/O bitmap, "
            "debug store, 32 pages of BTS/PEBS buffers); pgtable_32_areas.h. Bracket: 5.4.59 (39) .. 5.7.14",
@@ -741,7 +763,16 @@ I386_GEOMETRY_CHANGES: List[Change] = [
                     "arch/x86/include/asm/cpu_entry_area.h and processor.h: the 32-bit struct is the same in "
                     "5.7.14, 5.8.1 and 5.10.44",
                     "Debian 5.10.223/6.1.192 vmlinuz: get_cpu_entry_area steps 0x2b000 per CPU "
-                    "(research/kernel_i386.md 2.6)"),
+                    "(research/kernel_i386.md 2.6)",
+                    "commit not pinned: the 43 reached mainline in the 5.5 merge window as a literal "
+                    "'NR_CPUS * 43' (the base that 186525bd6b83 removes, index:47274874461) when the x86/iopl series "
+                    "(111e7b15cf10 'x86/ioperm: Extend IOPL config to control ioperm() as well', named in tip "
+                    "0bcd7762727d, index:47903628487) met 05b042a19443's exact-size rule; which commit or merge "
+                    "wrote 43 was not found",
+                    "186525bd6b83 'mm, x86/mm: Untangle address space layout definitions from basic pgtable type "
+                    "definitions' (tip x86/mm 2020-01-10, index:47274874461; torvalds master per 0day "
+                    "index:12472389419) moved it to pgtable_32_areas.h as the sizeof() form, same value",
+                    "not in 5.4.y (5.4.59 has 39)"),
            confidence="likely"),
     Change("i386_paravirt_bootmap_xxl", "", "x86/paravirt: FIX_PARAVIRT_BOOTMAP only with CONFIG_PARAVIRT_XXL",
            (5, 10), "i386 fixmap: FIX_PARAVIRT_BOOTMAP needs CONFIG_PARAVIRT_XXL (Xen PV) instead of "
@@ -749,12 +780,15 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            {"i386_paravirt_bootmap_option": "PARAVIRT_XXL"},
            sources=(_FIXMAP_H + " @ 5.9.1 (ach84/linux-5.9.1) L102 (PARAVIRT), 5.10.44 L102 (PARAVIRT_XXL)",),
            confidence="likely"),
-    Change("i386_kmap_local", "", "x86/mm/highmem: Use generic kmap atomic implementation (KMAP_LOCAL)",
+    Change("i386_kmap_local", "157e118b5511", "x86/mm/highmem: Use generic kmap atomic implementation",
            (5, 11), "i386 fixmap: the kmap block is KM_MAX_IDX (16, 33 with DEBUG_KMAP_LOCAL) x NR_CPUS "
            "under CONFIG_KMAP_LOCAL, which X86_32 selects",
            {"i386_kmap_rule": "kmap_local"},
            sources=(_FIXMAP_H + " @ 5.10.44 L95-97 (KM_TYPE_NR), 5.11.0 L102-103 (KM_MAX_IDX), 6.1.119 L101-107",
-                    "include/asm-generic/kmap_size.h @ 6.1.119 L6-10; arch/x86/Kconfig @ 6.1.119 L19"),
+                    "include/asm-generic/kmap_size.h @ 6.1.119 L6-10; arch/x86/Kconfig @ 6.1.119 L19",
+                    "tip-bot core/mm Commit-ID 157e118b55113d1e6c7f8ddfcec0a1dbf3a69511, CommitterDate 2020-11-06, "
+                    "fixmap.h KM_TYPE_NR -> KM_MAX_IDX and 'select KMAP_LOCAL' (index:37030983822); a feature, no "
+                    "stable backport (not in Debian's 5.10.y changelog)"),
            confidence="likely"),
     Change("i386_lnw_vrtc_removed", "", "x86/platform/intel-mid: the vRTC fixmap slot removed",
            (5, 12), "i386 fixmap: no FIX_LNW_VRTC (CONFIG_X86_INTEL_MID)",
