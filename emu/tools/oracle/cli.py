@@ -110,9 +110,12 @@ def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a profile field for this comparison (repeatable), e.g. "
                         "real_end_check_return=True")
-    p.add_argument("--inputs", choices=["kernel", "log"], default="kernel",
-                   help="e820 for emu: the kernel's own table at init_mem_mapping (default), or the "
-                        "console log's e820 lines and edits as 'emu replay' reads them")
+    p.add_argument("--inputs", choices=["artefacts", "kernel", "log"], default="artefacts",
+                   help="where emu's inputs come from: artefacts (default): the guest's console log "
+                        "(memblock=debug), the kernel's .config and System.map and the CPU as --cpu text, "
+                        "through the path of 'emu run --dmesg LOG --config F --system-map F --cpu TEXT'; "
+                        "kernel: the kernel's own state at init_mem_mapping (a cross-check); log: as kernel, "
+                        "but e820 and its edits from the console log")
     p.add_argument("--strict", action="store_true",
                    help="count entries that differ only in ACCESSED/DIRTY bits set by the MMU")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",

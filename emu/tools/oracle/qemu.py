@@ -148,15 +148,21 @@ class Guest:
     #: the fixmap as the running kernel shows it: ``slot_virt0`` (early_ioremap's first
     #: slot, FIX_BTMAP_BEGIN), i386 also ``fixaddr_top`` (__FIXADDR_TOP)
     fixmap: Dict[str, object] = field(default_factory=dict)
-    #: the build's .config (the comparison derives the i386 fixmap geometry from it)
+    #: the build's .config (the artefact inputs; the i386 fixmap geometry of --inputs kernel)
     config: Optional[str] = None
+    #: the symbol table file the oracle used (System.map, or the image's kallsyms list)
+    symbols_file: Optional[str] = None
+    #: QEMU's -cpu option (the CPU the user would describe: emu.tools.oracle.compare.user_cpu)
+    cpu: str = ""
+    #: the symbol table itself (not in to_json)
+    symbols: Optional[Symbols] = None
 
     @property
     def la57(self) -> bool:
         return bool(self.cr4 & (1 << 12))
 
     def to_json(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("tree", "serial")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("tree", "serial", "symbols", "initial_tree")}
         d["tree"] = self.tree.summary() if self.tree else None
         d["initial_tree"] = self.initial_tree.summary() if self.initial_tree else None
         return d
@@ -538,7 +544,9 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
     build's .config (i386: its fixmap layout).  QEMU is killed and reaped in every case."""
     deadline = time.monotonic() + timeout
     q = QemuProcess.start(layout, bzimage)
-    g = Guest(layout.name, bzimage, layout.cmdline(), q.argv)
+    g = Guest(layout.name, bzimage, layout.cmdline(), q.argv, cpu=layout.cpu,
+              symbols_file=getattr(symbols, "name", None), symbols=symbols)
+    g.config = config if config and os.path.exists(config) else None
     gdb: Optional[GdbRemote] = None
     try:
         gdb = connect(q)
