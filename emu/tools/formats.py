@@ -54,7 +54,7 @@ from emu.machine.bits import FAULT_GP, PF_INSTR, PF_PROT, PF_RSVD, PF_USER, PF_W
 
 #: every JSON document type emu prints (``emu/schemas/<kind>.json``)
 KINDS = ("run", "check", "dump", "translate", "diff", "profiles", "replay", "fuzz-summary", "fuzz-finding",
-         "raw-meta")
+         "raw-meta", "oracle")
 SCHEMA_VERSION = 1
 #: the largest integer every JSON reader keeps exactly (IEEE double)
 JSON_SAFE_INT = 1 << 53

@@ -432,7 +432,8 @@ def _ranges(rs) -> List[str]:
 def _pjson(p: BootParams, e820: E820Table) -> dict:
     out = {"cpu": p.cpu.to_json(), "gbpages": p.gbpages, "la57": p.la57, "pti": p.pti,
            "randomize_memory": p.randomize_memory, "kernel_start": _hex(p.kernel_start),
-           "brk_base": _hex(p.brk_base), "reserves": _ranges(p.reserves), "e820": e820.to_json()}
+           "brk_base": _hex(p.brk_base), "brk_end": _hex(p.brk_end), "reserves": _ranges(p.reserves or []),
+           "e820": [{"addr": _hex(e.addr), "size": e.size, "type": e.type} for e in e820.entries]}
     if p.arch == "i386":
         for name in ("page_offset_32", "lowmem_limit", "image_end", "init_end", "head_brk_base",
                      "swapper_pg_dir_addr", "initial_pg_pmd_addr", "initial_pg_fixmap_addr", "bm_pte_addr",
@@ -450,8 +451,9 @@ def format_comparison(c: Comparison, max_lines: int = 40) -> List[str]:
         p = c.params
         out.append(f"  kernel stopped at {g.return_address:#x} (setup_arch, before {g.next_call or '?'}); "
                    f"CR3 {g.cr3:#x} CR4 {g.cr4:#x}, {g.levels}-level, max_pfn {g.max_pfn:#x}")
-        out.append(f"  cpu {p['cpu']}, gbpages {p['gbpages']}, pti {p['pti']}, BRK {p['brk_base']} "
-                   f"({g.pgt_buf_top - g.pgt_buf_start} pages, {g.pgt_buf_end - g.pgt_buf_start} used)")
+        out.append(f"  cpu {p['cpu']}, gbpages {p['gbpages']}, pti {p['pti']}, BRK {p['brk_base'] or p.get('brk_end')} "
+                   f"({g.pgt_buf_top - g.pgt_buf_start} pages, {g.pgt_buf_end - g.pgt_buf_start} used)"
+                   + (f"; inputs: {c.inputs}, {len(c.assumptions)} assumption(s)" if c.inputs else ""))
         if c.stats:
             out.append(f"  real tables {c.stats['real']['table_pages']}, mapped {c.stats['real']['mapped_bytes']}")
     for n in c.notes:

@@ -20,6 +20,7 @@ with the serial log's last lines when the guest dies or times out first),
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -162,10 +163,60 @@ class Guest:
         return bool(self.cr4 & (1 << 12))
 
     def to_json(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("tree", "serial", "symbols", "initial_tree")}
+        """JSON-ready: addresses, registers and masks as ``"0x..."`` strings, pfns and counts
+        as integers; the trees as summaries (:mod:`emu.tools.oracle.saved` keeps them whole)."""
+        d = {}
+        for k, v in self.__dict__.items():
+            if k in ("tree", "serial", "symbols", "initial_tree"):
+                continue
+            if k in GUEST_HEX_FIELDS:
+                v = _hexs(v)
+            elif k == "e820":
+                v = [{"addr": _hexs(a), "size": n, "type": t} for a, n, t in v]
+            elif k in ("memblock_memory", "memblock_reserved"):
+                v = [[_hexs(a), _hexs(b)] for a, b in v]
+            elif k in ("static_pages", "fixmap"):
+                v = {n: _hexs(a) for n, a in v.items()}
+            d[k] = v
         d["tree"] = self.tree.summary() if self.tree else None
         d["initial_tree"] = self.initial_tree.summary() if self.initial_tree else None
+        if d["tree"]:
+            d["tree"]["cr3"] = _hexs(d["tree"]["cr3"])
+        if d["initial_tree"]:
+            d["initial_tree"]["cr3"] = _hexs(d["initial_tree"]["cr3"])
         return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Guest":
+        """The inverse of :meth:`to_json` (without the trees and the serial log)."""
+        g = cls(d["layout"], d["kernel"], d["cmdline"], list(d["qemu_args"]))
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k, v in d.items():
+            if k in ("tree", "initial_tree") or k not in names:
+                continue
+            if k in GUEST_HEX_FIELDS:
+                v = _unhex(v)
+            elif k == "e820":
+                v = [(int(e["addr"], 16), int(e["size"]), int(e["type"])) for e in v]
+            elif k in ("memblock_memory", "memblock_reserved"):
+                v = [(int(a, 16), int(b, 16)) for a, b in v]
+            elif k in ("static_pages", "fixmap"):
+                v = {n: _unhex(a) for n, a in v.items()}
+            setattr(g, k, v)
+        return g
+
+
+#: Guest fields that are addresses, registers or masks ("0x..." in JSON)
+GUEST_HEX_FIELDS = ("phys_base", "kernel_start", "return_address", "cr3", "cr4", "efer", "page_size_mask",
+                    "supported_pte_mask", "default_kernel_pte_mask", "page_offset", "image_end", "init_end")
+
+
+def _hexs(v):
+    return None if v is None else f"{int(v):#x}"
+
+
+def _unhex(v):
+    return None if v is None else int(v, 16)
 
 
 def _free_port() -> int:
