@@ -177,12 +177,18 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
     return dataclasses.replace(params, brk_base=brk)
 
 
+#: the smallest E820_MAX_ENTRIES any build has (E820_MAX_ENTRIES_ZEROPAGE, no NUMA nodes)
+E820_MAX_ENTRIES_MIN = 128
+
+
 def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_edits: Optional[List],
                      early_log: List[str]) -> E820Table:
     """``e820__memory_setup`` and the edits ``setup_arch`` makes before the mapping:
     the command line's ``mem=``/``memmap=`` (``parse_early_param``), ``e820_add_kernel_range``,
-    ``trim_bios_range`` -- or, for a boot log, the edits the log shows."""
-    table = E820Table(e820.entries).sanitize()
+    ``trim_bios_range`` -- or, for a boot log, the edits the log shows.  The table holds
+    ``params.e820_max_entries`` entries (``E820_MAX_ENTRIES``; None: unbounded): an edit
+    that needs one more is ignored, as ``__e820__range_add`` does ("too many entries")."""
+    table = E820Table(e820.entries, params.e820_max_entries).sanitize()
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
@@ -229,6 +235,12 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
     early_log: List[str] = []   # lines printed before the state object exists
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
+    if params.e820_max_entries is None and len(table.entries) >= E820_MAX_ENTRIES_MIN:
+        # a table this long may have met the kernel's limit, which the .config sets
+        assumptions.append(Assumption("e820_max_entries", "unbounded",
+                                      "the e820 table has %d entries and no --config gives E820_MAX_ENTRIES "
+                                      "(128 + 3 * MAX_NUMNODES): edits beyond it would be ignored"
+                                      % len(table.entries)))
     max_pfn, max_low_pfn = end_pfns(profile, params, table)
     i386 = params.arch == "i386"
     brk_base = params.brk_base
