@@ -30,6 +30,8 @@ CASES = sorted(d for d in os.listdir(DATA) if os.path.isfile(os.path.join(DATA, 
     if os.path.isdir(DATA) else []
 #: the profile each case's log resolves to (its Debian kernel's upstream stable base)
 PROFILES = {"5.10": "5.10.", "6.1": "6.1.", "6.12": "6.12."}
+#: ACCESSED | DIRTY: set by the MMU (QEMU) on use, never by init_mem_mapping
+HW_BITS = 0x60
 
 
 def test_the_cases_are_there_and_small():
@@ -61,9 +63,17 @@ def test_the_listing_equals_the_real_kernels_entry_for_entry(case):
     assert r.panic is None and r.assumptions == []
     t = emu_tree(r.kernel, g.tree.slots, pse=g.tree.mmu.pse)
     assert len(g.tree.entries) > 100
-    assert t.entries == g.tree.entries
-    assert set(t.tables) == set(g.tree.tables)
-    assert t.leaves() == g.tree.leaves()
+    assert set(t.entries) == set(g.tree.entries) and set(t.tables) == set(g.tree.tables)
+    hw = 0
+    for key, real in g.tree.entries.items():
+        mine = t.entries[key]
+        if real != mine and g.arch == "i386" and not (real ^ mine) & ~HW_BITS and real & (real ^ mine):
+            hw += 1   # ACCESSED/DIRTY the MMU set on entries init_mem_mapping left alone (i386 only)
+            continue
+        assert real == mine, (hex(key[1]), hex(real), hex(mine))
+    assert hw == 0 or g.arch == "i386"
+    if g.arch != "i386":
+        assert t.leaves() == g.tree.leaves()
     # the kernel's own counters too
     assert list(r.kernel.direct_pages_count[1:4]) == list(g.direct_pages_count[1:4])
     assert r.kernel.max_pfn_mapped == g.max_pfn_mapped and r.kernel.pgt_buf_end == g.pgt_buf_end
@@ -126,8 +136,9 @@ def test_excerpts_are_stable(case):
     meta = json.load(open(os.path.join(cdir, "case.json")))
     assert ctext == open(os.path.join(cdir, meta["artefacts"]["config"])).read()
     assert stext == open(os.path.join(cdir, meta["artefacts"]["system_map"])).read()
+    assert "memblock=debug" in meta["guest"]["cmdline"]
     with gzip.open(os.path.join(cdir, "serial.log.gz"), "rt") as f:
-        assert "memblock=debug" in f.read()
+        assert "memblock_reserve: [" in f.read()
 
 
 def test_the_oracle_document_is_valid(case):

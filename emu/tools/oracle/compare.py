@@ -297,6 +297,11 @@ def _emu_inputs(g: Guest, profile, inputs: str = "artefacts", overrides=None):
         desc = describe_artefacts(a, profile, overrides)
         notes = [f"inputs: artefacts, as emu run --dmesg LOG --config {a.config_name} --system-map "
                  f"{a.sysmap_name} --cpu {a.cpu} (emu.boot.describe; nothing from the guest's memory)"]
+        if desc.until != "init_mem_mapping":
+            # the tables were read when init_mem_mapping returned: emulate that far
+            notes.append(f"the log shows the boot past init_mem_mapping ({desc.until}); compared where "
+                         "the oracle stopped, at init_mem_mapping's return")
+            desc.until = "init_mem_mapping"
         if "memblock=debug" not in (g.cmdline or ""):
             notes.append("the guest's command line has no memblock=debug")
         return desc.e820, desc.log_edits or [], desc.params, desc.profile, notes, desc

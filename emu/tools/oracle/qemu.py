@@ -155,6 +155,8 @@ class Guest:
     symbols_file: Optional[str] = None
     #: QEMU's -cpu option (the CPU the user would describe: emu.tools.oracle.compare.user_cpu)
     cpu: str = ""
+    #: seconds the guest ran on after the tables were read, to print its command line
+    log_after_stop: float = 0.0
     #: the symbol table itself (not in to_json)
     symbols: Optional[Symbols] = None
 
@@ -608,6 +610,7 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
         g.boot_seconds = time.monotonic() - q.t0
         read_exit_state(gdb, symbols, g, regs)
         g.tree = read_tables(gdb, g, g.cr3, g.levels, deadline, pse=bool(g.cr4 & 0x10) or g.arch != "i386")
+        g.log_after_stop = continue_for_command_line(gdb, q)
     except GdbTimeout:
         raise GuestError(f"timed out reading the guest ({timeout:.0f} s)",
                          [f"serial: {ln}" for ln in tail_lines(q.serial_text())]) from None
@@ -622,6 +625,33 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
             with open(keep_serial, "w") as f:
                 f.write(g.serial)
     return g
+
+
+#: the line start_kernel prints after setup_arch: the whole command line
+KERNEL_COMMAND_LINE = "Kernel command line:"
+#: how long the guest may run on after the stop to print it
+LOG_AFTER_STOP_SECONDS = 10.0
+
+
+def continue_for_command_line(gdb: GdbRemote, q: QemuProcess, seconds: Optional[float] = None) -> float:
+    """When the console log does not show the command line yet (i386's setup_arch prints no
+    early ``Command line:``), let the guest run on until start_kernel prints ``Kernel command
+    line:`` (at most ``seconds``), so the log is what a user has of the boot's options.
+    The tables were read already; QEMU is killed afterwards.  Returns the seconds it ran."""
+    seconds = LOG_AFTER_STOP_SECONDS if seconds is None else seconds
+    text = q.serial_text()
+    if re.search(r"^(\[[ .0-9]+\] )?(Kernel c|C)ommand line:", text, re.M):
+        return 0.0
+    t0 = time.monotonic()
+    try:
+        gdb.send("c")
+    except (GdbError, OSError):
+        return 0.0
+    while time.monotonic() - t0 < seconds and not q.exited():
+        if KERNEL_COMMAND_LINE in q.serial_text():
+            break
+        time.sleep(0.1)
+    return time.monotonic() - t0
 
 
 def _rsp(g: GdbRemote) -> int:

@@ -390,6 +390,21 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     if mapped_end > (1 << 32) - k.page_offset:
         raise SetupError(f"head_32 mapping [0, {mapped_end:#x}) does not fit above PAGE_OFFSET {k.page_offset:#x}")
     head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_tables(k), addrs)
+    # where the build put what no input said (the System.map says it: __brk_base, _end,
+    # swapper_pg_dir, initial_pg_pmd, initial_pg_fixmap, bm_pte)
+    if p.head_brk_base is None:
+        k.assumptions.append(Assumption("head_brk_base", "%#x" % head_base,
+                                        "__brk_base right below the page-table buffer (head_32's %d tables); "
+                                        "no --system-map" % n))
+    if p.image_end is None:
+        k.assumptions.append(Assumption("image_end", "%#x" % image_end,
+                                        "_end 0x1f0000 above the page-table buffer; no --system-map"))
+    missing = [name for name in ("swapper_pg_dir", "initial_pg_pmd", "initial_pg_fixmap", "bm_pte")
+               if name not in addrs and (pae or name != "initial_pg_pmd")]
+    if missing:
+        k.assumptions.append(Assumption("static page tables", "from %#x" % (image_pfn << PAGE_SHIFT),
+                                        "%s in the image's data in that order; no --system-map"
+                                        % ", ".join(missing)))
     k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
                          np.array([lv for _, lv, _ in k.i386_static], np.uint8),
                          np.full(len(k.i386_static), 4, np.uint8), [], -1)
