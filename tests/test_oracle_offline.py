@@ -121,6 +121,10 @@ def test_a_perturbed_input_differs_or_is_said(case):
     a.config = None
     d = describe_artefacts(a)
     assert "debug_pagealloc" in {x.field for x in d.assumptions}
+    if len(g.e820) >= 128:
+        # a long e820 table: its capacity (E820_MAX_ENTRIES) comes from the config; without it, said
+        assert "e820_max_entries" in {x.field for x in run(d, check=False).assumptions}
+        assert describe_artefacts(guest_artefacts(g)).params.e820_max_entries == 131
     # 4. no System.map: where the image's tables are is said (x86-64) or the i386 addresses are
     a = guest_artefacts(g)
     a.sysmap = None
