@@ -252,11 +252,17 @@ def describe_artefacts(a: Artefacts, profile=None, overrides=None):
     return d
 
 
-def emulate_artefacts(a: Artefacts, profile=None, overrides=None, check: bool = False):
+def emulate_artefacts(a: Artefacts, profile=None, overrides=None, check: bool = False,
+                      until: Optional[str] = "init_mem_mapping"):
     """Describe and emulate the artefacts' boot: the path of ``emu run``
-    (:func:`emu.boot.emulate.run`); the Result carries the description and every assumption."""
+    (:func:`emu.boot.emulate.run`); the Result carries the description and every assumption.
+    ``until``: where to stop (default: ``init_mem_mapping``'s return, where the oracle reads
+    the tables; None: as far as the log shows, as ``emu run`` does)."""
     from emu.boot.emulate import run
-    return run(describe_artefacts(a, profile, overrides), check=check)
+    d = describe_artefacts(a, profile, overrides)
+    if until is not None:
+        d.until = until
+    return run(d, check=check)
 
 
 def resolve_profile(profile="6.1", overrides=None):
