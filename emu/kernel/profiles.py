@@ -519,7 +519,12 @@ CHANGES: List[Change] = [
            sources=("arch/x86/include/asm/e820/types.h @ 5.10, 6.1, 6.12: '#define E820_MAX_ENTRIES "
                     "(E820_MAX_ENTRIES_ZEROPAGE + 3*MAX_NUMNODES)' outside any #ifdef",
                     "oracle: Debian 6.1.192 686-pae (CONFIG_EFI=y, no NUMA) prints 131 'user:' entries and "
-                    "'too many entries; ignoring ...' for the 132nd"),
+                    "'too many entries; ignoring ...' for the 132nd",
+                    "before: 'the maximum size of e820 map array for EFI systems is defined as E820_X_MAX "
+                    "(E820MAX + 3 * MAX_NUMNODES)' (x86/e820: Use much less memory for e820/e820_saved, "
+                    "Denys Vlasenko, 2016-09-18, lkml 20160918182125.21000-1-dvlasenk)",
+                    "commit not pinned: the rename to E820_MAX_ENTRIES in the 4.12 e820 rework (Ingo Molnar's "
+                    "x86/boot/e820 series) was searched for, its commit id not found"),
            confidence="likely"),
     Change("e820_soft_reserved", "262b45ae3ab4", "x86/efi: EFI soft reservation to E820 enumeration",
            (5, 5), "e820: 'soft reserved' type; e820_nomerge() for PRAM and SOFT_RESERVED",
