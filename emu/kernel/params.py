@@ -86,6 +86,10 @@ class BootParams:
     fixmap_ptes: int = 0
     #: command-line memory options (``mem=``, ``memmap=``) applied to e820
     mem_limit: Optional[int] = None
+    #: capacity of the kernel's e820 table (``ARRAY_SIZE(e820_table->entries)``: E820_MAX_ENTRIES,
+    #: from the .config's NODES_SHIFT and EFI; see emu.boot.from_config.e820_max_entries); an
+    #: edit that needs one more entry is ignored ("too many entries").  None: unbounded
+    e820_max_entries: Optional[int] = None
     memmap: List[str] = field(default_factory=list)
     #: pa(swapper_pg_dir) / pa(init_top_pgt): the root table CR3 points to.
     #: None (x86-64): a distribution build's layout of that release (setup.typical_x86_64_layout);

@@ -137,6 +137,9 @@ class Profile:
     pti_cmdline_rule: str = "pti_first"
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
     trim_bios_first_page: bool = True
+    #: the e820 table's 3 * MAX_NUMNODES extra entries need CONFIG_EFI (E820_X_MAX, before
+    #: 4.12); False: always there (E820_MAX_ENTRIES)
+    e820_extra_entries_need_efi: bool = True
     #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
     memblock_trim: bool = True
 
@@ -508,6 +511,20 @@ CHANGES: List[Change] = [
                     "(research/kernel_x86_64.md B.3)", "arch/x86/mm/init_64.c @ 5.10.44, 6.1.119, 6.12 (vaddr "
                     "loop); 4.19.1, 4.20 (PTRS_PER_P4D loop)",
                     "unmerged fix: Yuntao Wang 2022-06-16, 'Fixes: 432c833218dd'"),
+           confidence="likely"),
+    Change("e820_max_entries", "", "x86/boot/e820: E820_MAX_ENTRIES in asm/e820/types.h (the e820 rework)",
+           (4, 12), "the kernel's e820 table holds E820_MAX_ENTRIES_ZEROPAGE + 3 * MAX_NUMNODES entries "
+           "whatever CONFIG_EFI says (before: E820_X_MAX, the extra entries only with CONFIG_EFI)",
+           {"e820_extra_entries_need_efi": False},
+           sources=("arch/x86/include/asm/e820/types.h @ 5.10, 6.1, 6.12: '#define E820_MAX_ENTRIES "
+                    "(E820_MAX_ENTRIES_ZEROPAGE + 3*MAX_NUMNODES)' outside any #ifdef",
+                    "oracle: Debian 6.1.192 686-pae (CONFIG_EFI=y, no NUMA) prints 131 'user:' entries and "
+                    "'too many entries; ignoring ...' for the 132nd",
+                    "before: 'the maximum size of e820 map array for EFI systems is defined as E820_X_MAX "
+                    "(E820MAX + 3 * MAX_NUMNODES)' (x86/e820: Use much less memory for e820/e820_saved, "
+                    "Denys Vlasenko, 2016-09-18, lkml 20160918182125.21000-1-dvlasenk)",
+                    "commit not pinned: the rename to E820_MAX_ENTRIES in the 4.12 e820 rework (Ingo Molnar's "
+                    "x86/boot/e820 series) was searched for, its commit id not found"),
            confidence="likely"),
     Change("e820_soft_reserved", "262b45ae3ab4", "x86/efi: EFI soft reservation to E820 enumeration",
            (5, 5), "e820: 'soft reserved' type; e820_nomerge() for PRAM and SOFT_RESERVED",

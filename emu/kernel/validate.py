@@ -332,6 +332,8 @@ def check_boot_params(params, profile) -> Any:
         raise ParamError("xen_extra_mem", p.xen_extra_mem, f"must lie in (0, {top:#x}) ({limit_text})")
     if p.highmem is not None and not 0 <= p.highmem < top:
         raise ParamError("highmem", p.highmem, f"must lie below {limit_text}")
+    if p.e820_max_entries is not None and not 2 <= p.e820_max_entries <= 1 << 20:
+        raise ParamError("e820_max_entries", p.e820_max_entries, "must be in [2, 2^20]")
     if p.mem_limit is not None:
         if p.mem_limit == 0:
             raise ParamError("mem_limit", 0, "mem=0 is refused by the kernel (parse_memopt: -EINVAL)")

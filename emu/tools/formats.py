@@ -55,7 +55,7 @@ from emu.machine.bits import FAULT_GP, PF_INSTR, PF_PROT, PF_RSVD, PF_USER, PF_W
 
 #: every JSON document type emu prints (``emu/schemas/<kind>.json``)
 KINDS = ("run", "check", "dump", "translate", "diff", "profiles", "profile-explain", "changes", "replay",
-         "fuzz-summary", "fuzz-finding", "fuzz-state", "fuzz-corpus", "e820", "raw-meta")
+         "fuzz-summary", "fuzz-finding", "fuzz-state", "fuzz-corpus", "e820", "raw-meta", "oracle")
 SCHEMA_VERSION = 1
 #: the largest integer every JSON reader keeps exactly (IEEE double)
 JSON_SAFE_INT = 1 << 53

@@ -178,12 +178,18 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
     return dataclasses.replace(params, brk_base=brk)
 
 
+#: the smallest E820_MAX_ENTRIES any build has (E820_MAX_ENTRIES_ZEROPAGE, no NUMA nodes)
+E820_MAX_ENTRIES_MIN = 128
+
+
 def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_edits: Optional[List],
                      early_log: List[str]) -> E820Table:
     """``e820__memory_setup`` and the edits ``setup_arch`` makes before the mapping:
     the command line's ``mem=``/``memmap=`` (``parse_early_param``), ``e820_add_kernel_range``,
-    ``trim_bios_range`` -- or, for a boot log, the edits the log shows."""
-    table = E820Table(e820.entries).sanitize()
+    ``trim_bios_range`` -- or, for a boot log, the edits the log shows.  The table holds
+    ``params.e820_max_entries`` entries (``E820_MAX_ENTRIES``; None: unbounded): an edit
+    that needs one more is ignored, as ``__e820__range_add`` does ("too many entries")."""
+    table = E820Table(e820.entries, params.e820_max_entries).sanitize()
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
@@ -230,6 +236,12 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
     early_log: List[str] = []   # lines printed before the state object exists
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
+    if params.e820_max_entries is None and len(table.entries) >= E820_MAX_ENTRIES_MIN:
+        # a table this long may have met the kernel's limit, which the .config sets
+        assumptions.append(Assumption("e820_max_entries", "unbounded",
+                                      "the e820 table has %d entries and no --config gives E820_MAX_ENTRIES "
+                                      "(128 + 3 * MAX_NUMNODES): edits beyond it would be ignored"
+                                      % len(table.entries)))
     max_pfn, max_low_pfn = end_pfns(profile, params, table)
     i386 = params.arch == "i386"
     brk_base = given(params.brk_base, "brk_base")
@@ -379,6 +391,21 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     if mapped_end > (1 << 32) - k.page_offset:
         raise SetupError(f"head_32 mapping [0, {mapped_end:#x}) does not fit above PAGE_OFFSET {k.page_offset:#x}")
     head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_tables(k), addrs)
+    # where the build put what no input said (the System.map says it: __brk_base, _end,
+    # swapper_pg_dir, initial_pg_pmd, initial_pg_fixmap, bm_pte)
+    if p.head_brk_base is None:
+        k.assumptions.append(Assumption("head_brk_base", "%#x" % head_base,
+                                        "__brk_base right below the page-table buffer (head_32's %d tables); "
+                                        "no --system-map" % n))
+    if p.image_end is None:
+        k.assumptions.append(Assumption("image_end", "%#x" % image_end,
+                                        "_end 0x1f0000 above the page-table buffer; no --system-map"))
+    missing = [name for name in ("swapper_pg_dir", "initial_pg_pmd", "initial_pg_fixmap", "bm_pte")
+               if name not in addrs and (pae or name != "initial_pg_pmd")]
+    if missing:
+        k.assumptions.append(Assumption("static page tables", "from %#x" % (image_pfn << PAGE_SHIFT),
+                                        "%s in the image's data in that order; no --system-map"
+                                        % ", ".join(missing)))
     k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
                          np.array([lv for _, lv, _ in k.i386_static], np.uint8),
                          np.full(len(k.i386_static), 4, np.uint8), [], -1)
