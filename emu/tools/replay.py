@@ -164,7 +164,7 @@ def load_options_file(path: str) -> dict:
     except (ValueError, RecursionError) as e:
         if isinstance(e, EmuError):
             raise
-        raise EmuError(f"{where}: not a JSON options file ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+        raise EmuError(f"{where}: not a JSON options file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(doc, dict):
         raise EmuError(f"{where}: an object keyed by log name is needed, not {type(doc).__name__}")
     out = {}
