@@ -11,7 +11,7 @@ import os
 import sys
 from typing import List, NoReturn, Optional, Sequence
 
-from emu.errors import EmuError
+from emu.errors import EmuError, NotEmulated
 
 #: the commands, in the order ``emu --help`` lists them
 COMMANDS: List[str] = [
@@ -65,7 +65,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; bad input is one ``emu: error:`` line on stderr and exit code 2.
 
     An :class:`emu.errors.EmuError` (bad input) or an ``OSError`` (a file: its path and the
-    system's reason) print one line and return 2.  Anything else (a ``MemoryError`` past the
+    system's reason) print one line and return 2.  :class:`emu.errors.NotEmulated` (the
+    kernel does what emu does not model, e.g. PTEs written into a large page's frame) prints
+    one ``emu: not emulated:`` line and returns 3.  Anything else (a ``MemoryError`` past the
     memory guard included) is an emu bug: one ``emu: internal error:`` line (the traceback
     with ``EMU_TRACEBACK=1``) and exit code 70, so a test harness tells it from bad input.
     """
@@ -87,6 +89,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (EmuError, OSError) as e:
         print(f"emu: error: {error_line(e)}", file=sys.stderr)
         return 2
+    except NotEmulated as e:
+        print(f"emu: not emulated: {error_line(e)}", file=sys.stderr)
+        return 3
     except MemoryError:
         print("emu: internal error: out of host memory (the memory estimate missed this layout; an emu "
               "bug: lower --max-memory and report it)", file=sys.stderr)
