@@ -47,7 +47,8 @@ def decide(inp: Inputs, prof: Profile, log: Optional["BootLog"], config: Optiona
     is64 = p.arch == "x86_64"
     n = log.name if log is not None else ""
     opts = log.options if log is not None else None
-    cmdline_known = log is not None
+    # a log cut before its command line tells nothing of nogbpages, nopti, no5lvl ...
+    cmdline_known = log is not None and log.command_line is not None
     # -- the CPU ------------------------------------------------------------------------
     facts = log.cpu if log is not None else None
     if cpu is not None and facts is not None:
