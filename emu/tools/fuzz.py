@@ -25,7 +25,6 @@ The campaign itself (batches, workers, Dask, coverage steering) is :mod:`emu.too
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -82,15 +81,6 @@ def write_finding(*args, **kw) -> str:
     return wf(*args, **kw)
 
 
-def __getattr__(name: str):
-    """``FuzzSummary``: the campaign's summary (:class:`emu.tools.campaign.Summary`), the
-    name ``emu fuzz --json`` documents it by (imported late: campaign imports this module)."""
-    if name == "FuzzSummary":
-        from emu.tools.campaign import Summary
-        return Summary
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # ---------------------------------------------------------------------------
 # emu fuzz
 # ---------------------------------------------------------------------------
@@ -99,7 +89,8 @@ EXAMPLES_FUZZ = """examples:
   emu fuzz --profile seed --count 20000 --jobs 2          the top-down patch as posted, two local workers
   emu fuzz --profile 6.1 --scheduler tcp://HOST:8786 --count 1000000   on a Dask cluster
   emu fuzz --profile 3.13 --modes i386-pae,i386 --out f/   only the 32-bit modes
-  emu fuzz --profile 3.9 --families tiny,boundary --resume --out f/   go on where f/ stopped
+  emu fuzz --profile 3.13 --modes i386-pae,i386 --resume --out f/   go on where f/ stopped (same options)
+  emu fuzz --profile 3.9 --families tiny,boundary --count 5000   only tiny maps and maps at size boundaries
 """
 
 

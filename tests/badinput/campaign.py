@@ -44,7 +44,6 @@ import re
 import resource
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")       # no threads in a process that forks
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -899,7 +898,8 @@ class Figures:
                f"hangs {self.outcomes['hang']}, memory kills {self.outcomes['memory']}, multi-line errors "
                f"{self.outcomes['multiline']}, internal errors {self.outcomes['internal']}, other "
                f"{self.outcomes['other']}); suspicious texts {self.suspicious}",
-               f"slowest case {self.max_case_seconds:.1f} s wall, {self.max_case_cpu:.1f} s CPU, largest case RSS {self.max_case_rss >> 20} MiB; "
+               f"slowest case {self.max_case_seconds:.1f} s wall, {self.max_case_cpu:.1f} s CPU, "
+               f"largest case RSS {self.max_case_rss >> 20} MiB; "
                f"real-process check: {self.subprocess_checked} cases, {self.subprocess_mismatches} mismatches"]
         for ch, counts in sorted(self.by_channel.items()):
             out.append(f"  {ch:<8} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -50,10 +50,10 @@ class Tree:
 
     levels: int
     cr3_pfn: int
-    slots: Tuple[int, int] = (0, 0)
-    mode: Optional[PagingMode] = None
+    slots: Tuple[int, int]
+    mode: PagingMode
     #: the walk's CPU (root, geometry, CR4.PSE): the other side is listed with the same
-    mmu: Optional[MMU] = None
+    mmu: MMU
     #: (level, va) -> raw entry; level is the table's level (PTE = 1, top = levels)
     entries: Dict[Tuple[int, int], int] = field(default_factory=dict)
     #: pfn -> (level, va of the table's first entry); the top table excluded
@@ -106,7 +106,7 @@ def kernel_slots(mode: PagingMode, page_offset: int) -> Tuple[int, int]:
 def tree_of(phys: PhysMem, mmu: MMU, mode: PagingMode, slots: Tuple[int, int]) -> Tree:
     """The tree under ``mmu.cr3`` in ``phys``, from the machine layer's listing."""
     ents, tables = enumerate_entries(phys, mmu, slots[0], slots[1], follow_reserved=True)
-    tree = Tree(mode.levels, mmu.cr3 >> 12, tuple(slots), mode, mmu)
+    tree = Tree(mode.levels, mmu.cr3 >> 12, (slots[0], slots[1]), mode, mmu)
     lv, va, val, kind = (ents[f].tolist() for f in ("level", "va", "value", "kind"))
     tree.entries = dict(zip(zip(lv, va), val))
     ptr_va = {(t, i): v for t, i, v, k in zip(ents["table"].tolist(), ents["index"].tolist(), va, kind)
