@@ -280,41 +280,13 @@ def check_type(field: str, value: Any, hint: Any = None) -> Any:
         if isinstance(value, dict):
             kt, vt = args
             return {check_type(field, k, kt): check_type(f"{field}[{k!r}]", v, vt) for k, v in value.items()}
-    elif dataclasses.is_dataclass(inner):
+    elif isinstance(inner, type) and dataclasses.is_dataclass(inner):
         if isinstance(value, inner):
             return dataclasses.replace(value, **{name: check_type(f"{field}.{name}", getattr(value, name), h)
                                                  for name, h in _dataclass_hints(inner)})
     elif isinstance(value, inner):
         return value
-<<<<<<< HEAD
     raise ParamError(field, value, f"must be {describe_type(hint)}")
-=======
-    if origin in (list, List):
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        (elem,) = typing.get_args(inner)
-        return [check_type(field, v, elem) for v in value]
-    if origin in (tuple, Tuple):
-        args = typing.get_args(inner)
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise bad
-        return tuple(check_type(field, v, a) for v, a in zip(value, args))
-    if origin in (dict, Dict):
-        kt, vt = typing.get_args(inner)
-        if not isinstance(value, dict):
-            raise bad
-        return {check_type(field, k, kt): check_type(f"{field}[{k!r}]", v, vt) for k, v in value.items()}
-    if isinstance(inner, type) and dataclasses.is_dataclass(inner):
-        if not isinstance(value, inner):
-            raise bad
-        hints = typing.get_type_hints(inner)
-        return dataclasses.replace(value, **{f.name: check_type(f"{field}.{f.name}", getattr(value, f.name),
-                                                                  hints[f.name])
-                                             for f in dataclasses.fields(inner)})
-    if not isinstance(value, inner):
-        raise bad
-    return value
->>>>>>> main
 
 
 # ---------------------------------------------------------------------------
