@@ -240,8 +240,13 @@ class DaskRunner(Runner):
     name = "dask"
 
     def __init__(self, jobs: int = 1, scheduler: Optional[str] = None) -> None:
-        import dask
-        from distributed import Client, LocalCluster
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as e:
+            from emu.errors import EmuError
+            raise EmuError(f"the dask backend (--backend dask, --scheduler) needs the dask and distributed "
+                           f"packages ({e}; pip install dask distributed)") from None
         self._cluster = None
         if scheduler:
             self.client = Client(scheduler, timeout="20s")

@@ -73,6 +73,8 @@ def fuzz(profile: str, out_dir: str, seconds: Optional[float] = None, count: Opt
     spec = Spec(name, seed, list(families) if families else None, list(modes) if modes else None, max_ram,
                 reference, shrink_budget, bias, round_size, dict(force) if force else None)
     camp = Campaign(spec, out_dir)
+    if count is not None and scheduler is None:
+        jobs = max(1, min(jobs, count))     # no more local workers than maps to run
     with open_runner(jobs, scheduler, backend) as runner:
         return camp.run(runner, seconds=seconds, count=count, progress=progress, batch=batch)
 
@@ -169,8 +171,6 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from emu.kernel.profiles import get_profile
     from emu.tools.campaign import StateError, newest_profile
     profile = get_profile(args.profile).name if args.profile else newest_profile()
-    if args.profile is None:
-        sys.stderr.write(f"emu fuzz: profile {profile} (the newest; --profile to choose)\n")
     fams = [f.strip() for f in args.families.split(",")] if args.families else None
     for f in fams or []:
         if f not in FAMILIES:
@@ -192,10 +192,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if max_ram < 64 * M:
         raise CliError(f"--max-ram {args.max_ram} is below 64M")
     out = args.out or f"fuzz-{profile}-seed{args.seed}"
-    if args.out is None:
-        sys.stderr.write(f"emu fuzz: findings and state in {out}/ (--out to choose)\n")
     if args.resume and not os.path.exists(os.path.join(out, "state.json")):
         raise CliError(f"--resume: no campaign state in {out}/")
+    # the defaults said once everything is checked ("emu: assumed" lines, as every command says them)
+    if args.profile is None:
+        sys.stderr.write(f"emu: assumed profile = {profile} (the newest; --profile to choose)\n")
+    if args.out is None:
+        sys.stderr.write(f"emu: assumed out = {out}/ (findings and state; --out to choose)\n")
     try:
         s = fuzz(profile, out, seconds=args.seconds, count=args.count, jobs=args.jobs, seed=args.seed,
                  families=fams, max_ram=max_ram, reference=ref, progress=sys.stderr.isatty(), modes=modes,

@@ -3,6 +3,7 @@ version carries (``--version 5.10.223``: which changes, and why)."""
 from __future__ import annotations
 
 import argparse
+import json
 
 EXAMPLES = """examples:
   emu profiles                       the named profiles and what each changes
