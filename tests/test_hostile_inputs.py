@@ -199,3 +199,11 @@ def test_config_gzip_bomb_and_sparse_files(tmp_path, capsys):
     assert "inflates to more than" in _one_error_line(capsys.readouterr().err)
     assert main(["run", "--system-map", str(tmp_path / "big.map")]) == 2
     assert str(tmp_path / "big.map") in _one_error_line(capsys.readouterr().err)
+
+
+def test_fuzz_smallest_max_ram(tmp_path):
+    """--max-ram 64M (the smallest it takes) was 'empty range for randrange() (512, 65, -447)'
+    in every family whose smallest machine is larger (an internal error, exit 70)."""
+    from emu.tools.fuzz import fuzz
+    s = fuzz("6.1", str(tmp_path / "o"), count=60, max_ram=64 << 20, modes=["x86_64"], progress=False)
+    assert s.maps == 60
