@@ -285,6 +285,8 @@ def check_boot_params(params, profile) -> Any:
     hints = param_types()
     values = {f.name: check_type(f.name, getattr(params, f.name), hints[f.name])
               for f in dataclasses.fields(BootParams)}
+    for name, v in values.items():
+        _check_unsigned(name, v)
     p = dataclasses.replace(params, **values)
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
@@ -377,6 +379,22 @@ def check_boot_params(params, profile) -> Any:
             raise ParamError("fixmap_static_pmds", v, f"must be i386 virtual addresses in "
                                                       f"[PAGE_OFFSET {po:#x}, 0xffffffff]")
     return p
+
+
+def _check_unsigned(name: str, v: Any) -> None:
+    """Every integer of a boot parameter (addresses, sizes, counts, slots; inside lists,
+    pairs and mappings too) is an unsigned 64-bit value, whatever the mode."""
+    if isinstance(v, bool):
+        return
+    if isinstance(v, int):
+        if not 0 <= v < U64:
+            raise ParamError(name, v, "must lie in [0, 2^64) (addresses, sizes and counts are unsigned 64-bit)")
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            _check_unsigned(name, x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _check_unsigned(f"{name}[{k!r}]", x)
 
 
 #: what :func:`check_boot_params` checks of every BootParams field beyond its type (a test

@@ -1097,6 +1097,10 @@ def _run_api(spec: dict) -> None:
     sys.stdout.write(json.dumps(out) + "\n")
 
 
+#: the parser the children use (built once in the parent)
+_PARSER: list = []
+
+
 class StubReached(BaseException):
     """An ``emu oracle`` case got as far as booting QEMU, fetching or running apt: its
     options were all accepted (the campaign never boots a kernel or reaches the network)."""
@@ -1134,7 +1138,10 @@ def _child(case: Case, mem: int, cpu: int) -> int:
     if case.api is not None:
         _run_api(case.api)
         return 0
+    import emu.tools.cli
     from emu.tools.cli import main
+    if _PARSER:
+        emu.tools.cli.build_parser = lambda: _PARSER[0]
     if case.argv[:1] == ["oracle"]:
         _stub_oracle()
     try:
@@ -1232,6 +1239,10 @@ def run_cases(cases: List[Case], jobs: int = 2, timeout: float = 300.0, mem: int
     commands()
     real_inputs()
     gzip_bomb()
+    # every child parses its argv with one parser built here, before the forks (each child
+    # uses its own copy; the parent's emu.tools.cli is left alone)
+    from emu.tools.cli import build_parser
+    _PARSER[:] = [build_parser()]
     results: List[Outcome] = []
     pending = list(reversed(cases))
     running: Dict[int, tuple] = {}
