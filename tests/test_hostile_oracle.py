@@ -37,6 +37,8 @@ def no_boot(monkeypatch):
 
 @pytest.mark.parametrize("argv,text", [
     (["oracle", "run", "--set", "nosuch=1"], "--set: profile has no field 'nosuch'"),
+    (["oracle", "matrix", "--set", "x"], "--set needs FIELD=VALUE, not 'x'"),
+    (["oracle", "run", "--set", "x"], "--set needs FIELD=VALUE, not 'x'"),
     (["oracle", "matrix", "--set", "nosuch=1"], "--set: profile has no field 'nosuch'"),
     (["oracle", "run", "--timeout", "nan"], "positive finite"),
     (["oracle", "run", "--timeout", "-1"], "positive finite"),

@@ -163,7 +163,8 @@ def _overrides(args) -> dict:
     out = {}
     for item in args.overrides:
         if "=" not in item:
-            raise ValueError(f"--set needs FIELD=VALUE, not {item!r}")
+            from emu.tools.oracle.qemu import OracleError
+            raise OracleError(f"--set needs FIELD=VALUE, not {item!r}")
         k, v = item.split("=", 1)
         try:
             out[k.strip()] = ast.literal_eval(v.strip())
