@@ -125,7 +125,7 @@ def test_fuzz_error_is_the_only_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("x")
     for bad in (["--modes", "nope"], ["--families", ","], ["--max-ram", "1GG"], ["--resume"],
-                ["--reference", "x"]):
+                ["--reference", "x"], ["--families", ""], ["--modes", ""]):     # (empty ones meant 'all')
         assert main(["fuzz", "--count", "1"] + bad) == 2, bad
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("emu: error: "), (bad, err)
