@@ -125,7 +125,7 @@ def test_fuzz_error_is_the_only_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("x")
     for bad in (["--modes", "nope"], ["--families", ","], ["--max-ram", "1GG"], ["--resume"],
-                ["--reference", "x"]):
+                ["--reference", "x"], ["--families", ""], ["--modes", ""]):     # (empty ones meant 'all')
         assert main(["fuzz", "--count", "1"] + bad) == 2, bad
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("emu: error: "), (bad, err)
@@ -207,3 +207,14 @@ def test_fuzz_smallest_max_ram(tmp_path):
     from emu.tools.fuzz import fuzz
     s = fuzz("6.1", str(tmp_path / "o"), count=60, max_ram=64 << 20, modes=["x86_64"], progress=False)
     assert s.maps == 60
+
+
+def test_size_cap_message_tells_a_file_just_over_the_cap(tmp_path):
+    """A file one byte over the 64 MiB cap said 'is 64.0 MiB, larger than the 64 MiB limit'."""
+    from emu.inputs.files import MAX_INPUT_BYTES, InputFileError, check_input_path
+    f = tmp_path / "x"
+    with open(f, "wb") as fh:
+        fh.truncate(MAX_INPUT_BYTES + 1)
+    with pytest.raises(InputFileError) as e:
+        check_input_path(f, "System.map")
+    assert f"{MAX_INPUT_BYTES + 1} bytes, larger than the 64 MiB ({MAX_INPUT_BYTES} bytes) limit" in str(e.value)

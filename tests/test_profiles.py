@@ -6,7 +6,7 @@ from emu.kernel.arch.x86.kernel.e820 import E820_RESERVED
 from emu.boot.emulate import emulate
 from emu.kernel.params import BootParams
 from emu.machine.cpu import CpuFeatures
-from emu.kernel.profiles import PROFILES, get_profile, profile_table
+from emu.kernel.profiles import CHANGES, PROFILES, get_profile, profile_table
 
 from layouts import G, M, pc, table
 
@@ -186,3 +186,25 @@ def test_max_pfn_counts_acpi_from_6_11():
     old, new = emulate(e820, "6.10"), emulate(e820, "6.11")
     assert old.kernel.max_pfn == 0x7ef00 and new.kernel.max_pfn == 0x7f000
     assert old.direct_map == new.direct_map and new.verify.ok
+
+
+def test_every_change_since_memblock_has_a_commit_or_says_why_not():
+    """Issue 10 item 3: a change carries its commit (12+ hex digits), or a source saying it was
+    searched for and not pinned; 'verified' needs a commit."""
+    import re
+    for c in CHANGES:
+        if c.commit:
+            assert re.fullmatch(r"[0-9a-f]{12,40}", c.commit), c.id
+        elif c.mainline >= (2, 6, 38):
+            assert any("commit not pinned" in s for s in c.sources), c.id
+        assert c.confidence != "verified" or c.commit, c.id
+        assert set(c.stable).isdisjoint(c.not_in_stable), c.id
+
+
+def test_cea_39_pages_only_in_stable():
+    """05b042a19443 (39 pages per CPU) is a 5.5 commit that mainline overrode with 43; only 5.3.14+
+    and 5.4.1+ carry 39 (review cover 5.3.14-rc1, Debian changelog upstream 5.4.1)."""
+    cea = next(c for c in CHANGES if c.id == "i386_cea_39_pages")
+    assert cea.carried_by((5, 4, 0))[0] is False and cea.carried_by((5, 4, 1))[0] is True
+    assert cea.carried_by((5, 3, 13))[0] is False and cea.carried_by((5, 3, 14))[0] is True
+    assert [get_profile(v).i386_cea_pages_per_cpu for v in ("5.4", "5.4.1", "5.4.59", "5.5")] == [40, 39, 39, 43]

@@ -379,7 +379,16 @@ CHANGES: List[Change] = [
            {"table_space_search": "memblock"},
            sources=("2.6.38 memblock conversion of arch/x86/mm/init.c (index:13117319057)",
                     "arch/x86/mm/init.c @ 3.0-3.4: memblock_find_in_range(start, good_end, tables, PAGE_SIZE)",
-                    "corpus 3.0 and 3.2 logs"),
+                    "corpus 3.0 and 3.2 logs",
+                    "commit not pinned: x86's memblock allocations became top-down with the 2.6.37 memblock "
+                    "merge ('changes the default memory allocation policy on x86 from bottom-up to top-down', "
+                    "core-memblock-for-linus pull, index:13117319057; 'x86: Use memblock to replace early_res' and "
+                    "'x86, memblock: Replace e820_/_early string with memblock_' are in its shortlog), and "
+                    "4b239f458c22 'x86-64, mm: Put early page table high' (2.6.38; gitiles page of "
+                    "4b239f458c229de044d6905c2b0f9fe16ed9e01e) shows in its 'before' log the tables top-down right "
+                    "below the 512M initial mapping, i.e. this rule already in 2.6.37, and moves the 64-bit search "
+                    "limit up. The release (2.6.37 or 2.6.38) and what 2.6.38-3.4 do on 64-bit were not checked "
+                    "against trees; no corpus log lies between 2.6.32 and 3.0"),
            confidence="likely"),
     Change("mem_printk_and_range_sizing", "844ab6f993b1",
            "x86, mm: Find_early_table_space based on ranges that are actually being mapped "
@@ -410,18 +419,18 @@ CHANGES: List[Change] = [
            (3, 10), "BRK buffer 6 pages (3 for the ISA range, 3 for the first 2M); split_mem_range adjusts "
            "page sizes before merging",
            {"pgt_buf_pages": 6, "split_order": "adjust_merge"},
-           sources=("arch/x86/mm/init.c @ v3.10 (torvalds/linux 2606d244)",),
+           sources=("arch/x86/mm/init.c @ v3.10 (torvalds/linux 2606d244)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; no mail with 'adjust_range_size_mask calling position' and an id was found"),
            confidence="likely"),
     Change("bottom_up_movable_node", "", "x86, mem-hotplug: memory_map_bottom_up (movable_node)",
            (3, 13), "init_mem_mapping split into memory_map_top_down/memory_map_bottom_up",
            {"bottom_up_supported": True},
-           sources=("x86/mem-hotplug bottom-up series merged for v3.13 (index:46435840517); mm/memblock.c v3.13",),
+           sources=("x86/mem-hotplug bottom-up series merged for v3.13 (index:46435840517); mm/memblock.c v3.13", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the series' mails (Tang Chen, 'x86, mem-hotplug: Support initialize page tables in bottom-up') were found without the merged id"),
            confidence="likely"),
     Change("alloc_low_pages_panic_name", "", "arch/x86/mm/init.c: fix incorrect function name in alloc_low_pages()",
            (3, 13), "panic texts say 'alloc_low_pages: ...' instead of 'alloc_low_page: ...'",
            {"alloc_panic_prefix": "alloc_low_pages"},
            sources=("patch by Zhi Yong Wu 2013-10-31 (index:46919976630)",
-                    "mm tree since-3.12 branch listing it with the 3.13 bottom-up series (index:46342130384)"),
+                    "mm tree since-3.12 branch listing it with the 3.13 bottom-up series (index:46342130384)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; only the patch and the mm tree listing were found, no merged id"),
            confidence="likely"),
     Change("step_size_rule", "132978b94e66", "x86: Fix step size adjustment during initial memory mapping",
            (3, 19), "memory_map_top_down grows step_size when mapped_ram_size >= step_size, by "
@@ -440,20 +449,20 @@ CHANGES: List[Change] = [
            "ORed it in)",
            {"pge_clears_global": True},
            sources=("arch/x86/mm/init.c with the cpu_has() form and the else branch (index:13429815095); "
-                    "3.19 has no else branch",),
+                    "3.19 has no else branch", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit adding the else branch was not identified"),
            confidence="likely"),
     Change("quiet_arch_add_memory", "", "x86, mm: quiet arch_add_memory()",
            (4, 5), "init_memory_mapping and ' [mem ...] page' lines become pr_debug",
            {"log_init_memory_mapping": LEVEL_PR_DEBUG, "log_page_lines": LEVEL_PR_DEBUG},
            sources=("[PATCH 04/15] x86, mm: quiet arch_add_memory(), Dan Williams, 2015-09-23, ZONE_DEVICE/dax "
-                    "series merged for 4.5 (index:20282155706, 20251481938)", "corpus: 4.3 still prints them"),
+                    "series merged for 4.5 (index:20282155706, 20251481938)", "corpus: 4.3 still prints them", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the v1 patch and its review were found (above), not the merged id or its release"),
            confidence="likely"),
     Change("debug_pagealloc_runtime", "", "x86: query dynamic DEBUG_PAGEALLOC setting",
            (4, 6), "probe_page_size_mask asks debug_pagealloc_enabled() (debug_pagealloc=on|off, "
            "CONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT) instead of CONFIG_DEBUG_PAGEALLOC alone",
            {"debug_pagealloc_runtime": True},
            sources=("shared/docs/kernel-reference.md C.1: 3.10 compile-time rule, v4.6 "
-                    "'cpu_has_pse && !debug_pagealloc_enabled()' [K46i]",),
+                    "'cpu_has_pse && !debug_pagealloc_enabled()' [K46i]", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; no mail with 'query dynamic DEBUG_PAGEALLOC setting' and an id was found"),
            confidence="likely"),
     Change("kaslr_pgt_buf", "0483e1fa6e09", "x86/mm: Implement ASLR for kernel memory regions",
            (4, 8), "CONFIG_RANDOMIZE_MEMORY doubles the BRK page-table buffer (INIT_PGD_PAGE_COUNT 6 -> 12)",
@@ -465,20 +474,20 @@ CHANGES: List[Change] = [
            (4, 17), "PAGE_KERNEL masked by __default_kernel_pte_mask (no GLOBAL with PTI)",
            {"default_kernel_pte_mask": True},
            sources=("[PATCH 03/11] x86/mm: introduce \"default\" kernel PTE mask, Dave Hansen, v5 2018-04-02 "
-                    "(index:28594216281)", "arch/x86/include/asm/pgtable_types.h @ v4.19"),
+                    "(index:28594216281)", "arch/x86/include/asm/pgtable_types.h @ v4.19", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the v4/v5 patch mails were found (index:28775634018, 28594216281) but no tip-bot mail or Fixes: line with the merged id; stable backports not checked"),
            confidence="likely"),
     Change("alloc_low_pages_extend_brk", "", "alloc_low_pages: no 'ran out of memory' panic, extend_brk() fallback",
            (4, 19), "alloc_low_pages: memblock only while min_pfn_mapped < max_pfn_mapped, else extend_brk() "
            "when can_use_brk_pgt; only 'can not alloc memory' panics",
            {"alloc_ran_out_panic": False, "alloc_extend_brk_fallback": True},
-           sources=("arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19), 5.10 (index:13031708560)",),
+           sources=("arch/x86/mm/init.c @ v4.19 (0x88888888/Linux-4.19), 5.10 (index:13031708560)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit that dropped the 'ran out of memory' panic was not identified; stable backports not checked"),
            confidence="likely"),
     Change("fixmap_two_pmds", "", "x86/mm: the fixmap below the vsyscall page in two PMDs (FIXMAP_PMD_NUM)",
            (4, 19), "level2_fixmap_pgt links FIXMAP_PMD_NUM = 2 pages of level1_fixmap_pgt ([506], [507]); "
            "FIXADDR_TOP moves to round_up(VSYSCALL_ADDR + 4K, 2M) - 4K (fixmap index 0 in slot 507)",
            {"fixmap_pmd_num": 2, "fixmap_top_slot": 507},
            sources=("arch/x86/include/asm/fixmap.h @ 4.19.0 lines 23-25, 53-54; head_64.S 448-461 "
-                    "(research/kernel_x86_64.md A.2)",),
+                    "(research/kernel_x86_64.md A.2)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; no mail for 'x86/mm: Expand static page table for fixmap space' (Feng Tang, 2018) was found in the index, so neither its id nor its stable backports (it was marked for stable) are checked here"),
            confidence="likely"),
     Change("direct_map_ffff888", "d52888aa2753", "x86/mm: Move LDT remap out of KASLR region on 5-level paging",
            (4, 20), "the direct map moves to 0xffff888000000000 (PGD slot 273; 5-level 0xff11000000000000); "
@@ -505,10 +514,13 @@ CHANGES: List[Change] = [
            {"e820_soft_reserved": True, "e820_nomerge": (12, 0xEFFFFFFF)},
            sources=("'has already shipped since v5.5: 262b45ae3ab4' (index:14115154430)",),
            confidence="verified"),
-    Change("generic_ptdump", "", "x86/mm: use the generic mm/ptdump.c",
+    Change("generic_ptdump", "2ae27137b2db", "x86: mm: convert dump_pagetables to use walk_page_range",
            (5, 6), "ptdump: top-level holes of 4-level paging shown as p4d",
            {"ptdump_generic": True},
-           sources=("arch/x86/mm/dump_pagetables.c @ 5.10 (ptdump_walk_pgd)",),
+           sources=("arch/x86/mm/dump_pagetables.c @ 5.10 (ptdump_walk_pgd)",
+                    "2ae27137b2db named in Fixes: by Juergen Gross (index:4670106984) and Steven Price "
+                    "(index:28629723107); Steven Price's generic ptdump series via the mm tree (mmotm 'Applying:' "
+                    "log, index:18085198048) for 5.6; a rework, not backported"),
            confidence="likely"),
     Change("init_memory_mapping_prot", "c164fbb40c43", "x86/mm: thread pgprot_t through init_memory_mapping()",
            (5, 7), "init_memory_mapping takes prot; 1G leaves built as prot | __PAGE_KERNEL_LARGE (GLOBAL "
@@ -623,8 +635,8 @@ CHANGES: List[Change] = [
 # -- the i386 fixmap / pkmap / lowmem geometry (emu.kernel.arch.x86.fixmap) -----------
 # Releases are checked against release trees (research/kernel_i386.md §0, and the trees named
 # below); where two neighbouring checked trees bracket a change, the summary says so and the
-# mainline release given is the first checked tree that has it.  Commits could not be pinned
-# in the reference index (""), so none is claimed.
+# mainline release given is the first checked tree that has it.  A commit is given where a mail
+# or report in the reference index names it (see each entry's sources); "" where none was found.
 _FIXMAP_H = "arch/x86/include/asm/fixmap.h"
 _PGT32 = "arch/x86/include/asm/pgtable_32_types.h"
 I386_GEOMETRY_CHANGES: List[Change] = [
@@ -633,23 +645,23 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            "(the block sits outside the 64-bit-only #ifdef until 3.10)",
            {"i386_fix_pvclock": True},
            sources=(_FIXMAP_H + " @ 3.8.13 L85-88, 3.9.6 L85-88, 3.10.99 L84-88 (research/kernel_i386.md 1.1)",
-                    "arch/x86/include/asm/pvclock.h @ 3.10.99 L94-100 (PVTI_SIZE, PVCLOCK_VSYSCALL_NR_PAGES)"),
+                    "arch/x86/include/asm/pvclock.h @ 3.10.99 L94-100 (PVTI_SIZE, PVCLOCK_VSYSCALL_NR_PAGES)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the pvclock vsyscall series (Marcelo Tosatti, 3.8) was not found with its commit id"),
            confidence="likely"),
     Change("i386_ro_idt_fixmap", "", "x86: Use a read-only IDT alias on all CPUs (FIX_RO_IDT replaces FIX_F00F_IDT)",
            (3, 10), "i386 fixmap: FIX_RO_IDT (always) before the kmap block; FIX_F00F_IDT "
            "(CONFIG_X86_F00F_BUG) gone",
            {"i386_fix_ro_idt": True, "i386_fix_f00f": False},
-           sources=(_FIXMAP_H + " @ 3.9.6 L107-109 (F00F), 3.10.99 L107 (RO_IDT)",),
+           sources=(_FIXMAP_H + " @ 3.9.6 L107-109 (F00F), 3.10.99 L107 (RO_IDT)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; no tip-bot mail or Fixes: line for 'x86: Use a read-only IDT alias on all CPUs' was found"),
            confidence="likely"),
     Change("i386_cyclone_fixmap_removed", "", "x86: FIX_CYCLONE_TIMER (Summit cyclone timer) leaves the fixmap",
            (3, 10), "i386 fixmap: no FIX_CYCLONE_TIMER (CONFIG_X86_CYCLONE_TIMER)",
            {"i386_fix_cyclone": False},
-           sources=(_FIXMAP_H + " @ 3.9.6 L110-112 present, 3.10.99 absent",),
+           sources=(_FIXMAP_H + " @ 3.9.6 L110-112 present, 3.10.99 absent", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit removing FIX_CYCLONE_TIMER was not found"),
            confidence="likely"),
     Change("i386_pvclock_fixmap_64bit_only", "", "x86: the pvclock fixmap pages only on 64-bit",
            (3, 11), "i386 fixmap: no PVCLOCK pages (the block moved inside the 64-bit-only #ifdef)",
            {"i386_fix_pvclock": False},
-           sources=(_FIXMAP_H + " @ 3.10.99 L84-88 (common part), 3.11.0 L84-88 (64-bit only)",),
+           sources=(_FIXMAP_H + " @ 3.10.99 L84-88 (common part), 3.11.0 L84-88 (64-bit only)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit moving the PVCLOCK fixmap block under the 64-bit #ifdef was not found"),
            confidence="likely"),
     Change("i386_compat_vdso_removed", "", "x86, vdso: remove the compat vDSO (FIX_VDSO, USER bit in PDE_IDENT_ATTR)",
            (3, 15), "i386 fixmap: no FIX_VDSO; head_32's PDE_IDENT_ATTR loses _PAGE_USER (0x067 -> 0x063), "
@@ -658,19 +670,19 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            not_in_stable=("3.10", "3.14"),
            sources=(_FIXMAP_H + " @ 3.14.1 L77 (FIX_VDSO), 3.15.5 (absent)",
                     "arch/x86/include/asm/pgtable_types.h @ 3.14.1 L218-223 (0x067, 'USER bit ... VDSO'), "
-                    "3.15.5 L218 (0x063); 3.10.99 L192 and 3.14.65 L223 still 0x067 (no stable backport)"),
+                    "3.15.5 L218 (0x063); 3.10.99 L192 and 3.14.65 L223 still 0x067 (no stable backport)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; no mail naming the id of the compat-vDSO removal (Andy Lutomirski, 3.15) was found"),
            confidence="likely"),
     Change("i386_visws_removed", "", "x86: remove the SGI Visual Workstation (VISWS) fixmap slots",
            (3, 15), "i386 fixmap: no FIX_CO_CPU/FIX_CO_APIC/FIX_LI_PCIA/FIX_LI_PCIB (CONFIG_X86_VISWS_APIC)",
            {"i386_fix_visws": False},
-           sources=(_FIXMAP_H + " @ 3.9.6 L101-106, 3.14.1 present; 3.15.5 absent",),
+           sources=(_FIXMAP_H + " @ 3.9.6 L101-106, 3.14.1 present; 3.15.5 absent", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; no mail naming the id of the VISWS removal was found"),
            confidence="likely"),
     Change("i386_reservetop_pmd", "", "x86: reserve_top_address rounds FIXADDR_TOP down to a PMD",
            (3, 16), "reservetop= (and Xen) set __FIXADDR_TOP = round_down(-reserve, PMD_SIZE) - PAGE_SIZE "
            "instead of -reserve - PAGE_SIZE",
            {"i386_reservetop_pmd_aligned": True},
            sources=("arch/x86/mm/pgtable.c @ 3.15.5 L454 (-reserve - PAGE_SIZE), 3.16.0 L459 (round_down); "
-                    "6.1.119 L635-639",),
+                    "6.1.119 L635-639", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit that rounds reserve_top_address to a PMD was not identified"),
            confidence="likely"),
     Change("i386_btmaps_8_slots", "", "x86: FIX_BTMAPS_SLOTS 4 -> 8 (512 early_ioremap pages)",
            (3, 17), "i386 fixmap: TOTAL_FIX_BTMAPS = 512 (rounding unit of the early_ioremap block); "
@@ -682,22 +694,25 @@ I386_GEOMETRY_CHANGES: List[Change] = [
                     "3.14.1 L133 (4), 3.14.65 L133 (8)",
                     "corpus: 3.10.98-poky-edison prints 'fixmap : 0xfff8b000' and 'pkmap : 0xff800000' (P = 116, "
                     "only 8 slots put the boot-time bottom below 0xffa00000); Ubuntu 3.16.0-57 (3.16.7-ckt20) "
-                    "887MB LOWMEM with NR_CPUS 8 needs 8 slots"),
+                    "887MB LOWMEM with NR_CPUS 8 needs 8 slots", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit raising FIX_BTMAPS_SLOTS to 8 was not identified"),
            confidence="corpus"),
     Change("i386_pkmap_below_permanent_fixmap", "", "x86: PKMAP_BASE below FIXADDR_START (FIXADDR_BOOT_START gone)",
            (3, 19), "PKMAP_BASE = (FIXADDR_START - (LAST_PKMAP+1) pages) & PMD_MASK: from the permanent "
            "fixmap only, the early_ioremap slots may overlap the pkmap window",
            {"i386_pkmap_rule": "permanent"},
            sources=(_PGT32 + " @ 3.18.19 (FIXADDR_BOOT_START), 3.19.8 L40-47, 4.4.178, 4.9.115, 4.14.5",
-                    _FIXMAP_H + " @ 3.18 L139-141 (FIXADDR_BOOT_START), removed in 3.19.8"),
+                    _FIXMAP_H + " @ 3.18 L139-141 (FIXADDR_BOOT_START), removed in 3.19.8", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit removing FIXADDR_BOOT_START was not identified"),
            confidence="likely"),
-    Change("i386_gdt_remap_fixmap", "", "x86: Remap GDT tables in the fixmap section",
+    Change("i386_gdt_remap_fixmap", "69218e47994d", "x86: Remap GDT tables in the fixmap section",
            (4, 12), "i386 fixmap: FIX_GDT_REMAP_BEGIN..END (NR_CPUS pages) at the end of the permanent part",
            {"i386_fix_gdt_remap": True},
            sources=(_FIXMAP_H + " @ 4.9.76 / 4.9.115 absent, 4.12.0 (jason50123/linux-4.12) L103-105, "
-                    "4.14.5 L103-105",),
+                    "4.14.5 L103-105",
+                    "commit 69218e47994da614e7af600bf06887750ab6657a (Thomas Garnier, 2017-03-14): 0day report "
+                    "'first introduced by commit' (index:39638829498); 'in Linux 4.12' (index:34297623248); "
+                    "not in 4.9.y (missing dependency of a 4.9.178 backport, index:33356126607)"),
            confidence="likely"),
-    Change("i386_cpu_entry_area", "", "x86/cpu_entry_area: Move it out of the fixmap",
+    Change("i386_cpu_entry_area", "92a0f81d8957", "x86/cpu_entry_area: Move it out of the fixmap",
            (4, 15), "the cpu_entry_area (40 pages per CPU + the read-only IDT page) lies below "
            "FIXADDR_TOT_START, PMD-aligned; PKMAP_BASE a PMD below it; FIX_RO_IDT and FIX_GDT_REMAP gone. "
            "4.14.y: with the PTI backport (4.14.11; 4.14.5 without, 4.14.67 with)",
@@ -707,32 +722,58 @@ I386_GEOMETRY_CHANGES: List[Change] = [
            sources=(_PGT32 + " @ 4.14.67 L41-58, 4.15.0 (FengQingQi/linux-4.15) L45-50",
                     _FIXMAP_H + " @ 4.15.0 and 4.14.67: no FIX_RO_IDT, no FIX_GDT_REMAP",
                     "'PTI v4.14 backporting base tree' merge: the PTI commits shared by 4.15 and 4.14 "
-                    "(linux.googlesource.com gregkh/tty 779f4e1c6c7c^)"),
+                    "(linux.googlesource.com gregkh/tty 779f4e1c6c7c^)",
+                    "commit 92a0f81d8957 (Thomas Gleixner, 2017-12-20): named with its subject in a stable "
+                    "backport's dependency list (index:33356126607); 0day blame '92a0f81d89571e Thomas Gleixner "
+                    "2017-12-20' (index:46583398595); the 4.14.y sublevel is from trees, no review mail found"),
            confidence="likely"),
     Change("i386_ghes_fixmap", "", "ACPI / APEI: GHES mappings through the fixmap (FIX_APEI_GHES_IRQ/NMI)",
            (4, 15), "i386 fixmap: two GHES pages with CONFIG_ACPI_APEI_GHES at the end of the permanent part; "
            "the 4.14.y sublevel is the first tree seen with them",
            {"i386_fix_ghes": True},
            stable={"4.14": 67},
-           sources=(_FIXMAP_H + " @ 4.14.5 absent, 4.14.67 and 4.15.0 L104 present, 4.19.72 L112-116",),
+           sources=(_FIXMAP_H + " @ 4.14.5 absent, 4.14.67 and 4.15.0 L104 present, 4.19.72 L112-116", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the GHES fixmap commit (James Morse, 'ACPI / APEI: Replace ioremap_page_range() with fixmap') was not found with its id; its release should be rechecked (4.14.5 without, 4.14.67 with the slots)"),
            confidence="likely"),
-    Change("i386_ldt_area", "", "x86/pgtable/32: the LDT remap area below the cpu_entry_area (32-bit PTI)",
+    Change("i386_ldt_area", "", "x86/ldt: Reserve address-space range on 32 bit for the LDT",
            (4, 19), "LDT_BASE_ADDR = a PMD below CPU_ENTRY_AREA_BASE, PKMAP_BASE a PMD below that; "
            "VMALLOC_END below LDT_BASE_ADDR without HIGHMEM",
            {"i386_pkmap_rule": "cea_ldt"},
-           sources=(_PGT32 + " @ 4.16.13 (no LDT_BASE_ADDR), 4.19.72 L43-71",),
+           sources=(_PGT32 + " @ 4.16.13 (no LDT_BASE_ADDR), 4.19.72 L43-71",
+                    "patch: Joerg Roedel's x86_32 PTI series, [PATCH 29/34] 2018-03-05 and [PATCH 31/37] 2018-04-23 "
+                    "with the LDT_BASE_ADDR/PKMAP_BASE hunk (index:3733795525, 28246973276); the series' sibling "
+                    "'x86/ldt: Define LDT_END_ADDR' is 8195d869d118 (0day blame 2018-07-18, index:46583398595); "
+                    "commit not pinned: this commit's own id was not found (no tip-bot mail or blame line for it in the index)"),
            confidence="likely"),
-    Change("i386_text_poke_fixmap_removed", "", "x86/alternatives: text_poke through a temporary mm (no FIX_TEXT_POKE)",
+    Change("i386_text_poke_fixmap_removed", "b3fd8e83ada0", "x86/alternatives: Use temporary mm for text poking",
            (5, 2), "i386 fixmap: no FIX_TEXT_POKE1/FIX_TEXT_POKE0",
            {"i386_fix_text_poke": False},
-           sources=(_FIXMAP_H + " @ 5.0 (jacklin9/linux-5.0) present, 5.2.1 (wangliang-cs/linux-5.2.1) absent",),
+           sources=(_FIXMAP_H + " @ 5.0 (jacklin9/linux-5.0) present, 5.2.1 (wangliang-cs/linux-5.2.1) absent",
+                    "tip-bot x86/mm Commit-ID b3fd8e83ada0d51b71a84297480187e2d40e5ded (Nadav Amit), CommitDate "
+                    "2019-04-30, fixmap.h hunk dropping FIX_TEXT_POKE1/FIX_TEXT_POKE0 (index:44569191939); a "
+                    "feature, not backported (4.19.y keeps the slots: research/kernel_i386.md, 4.19 P = 714)"),
            confidence="likely"),
-    Change("i386_cea_39_pages", "", "CPU_ENTRY_AREA_PAGES = NR_CPUS * 39 on 32-bit",
-           (5, 4), "the cpu_entry_area is 39 pages per CPU (5.3.1 still 40)",
+    Change("i386_cea_39_pages", "05b042a19443",
+           "x86/pti/32: Calculate the various PTI cpu_entry_area sizes correctly, make the "
+           "CPU_ENTRY_AREA_PAGES assert precise",
+           (5, 5), "the cpu_entry_area is 39 pages per CPU (with 880a98c33996's entry-stack guard page). "
+           "No mainline release has 39: 5.4 has 40, and 5.5 merged it with the x86/iopl TSS growth (43, "
+           "i386_cea_sizeof); only the stable branches carry 39",
            {"i386_cea_pages_per_cpu": 39},
-           sources=(_PGT32 + " @ 5.3.1 (github-lvbing/linux-5.3.1) L47 (40), 5.4.59 L47 (39)",),
-           confidence="likely"),
-    Change("i386_cea_sizeof", "", "x86/pti/32: CPU_ENTRY_AREA_PAGES from sizeof(struct cpu_entry_area)",
+           stable={"5.3": 14, "5.4": 1},
+           sources=(_PGT32 + " @ 5.3.1 (github-lvbing/linux-5.3.1) L47 (40), 5.4.59 L47 (39)",
+                    "tip x86/urgent 2019-11-24 (Commit-ID 4d6dd252b80e, later rebased): diff 40 -> 39, "
+                    "'by accident CPU_ENTRY_AREA_PAGES is defined too large upstream (v5.4-rc8): NR_CPUS * 40' "
+                    "(index:47823278897); mainline id 05b042a19443 named by Ingo Molnar in the 5.5 x86 pull "
+                    "notes and in 0bcd7762727d's Fixes: (index:45471041716, 47903628487)",
+                    "5.4.1: Debian linux changelog 5.10.262-1, entry 5.4.2-1~exp1, upstream 5.4.1; 'Linux 5.4.1' "
+                    "shortlog (index:11395249583)",
+                    "5.3.14: review cover 5.3.14-rc1 (index:11272231952); Debian entry 5.3.15-1, upstream 5.3.14",
+                    "also in 4.14.157 and 4.19.87 (review covers index:10894275466, 10900337074, with 880a98c33996 "
+                    "'Add guard page for entry stack on 32bit'), but the page count those backports define was not "
+                    "read: not modelled for 4.14.y/4.19.y"),
+           confidence="verified"),
+    Change("i386_cea_sizeof", "", "x86/iopl TSS I/O bitmap (5.5, 43 pages); CPU_ENTRY_AREA_PAGES from "
+           "sizeof(struct cpu_entry_area) since 186525bd6b83 (5.6)",
            (5, 5), "the cpu_entry_area is DIV_ROUND_UP(sizeof(struct cpu_entry_area), 4K) = 43 pages per CPU "
            "on i386 (GDT, guard, entry stack, guard, double-fault stack, 5-page TSS with the I/O bitmap, "
            "debug store, 32 pages of BTS/PEBS buffers); pgtable_32_areas.h. Bracket: 5.4.59 (39) .. 5.7.14",
@@ -741,25 +782,39 @@ I386_GEOMETRY_CHANGES: List[Change] = [
                     "arch/x86/include/asm/cpu_entry_area.h and processor.h: the 32-bit struct is the same in "
                     "5.7.14, 5.8.1 and 5.10.44",
                     "Debian 5.10.223/6.1.192 vmlinuz: get_cpu_entry_area steps 0x2b000 per CPU "
-                    "(research/kernel_i386.md 2.6)"),
+                    "(research/kernel_i386.md 2.6)",
+                    "commit not pinned: the 43 reached mainline in the 5.5 merge window as a literal "
+                    "'NR_CPUS * 43' (the base that 186525bd6b83 removes, index:47274874461) when the x86/iopl series "
+                    "(111e7b15cf10 'x86/ioperm: Extend IOPL config to control ioperm() as well', named in tip "
+                    "0bcd7762727d, index:47903628487) met 05b042a19443's exact-size rule; which commit or merge "
+                    "wrote 43 was not found",
+                    "186525bd6b83 'mm, x86/mm: Untangle address space layout definitions from basic pgtable type "
+                    "definitions' (tip x86/mm 2020-01-10, index:47274874461; torvalds master per 0day "
+                    "index:12472389419) moved it to pgtable_32_areas.h as the sizeof() form, same value",
+                    "not in 5.4.y (5.4.59 has 39)"),
            confidence="likely"),
     Change("i386_paravirt_bootmap_xxl", "", "x86/paravirt: FIX_PARAVIRT_BOOTMAP only with CONFIG_PARAVIRT_XXL",
            (5, 10), "i386 fixmap: FIX_PARAVIRT_BOOTMAP needs CONFIG_PARAVIRT_XXL (Xen PV) instead of "
            "CONFIG_PARAVIRT",
            {"i386_paravirt_bootmap_option": "PARAVIRT_XXL"},
-           sources=(_FIXMAP_H + " @ 5.9.1 (ach84/linux-5.9.1) L102 (PARAVIRT), 5.10.44 L102 (PARAVIRT_XXL)",),
+           sources=(_FIXMAP_H + " @ 5.9.1 (ach84/linux-5.9.1) L102 (PARAVIRT), 5.10.44 L102 (PARAVIRT_XXL)", "commit not pinned: searched the reference index (exact-subject and diff-line string search over list archives: tip-bot, stable review, 0day blame) and the stored web pages; the commit moving FIX_PARAVIRT_BOOTMAP under CONFIG_PARAVIRT_XXL was not found"),
            confidence="likely"),
-    Change("i386_kmap_local", "", "x86/mm/highmem: Use generic kmap atomic implementation (KMAP_LOCAL)",
+    Change("i386_kmap_local", "157e118b5511", "x86/mm/highmem: Use generic kmap atomic implementation",
            (5, 11), "i386 fixmap: the kmap block is KM_MAX_IDX (16, 33 with DEBUG_KMAP_LOCAL) x NR_CPUS "
            "under CONFIG_KMAP_LOCAL, which X86_32 selects",
            {"i386_kmap_rule": "kmap_local"},
            sources=(_FIXMAP_H + " @ 5.10.44 L95-97 (KM_TYPE_NR), 5.11.0 L102-103 (KM_MAX_IDX), 6.1.119 L101-107",
-                    "include/asm-generic/kmap_size.h @ 6.1.119 L6-10; arch/x86/Kconfig @ 6.1.119 L19"),
+                    "include/asm-generic/kmap_size.h @ 6.1.119 L6-10; arch/x86/Kconfig @ 6.1.119 L19",
+                    "tip-bot core/mm Commit-ID 157e118b55113d1e6c7f8ddfcec0a1dbf3a69511, CommitterDate 2020-11-06, "
+                    "fixmap.h KM_TYPE_NR -> KM_MAX_IDX and 'select KMAP_LOCAL' (index:37030983822); a feature, no "
+                    "stable backport (not in Debian's 5.10.y changelog)"),
            confidence="likely"),
-    Change("i386_lnw_vrtc_removed", "", "x86/platform/intel-mid: the vRTC fixmap slot removed",
+    Change("i386_lnw_vrtc_removed", "", "x86/platform/intel-mid: Remove unused leftovers (vRTC)",
            (5, 12), "i386 fixmap: no FIX_LNW_VRTC (CONFIG_X86_INTEL_MID)",
            {"i386_fix_lnw_vrtc": False},
-           sources=(_FIXMAP_H + " @ 5.11.0 L112 present, 5.12.9 (zhangyinjun/linux-5.12.9) absent",),
+           sources=(_FIXMAP_H + " @ 5.11.0 L112 present, 5.12.9 (zhangyinjun/linux-5.12.9) absent",
+                    "patch: Andy Shevchenko, [PATCH v1 08/10] 2021-01-25, removes FIX_LNW_VRTC (index:28927664967); "
+                    "commit not pinned: the merged id was not found in the index (no tip-bot or Fixes: mail names it)"),
            confidence="likely"),
 ]
 CHANGES[:] = sorted(CHANGES + I386_GEOMETRY_CHANGES, key=lambda c: c.mainline)

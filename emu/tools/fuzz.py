@@ -171,11 +171,11 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from emu.kernel.profiles import get_profile
     from emu.tools.campaign import StateError, newest_profile
     profile = get_profile(args.profile).name if args.profile else newest_profile()
-    fams = [f.strip() for f in args.families.split(",")] if args.families else None
+    fams = [f.strip() for f in args.families.split(",")] if args.families is not None else None
     for f in fams or []:
         if f not in FAMILIES:
             raise CliError(f"unknown map family {f!r} (known: {', '.join(FAMILIES)})")
-    modes = [m.strip() for m in args.modes.split(",")] if args.modes else None
+    modes = [m.strip() for m in args.modes.split(",")] if args.modes is not None else None
     from emu.tools.generators import modes_for
     allowed = modes_for(get_profile(profile))
     for m in modes or []:

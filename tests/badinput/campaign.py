@@ -1433,6 +1433,18 @@ class Figures:
         return "\n".join(out)
 
 
+def markdown(fig: dict) -> str:
+    """The figures of a ``--json`` file as the Markdown table docs/hostile.md shows."""
+    cols = ["rejected", "accepted"] + list(FAILURES)
+    rows = ["| channel | cases | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for ch in sorted(fig["by_channel"], key=lambda c: -sum(fig["by_channel"][c].values())):
+        counts = fig["by_channel"][ch]
+        rows.append(f"| {ch} | {sum(counts.values())} | " + " | ".join(str(counts.get(k, 0)) for k in cols) + " |")
+    o = fig["outcomes"]
+    rows.append(f"| **all** | **{fig['count']}** | " + " | ".join(f"**{o.get(k, 0)}**" for k in cols) + " |")
+    return "\n".join(rows)
+
+
 def run_campaign(count: int, seed: int = 0, jobs: int = 2, timeout: float = 300.0, mem: int = 2 << 30,
                  channels: Optional[List[str]] = None, subprocess_every: int = 0, start: int = 0,
                  progress: bool = False, cpu: int = 60, json_path: Optional[str] = None) -> Figures:
@@ -1490,8 +1502,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
     ap.add_argument("--show-failures", action="store_true")
     ap.add_argument("--case", type=int, help="print one case (seed:index) and run it as a real process")
+    ap.add_argument("--markdown", metavar="JSON", help="print the figures of a --json file as a Markdown table")
     a = ap.parse_args(argv)
     chans = a.channels.split(",") if a.channels else None
+    if a.markdown:
+        with open(a.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
     if a.case is not None:
         c = make_case(a.seed, a.case, chans)
         print(c.describe())
