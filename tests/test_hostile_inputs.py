@@ -218,3 +218,37 @@ def test_size_cap_message_tells_a_file_just_over_the_cap(tmp_path):
     with pytest.raises(InputFileError) as e:
         check_input_path(f, "System.map")
     assert f"{MAX_INPUT_BYTES + 1} bytes, larger than the 64 MiB ({MAX_INPUT_BYTES} bytes) limit" in str(e.value)
+
+
+@pytest.mark.parametrize("state", [b"[]", b"5", b"null", b'{"spec": [], "schema": 1}', b'"x"'])
+def test_fuzz_resume_from_a_damaged_state_is_one_line(state, tmp_path, capsys):
+    """--resume with a state.json that is a list (or any non-object) was an internal
+    AttributeError."""
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "state.json").write_bytes(state)
+    assert main(["fuzz", "--count", "1", "--resume", "--out", str(tmp_path / "o"), "--modes", "x86_64"]) == 2
+    assert "state.json" in _one_error_line(capsys.readouterr().err)
+
+
+def test_fuzz_state_with_the_right_spec_but_damaged_fields(tmp_path):
+    from emu.tools.campaign import Campaign, Spec, StateError
+    spec = Spec("6.1", 0, None, ["x86_64"], 64 << 30, None, 10, 0.5, 2048, None)
+    c = Campaign(spec, str(tmp_path))
+    c.save()
+    import json as _j
+    doc = _j.loads((tmp_path / "state.json").read_text())
+    for bad in ({"next_index": -1}, {"next_index": "x"}, {"snapshots": []}, {"outcomes": 5}):
+        (tmp_path / "state.json").write_text(_j.dumps(dict(doc, **bad)))
+        with pytest.raises(StateError, match="damaged campaign state"):
+            Campaign(spec, str(tmp_path))
+
+
+def test_dump_json_is_guarded_before_the_listing(capsys):
+    """`emu dump --json` of a 4 KiB-page map held every entry as a dict (7.5 GiB for this
+    machine's 24 GiB map): killed at the memory limit.  The entries are counted first and
+    the listing refused, one line, as the emulation's estimate is."""
+    from emu.kernel.estimate import JSON_ENTRY_BYTES
+    assert main(["dump", "--json", "--debug-pagealloc", "--max-memory", "64M"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "page-table entries needs about" in line and "--max-memory" in line
+    assert JSON_ENTRY_BYTES >= 1150            # measured peak per entry

@@ -268,17 +268,25 @@ class Campaign:
             return
         except (OSError, ValueError) as e:
             raise StateError(f"{self.state_path}: unreadable campaign state ({e})") from None
+        if not isinstance(st, dict):
+            raise StateError(f"{self.state_path}: not a campaign state (a JSON object expected)")
+        spec = st.get("spec") if isinstance(st.get("spec"), dict) else {}
         if st.get("schema") != STATE_SCHEMA or st.get("spec") != self.spec.key():
-            raise StateError(f"{self.state_path} belongs to another campaign (profile {st.get('spec', {}).get('profile', st.get('profile'))}, "
-                             f"seed {st.get('spec', {}).get('seed', st.get('seed'))}); use another --out")
-        self.next_index = int(st["next_index"])
-        self.outcomes = st["outcomes"]
-        self.coverage = st["coverage"]
-        self.corpus = st["corpus"]
-        self.findings = st["findings"]
-        self.snapshots = {int(k): v for k, v in st["snapshots"].items()}
-        self.cpu = float(st.get("worker_cpu_s", 0.0))
-        self.maps_total = int(st.get("maps", self.next_index))
+            raise StateError(f"{self.state_path} belongs to another campaign (profile {spec.get('profile', st.get('profile'))}, "
+                             f"seed {spec.get('seed', st.get('seed'))}); use another --out")
+        try:
+            self.next_index = int(st["next_index"])
+            if self.next_index < 0:
+                raise ValueError(f"next_index {self.next_index} < 0")
+            self.outcomes = dict(st["outcomes"])
+            self.coverage = dict(st["coverage"])
+            self.corpus = list(st["corpus"])
+            self.findings = dict(st["findings"])
+            self.snapshots = {int(k): v for k, v in st["snapshots"].items()}
+            self.cpu = float(st.get("worker_cpu_s", 0.0))
+            self.maps_total = int(st.get("maps", self.next_index))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise StateError(f"{self.state_path}: damaged campaign state ({type(e).__name__}: {e})") from None
 
     def save(self) -> None:
         doc = {"schema": STATE_SCHEMA, "spec": self.spec.key(), "profile": self.spec.profile, "seed": self.spec.seed,
