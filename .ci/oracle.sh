@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI: the real-kernel oracle.  One comparison per Debian kernel release -- 5.10 (bullseye),
 # 6.1 (bookworm), 6.12 (trixie), amd64, QEMU's own e820 with 512 MiB -- a few seconds of
-# boot each.  The kernels are cached between runs on the same machine (~/.cache/emu-oracle,
+# boot each -- with emu's inputs derived from the artefacts (--inputs artefacts: the console
+# log, the kernel's config and System.map, the CPU as --cpu text); each must be identical
+# with no assumption left.  The kernels are cached between runs on the same machine (~/.cache/emu-oracle,
 # or $EMU_ORACLE_CACHE): once fetched, no network is needed.  `emu oracle fetch` runs apt
 # with a sources list, lists and package cache of its own in that folder (never the
 # system's).  Needs the installed `emu` command (e.g. after .ci/run's "pip install .");
@@ -35,10 +37,36 @@ for rel in $RELEASES; do
     emu oracle fetch --release "$rel" --flavour amd64 >/dev/null \
         || emu oracle fetch --release "$rel" --flavour amd64 --refresh >/dev/null
 done
+# emu's inputs from the artefacts a user has (the console log with memblock=debug, the
+# package's config and System.map, the CPU as --cpu text): identical AND nothing assumed
+check() {  # check JSON-FILE: one line per comparison; non-zero unless identical with no assumption
+    "${EMU_PY:-python3}" - "$1" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+bad = 0
+for c in doc["comparisons"]:
+    a = [x["text"] for x in c["assumptions"]]
+    print(f"oracle: {c.get('release', '-')} {c.get('flavour', '-')} {c['layout']}: profile {c['profile']}, "
+          f"inputs {c['inputs']}, {'identical' if c['identical'] else 'DIFFERENT'}, {len(a)} assumption(s), "
+          f"boot {c['boot_seconds']} s")
+    for t in a:
+        print(f"  assumed: {t}")
+    for d in c["differences"][:10]:
+        print(f"  {d}")
+    bad += (not c["identical"]) or bool(a)
+sys.exit(1 if bad else 0)
+PY
+}
+out="$(mktemp)"; trap 'rm -f "$out"' EXIT
+n=0; rc=0
 for rel in $RELEASES; do
-    emu oracle run --release "$rel" --flavour amd64 --mem 512M --timeout 300
+    emu oracle run --release "$rel" --flavour amd64 --mem 512M --inputs artefacts --timeout 300 --json > "$out" || true
+    check "$out" || rc=1; n=$((n + 1))
 done
 # and one with GB pages above 4 GiB (1G leaves, split around the PCI hole), on the newest release asked
 LAST="${RELEASES##* }"
-emu oracle run --release "$LAST" --flavour amd64 --mem 6G --cpu qemu64,+pdpe1gb --timeout 300
-echo "oracle: $(( $(echo $RELEASES | wc -w) + 1 )) comparisons in $(( $(date +%s) - t0 )) s"
+emu oracle run --release "$LAST" --flavour amd64 --mem 6G --cpu qemu64,+pdpe1gb --inputs artefacts --timeout 300 \
+    --json > "$out" || true
+check "$out" || rc=1; n=$((n + 1))
+echo "oracle: $n comparisons in $(( $(date +%s) - t0 )) s"
+exit $rc

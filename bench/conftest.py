@@ -5,17 +5,12 @@ sets the RAM of the 4 KiB-page map (default 4 GiB; the full figure uses 64).
 These files are not collected by the default ``pytest`` run (testpaths = tests).
 """
 import os
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from emu.machine import engine as backend  # noqa: E402
-from emu.tools import bench as B  # noqa: E402
+from bench import harness as B
+from emu.machine import engine as backend
 
 GIB = int(os.environ.get("EMU_BENCH_GIB", "4"))
 

@@ -1,10 +1,11 @@
-"""python bench/run.py [--quick] [--json] [--only PART]: emu's performance table."""
-import os
+"""python bench/run.py [--quick] [--json] [--only PART]: emu's performance table.
+
+Run from anywhere with the emu under test installed (``pip install -e .`` or a wheel): the
+harness (``bench/harness.py``, beside this file) imports the installed ``emu``.
+"""
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from emu.tools.bench import main  # noqa: E402
+from harness import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """Figure 3: emulate() and verify() of large layouts (smaller than the full run's)."""
 import pytest
 
-from emu.tools import bench as B
+from bench import harness as B
 from emu import emulate
 from emu.check import verify
 

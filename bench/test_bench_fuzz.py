@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from emu.tools import bench as B
 from emu.tools import generators as G
 from emu import emulate
 

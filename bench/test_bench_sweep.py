@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from emu.machine import engine as backend
-from emu.tools import bench as B
+from bench import harness as B
 from emu.machine.mmu import translate
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from emu.tools import bench as B
+from bench import harness as B
 from emu import emulate
 
 

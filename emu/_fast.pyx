@@ -19,6 +19,8 @@ from libc.stdint cimport uint64_t, uint32_t, int32_t, int64_t, uint8_t
 
 from libc.string cimport memset
 
+from emu.errors import NotEmulated
+
 cdef uint64_t _PSE = 1 << 7
 cdef uint64_t _PAGE_TABLE = 0x067
 DEF BLK_SHIFT = 16          # pfns per block of the sparse store (emu.machine.phys.BLOCK_SHIFT)

@@ -89,8 +89,9 @@ cdef class Mapper32(Mapper):
             e = self.get(pgd, pgd_idx)
         if e & 1:
             if e & 0x80:
-                raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
-                                 "would write PTEs into the large page's frame (not emulated)")
+                raise NotEmulated(f"one_page_table_init for {addr:#x} finds a present large-page entry {e:#x}: the "
+                                  f"kernel writes the PTEs into the large page's own frame (RAM at {e & 0xFFFFF000:#x} "
+                                  "overwritten, the mapping left large); emu does not emulate writes into data pages")
             if self.pass1:
                 self.cov[<int>(COV_I386_PT_REUSE)] += 1
             return self.table_of(e)

@@ -12,6 +12,13 @@ class EmuError(ValueError):
     """Bad input to emu: the message is one line naming what was wrong."""
 
 
+class NotEmulated(Exception):
+    """The emulated kernel does something emu does not model (the text says what, where and
+    why): a result about the kernel and its input, neither bad input nor an emu bug.  The CLI
+    prints one ``emu: not emulated:`` line and exits 3; ``emu fuzz`` keeps the map as a
+    finding of its own class."""
+
+
 #: how to build the compiled extension, for every message that needs it
 BUILD_HINT = ("build it: `pip install .` (or, in a checkout, `pip install -e .` / "
               "`python setup.py build_ext --inplace`)")

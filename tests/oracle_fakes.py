@@ -135,7 +135,7 @@ def fake_guest_x86_64():
     sym["init_top_pgt"] = 0xFFFFFFFF80000000 + CR3      # __START_KERNEL_map + its physical address
     data = bytearray(0x1000)
     e820_struct, regions, names = TEXT + 0x4000, TEXT + 0x5000, TEXT + 0x6000
-    for name, off, val in (("phys_base", 0, 0), ("page_offset_base", 8, PAGE_OFFSET), ("e820_table", 0x10, e820_struct),
+    for _name, off, val in (("phys_base", 0, 0), ("page_offset_base", 8, PAGE_OFFSET), ("e820_table", 0x10, e820_struct),
                            ("pgt_buf_end", 0x18, 0x4401), ("pgt_buf_top", 0x20, 0x4411), ("max_pfn", 0x28, 0x80000),
                            ("__supported_pte_mask", 0x38, (1 << 64) - 1),
                            ("__default_kernel_pte_mask", 0x40, (1 << 64) - 1), ("max_pfn_mapped", 0x50, 0x80000)):

@@ -256,4 +256,4 @@ def test_public_api_names():
     r = emu.emulate(EMBEDDED_DEFAULT.copy(), emu.get_profile("6.1"))
     assert isinstance(r, emu.Result) and r.verify.ok
     with pytest.raises(AttributeError):
-        emu.nonsense
+        _ = emu.nonsense

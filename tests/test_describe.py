@@ -117,6 +117,19 @@ def test_assumed_without_artefact_gone_with_it(field, given):
     assert field not in fields(run(describe(log, **full)))
 
 
+def test_log_without_its_command_line_says_so():
+    """A log cut before (or captured without) its command line tells nothing of nogbpages,
+    nopti, no5lvl, debug_pagealloc=: the command line is an assumption, and the decisions
+    that read it say so; the RAMDISK line still gives the initrd."""
+    path = LOGS / "bookworm-amd64-4G-gb-intel-pti.log"
+    log, cfg, sm, cpu = artefacts("bookworm-amd64-4G-gb-intel-pti.log")
+    assert "command line" not in fields(describe(log, config=cfg, sysmap=sm, cpu=cpu))
+    cut = strip(path, r"(Kernel )?[Cc]ommand line:")
+    assert cut.command_line is None
+    d = describe(cut, config=cfg, sysmap=sm, cpu=cpu)
+    assert "command line" in fields(d) and "initrd" not in fields(d), [a.text() for a in d.assumptions]
+
+
 def test_no_log_says_the_command_line_and_the_cpu():
     r = run(describe())
     got = fields(r)

@@ -67,7 +67,7 @@ def test_dump_over_16_tib_is_chunked_and_read_by_volatility(tmp_path):
     assert all(e["path"].startswith("memory.img.") for e in meta["files"])
     assert sorted(os.listdir(d)) == sorted([e["path"] for e in meta["files"]] + ["memory.lime", "meta.json"])
     _check_against_store(r, d)
-    agree, mapped = _volatility_agrees(r, d / "memory.lime", meta["cr3"])
+    agree, mapped = _volatility_agrees(r, d / "memory.lime", int(meta["cr3"], 16))
     assert agree == 20_000 and mapped > 10_000
 
 
@@ -77,7 +77,7 @@ def test_small_chunks_and_the_cli(tmp_path, capsys):
     meta = rawimage.write_raw(r, str(d), table_pfns(r.kernel), chunk_size=1 << 30)
     assert len(meta["files"]) >= 2 and meta["lime"]
     _check_against_store(r, d)
-    agree, mapped = _volatility_agrees(r, d / "memory.lime", meta["cr3"], 5000)
+    agree, mapped = _volatility_agrees(r, d / "memory.lime", int(meta["cr3"], 16), 5000)
     assert agree == 5000 and mapped > 2000
     assert main(["dump", "--format", "raw", str(tmp_path / "cli")]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -55,7 +55,7 @@ def test_e820_directory_is_sysfs(tmp_path):
 def test_fifo_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    for load, err, what in LOADERS:
+    for load, err, _what in LOADERS:
         with pytest.raises(err, match=r"^%s: is a FIFO \(named pipe\), not " % fifo):
             load(fifo)      # no writer: opening it for reading would block
 

@@ -26,7 +26,7 @@ CASES = [
      "Linux version 5.10.9_1 (voidlinux@voidlinux) (gcc (GCC) 10.2.1 20201203, GNU ld (GNU Binutils) 2.35.1) #1 SMP 1611207649",
      "5.10.9_1", "5.10.9", "void", "high", True, {}),
     ("corpus 3.7.5_i686_id14904653179.log",
-     "Linux version 3.7.5 (chris@laptop) (gcc version 4.7.3 20130126 (prerelease) (GCC) ) #23 SMP PREEMPT Fri Feb 1 10:06:14 GMT 2013",
+     "Linux version 3.7.5 (chris@laptop) (gcc version 4.7.3 20130126 (prerelease) (GCC) ) #23 SMP PREEMPT Fri Feb 1 10:06:14 GMT 2013",  # noqa: E501 (a real version line)
      "3.7.5", "3.7.5", None, "high", True, {"builder": "chris@laptop"}),
     # -- stable-rc
     ("index:6625429539 (LKFT)",
@@ -35,7 +35,7 @@ CASES = [
      "5.10.168-rc1", "5.10.168", None, "medium", True, {"rc": 1, "prerelease": False}),
     # -- mainline -rc with git describe
     ("index:34821109701 (corpus 3.10.0-rc6-00397-gee17608_i686)",
-     "Linux version 3.10.0-rc6-00397-gee17608 (kbuild@roam) (gcc version 4.8.1 (Debian 4.8.1-3) ) #195 Sat Jun 22 03:43:37 CST 2013",
+     "Linux version 3.10.0-rc6-00397-gee17608 (kbuild@roam) (gcc version 4.8.1 (Debian 4.8.1-3) ) #195 Sat Jun 22 03:43:37 CST 2013",  # noqa: E501 (a real version line)
      "3.10.0-rc6-00397-gee17608", "3.10.0", None, "medium", True,
      {"rc": 6, "git_commits": 397, "git_hash": "ee17608", "prerelease": True}),
     ("index:45509182612 (corpus 3.13.0-02621-g1738cc0_i686)",
@@ -47,7 +47,7 @@ CASES = [
      "(GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC @1684908723",
      "6.4.0-rc3-next-20230524", "6.4.0", None, "medium", True, {"next_date": "20230524", "rc": 3}),
     ("index:45775797080 (corpus)",
-     "Linux version 3.14.0-rc6-next-20140317 (kbuild@xian) (gcc version 4.8.2 (Debian 4.8.2-16) ) #1 SMP Mon Mar 17 20:01:18 CST 2014",
+     "Linux version 3.14.0-rc6-next-20140317 (kbuild@xian) (gcc version 4.8.2 (Debian 4.8.2-16) ) #1 SMP Mon Mar 17 20:01:18 CST 2014",  # noqa: E501 (a real version line)
      "3.14.0-rc6-next-20140317", "3.14.0", None, "medium", True, {"next_date": "20140317"}),
     # -- local "+" builds
     ("https://github.com/geerlingguy/sbc-reviews/issues/21",
@@ -124,7 +124,7 @@ CASES = [
      "Linux version 4.18.0-513.9.1.el8_9.x86_64 (mockbuild@x86-vm-09.build.eng.bos.redhat.com) (gcc version 8.5.0 20210514 "
      "(Red Hat 8.5.0-20) (GCC)) #1 SMP Thu Nov 16 10:29:04 EST 2023",
      "4.18.0-513.9.1.el8_9.x86_64", "4.18.0", "rhel", "low", True, {"package_version": "4.18.0-513.9.1.el8_9"}),
-    ("index:4660141552 (Rocky 9.3, uname -rv)", "5.14.0-362.13.1.el9_3.x86_64 #1 SMP PREEMPT_DYNAMIC Wed Dec 13 14:07:45 UTC 2023",
+    ("index:4660141552 (Rocky 9.3, uname -rv)", "5.14.0-362.13.1.el9_3.x86_64 #1 SMP PREEMPT_DYNAMIC Wed Dec 13 14:07:45 UTC 2023",  # noqa: E501 (a real version line)
      "5.14.0-362.13.1.el9_3.x86_64", "5.14.0", "rhel", "low", True, {}),
     ("index:12159975331 (Amazon Linux 2)",
      "Linux version 4.14.123-111.109.amzn2.x86_64 (mockbuild@ip-10-0-1-12) (gcc version 7.3.1 20180303 (Red Hat 7.3.1-5) "

@@ -1,7 +1,7 @@
 """init_mem_mapping end to end: windows, BRK and memblock allocation, entries, panics."""
 import pytest
 
-from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED
+from emu.kernel.arch.x86.kernel.e820 import E820_RESERVED
 from emu.boot.emulate import emulate
 from emu.kernel.state import SOURCE_BRK, SOURCE_MEMBLOCK
 from emu.kernel.params import BootParams
@@ -12,7 +12,7 @@ from emu.kernel.profiles import get_profile
 from emu.kernel.arch.x86.kernel.setup import setup_arch
 from emu.machine.mmu import MMU, translate
 
-from layouts import G, M, pc, table
+from layouts import G, pc, table
 
 # reference appendix: memory [0x1000,0x9f000) [1M,0xbffe0000) [4G,5G), 2M pages, no 1G
 APPENDIX = table((0, 0x9F000), (0x9F000, 0x100000, E820_RESERVED), (0x100000, 0xBFFE0000),

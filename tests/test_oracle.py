@@ -132,7 +132,7 @@ def test_self_comparison_is_identical(e820, cpu, la57):
     direct = emu_tree(g.kernel_for_test)
     # the copy (page by page, as from a guest) lists exactly what the tree in place holds
     assert (g.tree.entries, g.tree.tables, g.tree.leaves()) == (direct.entries, direct.tables, direct.leaves())
-    c = compare(g, "6.1")
+    c = compare(g, "6.1", inputs="kernel")
     assert c.identical, c.differences[:5]
     assert c.params["cpu"]["gbpages"] == cpu.gbpages and c.params["la57"] == la57
 
@@ -218,19 +218,19 @@ def test_perturbations_are_reported():
     g.tree.entries[key] ^= 0x100
     # a DirectMap counter
     g.direct_pages_count[2] += 1
-    c = compare(g, "6.1")
+    c = compare(g, "6.1", inputs="kernel")
     kinds = sorted(d["kind"] for d in c.differences)
     assert kinds == ["counter", "leaf"], c.differences
     # a table page that came from memblock in the "real" kernel but BRK in emu
     g2 = _guest_from_emu(HOLES, params)
     g2.pgt_buf_top = g2.pgt_buf_start  # the real kernel's BRK: empty, so every page is "memblock"
-    c2 = compare(g2, "6.1")
+    c2 = compare(g2, "6.1", inputs="kernel")
     assert any(d["kind"] == "table_page" for d in c2.differences)
     # the kernel image's half (PGD 511: level2_kernel_pgt's leaves) is compared too
     g3 = _guest_from_emu(HOLES, params)
     key = next(k for k, v in g3.tree.entries.items() if k[1] >= 0xFFFFFFFF80000000 and k[0] == 2 and v & 0x80)
     g3.tree.entries[key] ^= 0x2
-    c3 = compare(g3, "6.1")
+    c3 = compare(g3, "6.1", inputs="kernel")
     assert [(d["kind"], d["va"]) for d in c3.differences] == [("leaf", hex(key[1]))]
 
 
@@ -346,12 +346,21 @@ def test_emu_inputs_is_the_one_derivation():
                 "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
                 "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable\n")
     prof = get_profile("6.1")
-    e820, edits, params, notes = _emu_inputs(g, prof, "kernel")
+    e820, edits, params, prof1, notes, desc = _emu_inputs(g, prof, "kernel")
     assert [(e.addr, e.size) for e in e820.entries] == [(0, 0x9F000), (0x100000, 0x1FF00000)] and edits == []
-    assert params.brk_base == 0x4401000 and not params.pti
-    e820, edits, params2, notes = _emu_inputs(g, prof, "log")
+    assert params.brk_base == 0x4401000 and not params.pti and desc is None and prof1.name == prof.name
+    e820, edits, params2, _, notes, desc = _emu_inputs(g, prof, "log")
     assert [(e.addr, e.end) for e in e820.entries] == [(0, 0x9FC00), (0x100000, 0x1FFE0000)]
     assert params2.brk_base == params.brk_base and any("console log" in n for n in notes)
+    # artefacts: everything from the log (and config/System.map/CPU), nothing from the guest's state
+    g.cpu = "qemu64"
+    e820, edits, params3, prof3, notes, desc = _emu_inputs(g, "auto", "artefacts")
+    assert desc is not None and desc.params is params3 and prof3.name == "6.1.192"
+    assert [(e.addr, e.end) for e in e820.entries] == [(0, 0x9FC00), (0x100000, 0x1FFE0000)]
+    assert params3.brk_base is None and params3.cpu.vendor == "amd" and not params3.cpu.gbpages
+    assert any("artefacts" in n for n in notes)
+    # what the log does not tell is said (no .config, no System.map, no memblock=debug lines)
+    assert {a.field for a in desc.assumptions} >= {"debug_pagealloc"}
     with pytest.raises(ValueError):
         _emu_inputs(g, prof, "guess")
     # the booted kernel's version names the profile, not the compiler's "(Debian 12.2.0-...)"

@@ -180,7 +180,8 @@ def test_unknown_release_flavour_and_missing_kernels(cache):
         F.fetch("amd64", release="5.4", run=FakeTools())
     with pytest.raises(OracleError, match="unknown flavour 'arm64'"):
         F.fetch("arm64", release="6.1", run=FakeTools())
-    with pytest.raises(OracleError, match=r"trixie has no linux-image-6.12.N\+deb13-686-pae-unsigned package \(trixie builds amd64, cloud-amd64\)"):
+    with pytest.raises(OracleError, match=r"trixie has no linux-image-6.12.N\+deb13-686-pae-unsigned package "
+                                          r"\(trixie builds amd64, cloud-amd64\)"):
         F.fetch("686-pae", release="6.12", run=FakeTools())
     assert [r.codename for r in F.parse_releases("all")] == ["bullseye", "bookworm", "trixie"]
     assert F.parse_flavours("all", F.release_of("trixie")) == ["amd64", "cloud-amd64"]

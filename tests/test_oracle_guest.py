@@ -148,6 +148,8 @@ def test_run_guest_end_to_end_with_a_fake_qemu(tmp_path, monkeypatch):
     stub, syms, ret = _stub_and_symbols()
     procs = []
     monkeypatch.setattr(Q, "_free_port", lambda: stub.port)
+    # the stand-in prints no command line: the run-on after the stop gives up at once
+    monkeypatch.setattr(Q, "LOG_AFTER_STOP_SECONDS", 0.2)
     monkeypatch.setattr(Q, "qemu_command", lambda layout, bz, port, serial: ["sleep", "60"])
     real_init = QemuProcess.__init__
 

@@ -8,7 +8,7 @@ from emu.kernel.params import BootParams
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import CHANGES, PROFILES, get_profile, profile_table
 
-from layouts import G, M, pc, table
+from layouts import G, pc, table
 
 NO_GB = BootParams(cpu=CpuFeatures(gbpages=False), gbpages=False)
 # RAM with a reserved hole in the middle of low memory, and RAM above 4 GiB

@@ -47,7 +47,8 @@ def decide(inp: Inputs, prof: Profile, log: Optional["BootLog"], config: Optiona
     is64 = p.arch == "x86_64"
     n = log.name if log is not None else ""
     opts = log.options if log is not None else None
-    cmdline_known = log is not None
+    # a log cut before its command line tells nothing of nogbpages, nopti, no5lvl ...
+    cmdline_known = log is not None and log.command_line is not None
     # -- the CPU ------------------------------------------------------------------------
     facts = log.cpu if log is not None else None
     if cpu is not None and facts is not None:
@@ -65,6 +66,13 @@ def decide(inp: Inputs, prof: Profile, log: Optional["BootLog"], config: Optiona
     if log is not None and any("Atom PSE erratum" in ln.text for ln in log.lines):
         feats = dataclasses.replace(feats, pse=False)   # the kernel cleared PSE (init_32/cpu/intel.c)
         unknown = [u for u in unknown if u != "pse"]
+    if log is not None and log.nx is False and feats.nx and log.cpu is not None and log.cpu.nx:
+        # 'NX (Execute Disable) protection: disabled by kernel command line option' (noexec=off where
+        # the kernel obeys it) or '... cannot be enabled': the CPU has NX, the kernel does not
+        # use it (x86_configure_nx leaves _PAGE_NX out of __supported_pte_mask)
+        feats = dataclasses.replace(feats, nx=False)
+        unknown = [u for u in unknown if u != "nx"]
+        cpu_src.append(f"{n}: NX not used by the kernel ({log.cpu.evidence.get('nx', 'NX line')})")
     if not is64:
         feats = dataclasses.replace(feats, gbpages=False, la57=False)
         unknown = [u for u in unknown if u not in ("gbpages", "la57")]

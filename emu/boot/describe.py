@@ -125,9 +125,10 @@ def describe(log: Optional[BootLog] = None, e820: Optional[E820Map] = None, e820
         if not hasattr(inp.params, name):
             raise DescribeError(f"unknown boot parameter {name!r}")
         inp.set(name, value, "option")
-    if log is None:
+    if log is None or log.command_line is None:
         inp.assume("command line", "none (no mem=, memmap=, nogbpages, debug_pagealloc=, movable_node)",
-                   "no boot log")
+                   "no boot log" if log is None else "the log has no 'Command line:' / 'Kernel command line:' line")
+    if log is None:
         if "initrd" not in inp.sources:
             inp.assume("initrd", "none", "no boot log (RAMDISK line), no --initrd")
     p = inp.params
@@ -146,10 +147,13 @@ def _paging_mode(inp: Inputs, log: Optional[BootLog], config: Optional[KConfig],
         if arch != "x86_64":
             inp.set("pae", arch == "i386-pae", "--arch")
         return
+    log_name = log.name if log is not None else "the log"
+    cfg_name = config.name if config is not None else "the config"
+    log_arch_text = log.arch if log is not None else None
     log_arch = {"x86_64": "x86_64", "i686": "i386"}.get(log.arch) if log is not None and log.arch else None
     cfg_arch = config.arch if config is not None else None
     if log_arch and cfg_arch and log_arch != cfg_arch:
-        raise DescribeError(f"{log.name} is a {log.arch} boot, but {config.name} builds an {cfg_arch} kernel")
+        raise DescribeError(f"{log_name} is a {log_arch_text} boot, but {cfg_name} builds an {cfg_arch} kernel")
     a = log_arch or cfg_arch
     if a is None:
         if log is not None or config is not None:
@@ -157,18 +161,18 @@ def _paging_mode(inp: Inputs, log: Optional[BootLog], config: Optional[KConfig],
         a = "x86_64"
         inp.params.arch = a
     else:
-        inp.set("arch", a, f"{log.name}: {log.arch} log" if log_arch else f"{config.name}: CONFIG_X86_64/X86_32")
+        inp.set("arch", a, f"{log_name}: {log_arch_text} log" if log_arch else f"{cfg_name}: CONFIG_X86_64/X86_32")
     if a != "i386":
         return
     log_pae = log.pae if log is not None else None
     cfg_pae = config.pae if config is not None else None
     if log_pae is not None and cfg_pae is not None and log_pae != cfg_pae:
-        raise DescribeError(f"{log.name} shows a {'PAE' if log_pae else 'non-PAE'} kernel (max_arch_pfn), but "
-                            f"{config.name} has CONFIG_X86_PAE {'set' if cfg_pae else 'not set'}")
+        raise DescribeError(f"{log_name} shows a {'PAE' if log_pae else 'non-PAE'} kernel (max_arch_pfn), but "
+                            f"{cfg_name} has CONFIG_X86_PAE {'set' if cfg_pae else 'not set'}")
     if log_pae is not None:
-        inp.set("pae", bool(log_pae), f"{log.name}: max_arch_pfn / NX line")
+        inp.set("pae", bool(log_pae), f"{log_name}: max_arch_pfn / NX line")
     elif cfg_pae is not None:
-        inp.set("pae", bool(cfg_pae), f"{config.name}: CONFIG_X86_PAE")
+        inp.set("pae", bool(cfg_pae), f"{cfg_name}: CONFIG_X86_PAE")
     else:
         inp.params.pae = True
         inp.assume("pae", "PAE", "neither the log (max_arch_pfn) nor a config says")
@@ -180,36 +184,38 @@ def _profile(inp: Inputs, log: Optional[BootLog], name: Optional[str], config: O
     different releases are a contradiction."""
     kv = log.version if log is not None else None
     cfg_v = config.version if config is not None else None
+    log_name = log.name if log is not None else "the log"
+    cfg_name = config.name if config is not None else "the config"
     if kv is not None and cfg_v:
         cv = parse_version(cfg_v)
         if tuple(cv[:2]) != tuple(kv.base[:2]):
-            raise DescribeError(f"{log.name} is kernel {kv.version}, but {config.name} configures {cfg_v}")
+            raise DescribeError(f"{log_name} is kernel {kv.version}, but {cfg_name} configures {cfg_v}")
     if name:
         prof = get_profile(name)
         inp.sources["profile"] = "--profile " + name
         return prof
     if log is not None and (kv is not None or log.kernel_version):
-        text = kv.stable_base_text if kv is not None and kv.stable_base_text else (
-            kv.version if kv is not None else (stable_version(log) or log.kernel_version))
+        text: str = (kv.stable_base_text or kv.version) if kv is not None else (
+            stable_version(log) or log.kernel_version or "")
         try:
             prof = with_backports(get_profile(text), log)
         except ProfileError as e:
-            raise ReplayError(f"{log.name}: {e}") from None
-        inp.sources["profile"] = f"{log.name}: Linux version {log.kernel_version}"
+            raise ReplayError(f"{log_name}: {e}") from None
+        inp.sources["profile"] = f"{log_name}: Linux version {log.kernel_version}"
         if kv is not None and not kv.sublevel_known:
             if cfg_v and parse_version(cfg_v)[2]:
                 text = cfg_v
                 prof = with_backports(get_profile(text), log)
-                inp.sources["profile"] += f" and {config.name}'s header ({cfg_v})"
+                inp.sources["profile"] += f" and {cfg_name}'s header ({cfg_v})"
             else:
-                inp.assume("kernel version", text, f"{log.name}: '{kv.release}' names no stable sublevel "
+                inp.assume("kernel version", text, f"{log_name}: '{kv.release}' names no stable sublevel "
                                                    f"({kv.why}); backports after {kv.major}.{kv.minor}.0 are not "
                                                    "applied: give --profile X.Y.Z or the config")
         _beyond_known(inp, text, prof)
         return prof
     if cfg_v:
         prof = get_profile(cfg_v)
-        inp.sources["profile"] = f"{config.name}: Linux/x86 {cfg_v} Kernel Configuration"
+        inp.sources["profile"] = f"{cfg_name}: Linux/x86 {cfg_v} Kernel Configuration"
         _beyond_known(inp, cfg_v, prof)
         return prof
     prof = PROFILES[DEFAULT_PROFILE]

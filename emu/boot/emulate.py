@@ -54,7 +54,7 @@ class Result:
     description: Optional[Any] = None
 
     @property
-    def pgtable_pages(self) -> Dict[str, Dict[str, int]]:
+    def pgtable_pages(self) -> Dict[str, Any]:
         """Page-table pages per level and per source (BRK, memblock, the <= 3.8 pgt_buf,
         the kernel image's static tables: the PGD, and before 3.9 the identity tables)."""
         k = self.kernel

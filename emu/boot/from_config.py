@@ -26,10 +26,31 @@ def load_physical_addr(config: "KConfig") -> Optional[int]:
     return -(-start // align) * align
 
 
+#: E820_MAX_ENTRIES_ZEROPAGE: the entries boot_params holds (arch/x86/include/uapi/asm/setup_data.h)
+E820_MAX_ENTRIES_ZEROPAGE = 128
+
+
+def e820_max_entries(config: "KConfig", prof: Profile) -> "tuple[int, str]":
+    """The kernel's e820 table size and why: ``E820_MAX_ENTRIES = E820_MAX_ENTRIES_ZEROPAGE +
+    3 * MAX_NUMNODES`` (arch/x86/include/asm/e820/types.h, 4.12+; before, ``E820_X_MAX`` had
+    the extra entries only with CONFIG_EFI: the profile's ``e820_extra_entries_need_efi``),
+    ``MAX_NUMNODES = 1 << CONFIG_NODES_SHIFT`` (include/linux/numa.h; NODES_SHIFT 0 without
+    it)."""
+    shift = config.int("NODES_SHIFT", default=0) or 0
+    if prof.e820_extra_entries_need_efi and not config.bool("EFI", default=False):
+        return E820_MAX_ENTRIES_ZEROPAGE, "E820MAX (no CONFIG_EFI)"
+    n = E820_MAX_ENTRIES_ZEROPAGE + 3 * (1 << shift)
+    return n, "E820_MAX_ENTRIES = 128 + 3 * MAX_NUMNODES (CONFIG_NODES_SHIFT %s)" % (
+        shift if config.has("NODES_SHIFT") else "absent: 0")
+
+
 def from_config(inp: Inputs, config: "KConfig", prof: Profile, log: Optional["BootLog"]) -> None:
     """Set what ``config`` fixes (see the module doc) unless a log already said it."""
     p = inp.params
     c = config.name
+    if "e820_max_entries" not in inp.sources:
+        n, why = e820_max_entries(config, prof)
+        inp.set("e820_max_entries", n, f"{c}: {why}")
     # where the image runs: LOAD_PHYSICAL_ADDR unless KASLR moved it
     if "kernel_start" not in inp.sources:
         lpa = load_physical_addr(config)
@@ -88,6 +109,6 @@ def typical_i386_fixmap(inp: Inputs, prof: Profile, log: "BootLog") -> None:
         if name in d and (name != "kmap_range" or p.highmem_config is not False):
             value, why = d[name]
             setattr(p, name, value)
-            shown = "[%#x, %#x]" % value if isinstance(value, tuple) else "%#x" % value
+            shown = "[%#x, %#x]" % value if isinstance(value, tuple) else f"{value:#x}"
             inp.assume(name, shown, "%s with NR_CPUS %d from %s's setup_percpu line (%s); no --config"
                        % (why.split(" (")[0], nr, log.name, TYPICAL_CONFIG_WHY))

@@ -69,13 +69,27 @@ def from_sysmap(inp: Inputs, sm: "SystemMap") -> None:
     for field, sym in FIELDS_32:
         if sym in sm and field not in inp.sources:
             inp.set(field, sm[sym] - po + delta, f"{src}: {sym}")
+    if "brk_base" not in inp.sources and "brk_end" not in inp.sources and "__brk_base" in sm and "_end" in sm:
+        # extend_brk hands out BRK from __brk_base in call order: head_32's page tables (as many
+        # as it needs to map _end and its margin), dmi_alloc's copy of the SMBIOS tables (its
+        # size is not in the System.map: one page assumed), then early_alloc_pgt_buf's pages
+        from emu.kernel.arch.x86.kernel import head_32
+        pae = p.pae if p.pae is not None else True
+        head = sm["__brk_base"] - po + delta
+        n = head_32.head_tables(pae, head_32.initial_mapping_end(pae, po, sm["_end"] - po + delta))
+        at = head + (n + 1) * 0x1000
+        p.brk_base = at
+        inp.assumptions[:] = [a for a in inp.assumptions if a.field != "brk_base"]   # a log's rougher guess
+        inp.assume("brk_base", "%#x" % at, f"{src}: __brk_base + head_32's {n} page tables + one page for "
+                                           "dmi_alloc's SMBIOS copy (its size is not in the System.map; no "
+                                           "memblock=debug reserve_brk line)")
 
 
 def _running_start(inp: Inputs, link: int, src: str) -> int:
     """Where the image runs: ``kernel_start`` when something said it, else the link address
     (said: KASLR may have moved it)."""
     p = inp.params
-    if "kernel_start" in inp.sources:
+    if "kernel_start" in inp.sources and p.kernel_start is not None:
         return p.kernel_start
     if getattr(inp, "kaslr_unknown", False):
         inp.assumptions[:] = [a for a in inp.assumptions if a.field != "kernel_start"]

@@ -77,7 +77,7 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
         r.fail(f"static table {p << 12:#x} of the image is not reachable from PGD[511]", "image.tables", p << 12)
     # pointer flags: the odd ones the enumeration singled out (not _PAGE_TABLE); only
     # level3_kernel_pgt[510] may be _KERNPG_TABLE
-    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in tree.odd):
+    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in (tree.odd if tree.odd is not None else ())):
         fl = e & bits.FLAGS_LOW_AND_XD
         if kind == 1 and not (index == 510 and fl == PTR_FLAGS[1]):
             r.fail(f"entry {index} of image table {table_pfn << 12:#x} has flags {fl:#x}", "image.tables",

@@ -367,7 +367,8 @@ def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int)
     tp = k.table_pages
     static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
     n_ptr = n_low = 0
-    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in tree.odd):
+    odd = tree.odd if tree.odd is not None else np.empty((0, 4), _U64)
+    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in odd):
         lvl = _level_of(k, tree, table_pfn)
         if kind == 1:
             fl = e & 0x8000000000000FFF
@@ -385,7 +386,7 @@ def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int)
             if n_low <= MAX_PER_RULE:
                 r.fail(f"large leaf {e:#x} (entry {index} of {table_pfn << 12:#x}) has low pfn bits set",
                        "pt.reserved-bits", table_pfn << 12)
-    extra = max(0, tree.odd_count - len(tree.odd))
+    extra = max(0, tree.odd_count - len(odd))
     r.count("pt.entry-flags", max(0, n_ptr - MAX_PER_RULE) + extra)
     r.count("pt.reserved-bits", max(0, n_low - MAX_PER_RULE))
 
@@ -393,7 +394,7 @@ def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int)
 def _level_of(k: Any, tree: TreeSummary, table_pfn: int) -> int:
     if table_pfn == k.pgd_pfn:
         return k.paging_levels
-    hit = np.nonzero(tree.tables[:, 0] == _U64(table_pfn))[0] if len(tree.tables) else []
+    hit = np.nonzero(tree.tables[:, 0] == _U64(table_pfn))[0] if len(tree.tables) else np.empty(0, np.intp)
     return int(tree.tables[hit[0], 1]) if len(hit) else 0
 
 

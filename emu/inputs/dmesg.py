@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 from emu.errors import EmuError
 from emu.inputs.cpu import CpuFacts, vendor_from_text
@@ -384,6 +384,17 @@ def detect_arch(lines: Sequence[str], kernel_version_line: Optional[str] = None)
 # ---------------------------------------------------------------------------
 # e820 edits
 # ---------------------------------------------------------------------------
+class E820Editable(Protocol):
+    """What an :class:`E820Edit` is applied to: the kernel's e820 table
+    (:class:`emu.kernel.arch.x86.kernel.e820.E820Table`)."""
+
+    def update_range(self, start: int, size: int, old_type: int, new_type: int) -> int: ...
+
+    def add_region(self, start: int, size: int, type_: int) -> None: ...
+
+    def remove_range(self, start: int, size: int, old_type: int = 0, check_type: bool = True) -> int: ...
+
+
 @dataclass(frozen=True)
 class E820Edit:
     """One logged ``e820_update_range`` / ``e820_remove_range`` call.
@@ -406,7 +417,7 @@ class E820Edit:
     target: str = "e820"
     after_user_map: bool = False
 
-    def apply(self, table: E820Map) -> int:
+    def apply(self, table: "E820Editable") -> int:
         """Apply to ``table`` in place; returns the bytes changed."""
         if self.op == "update":
             assert self.old_type is not None and self.new_type is not None
@@ -441,8 +452,8 @@ def _parse_edit(s: str, lineno: int) -> Optional[E820Edit]:
     m = _RE_REM_NEW.match(s)
     if m:
         a, b = int(m.group(1), 16), int(m.group(2), 16)
-        old = _edit_type(m.group(3)) if m.group(3) else None
-        return E820Edit("remove", a, (b + 1 - a) & U64_MAX, old, None, lineno)
+        removed = _edit_type(m.group(3)) if m.group(3) else None
+        return E820Edit("remove", a, (b + 1 - a) & U64_MAX, removed, None, lineno)
     m = _RE_UPD_OLD.match(s)
     if m:
         a, b = int(m.group(1), 16), int(m.group(2), 16)
@@ -453,8 +464,8 @@ def _parse_edit(s: str, lineno: int) -> Optional[E820Edit]:
     m = _RE_REM_OLD.match(s)
     if m:
         a, b = int(m.group(1), 16), int(m.group(2), 16)
-        old = _edit_type(m.group(3)) if m.group(3) else None
-        return E820Edit("remove", a, (b - a) & U64_MAX, old, None, lineno)
+        removed = _edit_type(m.group(3)) if m.group(3) else None
+        return E820Edit("remove", a, (b - a) & U64_MAX, removed, None, lineno)
     return None
 
 

@@ -458,7 +458,7 @@ def parse_sysfs_memmap(root: Union[str, os.PathLike] = "/sys/firmware/memmap",
     for dn in dirs:
         entry = rootp / dn
 
-        def field(f: str) -> str:
+        def field(f: str, entry: Path = entry) -> str:
             raw = read_input(entry / f, "memmap %s" % f, MAX_SYSFS_BYTES, error=E820Error)
             return raw.decode("ascii", errors="replace").strip()
 

@@ -72,7 +72,7 @@ class SystemMap:
         pairs: List[Tuple[int, str]] = []
         for e in entries:
             a, n = int(e[0]), str(e[1])
-            t = str(e[2]) if len(e) > 2 else "?"   # type: ignore[misc]
+            t = str(e[2]) if len(e) > 2 else "?"
             self.symbols.append(Symbol(n, a, t))
             pairs.append((a, n))
             if n not in self.addr:

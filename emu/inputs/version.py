@@ -271,11 +271,15 @@ _RE_DEBIAN_REL = re.compile(
     r"^(?P<nums>\d+\.\d+(?:\.\d+)?)(?P<deb>\+deb\d+(?:[+.][\w.]+)?)?(?:-(?P<abi>\d+))?"
     r"-(?P<flavour>(?:cloud-|rt-)?(?:amd64|686(?:-pae|-bigmem)?|486|586|k7|xen-amd64|vserver-amd64|"
     r"openvz-amd64|unsigned-amd64|arm64|armmp(?:-lpae)?|marvell|powerpc64le|s390x))$")
-_RE_FEDORA = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>[\w.]+?)\.fc(?P<n>\d+)(?P<more>(?:\.\w+)*?)\.(?:x86_64|i686|noarch|aarch64)$")
-_RE_RHEL = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>[\w.]+?)\.el(?P<n>\d+)(?:_(?P<minor>\d+))?(?P<uek>uek)?(?:\.(?:x86_64|i686|aarch64))?$")
+_RE_FEDORA = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>[\w.]+?)\.fc(?P<n>\d+)(?P<more>(?:\.\w+)*?)"
+                        r"\.(?:x86_64|i686|noarch|aarch64)$")
+_RE_RHEL = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>[\w.]+?)\.el(?P<n>\d+)(?:_(?P<minor>\d+))?(?P<uek>uek)?"
+                      r"(?:\.(?:x86_64|i686|aarch64))?$")
 _RE_AMAZON = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>[\w.]+?)\.amzn(?P<n>\d+)(?:\.(?:x86_64|aarch64))?$")
-_RE_SLE = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>1[5-6]\d{4}\.[\d.]+|\d+(?:\.\d+)*)-(?P<flavour>default|pae|desktop|xen|trace|rt|azure|preempt|kvmsmall|vanilla|ec2)$")
-_RE_TUMBLEWEED = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>\d+(?:\.g[0-9a-f]+|\.\d+)*)-(?P<flavour>default|pae|vanilla|preempt|longterm|kvmsmall)$")
+_RE_SLE = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>1[5-6]\d{4}\.[\d.]+|\d+(?:\.\d+)*)"
+                     r"-(?P<flavour>default|pae|desktop|xen|trace|rt|azure|preempt|kvmsmall|vanilla|ec2)$")
+_RE_TUMBLEWEED = re.compile(r"^(?P<nums>\d+\.\d+\.\d+)-(?P<rel>\d+(?:\.g[0-9a-f]+|\.\d+)*)"
+                           r"-(?P<flavour>default|pae|vanilla|preempt|longterm|kvmsmall)$")
 _RE_ARCH = re.compile(r"-arch\d+-\d+(?:-ARCH)?$|-(?:lts|zen|hardened)\d*-?\d*$")
 _RE_MANJARO = re.compile(r"-\d+-MANJARO$")
 _RE_VOID = re.compile(r"^\d+\.\d+\.\d+_\d+$")

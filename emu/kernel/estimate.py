@@ -315,10 +315,10 @@ def guard_entries(entries: int, max_memory: Optional[int] = None, what: str = "e
     limit = max_memory if max_memory is not None else default_limit()
     if need > limit:
         raise MemoryLimitError(
-            f"{what} of {entries} page-table entries needs about {fmt_bytes(need)}, over the limit of "
-            f"{fmt_bytes(limit)} (--max-memory); --format ptdump or --format raw DIR write any size")
+            f"{what} of {entries} page-table entries needs about {fmt_bytes(need)}, over the limit "
+            f"of {fmt_bytes(limit)} (--max-memory); --format ptdump or --format raw DIR write any size")
     return need
 
 
-__all__ = ["Estimate", "MemoryLimitError", "JSON_ENTRY_BYTES", "guard_entries", "available_memory", "default_limit", "distinct_blocks",
-           "estimate", "guard", "table_pages_32", "table_pages_64"]
+__all__ = ["Estimate", "MemoryLimitError", "JSON_ENTRY_BYTES", "guard_entries", "available_memory", "default_limit",
+           "distinct_blocks", "estimate", "guard", "table_pages_32", "table_pages_64"]

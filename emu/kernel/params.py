@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, TypeVar
 
 from emu.kernel.profiles import Profile
 from emu.machine.cpu import CpuFeatures
@@ -86,6 +86,10 @@ class BootParams:
     fixmap_ptes: int = 0
     #: command-line memory options (``mem=``, ``memmap=``) applied to e820
     mem_limit: Optional[int] = None
+    #: capacity of the kernel's e820 table (``ARRAY_SIZE(e820_table->entries)``: E820_MAX_ENTRIES,
+    #: from the .config's NODES_SHIFT and EFI; see emu.boot.from_config.e820_max_entries); an
+    #: edit that needs one more entry is ignored ("too many entries").  None: unbounded
+    e820_max_entries: Optional[int] = None
     memmap: List[str] = field(default_factory=list)
     #: pa(swapper_pg_dir) / pa(init_top_pgt): the root table CR3 points to.
     #: None (x86-64): a distribution build's layout of that release (setup.typical_x86_64_layout);
@@ -141,6 +145,17 @@ class BootParams:
     #: vaddr of FIX_BTMAP_BEGIN (early_ioremap's first slot; its PMD gets bm_pte).
     #: None: the slot above fixmap_bottom
     btmap_begin: Optional[int] = None
+
+
+_T = TypeVar("_T")
+
+
+def given(value: Optional[_T], name: str) -> _T:
+    """A field :func:`resolve_params` (or ``resolve_brk``) has set: the emulation reads
+    resolved parameters only, so None here is an emu bug, said as one."""
+    if value is None:
+        raise AssertionError(f"BootParams.{name} read before resolve_params set it (an emu bug)")
+    return value
 
 
 def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, List[Assumption]]:
@@ -202,4 +217,4 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     return p, out
 
 
-__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "resolve_params"]
+__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "given", "resolve_params"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from emu.errors import EmuError
 
@@ -137,6 +137,9 @@ class Profile:
     pti_cmdline_rule: str = "pti_first"
     #: trim_bios_range turns [0, 4K) RAM into reserved and removes RAM in [640K, 1M)
     trim_bios_first_page: bool = True
+    #: the e820 table's 3 * MAX_NUMNODES extra entries need CONFIG_EFI (E820_X_MAX, before
+    #: 4.12); False: always there (E820_MAX_ENTRIES)
+    e820_extra_entries_need_efi: bool = True
     #: memblock_trim_memory(PAGE_SIZE) after memblock_x86_fill
     memblock_trim: bool = True
 
@@ -509,6 +512,20 @@ CHANGES: List[Change] = [
                     "loop); 4.19.1, 4.20 (PTRS_PER_P4D loop)",
                     "unmerged fix: Yuntao Wang 2022-06-16, 'Fixes: 432c833218dd'"),
            confidence="likely"),
+    Change("e820_max_entries", "", "x86/boot/e820: E820_MAX_ENTRIES in asm/e820/types.h (the e820 rework)",
+           (4, 12), "the kernel's e820 table holds E820_MAX_ENTRIES_ZEROPAGE + 3 * MAX_NUMNODES entries "
+           "whatever CONFIG_EFI says (before: E820_X_MAX, the extra entries only with CONFIG_EFI)",
+           {"e820_extra_entries_need_efi": False},
+           sources=("arch/x86/include/asm/e820/types.h @ 5.10, 6.1, 6.12: '#define E820_MAX_ENTRIES "
+                    "(E820_MAX_ENTRIES_ZEROPAGE + 3*MAX_NUMNODES)' outside any #ifdef",
+                    "oracle: Debian 6.1.192 686-pae (CONFIG_EFI=y, no NUMA) prints 131 'user:' entries and "
+                    "'too many entries; ignoring ...' for the 132nd",
+                    "before: 'the maximum size of e820 map array for EFI systems is defined as E820_X_MAX "
+                    "(E820MAX + 3 * MAX_NUMNODES)' (x86/e820: Use much less memory for e820/e820_saved, "
+                    "Denys Vlasenko, 2016-09-18, lkml 20160918182125.21000-1-dvlasenk)",
+                    "commit not pinned: the rename to E820_MAX_ENTRIES in the 4.12 e820 rework (Ingo Molnar's "
+                    "x86/boot/e820 series) was searched for, its commit id not found"),
+           confidence="likely"),
     Change("e820_soft_reserved", "262b45ae3ab4", "x86/efi: EFI soft reservation to E820 enumeration",
            (5, 5), "e820: 'soft reserved' type; e820_nomerge() for PRAM and SOFT_RESERVED",
            {"e820_soft_reserved": True, "e820_nomerge": (12, 0xEFFFFFFF)},
@@ -853,8 +870,8 @@ class ProfileError(EmuError):
     pass
 
 
-def _apply(base: Profile, changes: Sequence[Change], **extra: object) -> Profile:
-    fields: Dict[str, object] = {}
+def _apply(base: Profile, changes: Sequence[Change], **extra: Any) -> Profile:
+    fields: Dict[str, Any] = {}
     for c in changes:
         fields.update(c.sets)
     fields.update(extra)

@@ -7,7 +7,7 @@ emulations can run side by side and every run is reproducible.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
@@ -18,7 +18,8 @@ from emu.kernel.mm.memblock import Memblock
 from emu.machine.engine import Engine
 from emu.machine.phys import PhysMem
 from emu.kernel.printk import KernelLog
-from emu.kernel.params import Assumption, BootParams
+from emu.kernel.params import Assumption, BootParams, given
+from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import Profile
 
 SOURCE_BRK = "brk"
@@ -239,6 +240,11 @@ class Kernel:
         self.any_e = np.zeros(0, dtype=np.uint64)
 
     # -- helpers the mm code shares -------------------------------------
+    @property
+    def cpu(self) -> CpuFeatures:
+        """The CPU the kernel booted on (``params.cpu``, resolved)."""
+        return given(self.params.cpu, "cpu")
+
     def refresh_e820_ranges(self) -> None:
         """Cache e820 RAM/RESERVED_KERN ranges (memblock's memory), the ranges whose entries
         kernel_physical_mapping_init keeps past a call's end (the profile's ``e820_keep_types``)

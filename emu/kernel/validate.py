@@ -249,7 +249,7 @@ def check_type(field: str, value: Any, hint: Any = None) -> Any:
         if not isinstance(value, dict):
             raise bad
         return {check_type(field, k, kt): check_type(f"{field}[{k!r}]", v, vt) for k, v in value.items()}
-    if dataclasses.is_dataclass(inner):
+    if isinstance(inner, type) and dataclasses.is_dataclass(inner):
         if not isinstance(value, inner):
             raise bad
         hints = typing.get_type_hints(inner)
@@ -345,6 +345,8 @@ def check_boot_params(params, profile) -> Any:
         raise ParamError("xen_extra_mem", p.xen_extra_mem, f"must lie in (0, {top:#x}) ({limit_text})")
     if p.highmem is not None and not 0 <= p.highmem < top:
         raise ParamError("highmem", p.highmem, f"must lie below {limit_text}")
+    if p.e820_max_entries is not None and not 2 <= p.e820_max_entries <= 1 << 20:
+        raise ParamError("e820_max_entries", p.e820_max_entries, "must be in [2, 2^20]")
     if p.mem_limit is not None:
         if p.mem_limit == 0:
             raise ParamError("mem_limit", 0, "mem=0 is refused by the kernel (parse_memopt: -EINVAL)")
@@ -460,7 +462,7 @@ def check_e820(e820) -> None:
     for i, e in enumerate(entries):
         for name, lim in (("addr", U64), ("size", U64), ("type", 1 << 32)):
             v = getattr(e, name, None)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= v < lim:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= int(v) < lim:
                 raise ParamError(f"e820[{i}].{name}", v, f"must be an int in [0, {lim:#x})")
         if e.addr + e.size > U64:
             raise ParamError(f"e820[{i}]", (e.addr, e.addr + e.size), "ends beyond 2^64")

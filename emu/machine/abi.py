@@ -17,7 +17,7 @@ from typing import Dict
 from emu.errors import BUILD_HINT, EmuError
 
 try:
-    from emu._fast import MapEvent, TableSource  # type: ignore[attr-defined]
+    from emu._fast import MapEvent, TableSource
 except ImportError:  # pragma: no cover - only in a checkout that was never built
     raise EmuError(f"emu's compiled loops (emu._fast) are not built; {BUILD_HINT}") from None
 

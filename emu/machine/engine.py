@@ -25,7 +25,7 @@ class EngineError(EmuError):
 
 def _compiled() -> Optional[ModuleType]:
     try:
-        from emu import _fast  # type: ignore[attr-defined]
+        from emu import _fast
     except ImportError:
         return None
     return _fast

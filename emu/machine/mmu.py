@@ -208,7 +208,7 @@ class TreeSummary:
     reserved_entries: int
     #: (table_pfn, index, entry, kind): 1 = table pointer without the expected flags,
     #: 2 = large leaf with reserved low address bits; at most 256 kept
-    odd: np.ndarray = None
+    odd: Optional[np.ndarray] = None
     odd_count: int = 0
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from emu.errors import NotEmulated
+
 from emu.machine.abi import MapCoverage as C
-from emu.machine.phys import BLOCK_SHIFT
 from emu.machine.reference import _read_entry, alloc_page, permission_fault
 
 _PSE = 1 << 7
@@ -65,8 +66,9 @@ class Mapper32:
         e = int(self.tab(pmd)[i])
         if e & 1:
             if e & _PSE:
-                raise ValueError(f"4k mapping at {addr:#x} meets a large-page entry {e:#x}: the kernel "
-                                 "would write PTEs into the large page's frame (not emulated)")
+                raise NotEmulated(f"one_page_table_init for {addr:#x} finds a present large-page entry {e:#x}: the "
+                                  f"kernel writes the PTEs into the large page's own frame (RAM at {e & 0xFFFFF000:#x} "
+                                  "overwritten, the mapping left large); emu does not emulate writes into data pages")
             if self.pass1:
                 j.cov[C.COV_I386_PT_REUSE] += 1
             return self.table_of(e)

@@ -35,11 +35,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from emu.tools import formats as F
+
 G = 1 << 30
 #: maps per coverage round (the corpus snapshot a map is drawn from changes per round)
 ROUND = 2048
-STATE_SCHEMA = "emu-fuzz-state/2"
-FINDING_SCHEMA = "emu-fuzz-finding/2"
 #: fault injection for the tests (never set in normal use): "kill:I,J" makes a worker exit
 #: abruptly before emulating map I or J
 FAULT_ENV = "EMU_FUZZ_FAULT"
@@ -188,13 +188,13 @@ def write_finding(out_dir: str, profile: str, signature: str, small: dict, origi
     name = slug(profile, signature)
     case = Case.from_json(small)
     e820_path = os.path.join(out_dir, name + ".e820.json")
-    write_atomic(e820_path, json.dumps(small["e820"], indent=1) + "\n")
+    write_atomic(e820_path, F.dumps(F.e820_document(small["e820"])) + "\n")
     cmd = " ".join(["emu", "check", "--profile", profile, "--e820", name + ".e820.json"] + case.cli_args())
-    doc = {"schema": FINDING_SCHEMA, "profile": profile, "signature": signature, "kind": signature.split(":", 1)[0],
+    doc = {"profile": profile, "signature": signature, "kind": signature.split(":", 1)[0],
            "detail": detail, "command": cmd, "case": small, "original": original,
            "seed": seed, "index": index, "shrink_emulations": tries, "reference": reference}
     path = os.path.join(out_dir, name + ".json")
-    write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    write_atomic(path, F.dumps(F.fuzz_finding_document(doc)) + "\n")
     return path
 
 
@@ -270,10 +270,12 @@ class Campaign:
             raise StateError(f"{self.state_path}: unreadable campaign state ({e})") from None
         if not isinstance(st, dict):
             raise StateError(f"{self.state_path}: not a campaign state (a JSON object expected)")
-        spec = st.get("spec") if isinstance(st.get("spec"), dict) else {}
-        if st.get("schema") != STATE_SCHEMA or st.get("spec") != self.spec.key():
-            raise StateError(f"{self.state_path} belongs to another campaign (profile {spec.get('profile', st.get('profile'))}, "
-                             f"seed {spec.get('seed', st.get('seed'))}); use another --out")
+        spec_v = st.get("spec")
+        spec: dict = spec_v if isinstance(spec_v, dict) else {}
+        if st.get("schema") != F.schema_id("fuzz-state") or st.get("spec") != F.json_safe(self.spec.key()):
+            raise StateError(f"{self.state_path} belongs to another campaign (profile "
+                             f"{spec.get('profile', st.get('profile'))}, seed {spec.get('seed', st.get('seed'))}); "
+                             f"use another --out")
         try:
             self.next_index = int(st["next_index"])
             if self.next_index < 0:
@@ -289,11 +291,11 @@ class Campaign:
             raise StateError(f"{self.state_path}: damaged campaign state ({type(e).__name__}: {e})") from None
 
     def save(self) -> None:
-        doc = {"schema": STATE_SCHEMA, "spec": self.spec.key(), "profile": self.spec.profile, "seed": self.spec.seed,
+        doc = {"spec": self.spec.key(), "profile": self.spec.profile, "seed": self.spec.seed,
                "next_index": self.next_index, "maps": self.maps_total, "outcomes": self.outcomes,
                "coverage": self.coverage, "corpus": self.corpus, "findings": self.findings,
                "snapshots": {str(k): v for k, v in self.snapshots.items()}, "worker_cpu_s": round(self.cpu, 3)}
-        write_atomic(self.state_path, json.dumps(doc, sort_keys=True))
+        write_atomic(self.state_path, F.dumps(F.fuzz_state_document(doc), indent=None))
 
     # -- generation ------------------------------------------------------------
     def snapshot_for(self, index: int) -> Optional[dict]:
@@ -310,7 +312,7 @@ class Campaign:
                 break
             w = sum(1.0 / math.sqrt(max(1, counts.get(p, 1))) for p in e["points"])
             corpus.append((e["case"], round(w, 6)))
-        digest = hashlib.sha1(json.dumps([at, len(corpus)]).encode()).hexdigest()[:12]
+        digest = hashlib.sha1(f"{at}:{len(corpus)}".encode()).hexdigest()[:12]
         return {"at": at, "digest": digest, "corpus": corpus, "points": sorted(counts)}
 
     def task(self, start: int, end: int) -> Optional[dict]:
@@ -350,7 +352,8 @@ class Campaign:
                 have.update(fresh)
                 e = {"index": i, "points": fresh, "case": case}
                 self.corpus.append(e)
-                write_atomic(os.path.join(self.out, "corpus", f"{i:09d}.json"), json.dumps(e, indent=1) + "\n")
+                write_atomic(os.path.join(self.out, "corpus", f"{i:09d}.json"),
+                             F.dumps(F.fuzz_corpus_document(e)) + "\n")
         for p, n in res["counts"].items():
             if p not in self.coverage:
                 summ.new_points.append(p)
@@ -489,6 +492,7 @@ class Campaign:
         would cost a worker)."""
         from emu.tools.generators import case_for
         snap = self.snapshot_for(start)
+        assert snap is not None, "a batch runs only once its round's corpus snapshot exists"
         corpus, _ = _snapshot_cases(snap)
         case = case_for(self.spec.seed, start, max_ram=self.spec.max_ram, families=self.spec.families,
                         modes=self.spec.modes, bottom_up=self.bottom_up, corpus=corpus, bias=self.spec.bias,

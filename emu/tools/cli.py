@@ -11,16 +11,13 @@ import os
 import sys
 from typing import List, NoReturn, Optional, Sequence
 
-from emu.errors import EmuError
+from emu.errors import EmuError, NotEmulated
 
 #: the commands, in the order ``emu --help`` lists them
 COMMANDS: List[str] = [
     "emu.tools.run", "emu.tools.replay", "emu.tools.check", "emu.tools.translate", "emu.tools.dump",
-    "emu.tools.diff", "emu.tools.plot", "emu.tools.profiles", "emu.tools.fuzz", "emu.tools.bench", "emu.tools.oracle.cli",
+    "emu.tools.diff", "emu.tools.plot", "emu.tools.profiles", "emu.tools.fuzz", "emu.tools.oracle.cli",
 ]
-
-#: commands a wheel may leave out (they run from a checkout)
-OPTIONAL_COMMANDS = {"emu.tools.bench"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -28,7 +25,7 @@ class ArgumentParser(argparse.ArgumentParser):
     --help)``, exit code 2, never the usage block (subcommands' parsers are of this class
     too)."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         line = " ".join(str(message).split())
         sys.stderr.write(f"emu: error: {line} (see {self.prog} --help)\n")
         sys.exit(2)
@@ -45,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"emu {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMANDS:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if mod in OPTIONAL_COMMANDS and e.name == mod:
-                continue    # not installed: wheels leave the benchmark harness out (setup.py)
-            raise
-        module.register(sub)
+        importlib.import_module(mod).register(sub)
     return p
 
 
@@ -74,7 +65,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; bad input is one ``emu: error:`` line on stderr and exit code 2.
 
     An :class:`emu.errors.EmuError` (bad input) or an ``OSError`` (a file: its path and the
-    system's reason) print one line and return 2.  Anything else (a ``MemoryError`` past the
+    system's reason) print one line and return 2.  :class:`emu.errors.NotEmulated` (the
+    kernel does what emu does not model, e.g. PTEs written into a large page's frame) prints
+    one ``emu: not emulated:`` line and returns 3.  Anything else (a ``MemoryError`` past the
     memory guard included) is an emu bug: one ``emu: internal error:`` line (the traceback
     with ``EMU_TRACEBACK=1``) and exit code 70, so a test harness tells it from bad input.
     """
@@ -96,6 +89,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (EmuError, OSError) as e:
         print(f"emu: error: {error_line(e)}", file=sys.stderr)
         return 2
+    except NotEmulated as e:
+        print(f"emu: not emulated: {error_line(e)}", file=sys.stderr)
+        return 3
     except MemoryError:
         print("emu: internal error: out of host memory (the memory estimate missed this layout; an emu "
               "bug: lower --max-memory and report it)", file=sys.stderr)

@@ -28,7 +28,7 @@ Mapping = Tuple[int, int, int]  # (page shift, leaf flags, pa - (va - page_offse
 def direct_map_segments(result: Result) -> List[Tuple[int, int, Optional[Mapping]]]:
     """The direct map as [pa_start, pa_end, (shift, flags, offset)] segments, ascending."""
     k = result.kernel
-    mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.params.cpu.nx, k.params.cpu.pse)
+    mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.cpu.nx, k.cpu.pse)
     n_top = 512 if k.mode.is_64bit else (4 if k.mode.entry_bytes == 8 else 1024)
     tree = enumerate_tables(k.phys, mmu, (k.page_offset >> k.mode.top_shift) % n_top, n_top, engine=k.engine)
     out: List[Tuple[int, int, Optional[Mapping]]] = []

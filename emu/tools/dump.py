@@ -18,18 +18,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from emu.kernel.state import Kernel
 from emu.tools import rawimage
-from emu.kernel.arch.x86.pgtable_types import _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
-from emu.machine.mmu import ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, MMU, Translations, enumerate_tables
+from emu.kernel.arch.x86.pgtable_types import _PAGE_NX, _PAGE_PSE, _PAGE_RW, _PAGE_USER, PAGE_SHIFT
+from emu.machine.mmu import MMU, Translations, enumerate_tables
 from emu.machine.mmu import translate as walk_translate
-from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker, raw_meta_document
+from emu.tools.formats import dump_document, dumps, level_names, ptdump_line, ptdump_marker
 
 _U64 = np.uint64
 PTE_FLAGS_MASK = 0xFFF0000000000FFF       # flags of an entry: everything outside the pfn (52-bit)
@@ -59,7 +57,7 @@ def translate(result_or_kernel, vas: Union[int, Sequence[int], np.ndarray], acce
 
 
 def _mmu(k: Kernel) -> MMU:
-    return MMU.for_mode(k.mode, k.pgd_pfn << PAGE_SHIFT, k.params.cpu.nx, k.params.cpu.pse)
+    return MMU.for_mode(k.mode, k.pgd_pfn << PAGE_SHIFT, k.cpu.nx, k.cpu.pse)
 
 
 # ---------------------------------------------------------------------------
@@ -86,7 +84,7 @@ class _Geometry:
         self.levels = k.paging_levels
         mode = getattr(k, "mode", None)
         self.i386 = mode is not None and not mode.is_64bit
-        self.pae = self.i386 and mode.entry_bytes == 8
+        self.pae = mode is not None and self.i386 and mode.entry_bytes == 8
         if not self.i386:
             self.vabits = 57 if self.levels == 5 else 48
             self.addr_mask, self.flags_mask = 0x000FFFFFFFFFF000, PTE_FLAGS_MASK
@@ -337,8 +335,7 @@ def cmd_dump(args: argparse.Namespace, layout) -> int:
         guard_entries(count_entries(k), args.max_memory)     # the listing is held whole: refuse first
         print(dumps(dump_document(k, table_entries(k)), indent=None))
     else:
-        meta = write_raw(k, args.dir)
-        print(dumps(raw_meta_document(meta)))
+        print(dumps(write_raw(k, args.dir)))
     return 0
 
 

@@ -32,8 +32,9 @@ kernel's format strings too.
 
 Builders: :func:`run_document`, :func:`check_document`, :func:`dump_document`,
 :func:`translate_document`, :func:`diff_document`, :func:`profiles_document`,
-:func:`replay_document`, :func:`fuzz_summary_document`, :func:`fuzz_finding_document`,
-:func:`raw_meta_document`.
+:func:`explain_document`, :func:`changes_document`, :func:`replay_document`,
+:func:`fuzz_summary_document`, :func:`fuzz_finding_document`, :func:`fuzz_state_document`,
+:func:`fuzz_corpus_document`, :func:`e820_document`, :func:`raw_meta_document`.
 
 **Steps.**  :func:`mapping_steps` collects how the direct map was built (the e820 map,
 ``memory_map_top_down``'s windows with their step size, each ``init_memory_mapping``
@@ -53,8 +54,8 @@ from emu._version import __version__
 from emu.machine.bits import FAULT_GP, PF_INSTR, PF_PROT, PF_RSVD, PF_USER, PF_WRITE, error_code_text, flag_names
 
 #: every JSON document type emu prints (``emu/schemas/<kind>.json``)
-KINDS = ("run", "check", "dump", "translate", "diff", "profiles", "replay", "fuzz-summary", "fuzz-finding",
-         "raw-meta")
+KINDS = ("run", "check", "dump", "translate", "diff", "profiles", "profile-explain", "changes", "replay",
+         "fuzz-summary", "fuzz-finding", "fuzz-state", "fuzz-corpus", "e820", "raw-meta", "oracle")
 SCHEMA_VERSION = 1
 #: the largest integer every JSON reader keeps exactly (IEEE double)
 JSON_SAFE_INT = 1 << 53
@@ -194,6 +195,12 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` as a document holds it: tuples as lists, numpy values as Python ones, integers
+    beyond 2**53 as ``"0x..."`` strings (to compare a value with what a document read back holds)."""
+    return _plain(obj)
+
+
 def schema_id(kind: str) -> str:
     """The ``"schema"`` value of a document type: ``emu.<kind>/<version>``."""
     if kind not in KINDS:
@@ -311,9 +318,10 @@ def dump_document(k, entries: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def raw_meta_document(meta: Dict[str, Any]) -> Dict[str, Any]:
-    """``meta.json`` of a raw dump (``cr3``, ``page_offset`` as ``"0x..."``; ``mode``,
-    ``levels``, ``max_pfn``, ``image_size``, ``table_pages``, ``profile``, ``nx``,
-    ``maxphyaddr``)."""
+    """``meta.json`` of a raw dump, as :func:`emu.tools.rawimage.write_raw` writes and returns
+    it (``cr3``, ``page_offset`` as ``"0x..."``; ``mode``, ``levels``, ``max_pfn``,
+    ``image_size``, ``table_pages``, ``profile``, ``nx``, ``maxphyaddr``, ``format``,
+    ``chunk_size``, ``files``, ``lime``)."""
     d = dict(meta)
     for key in ("cr3", "page_offset"):
         if isinstance(d.get(key), int):
@@ -396,14 +404,19 @@ def diff_document(a, b, log_diff: List[str], differences: Sequence[Any]) -> Dict
 
 def profiles_document(profiles: Dict[str, Any]) -> Dict[str, Any]:
     """``emu profiles --json``: every profile's fields (``page_offset*`` as ``"0x..."``)."""
-    out = {}
-    for name, p in profiles.items():
-        d = p.to_json()
-        for key in ("page_offset", "page_offset_l5"):
-            if isinstance(d.get(key), int):
-                d[key] = hex64(d[key])
-        out[name] = d
-    return document("profiles", {"profiles": out})
+    return document("profiles", {"profiles": {name: _profile_fields(p.to_json()) for name, p in profiles.items()}})
+
+
+#: profile fields that are addresses (``"0x..."`` in JSON)
+PROFILE_ADDRESS_FIELDS = ("page_offset", "page_offset_l5")
+
+
+def _profile_fields(d: Dict[str, Any]) -> Dict[str, Any]:
+    d = dict(d)
+    for key in PROFILE_ADDRESS_FIELDS:
+        if isinstance(d.get(key), int):
+            d[key] = hex64(d[key])
+    return d
 
 
 def replay_document(results: Sequence[Any], passed: int, failed: int) -> Dict[str, Any]:
@@ -417,8 +430,56 @@ def fuzz_summary_document(summary: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def fuzz_finding_document(finding: Dict[str, Any]) -> Dict[str, Any]:
-    """One finding file of ``emu fuzz`` (``DIR/<name>.json``): the dict ``write_finding`` writes."""
+    """One finding file of ``emu fuzz`` (``DIR/<name>.json``): profile, signature, kind, detail,
+    the command that replays it, the minimal and the original case, seed, index, shrink
+    emulations, reference profile (:func:`emu.tools.campaign.write_finding`).  Nothing in it
+    depends on where or when the finding was made: a cluster run and a local run write the
+    same bytes."""
+    finding = {k: v for k, v in finding.items() if k not in ("schema", "emu_version")}
     return document("fuzz-finding", finding)
+
+
+def fuzz_state_document(state: Dict[str, Any]) -> Dict[str, Any]:
+    """``DIR/state.json`` of an ``emu fuzz`` campaign: what a rerun resumes from (spec, next
+    index, outcomes, coverage, corpus, findings, coverage snapshots)."""
+    return document("fuzz-state", state)
+
+
+def fuzz_corpus_document(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """``DIR/corpus/<index>.json``: a map that first reached some decision points
+    (``index``, ``points``, ``case``)."""
+    return document("fuzz-corpus", entry)
+
+
+def e820_document(entries: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """An e820 map as ``--e820`` reads it: ``{"e820": [{"addr", "size", "type"}]}`` (``addr``
+    and ``size`` as ``"0x..."``; e.g. ``DIR/<name>.e820.json`` of a fuzz finding)."""
+    return document("e820", {"e820": [{"addr": hex64(_int(e["addr"])), "size": hex64(_int(e["size"])),
+                                       "type": e["type"]} for e in entries]})
+
+
+def _int(v: Any) -> int:
+    return int(v, 0) if isinstance(v, str) else int(v)
+
+
+def explain_document(explained: Dict[str, Any]) -> Dict[str, Any]:
+    """``emu profiles --version V --json``: the profile a version resolves to and, per
+    behaviour change, whether the version carries it (:func:`emu.kernel.profiles.explain`)."""
+    d = dict(explained)
+    if not isinstance(d.get("resolved"), str):
+        d["resolved"] = ".".join(map(str, d["resolved"]))
+    return document("profile-explain", d)
+
+
+def changes_document(changes: Iterable[Any]) -> Dict[str, Any]:
+    """``emu profiles --changes --json``: every behaviour change with its sources
+    (``Change.to_json()``; 64-bit values it sets as ``"0x..."``)."""
+    out = []
+    for c in changes:
+        d = c.to_json()
+        d["sets"] = _profile_fields(d["sets"])
+        out.append(d)
+    return document("changes", {"changes": out})
 
 
 # ---------------------------------------------------------------------------
@@ -664,8 +725,9 @@ def unified_diff(a_lines: Iterable[str], b_lines: Iterable[str], a_name: str, b_
 
 __all__ = [
     "KINDS", "meminfo_lines", "ptdump_marker", "ptdump_line", "ptdump_prot", "ptdump_size", "e820_lines",
-    "size_name", "level_names", "hex64", "document", "dumps", "schema", "validate", "run_document",
+    "size_name", "level_names", "hex64", "json_safe", "document", "dumps", "schema", "validate", "run_document",
     "check_document", "dump_document", "raw_meta_document", "translate_document", "translation_record",
     "diff_document", "profiles_document", "replay_document", "fuzz_summary_document",
-    "fuzz_finding_document", "mapping_steps", "steps_lines", "summary_lines", "walk_lines", "unified_diff",
+    "fuzz_finding_document", "fuzz_state_document", "fuzz_corpus_document", "e820_document", "explain_document",
+    "changes_document", "mapping_steps", "steps_lines", "summary_lines", "walk_lines", "unified_diff",
 ]

@@ -25,7 +25,6 @@ The campaign itself (batches, workers, Dask, coverage steering) is :mod:`emu.too
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -92,7 +91,8 @@ EXAMPLES_FUZZ = """examples:
   emu fuzz --profile seed --count 20000 --jobs 2          the top-down patch as posted, two local workers
   emu fuzz --profile 6.1 --scheduler tcp://HOST:8786 --count 1000000   on a Dask cluster
   emu fuzz --profile 3.13 --modes i386-pae,i386 --out f/   only the 32-bit modes
-  emu fuzz --profile 3.9 --families tiny,boundary --resume --out f/   go on where f/ stopped
+  emu fuzz --profile 3.13 --modes i386-pae,i386 --resume --out f/   go on where f/ stopped (same options)
+  emu fuzz --profile 3.9 --families tiny,boundary --count 5000   only tiny maps and maps at size boundaries
 """
 
 
@@ -207,7 +207,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     except StateError as e:
         raise CliError(str(e)) from None
     if args.json:
-        print(json.dumps(s.to_json(), indent=1))
+        from emu.tools.formats import dumps, fuzz_summary_document
+        print(dumps(fuzz_summary_document(s.to_json())))
     else:
         print(f"fuzz {s.profile}: {s.maps} maps in {s.seconds:.1f} s ({s.rate:.0f} maps/s, {s.runner} x{s.workers}); "
               f"next index {s.next_index}; outcomes " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())))

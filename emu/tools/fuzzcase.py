@@ -23,7 +23,7 @@ PAGE = 4096
 # ---------------------------------------------------------------------------
 @dataclass
 class Outcome:
-    kind: str                  # ok | rejected | expected-panic | panic | check | crash
+    kind: str                  # ok | rejected | expected-panic | panic | check | unemulated | crash
     signature: str = ""
     detail: List[str] = field(default_factory=list)
     #: the coverage points the map reached ("<mode>/<point>")
@@ -31,7 +31,7 @@ class Outcome:
 
     @property
     def finding(self) -> bool:
-        return self.kind in ("panic", "check", "crash")
+        return self.kind in ("panic", "check", "unemulated", "crash")
 
 
 def _norm_panic(text: str) -> str:
@@ -52,6 +52,7 @@ def _points(case: Case, r, kind: str) -> frozenset:
 
 def run_case(case: Case, profile: str, reference: Optional[str] = None) -> Outcome:
     """Emulate and check one case under ``profile``; classify the result."""
+    from emu.errors import NotEmulated
     from emu.kernel.arch.x86.kernel.setup import SetupError
     from emu.tools.generators import kernel_in_ram
     if not kernel_in_ram(case):
@@ -61,6 +62,9 @@ def run_case(case: Case, profile: str, reference: Optional[str] = None) -> Outco
         r = _emulate(case, profile)
     except SetupError as e:
         return Outcome("rejected", "", [str(e)], frozenset([f"{case.mode}/outcome:rejected"]))
+    except NotEmulated as e:  # the kernel does what emu does not model: a finding about the kernel
+        return Outcome("unemulated", "unemulated:" + _norm_panic(str(e).split(":")[0]), [str(e)],
+                       frozenset([f"{case.mode}/outcome:unemulated"]))
     except Exception as e:  # an emu bug
         tb = traceback.extract_tb(e.__traceback__)
         where = f"{os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else "?"

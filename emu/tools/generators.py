@@ -139,7 +139,7 @@ class Case:
         c.memmap = list(d.get("memmap", []))
         c.kernel_start = n(d.get("kernel_start", c.kernel_start))
         c.brk_base = n(d["brk_base"]) if d.get("brk_base") is not None else None
-        c.initrd = tuple(n(x) for x in d["initrd"]) if d.get("initrd") else None
+        c.initrd = (n(d["initrd"][0]), n(d["initrd"][1])) if d.get("initrd") else None
         c.reserves = [(n(a), n(b)) for a, b in d.get("reserves", [])]
         return c
 
@@ -343,7 +343,7 @@ def fam_server(src, max_ram: int) -> List[Tuple[int, int, int]]:
     out.append((0xE0000000, 0x10000000, E820_RESERVED))
     out.append((0xFEC00000, 0x1400000, E820_RESERVED))
     addr = FOUR_G
-    for i in range(nodes):
+    for _i in range(nodes):
         size = per if src.bool(0.7) else per - src.choice([M * 64, M * 2, G // 2, 0x1000])
         out.append((addr, size, E820_RAM))
         gap = src.choice([0, 0, G, 64 * M, 2 * M, 512 * G - (addr + size) % (512 * G) if src.bool(0.1) else 0])

@@ -3,7 +3,7 @@ parsers, and turning them into an emulation's inputs."""
 from __future__ import annotations
 
 import argparse
-from typing import Optional, Tuple
+from typing import Optional
 
 from emu.errors import EmuError
 from emu.tools import values

@@ -3,7 +3,6 @@ version carries (``--version 5.10.223``: which changes, and why)."""
 from __future__ import annotations
 
 import argparse
-import json
 
 EXAMPLES = """examples:
   emu profiles                       the named profiles and what each changes
@@ -29,11 +28,11 @@ def _fmt(v: object) -> str:
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     from emu.kernel.profiles import CHANGES, PROFILES, explain, profile_table
+    from emu.tools.formats import changes_document, dumps, explain_document, profiles_document
     if args.version:
         d = explain(args.version)
         if args.json:
-            d["resolved"] = ".".join(map(str, d["resolved"]))
-            print(json.dumps(d, indent=1))
+            print(dumps(explain_document(d)))
             return 0
         print(f"{args.version}: kernel {'.'.join(map(str, d['resolved']))}, profile {d['profile']}")
         for c in d["changes"]:
@@ -42,7 +41,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         return 0
     if args.changes:
         if args.json:
-            print(json.dumps([c.to_json() for c in CHANGES], indent=1))
+            print(dumps(changes_document(CHANGES)))
             return 0
         for c in CHANGES:
             stable = ", ".join(f"{b}.y from {b}.{n}" for b, n in c.stable.items())
@@ -58,7 +57,6 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 print(f"{'':<9}source: {s}")
         return 0
     if args.json:
-        from emu.tools.formats import dumps, profiles_document
         print(dumps(profiles_document(PROFILES)))
         return 0
     for name, summary, diff in profile_table():

@@ -28,14 +28,16 @@ are removed and the error names the file (:class:`RawImageError`, one line).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from emu.errors import EmuError
+from emu.tools.formats import dumps, raw_meta_document
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -104,11 +106,18 @@ class _Writer:
         self.tmp.clear()
 
 
-def _fail_path(path: str, fn):
+@contextlib.contextmanager
+def _failing(path: str) -> Iterator[None]:
+    """An OSError inside becomes a :class:`RawImageError` that names ``path``."""
     try:
-        return fn()
+        yield
     except OSError as e:
         raise RawImageError(f"{path}: {e.strerror or e}") from None
+
+
+def _fail_path(path: str, fn):
+    with _failing(path):
+        return fn()
 
 
 def _sync(f) -> None:
@@ -149,16 +158,15 @@ def check_directory(directory: str) -> None:
         raise RawImageError(f"{directory}: {probe} is not writable")
 
 
-def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_size: int = DEFAULT_CHUNK,
+def write_raw(k, directory: str, pfns: Union[Sequence[int], np.ndarray, None] = None, chunk_size: int = DEFAULT_CHUNK,
               lime: Optional[bool] = None) -> dict:
     """Write the dump of ``k``'s table pages (``pfns``; default every backed frame) into
-    ``directory``; returns the metadata written to ``meta.json``.  ``lime``: write
+    ``directory``; returns the document written to ``meta.json``
+    (:func:`emu.tools.formats.raw_meta_document`: ``cr3``, ``page_offset`` as ``"0x..."``).  ``lime``: write
     ``memory.lime`` too (default: when the image is chunked)."""
     k = _kernel(k)
     phys = k.phys
-    if pfns is None:
-        pfns = phys.backed_pfns()
-    pfns = np.unique(np.asarray(pfns, dtype=np.uint64))
+    pfns = np.unique(np.asarray(phys.backed_pfns() if pfns is None else pfns, dtype=np.uint64))
     size = max(k.max_pfn << PAGE_SHIFT, (int(pfns.max()) + 1) << PAGE_SHIFT if len(pfns) else 0)
     files = plan(pfns.tolist(), size, chunk_size)
     chunked = len(files) != 1 or files[0]["path"] != "memory.img"
@@ -172,19 +180,20 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
             with w.open(entry["path"]) as f:
                 tmp = w.path(entry["path"])       # errors name the file the user asked for
                 base = entry["phys_start"]
-                for p in entry["pfns"]:
-                    _fail_path(tmp, lambda: (f.seek((p << PAGE_SHIFT) - base), f.write(phys.image_bytes(p))))
-                _fail_path(tmp, lambda: (f.truncate(entry["size"]), _sync(f)))
+                with _failing(tmp):
+                    for p in entry["pfns"]:
+                        f.seek((p << PAGE_SHIFT) - base)
+                        f.write(phys.image_bytes(p))
+                    f.truncate(entry["size"])
+                    _sync(f)
         if want_lime:
-            with w.open("memory.lime") as f:
-                tmp = w.path("memory.lime")
+            with w.open("memory.lime") as f, _failing(w.path("memory.lime")):
                 for a, b in runs(pfns.tolist()):
-                    _fail_path(tmp, lambda: f.write(LIME_HEADER.pack(LIME_MAGIC, 1, a << PAGE_SHIFT,
-                                                                     (b << PAGE_SHIFT) - 1, 0)))
+                    f.write(LIME_HEADER.pack(LIME_MAGIC, 1, a << PAGE_SHIFT, (b << PAGE_SHIFT) - 1, 0))
                     for p in range(a, b):
-                        _fail_path(tmp, lambda: f.write(phys.image_bytes(p)))
-                _fail_path(tmp, lambda: _sync(f))
-        meta = {
+                        f.write(phys.image_bytes(p))
+                _sync(f)
+        meta = raw_meta_document({
             "cr3": k.pgd_pfn << PAGE_SHIFT,
             "mode": k.mode.name,
             "page_offset": k.page_offset,
@@ -200,10 +209,10 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
             "files": [{"path": e["path"], "phys_start": f"{e['phys_start']:#x}", "size": f"{e['size']:#x}"}
                       for e in files],
             "lime": "memory.lime" if want_lime else None,
-        }
-        with w.open("meta.json") as f:
-            tmp = w.path("meta.json")
-            _fail_path(tmp, lambda: (f.write(json.dumps(meta, indent=1).encode()), _sync(f)))
+        })
+        with w.open("meta.json") as f, _failing(w.path("meta.json")):
+            f.write((dumps(meta) + "\n").encode())
+            _sync(f)
         # commit: the old dump stops being one, the files take their names, meta.json last
         stale = [n for n in _old_files(directory) if n not in w.tmp]
         meta_path = w.path("meta.json")
@@ -211,7 +220,8 @@ def write_raw(k, directory: str, pfns: Optional[Sequence[int]] = None, chunk_siz
             _fail_path(meta_path, lambda: os.unlink(meta_path))
         for name, tmp in list(w.tmp.items()):
             if name != "meta.json":
-                _fail_path(w.path(name), lambda: os.replace(tmp, w.path(name)))
+                with _failing(w.path(name)):
+                    os.replace(tmp, w.path(name))
                 del w.tmp[name]
         for name in stale:
             try:

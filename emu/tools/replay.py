@@ -145,7 +145,37 @@ EXAMPLES_REPLAY = """examples:
   emu replay boot.log                       PASS/FAIL per log against its page-table lines
   emu replay logs/*.log --json
   emu replay --debug-pagealloc rand.log     kernel built with CONFIG_DEBUG_PAGEALLOC (4k only)
+  emu replay --options tests/corpus_options.json ../shared/corpus/dmesg/*.log
+                                            each log with the build options a file names for it
 """
+
+
+def load_options_file(path: str) -> dict:
+    """An options file (``tests/corpus_options.json``): ``{LOG-NAME: {"options": {...},
+    "reason": "..."}}`` (keys starting with ``_`` are comments) -> ``{LOG-NAME: replay
+    keyword arguments}``, every value typed (:func:`emu.tools.values.replay_options`)."""
+    import json
+    from emu.errors import EmuError
+    from emu.inputs.files import display_path, read_text_input
+    from emu.tools.values import replay_options
+    where = display_path(path)
+    try:
+        doc = json.loads(read_text_input(path, "replay options file"))
+    except (ValueError, RecursionError) as e:
+        if isinstance(e, EmuError):
+            raise
+        raise EmuError(f"{where}: not a JSON options file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not isinstance(doc, dict):
+        raise EmuError(f"{where}: an object keyed by log name is needed, not {type(doc).__name__}")
+    out = {}
+    for name, entry in doc.items():
+        if str(name).startswith("_"):
+            continue
+        if not isinstance(entry, dict) or "options" not in entry:
+            raise EmuError(f"{where}: {name}: an object with \"options\" (and a \"reason\") is needed")
+        out[str(name)] = replay_options(entry["options"], f"{where}: {name}")
+    return out
+
 
 
 def register(sub) -> None:
@@ -163,6 +193,9 @@ def register(sub) -> None:
     rp.add_argument("--config", metavar="FILE", help="the kernel's .config (every log is of this kernel)")
     rp.add_argument("--system-map", metavar="FILE", help="its System.map or kallsyms list")
     rp.add_argument("--cpu", metavar="DESC", help="the CPU the logs booted on (see emu run --help)")
+    rp.add_argument("--options", metavar="FILE",
+                    help="build options per log name, with their reasons (JSON; the format of tests/corpus_options.json); "
+                         "a log named there gets its options instead of the flags above")
     rp.add_argument("--json", action="store_true", help="one JSON document (schema emu.replay/1)")
     rp.add_argument("--plot", metavar="FILE", help="a picture of the (single) log's emulation")
     rp.add_argument("-v", "--verbose", action="store_true", help="show the diff of failing logs")
@@ -182,12 +215,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from emu.inputs.files import read_input
     for path in args.logs:              # bad input before anything runs: one line, exit 2
         read_input(path, "boot log")    # (type, size cap, empty, binary data: as run --dmesg refuses them)
+    per_log = load_options_file(args.options) if args.options else {}
     results = []
     for path in args.logs:
         over = {n: (tuple(v) if n in ("kmap_range", "initrd") and isinstance(v, list) else v) for n, v in args.param}
-        results.append(replay_file(path, profile=args.profile, debug_pagealloc=args.debug_pagealloc,
-                                   gbpages=args.gbpages, params_override=over or None,
-                                   engine=engine_of(args), config=config, sysmap=sysmap, cpu=cpu))
+        kw = dict(profile=args.profile, debug_pagealloc=args.debug_pagealloc, gbpages=args.gbpages,
+                  params_override=over or None)
+        kw.update(per_log.get(Path(path).name, {}))
+        results.append(replay_file(path, engine=engine_of(args), config=config, sysmap=sysmap, cpu=cpu, **kw))
     passed = sum(1 for r in results if r.passed)
     failed = len(results) - passed
     if args.plot and results[0].result is not None:

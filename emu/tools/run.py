@@ -10,7 +10,7 @@ from emu.tools.options import add_layout_options, engine_of, layout
 
 EXAMPLES_RUN = """examples:
   emu run                                   embedded 16 GiB desktop, newest profile
-  emu run --profile 3.13 --debug            show the pr_debug lines too
+  emu run --profile 6.1 --debug             the pr_debug lines too (init_memory_mapping: 4.5+)
   emu run --e820 map.json --no-gbpages      your e820 (JSON or BIOS-e820 lines)
   emu run --dmesg boot.log                  everything the boot log tells (version, e820, BRK, initrd)
   emu run --sysfs --json                    this machine's /sys/firmware/memmap, as JSON

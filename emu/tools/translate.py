@@ -56,7 +56,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         if v >> width:
             raise CliError(f"VA {v:#x}: beyond the {width}-bit linear addresses of {k.mode.name} "
                            f"(at most {(1 << width) - 1:#x})")
-    mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.params.cpu.nx, k.params.cpu.pse)
+    mmu = MMU.for_mode(k.mode, k.pgd_pfn << 12, k.cpu.nx, k.cpu.pse)
     vas = np.array(args.va, dtype=np.uint64)
     t = translate(k.phys, mmu, vas, access, engine=k.engine, trace=True)
     if args.json:

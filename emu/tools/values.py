@@ -26,7 +26,7 @@ import functools
 import math
 import re
 import typing
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from emu.errors import EmuError
 from emu.kernel.validate import (
@@ -190,12 +190,12 @@ def phys_range(text: str) -> Tuple[int, int]:
         v = size(b)
     except EmuError as e:
         raise EmuError(f"{e} in the range {text!r} (START-END or START+SIZE)") from None
-    e = s + v if sep == "+" else v
-    if e <= s:
+    end = s + v if sep == "+" else v
+    if end <= s:
         raise EmuError(f"{text!r} is an empty or inverted range (START < END expected)")
-    if e > U64:
-        raise EmuError(f"{text!r} ends at {e:#x}, beyond 2^64")
-    return s, e
+    if end > U64:
+        raise EmuError(f"{text!r} ends at {end:#x}, beyond 2^64")
+    return s, end
 
 
 def memmap(text: str) -> str:
@@ -309,7 +309,7 @@ def _from_json(field: str, value: Any, hint: Any) -> Any:
         if len(value) != len(args):
             raise ParamError(field, value, f"must be {describe_type(hint)}")
         return tuple(_from_json(field, v, a) for v, a in zip(value, args))
-    if dataclasses.is_dataclass(inner) and isinstance(value, dict):
+    if isinstance(inner, type) and dataclasses.is_dataclass(inner) and isinstance(value, dict):
         fields = {f.name for f in dataclasses.fields(inner)}
         unknown = sorted(set(value) - fields)
         if unknown:
@@ -354,7 +354,8 @@ def coerce_params(mapping: Mapping[str, Any]) -> Dict[str, Any]:
 
 #: the keys of one log's entry in an options file (tests/corpus_options.json): replay's keyword
 #: arguments and their types
-REPLAY_OPTIONS = {"profile": str, "debug_pagealloc": bool, "gbpages": (bool, type(None)), "params_override": dict}
+REPLAY_OPTIONS: Dict[str, Union[type, Tuple[type, ...]]] = {
+    "profile": str, "debug_pagealloc": bool, "gbpages": (bool, type(None)), "params_override": dict}
 
 
 def replay_options(mapping: Any, name: str = "options") -> Dict[str, Any]:
@@ -407,7 +408,8 @@ def argtype(parse: Callable[[str], Any], name: Optional[str] = None) -> Callable
 
 
 __all__ = [
-    "address_array", "access_bits", "replay_options", "size", "address", "positive_size", "mem_limit", "integer", "bounded_int", "finite_float", "virtual_address",
+    "address_array", "access_bits", "replay_options", "size", "address", "positive_size", "mem_limit", "integer",
+    "bounded_int", "finite_float", "virtual_address",
     "phys_range", "memmap", "choice", "boolean", "coerce_param", "coerce_params", "param_assignment",
     "apply_params", "argtype", "MAX_TEXT",
 ]

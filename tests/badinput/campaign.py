@@ -44,7 +44,6 @@ import re
 import resource
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -1425,7 +1424,8 @@ class Figures:
                f"hangs {self.outcomes['hang']}, memory kills {self.outcomes['memory']}, multi-line errors "
                f"{self.outcomes['multiline']}, internal errors {self.outcomes['internal']}, other "
                f"{self.outcomes['other']}); suspicious texts {self.suspicious}",
-               f"slowest case {self.max_case_seconds:.1f} s wall, {self.max_case_cpu:.1f} s CPU, largest case RSS {self.max_case_rss >> 20} MiB; "
+               f"slowest case {self.max_case_seconds:.1f} s wall, {self.max_case_cpu:.1f} s CPU, "
+               f"largest case RSS {self.max_case_rss >> 20} MiB; "
                f"real-process check: {self.subprocess_checked} cases, {self.subprocess_mismatches} mismatches; "
                f"oracle cases reaching the stubbed boot {self.stubbed}"]
         for ch, counts in sorted(self.by_channel.items()):

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from typing import List
+from typing import List, Optional
 
 EXAMPLES = """examples:
   emu oracle fetch                             Debian's newest 6.1 amd64 kernel + its symbols (cached)
@@ -72,6 +71,9 @@ def register(sub) -> None:
                    help="QEMU -cpu (e.g. qemu64,+pdpe1gb,+la57,-pse); default qemu64")
     r.add_argument("--append", default="", metavar="ARGS", help="extra kernel command-line arguments")
     r.add_argument("--serial", metavar="FILE", help="keep the kernel's console output here")
+    r.add_argument("--save", metavar="DIR",
+                   help="save the case for offline comparison: the console log, the .config and System.map "
+                        "excerpts the derivation reads, the real tree (emu.tools.oracle.saved)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_guarded(cmd_run))
 
@@ -80,6 +82,8 @@ def register(sub) -> None:
     _kernel_options(m, lists=True)
     m.add_argument("--only", metavar="NAMES", help="comma-separated layout names")
     m.add_argument("--list", action="store_true", help="list the layouts and exit")
+    m.add_argument("--save", metavar="DIR",
+                   help="save each comparison as an offline case in DIR/RELEASE-FLAVOUR-LAYOUT")
     m.add_argument("--json", action="store_true")
     m.add_argument("-v", "--verbose", action="store_true", help="print each layout's differences")
     m.set_defaults(func=_guarded(cmd_matrix))
@@ -121,13 +125,17 @@ def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
         p.add_argument("--flavour", default="amd64", choices=["amd64", "cloud-amd64", "686-pae", "686"],
                        help="which Debian kernel flavour (default amd64; i386: 686-pae, 686)")
     p.add_argument("--profile", default="auto", metavar="NAME|VERSION",
-                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192, which carries 631ca8909fd5 from 6.1.141)")
+                   help="emu profile (default: the booted kernel's version, e.g. 6.1.192, which carries 631ca8909fd5 "
+                        "from 6.1.141)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a profile field for this comparison (repeatable), e.g. "
                         "real_end_check_return=True")
-    p.add_argument("--inputs", choices=["kernel", "log"], default="kernel",
-                   help="e820 for emu: the kernel's own table at init_mem_mapping (default), or the "
-                        "console log's e820 lines and edits as 'emu replay' reads them")
+    p.add_argument("--inputs", choices=["artefacts", "kernel", "log"], default="artefacts",
+                   help="where emu's inputs come from: artefacts (default): the guest's console log "
+                        "(memblock=debug), the kernel's .config and System.map and the CPU as --cpu text, "
+                        "through the path of 'emu run --dmesg LOG --config F --system-map F --cpu TEXT'; "
+                        "kernel: the kernel's own state at init_mem_mapping (a cross-check); log: as kernel, "
+                        "but e820 and its edits from the console log")
     p.add_argument("--strict", action="store_true",
                    help="count entries that differ only in ACCESSED/DIRTY bits set by the MMU")
     p.add_argument("--timeout", type=_timeout, default=600.0, metavar="SECONDS",
@@ -209,7 +217,8 @@ def cmd_fetch(args) -> int:
             for n in ki.notes:
                 print(f"  note: {n}")
     if args.json:
-        print(json.dumps(out[0] if len(todo) == 1 and out else out, indent=1))
+        from emu.tools.formats import document, dumps
+        print(dumps(document("oracle", {"command": "fetch", "kernels": out})))
     return 2 if failed else 0
 
 
@@ -219,7 +228,7 @@ def cmd_run(args) -> int:
     from emu.tools.oracle.compare import compare, format_comparison
     from emu.tools.oracle.qemu import QemuLayout, run_guest
     overrides = _overrides(args)          # checked before anything is fetched or booted
-    bz, syms, config, _ = _kernel(args)
+    bz, syms, config, label = _kernel(args)
     if args.e820:
         lay = QemuLayout(args.e820, e820=E820Table(load_e820(args.e820)).sanitize(), cpu=args.cpu, append=args.append)
     else:
@@ -227,15 +236,72 @@ def cmd_run(args) -> int:
         lay = QemuLayout(f"{mem >> 20}M", mem=mem, cpu=args.cpu, append=args.append)
     g = run_guest(lay, bz, syms, timeout=args.timeout, keep_serial=args.serial, config=config)
     c = compare(g, args.profile, overrides, args.inputs, args.strict)
+    base = {} if args.kernel else {"release": args.release, "flavour": args.flavour}
+    row = comparison_row(c, lay, base, full=True)
+    if args.save:
+        row["saved"] = _save(g, c, args.save, base, row)
     if args.json:
-        print(json.dumps(c.to_json(), indent=1))
+        from emu.tools.formats import dumps
+        print(dumps(oracle_document("run", [row], [dict(base, kernel=bz, label=label)], args.inputs)))
     else:
         print("\n".join(format_comparison(c)))
+        if row.get("saved"):
+            print(f"  saved: {row['saved']}")
     return 0 if c.identical else 1
 
 
+def _save(g, c, directory: str, base: dict, row: dict) -> Optional[str]:
+    """Save one comparison's case (emu.tools.oracle.saved); a failure is a note, not an error."""
+    from emu.tools.oracle.saved import save_case
+    try:
+        return save_case(g, c, directory, extra=dict(base))
+    except Exception as e:   # noqa: BLE001 -- saving is a by-product: the comparison stands
+        row.setdefault("notes", []).append(f"not saved: {e}")
+        c.notes.append(f"not saved: {e}")
+        return None
+
+
+def comparison_row(c, lay, extra=None, full: bool = False) -> dict:
+    """One comparison as a row of the oracle's JSON document (emu/schemas/oracle.json)."""
+    row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(c.boot_seconds, 1),
+               emu_seconds=round(c.emu_seconds, 3), identical=c.identical, error=None,
+               profile=c.profile, inputs=c.inputs, artefacts=c.artefacts, assumptions=c.assumptions,
+               sources=c.sources, differences=c.differences, notes=c.notes, params=c.params,
+               real=_hex_summary(c.stats.get("real")), saved=None)
+    if full:
+        row.update(initial_differences=c.initial_differences,
+                   stats={k: (_hex_summary(v) if isinstance(v, dict) else v) for k, v in c.stats.items()},
+                   guest=c.guest.to_json() if c.guest is not None else None)
+    return row
+
+
+def _hex_summary(s: Optional[dict]) -> Optional[dict]:
+    if not s:
+        return s
+    s = dict(s)
+    if isinstance(s.get("cr3"), int):
+        s["cr3"] = f"{s['cr3']:#x}"
+    return s
+
+
+def oracle_document(command: str, rows: List[dict], kernels: List[dict], inputs: str) -> dict:
+    """The JSON document of ``emu oracle run|matrix --json`` (schema ``emu.oracle/1``)."""
+    from emu.tools.formats import document
+    done = [r for r in rows if r.get("identical") is not None]
+    return document("oracle", {
+        "command": command, "inputs": inputs, "kernels": kernels,
+        "identical": bool(rows) and all(r.get("identical") for r in rows),
+        "counts": {"rows": len(rows), "identical": sum(1 for r in done if r["identical"]),
+                   "different": sum(1 for r in done if not r["identical"]),
+                   "errors": len(rows) - len(done),
+                   "with_assumptions": sum(1 for r in done if r.get("assumptions"))},
+        "comparisons": rows})
+
+
 def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, overrides=None,
-               inputs: str = "kernel", strict: bool = False, config=None, extra=None) -> List[dict]:
+               inputs: str = "artefacts", strict: bool = False, config=None, extra=None,
+               save: Optional[str] = None) -> List[dict]:
+    import os
     from emu.tools.oracle.compare import compare
     from emu.tools.oracle.qemu import OracleError, run_guest
     rows = []
@@ -244,13 +310,15 @@ def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, o
         try:
             g = run_guest(lay, bz, syms, timeout=timeout, config=config)
             c = compare(g, profile, overrides, inputs, strict)
-            row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(c.boot_seconds, 1),
-                       emu_seconds=round(c.emu_seconds, 3), identical=c.identical,
-                       differences=c.differences, notes=c.notes, profile=c.profile,
-                       real=c.stats.get("real"), params=c.params)
+            row = comparison_row(c, lay, extra)
+            if save:
+                name = "-".join(str(x) for x in ((extra or {}).get("release"), (extra or {}).get("flavour"),
+                                                 lay.name) if x)
+                row["saved"] = _save(g, c, os.path.join(save, name), dict(extra or {}), row)
         except OracleError as e:
             row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(time.monotonic() - t0, 1),
-                       emu_seconds=None, identical=None, error=str(e), details=getattr(e, "details", []))
+                       emu_seconds=None, identical=None, error=str(e), details=getattr(e, "details", []),
+                       profile=None, inputs=inputs, assumptions=[], differences=[], notes=[])
         rows.append(row)
         if progress:
             progress(row)
@@ -328,19 +396,22 @@ def cmd_matrix(args) -> int:
             bz, syms, config, label = _kernel(args, rel.kernel, fl)
         except OracleError as e:
             row = dict(base, layout="(all)", cpu="", boot_seconds=0.0, emu_seconds=None, identical=None,
-                       error=str(e))
+                       error=str(e), profile=None, inputs=args.inputs, assumptions=[], differences=[], notes=[])
             rows.append(row)
             show(row)
             continue
         kernels.append(dict(base, kernel=bz, label=label))
         rows += run_matrix(lays, bz, syms, args.profile, args.timeout, progress=show, overrides=overrides,
-                           inputs=args.inputs, strict=args.strict, config=config, extra=base)
+                           inputs=args.inputs, strict=args.strict, config=config, extra=base, save=args.save)
     ok = bool(rows) and all(r["identical"] for r in rows)
     if args.json:
-        print(json.dumps({"kernels": kernels, "rows": rows, "identical": ok}, indent=1))
+        from emu.tools.formats import dumps
+        print(dumps(oracle_document("matrix", rows, kernels, args.inputs)))
     else:
         for rel, fl in todo:
             sub = [r for r in rows if r.get("release") == rel.kernel and r.get("flavour") == fl]
             if sub:
-                print(f"{rel.kernel} {fl}: {sum(1 for r in sub if r['identical'])} of {len(sub)} identical")
+                na = sum(1 for r in sub if r.get("assumptions"))
+                print(f"{rel.kernel} {fl}: {sum(1 for r in sub if r['identical'])} of {len(sub)} identical "
+                      f"(inputs: {args.inputs}; {na} with assumptions)")
     return 0 if ok else 1

@@ -30,9 +30,19 @@ class Comparison:
     stats: dict = field(default_factory=dict)
     #: the emu profile compared with (after --set overrides: its name)
     profile: str = ""
+    #: where emu's inputs came from: "artefacts", "kernel" or "log"
+    inputs: str = "artefacts"
+    #: the inputs emu had to default (emu.kernel.params.Assumption.to_json each): none is the goal
+    assumptions: List[dict] = field(default_factory=list)
+    #: input -> where it came from (the artefact path's BootDescription.sources)
+    sources: dict = field(default_factory=dict)
+    #: the artefacts' names (log, config, system_map, cpu) for the artefact path
+    artefacts: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"layout": self.layout, "identical": self.identical, "profile": self.profile,
+                "inputs": self.inputs, "assumptions": self.assumptions, "sources": self.sources,
+                "artefacts": self.artefacts,
                 "boot_seconds": round(self.boot_seconds, 3), "emu_seconds": round(self.emu_seconds, 3),
                 "differences": self.differences, "initial_differences": self.initial_differences,
                 "notes": self.notes, "params": self.params,
@@ -159,17 +169,100 @@ def diff_trees(real: Tree, emu: Tree, real_src, emu_src, limit: int = 10000) -> 
 
 
 def guest_profile_name(g) -> str:
-    """The profile of the booted kernel, from its ``Linux version`` line: a Debian kernel
-    names its upstream stable release (``... SMP ... Debian 6.1.192-1``), which may carry
-    stable backports the x.y release did not have; otherwise the release itself."""
-    import re
-    # the distribution's version follows the build number ("#1 SMP ... Debian 6.1.192-3"); the
-    # compiler's "(gcc-12 (Debian 12.2.0-14+deb12u1) ..." before it is not the kernel's
-    m = re.search(r"Linux version \S+ .*#\d+ [^\n()]*?Debian (\d+\.\d+\.\d+)", g.serial or "")
-    if m:
-        return m.group(1)
-    m = re.search(r"Linux version (\d+\.\d+(?:\.\d+)?)", g.serial or "")
-    return m.group(1) if m else "6.1"
+    """The profile of the booted kernel, from its ``Linux version`` line as
+    :mod:`emu.inputs.dmesg` parses it (the distribution's upstream stable base: Debian
+    ``6.1.0-57-amd64 ... Debian 6.1.192-3`` -> ``6.1.192``, never the compiler's
+    ``(Debian 12.2.0-14+deb12u1)``); ``6.1`` when the log names no version."""
+    from emu.inputs.dmesg import parse_boot_log
+    try:
+        v = parse_boot_log(g.serial or "", name="serial log").version
+    except ValueError:
+        v = None
+    if v is None:
+        return "6.1"
+    return v.stable_base_text or v.version
+
+
+#: QEMU -cpu words that do not describe a feature emu models (address widths, CPUID levels)
+_QEMU_CPU_IGNORED = ("phys-bits=", "host-phys-bits", "level=", "xlevel=", "model-id=", "check", "enforce")
+
+
+def user_cpu(qemu_cpu: str) -> str:
+    """The CPU QEMU emulates, as a user would describe it to ``emu run --cpu``: its vendor
+    and the features emu models it has, listed exactly (``qemu64,+pdpe1gb`` ->
+    ``amd,pse,pge,gbpages,nx``; ``qemu64,vendor=GenuineIntel,-pse`` -> ``intel,pge,nx``).
+    From the ``-cpu`` option the oracle gave QEMU (QEMU's model table), never from what the
+    kernel decided."""
+    from emu.inputs.cpu import parse_cpu
+    words = [w for w in (qemu_cpu or "qemu64").split(",") if not w.strip().lower().startswith(_QEMU_CPU_IGNORED)]
+    feats = parse_cpu(",".join(words))
+    names = [f for f in ("pse", "pge", "gbpages", "nx", "la57") if getattr(feats, f)]
+    if not names:   # bare names list the features exactly; none at all: take each one away
+        names = ["-pse", "-pge", "-gbpages", "-nx", "-la57"]
+    return ",".join([feats.vendor] + names)
+
+
+@dataclass
+class Artefacts:
+    """What a user has of the guest's boot: its console log (``memblock=debug``), the
+    kernel's ``.config``, its System.map, and the CPU description."""
+
+    log_text: str
+    log_name: str
+    config: Optional[object] = None      # emu.inputs.kconfig.KConfig
+    config_name: Optional[str] = None
+    sysmap: Optional[object] = None      # emu.inputs.sysmap.SystemMap
+    sysmap_name: Optional[str] = None
+    cpu: str = ""
+
+    def names(self) -> dict:
+        return {"log": self.log_name, "config": self.config_name, "system_map": self.sysmap_name,
+                "cpu": self.cpu}
+
+
+def guest_artefacts(g: Guest) -> Artefacts:
+    """The artefacts of the guest's boot: the serial console log, the build's .config and
+    System.map the oracle fetched or was given, the ``--cpu`` text of QEMU's ``-cpu``."""
+    import os
+    from emu.inputs.kconfig import load_kconfig
+    config = load_kconfig(g.config) if g.config else None
+    sm = g.symbols
+    return Artefacts(g.serial or "", f"serial log ({g.layout})", config,
+                     os.path.basename(g.config) if g.config else None,
+                     sm, os.path.basename(g.symbols_file) if g.symbols_file else None, user_cpu(g.cpu))
+
+
+def describe_artefacts(a: Artefacts, profile=None, overrides=None):
+    """``emu run --dmesg LOG --config F --system-map F --cpu TEXT`` as a function: the
+    artefacts through :func:`emu.boot.describe.describe` (``profile`` None or ``auto``: the
+    log's version line), profile field ``overrides`` applied.  Returns the
+    :class:`~emu.boot.describe.BootDescription`."""
+    from emu.boot.describe import describe
+    from emu.inputs.cpu import parse_cpu
+    from emu.inputs.dmesg import parse_boot_log
+    log = parse_boot_log(a.log_text, name=a.log_name)
+    name = None if profile in (None, "auto") else profile
+    cpu = parse_cpu(a.cpu) if a.cpu else None
+    d = describe(log, profile=name if isinstance(name, str) else None, config=a.config, sysmap=a.sysmap,
+                 cpu=cpu, cpu_source=f"--cpu {a.cpu}")
+    if name is not None and not isinstance(name, str):
+        d.profile = name
+    if overrides:
+        d.profile = resolve_profile(d.profile, overrides)
+    return d
+
+
+def emulate_artefacts(a: Artefacts, profile=None, overrides=None, check: bool = False,
+                      until: Optional[str] = "init_mem_mapping"):
+    """Describe and emulate the artefacts' boot: the path of ``emu run``
+    (:func:`emu.boot.emulate.run`); the Result carries the description and every assumption.
+    ``until``: where to stop (default: ``init_mem_mapping``'s return, where the oracle reads
+    the tables; None: as far as the log shows, as ``emu run`` does)."""
+    from emu.boot.emulate import run
+    d = describe_artefacts(a, profile, overrides)
+    if until is not None:
+        d.until = until
+    return run(d, check=check)
 
 
 def resolve_profile(profile="6.1", overrides=None):
@@ -185,61 +278,69 @@ def resolve_profile(profile="6.1", overrides=None):
     return prof
 
 
-def _emu_inputs(g: Guest, profile, inputs: str = "kernel") -> Tuple[E820Table, list, BootParams, List[str]]:
-    """emu's inputs for the guest's boot: ``(e820, edits, params, notes)`` -- the ONE
-    place the comparison derives them (both emulations, the initial state's and the
+INPUTS = ("artefacts", "kernel", "log")
+
+
+def _emu_inputs(g: Guest, profile, inputs: str = "artefacts", overrides=None):
+    """emu's inputs for the guest's boot: ``(e820, edits, params, profile, notes, desc)`` --
+    the ONE place the comparison derives them (both emulations, the initial state's and the
     final one, take these).
 
-    ``inputs="kernel"``: everything from the kernel's own state at ``init_mem_mapping``
-    (:func:`params_from_guest`): its final ``e820_table`` (already through every edit:
-    ``memmap=``, ``e820_add_kernel_range``, ``trim_bios_range``, so no edits are
-    replayed -- an i386 table holds only 131 entries and the kernel's own edits can
-    fail, "too many entries; ignoring ..."), its reservations, BRK buffer and CPU
-    decisions.  ``inputs="log"``: the e820 map and its logged edits from the console
-    log, read by :func:`emu.boot.describe.layout_from_log` as ``emu replay`` reads
-    them (so emu's own e820 processing is checked too); reservations, BRK and CPU
-    features still from the guest.  ``notes``: every input that had to be guessed."""
-    e820, params, notes = params_from_guest(g, profile)
-    edits: list = []
-    if inputs == "log":
-        import os
-        import tempfile
-        from emu.boot.describe import layout_from_log, read_log
-        fd, path = tempfile.mkstemp(prefix="emu-oracle-", suffix=".log")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(g.serial)
-            e820, edits, _, _ = layout_from_log(read_log(path))
-        finally:
-            os.unlink(path)
-        notes.append("inputs: e820 and its edits from the console log (emu.boot.describe.layout_from_log); "
-                     "reservations, BRK and CPU from the kernel's state")
-    elif inputs != "kernel":
-        raise ValueError(f"inputs must be 'kernel' or 'log', not {inputs!r}")
-    return e820, edits, params, notes
-
-
-def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", strict: bool = False) -> Comparison:
-    """Run emu (``profile``, a name or a Profile, plus field ``overrides``) on the
-    guest's inputs and diff everything.
-
-    ``inputs``: ``kernel`` feeds emu the e820 table the kernel had at
-    ``init_mem_mapping`` (read from the guest); ``log`` feeds it the e820 map
-    and edits of the console log, as ``emu replay`` would (so emu's own e820
-    processing is checked too).  Reservations, BRK and CPU features come from
-    the guest in both cases.
-    """
-    from emu.boot.emulate import emulate
+    ``inputs="artefacts"`` (the default): what a user has -- the serial console log
+    (``memblock=debug``), the kernel's .config, its System.map and the CPU as ``--cpu`` text
+    (:func:`user_cpu` of QEMU's ``-cpu``) -- through :func:`emu.boot.describe.describe`, as
+    ``emu run --dmesg LOG --config F --system-map F --cpu TEXT`` does (``desc`` is that
+    description; nothing is read from the guest's memory).  ``inputs="kernel"``: everything
+    from the kernel's own state at ``init_mem_mapping`` (:func:`params_from_guest`, a
+    cross-check): its final ``e820_table`` (already through every edit), its
+    reservations, BRK buffer and CPU decisions.  ``inputs="log"``: as ``kernel``, but the
+    e820 map and its logged edits from the console log (so emu's own e820 processing is
+    checked too).  ``notes``: every input that had to be guessed."""
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {', '.join(INPUTS)}, not {inputs!r}")
+    if inputs == "artefacts":
+        a = guest_artefacts(g)
+        desc = describe_artefacts(a, profile, overrides)
+        notes = [f"inputs: artefacts, as emu run --dmesg LOG --config {a.config_name} --system-map "
+                 f"{a.sysmap_name} --cpu {a.cpu} (emu.boot.describe; nothing from the guest's memory)"]
+        if desc.until != "init_mem_mapping":
+            # the tables were read when init_mem_mapping returned: emulate that far
+            notes.append(f"the log shows the boot past init_mem_mapping ({desc.until}); compared where "
+                         "the oracle stopped, at init_mem_mapping's return")
+            desc.until = "init_mem_mapping"
+        if "memblock=debug" not in (g.cmdline or ""):
+            notes.append("the guest's command line has no memblock=debug")
+        return desc.e820, desc.log_edits or [], desc.params, desc.profile, notes, desc
     if profile in (None, "auto"):
         profile = guest_profile_name(g)
     prof = resolve_profile(profile, overrides)
-    e820, edits, params, notes = _emu_inputs(g, prof, inputs)
+    e820, params, notes = params_from_guest(g, prof)
+    edits: list = []
+    if inputs == "log":
+        from emu.boot.describe import layout_from_log
+        from emu.inputs.dmesg import parse_boot_log
+        e820, edits, _, _ = layout_from_log(parse_boot_log(g.serial or "", name=f"serial log ({g.layout})"))
+        notes.append("inputs: e820 and its edits from the console log (emu.boot.describe.layout_from_log); "
+                     "reservations, BRK and CPU from the kernel's state")
+    else:
+        notes.append("inputs: the kernel's own state at init_mem_mapping (e820_table, memblock, BRK, "
+                     "page_size_mask, __supported_pte_mask ...)")
+    return E820Table(e820) if not isinstance(e820, E820Table) else e820, edits, params, prof, notes, None
+
+
+def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts", strict: bool = False) -> Comparison:
+    """Run emu (``profile``, a name or a Profile, or ``auto``: the log's version; plus
+    field ``overrides``) on the guest's inputs (see :func:`_emu_inputs`: ``artefacts``, the
+    default, ``kernel`` or ``log``) and diff everything."""
+    import copy
+    from emu.boot.emulate import emulate, run
+    e820, edits, params, prof, notes, desc = _emu_inputs(g, profile, inputs, overrides)
     initial = []
     if g.initial_tree is not None:
         # the state init_mem_mapping starts from: emu's setup_arch vs the kernel's
         from emu.kernel.arch.x86.kernel.setup import setup_arch
         try:
-            k0 = setup_arch(prof, params, e820.copy(), edits)
+            k0 = setup_arch(prof, copy.deepcopy(params), e820.copy(), copy.deepcopy(edits))
             t0_tree = emu_tree(k0, g.initial_tree.slots, pse=g.initial_tree.mmu.pse)
             src0 = {int(p): "image/head" for p in k0.table_pages.column("pfn")}
             src0.update({int(p): "image/head" for p, _, _ in getattr(k0, "image_tables", None) or []})
@@ -247,10 +348,17 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
         except ValueError as e:
             notes.append(f"emu's setup_arch failed: {e}")
     t0 = time.perf_counter()
-    res = emulate(e820, prof, params, log_edits=edits, check=False)
+    if desc is not None:
+        res = run(desc, check=False)
+    else:
+        res = emulate(e820, prof, params, log_edits=edits, check=False)
     emu_s = time.perf_counter() - t0
-    # every input emu had to default (none should be left: the guest told them all)
-    notes += [f"emu {a.text()}" for a in getattr(res, "assumptions", [])]
+    # every input emu had to default (none should be left: the artefacts told them all)
+    assumptions = [a.to_json() for a in getattr(res, "assumptions", [])]
+    notes += [f"emu {a['text']}" for a in assumptions]
+    extra = dict(inputs=inputs, assumptions=assumptions,
+                 sources=dict(desc.sources) if desc is not None else {},
+                 artefacts=guest_artefacts(g).names() if desc is not None else {})
     diffs: List[dict] = []
     if g.next_call and g.next_call != "idt_setup_early_pf" and g.arch != "i386":
         # (on i386 setup_arch calls nothing right after init_mem_mapping)
@@ -258,14 +366,14 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
     if res.panic:
         diffs.append({"kind": "panic", "real": None, "emu": res.panic})
         return Comparison(g.layout, False, g.boot_seconds, emu_s, diffs, notes, initial, g, _pjson(params, e820),
-                          profile=prof.name)
+                          profile=prof.name, **extra)
     k = res.kernel
     # inputs emu derived itself: they must agree with the kernel's
     emu_mem = [(s, e) for s, e in k.memblock.memory]
     if emu_mem != list(g.memblock_memory):
         diffs.append({"kind": "input", "what": "memblock.memory", "real": _ranges(g.memblock_memory),
                       "emu": _ranges(emu_mem)})
-    if inputs == "log" and sorted(k.e820.to_json(), key=lambda d: d["addr"]) != \
+    if inputs in ("log", "artefacts") and sorted(k.e820.to_json(), key=lambda d: d["addr"]) != \
             sorted(E820Table(g.e820).sanitize().to_json(), key=lambda d: d["addr"]):
         diffs.append({"kind": "input", "what": "e820 (from the log)",
                       "real": _e820s(E820Table(g.e820).sanitize()), "emu": _e820s(k.e820)})
@@ -321,7 +429,7 @@ def compare(g: Guest, profile="6.1", overrides=None, inputs: str = "kernel", str
                      f"(setup_arch / head code; see initial_differences)"
                      + (f", plus {hw} entries whose ACCESSED/DIRTY bits the MMU set" if hw else ""))
     return Comparison(g.layout, not diffs, g.boot_seconds, emu_s, diffs, notes, initial, g,
-                      _pjson(params, e820), stats, prof.name)
+                      _pjson(params, e820), stats, prof.name, **extra)
 
 
 def _e820s(t: E820Table) -> List[str]:
@@ -335,7 +443,8 @@ def _ranges(rs) -> List[str]:
 def _pjson(p: BootParams, e820: E820Table) -> dict:
     out = {"cpu": p.cpu.to_json(), "gbpages": p.gbpages, "la57": p.la57, "pti": p.pti,
            "randomize_memory": p.randomize_memory, "kernel_start": _hex(p.kernel_start),
-           "brk_base": _hex(p.brk_base), "reserves": _ranges(p.reserves), "e820": e820.to_json()}
+           "brk_base": _hex(p.brk_base), "brk_end": _hex(p.brk_end), "reserves": _ranges(p.reserves or []),
+           "e820": [{"addr": _hex(e.addr), "size": e.size, "type": e.type} for e in e820.entries]}
     if p.arch == "i386":
         for name in ("page_offset_32", "lowmem_limit", "image_end", "init_end", "head_brk_base",
                      "swapper_pg_dir_addr", "initial_pg_pmd_addr", "initial_pg_fixmap_addr", "bm_pte_addr",
@@ -353,8 +462,9 @@ def format_comparison(c: Comparison, max_lines: int = 40) -> List[str]:
         p = c.params
         out.append(f"  kernel stopped at {g.return_address:#x} (setup_arch, before {g.next_call or '?'}); "
                    f"CR3 {g.cr3:#x} CR4 {g.cr4:#x}, {g.levels}-level, max_pfn {g.max_pfn:#x}")
-        out.append(f"  cpu {p['cpu']}, gbpages {p['gbpages']}, pti {p['pti']}, BRK {p['brk_base']} "
-                   f"({g.pgt_buf_top - g.pgt_buf_start} pages, {g.pgt_buf_end - g.pgt_buf_start} used)")
+        out.append(f"  cpu {p['cpu']}, gbpages {p['gbpages']}, pti {p['pti']}, BRK {p['brk_base'] or p.get('brk_end')} "
+                   f"({g.pgt_buf_top - g.pgt_buf_start} pages, {g.pgt_buf_end - g.pgt_buf_start} used)"
+                   + (f"; inputs: {c.inputs}, {len(c.assumptions)} assumption(s)" if c.inputs else ""))
         if c.stats:
             out.append(f"  real tables {c.stats['real']['table_pages']}, mapped {c.stats['real']['mapped_bytes']}")
     for n in c.notes:

@@ -284,7 +284,8 @@ def fetch_dbg_system_map(apt: Apt, package: str, arch: str, dest: str, out: str)
         with open(tmp, "wb") as f:
             p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
             p2 = subprocess.run(["tar", "-x", "--wildcards", "-O", "*System.map*"], stdin=p1.stdout, stdout=f)
-            p1.stdout.close()
+            if p1.stdout is not None:
+                p1.stdout.close()
             p1.wait()
         if p2.returncode != 0 or _count_symbols(tmp) < 1000:
             raise OracleError(f"{deb} has no System.map")

@@ -20,6 +20,7 @@ with the serial log's last lines when the guest dies or times out first),
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -148,18 +149,76 @@ class Guest:
     #: the fixmap as the running kernel shows it: ``slot_virt0`` (early_ioremap's first
     #: slot, FIX_BTMAP_BEGIN), i386 also ``fixaddr_top`` (__FIXADDR_TOP)
     fixmap: Dict[str, object] = field(default_factory=dict)
-    #: the build's .config (the comparison derives the i386 fixmap geometry from it)
+    #: the build's .config (the artefact inputs; the i386 fixmap geometry of --inputs kernel)
     config: Optional[str] = None
+    #: the symbol table file the oracle used (System.map, or the image's kallsyms list)
+    symbols_file: Optional[str] = None
+    #: QEMU's -cpu option (the CPU the user would describe: emu.tools.oracle.compare.user_cpu)
+    cpu: str = ""
+    #: seconds the guest ran on after the tables were read, to print its command line
+    log_after_stop: float = 0.0
+    #: the symbol table itself (not in to_json)
+    symbols: Optional[Symbols] = None
 
     @property
     def la57(self) -> bool:
         return bool(self.cr4 & (1 << 12))
 
     def to_json(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("tree", "serial")}
+        """JSON-ready: addresses, registers and masks as ``"0x..."`` strings, pfns and counts
+        as integers; the trees as summaries (:mod:`emu.tools.oracle.saved` keeps them whole)."""
+        d = {}
+        for k, v in self.__dict__.items():
+            if k in ("tree", "serial", "symbols", "initial_tree"):
+                continue
+            if k in GUEST_HEX_FIELDS:
+                v = _hexs(v)
+            elif k == "e820":
+                v = [{"addr": _hexs(a), "size": n, "type": t} for a, n, t in v]
+            elif k in ("memblock_memory", "memblock_reserved"):
+                v = [[_hexs(a), _hexs(b)] for a, b in v]
+            elif k in ("static_pages", "fixmap"):
+                v = {n: _hexs(a) for n, a in v.items()}
+            d[k] = v
         d["tree"] = self.tree.summary() if self.tree else None
         d["initial_tree"] = self.initial_tree.summary() if self.initial_tree else None
+        if d["tree"]:
+            d["tree"]["cr3"] = _hexs(d["tree"]["cr3"])
+        if d["initial_tree"]:
+            d["initial_tree"]["cr3"] = _hexs(d["initial_tree"]["cr3"])
         return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Guest":
+        """The inverse of :meth:`to_json` (without the trees and the serial log)."""
+        g = cls(d["layout"], d["kernel"], d["cmdline"], list(d["qemu_args"]))
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k, v in d.items():
+            if k in ("tree", "initial_tree") or k not in names:
+                continue
+            if k in GUEST_HEX_FIELDS:
+                v = _unhex(v)
+            elif k == "e820":
+                v = [(int(e["addr"], 16), int(e["size"]), int(e["type"])) for e in v]
+            elif k in ("memblock_memory", "memblock_reserved"):
+                v = [(int(a, 16), int(b, 16)) for a, b in v]
+            elif k in ("static_pages", "fixmap"):
+                v = {n: _unhex(a) for n, a in v.items()}
+            setattr(g, k, v)
+        return g
+
+
+#: Guest fields that are addresses, registers or masks ("0x..." in JSON)
+GUEST_HEX_FIELDS = ("phys_base", "kernel_start", "return_address", "cr3", "cr4", "efer", "page_size_mask",
+                    "supported_pte_mask", "default_kernel_pte_mask", "page_offset", "image_end", "init_end")
+
+
+def _hexs(v):
+    return None if v is None else f"{int(v):#x}"
+
+
+def _unhex(v):
+    return None if v is None else int(v, 16)
 
 
 def _free_port() -> int:
@@ -238,7 +297,7 @@ def _read_memblock(g: GdbRemote, va: int, word: int = 8, phys: int = 8
         if sum(struct.unpack_from("<" + pc, data, cand * i + P)[0] for i in range(cnt)) == total:
             stride = cand
             break
-    for cnt, total, regions in types:
+    for cnt, _total, regions in types:
         data = g.read(regions, stride * cnt) if cnt else b""
         regs = []
         for i in range(cnt):
@@ -538,7 +597,9 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
     build's .config (i386: its fixmap layout).  QEMU is killed and reaped in every case."""
     deadline = time.monotonic() + timeout
     q = QemuProcess.start(layout, bzimage)
-    g = Guest(layout.name, bzimage, layout.cmdline(), q.argv)
+    g = Guest(layout.name, bzimage, layout.cmdline(), q.argv, cpu=layout.cpu,
+              symbols_file=getattr(symbols, "name", None), symbols=symbols)
+    g.config = config if config and os.path.exists(config) else None
     gdb: Optional[GdbRemote] = None
     try:
         gdb = connect(q)
@@ -549,6 +610,7 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
         g.boot_seconds = time.monotonic() - q.t0
         read_exit_state(gdb, symbols, g, regs)
         g.tree = read_tables(gdb, g, g.cr3, g.levels, deadline, pse=bool(g.cr4 & 0x10) or g.arch != "i386")
+        g.log_after_stop = continue_for_command_line(gdb, q)
     except GdbTimeout:
         raise GuestError(f"timed out reading the guest ({timeout:.0f} s)",
                          [f"serial: {ln}" for ln in tail_lines(q.serial_text())]) from None
@@ -563,6 +625,33 @@ def run_guest(layout: QemuLayout, bzimage: str, symbols: Symbols, timeout: float
             with open(keep_serial, "w") as f:
                 f.write(g.serial)
     return g
+
+
+#: the line start_kernel prints after setup_arch: the whole command line
+KERNEL_COMMAND_LINE = "Kernel command line:"
+#: how long the guest may run on after the stop to print it
+LOG_AFTER_STOP_SECONDS = 10.0
+
+
+def continue_for_command_line(gdb: GdbRemote, q: QemuProcess, seconds: Optional[float] = None) -> float:
+    """When the console log does not show the command line yet (i386's setup_arch prints no
+    early ``Command line:``), let the guest run on until start_kernel prints ``Kernel command
+    line:`` (at most ``seconds``), so the log is what a user has of the boot's options.
+    The tables were read already; QEMU is killed afterwards.  Returns the seconds it ran."""
+    seconds = LOG_AFTER_STOP_SECONDS if seconds is None else seconds
+    text = q.serial_text()
+    if re.search(r"^(\[[ .0-9]+\] )?(Kernel c|C)ommand line:", text, re.M):
+        return 0.0
+    t0 = time.monotonic()
+    try:
+        gdb.send("c")
+    except (GdbError, OSError):
+        return 0.0
+    while time.monotonic() - t0 < seconds and not q.exited():
+        if KERNEL_COMMAND_LINE in q.serial_text():
+            break
+        time.sleep(0.1)
+    return time.monotonic() - t0
 
 
 def _rsp(g: GdbRemote) -> int:

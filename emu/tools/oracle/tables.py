@@ -106,7 +106,7 @@ def kernel_slots(mode: PagingMode, page_offset: int) -> Tuple[int, int]:
 def tree_of(phys: PhysMem, mmu: MMU, mode: PagingMode, slots: Tuple[int, int]) -> Tree:
     """The tree under ``mmu.cr3`` in ``phys``, from the machine layer's listing."""
     ents, tables = enumerate_entries(phys, mmu, slots[0], slots[1], follow_reserved=True)
-    tree = Tree(mode.levels, mmu.cr3 >> 12, tuple(slots), mode, mmu)
+    tree = Tree(mode.levels, mmu.cr3 >> 12, (slots[0], slots[1]), mode, mmu)
     lv, va, val, kind = (ents[f].tolist() for f in ("level", "va", "value", "kind"))
     tree.entries = dict(zip(zip(lv, va), val))
     ptr_va = {(t, i): v for t, i, v, k in zip(ents["table"].tolist(), ents["index"].tolist(), va, kind)

@@ -658,7 +658,7 @@ def typical_layout_32(profile: Profile, pae: bool) -> Layout32:
 # ---------------------------------------------------------------------------
 # arch/x86/include/asm/fixmap.h on x86-64 (4.19 .. 6.18): ``enum fixed_addresses`` and the
 # ``level2_fixmap_pgt`` slot ``early_ioremap_init`` links ``bm_pte`` into.
-# 
+#
 # Members in order, with the options that bring them: ``VSYSCALL_PAGE`` = 511
 # (X86_VSYSCALL_EMULATION; the enum restarts there, else it starts at 0), ``FIX_DBGP_BASE``,
 # ``FIX_EARLYCON_MEM_BASE``, ``FIX_OHCI1394_BASE`` (PROVIDE_OHCI1394_DMA_INIT),

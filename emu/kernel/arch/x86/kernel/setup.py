@@ -24,7 +24,7 @@ from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
 from emu.kernel.mm.memblock import round_up
-from emu.kernel.params import Assumption, BootParams, resolve_params
+from emu.kernel.params import Assumption, BootParams, given, resolve_params
 from emu.kernel.profiles import Profile
 from emu.errors import EmuError
 from emu.kernel import estimate
@@ -99,8 +99,9 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
 def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E820Table:
     """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
     complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved."""
-    start = min(params.kernel_start, params.brk_base)
-    end = params.brk_base + BRK_TAIL
+    brk_base = given(params.brk_base, "brk_base")
+    start = min(given(params.kernel_start, "kernel_start"), brk_base)
+    end = brk_base + BRK_TAIL
     if _all_ram(e820, start, end):
         return e820
     log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
@@ -170,19 +171,25 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
         off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
     else:
         _, off, who = typical_x86_64_layout(profile)
-    brk = params.kernel_start + off
+    brk = given(params.kernel_start, "kernel_start") + off
     assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
                                   "no BRK line, no memblock=debug reserve_brk line, no --system-map"
                                   % (off, who)))
     return dataclasses.replace(params, brk_base=brk)
 
 
+#: the smallest E820_MAX_ENTRIES any build has (E820_MAX_ENTRIES_ZEROPAGE, no NUMA nodes)
+E820_MAX_ENTRIES_MIN = 128
+
+
 def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_edits: Optional[List],
                      early_log: List[str]) -> E820Table:
     """``e820__memory_setup`` and the edits ``setup_arch`` makes before the mapping:
     the command line's ``mem=``/``memmap=`` (``parse_early_param``), ``e820_add_kernel_range``,
-    ``trim_bios_range`` -- or, for a boot log, the edits the log shows."""
-    table = E820Table(e820.entries).sanitize()
+    ``trim_bios_range`` -- or, for a boot log, the edits the log shows.  The table holds
+    ``params.e820_max_entries`` entries (``E820_MAX_ENTRIES``; None: unbounded): an edit
+    that needs one more is ignored, as ``__e820__range_add`` does ("too many entries")."""
+    table = E820Table(e820.entries, params.e820_max_entries).sanitize()
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
@@ -229,10 +236,16 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
     early_log: List[str] = []   # lines printed before the state object exists
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
+    if params.e820_max_entries is None and len(table.entries) >= E820_MAX_ENTRIES_MIN:
+        # a table this long may have met the kernel's limit, which the .config sets
+        assumptions.append(Assumption("e820_max_entries", "unbounded",
+                                      "the e820 table has %d entries and no --config gives E820_MAX_ENTRIES "
+                                      "(128 + 3 * MAX_NUMNODES): edits beyond it would be ignored"
+                                      % len(table.entries)))
     max_pfn, max_low_pfn = end_pfns(profile, params, table)
     i386 = params.arch == "i386"
-    brk_base = params.brk_base
-    kernel_start = min(params.kernel_start, brk_base)
+    brk_base = given(params.brk_base, "brk_base")
+    kernel_start = min(given(params.kernel_start, "kernel_start"), brk_base)
 
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
@@ -249,8 +262,8 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     if i386:
         # init_gbpages is 64-bit only: an i386 kernel never maps with 1G pages
         k.params = params = dataclasses.replace(params, gbpages=False,
-                                                cpu=dataclasses.replace(params.cpu, gbpages=False))
-        k.page_offset = params.page_offset_32
+                                                cpu=dataclasses.replace(k.cpu, gbpages=False))
+        k.page_offset = given(params.page_offset_32, "page_offset_32")
         k.max_physmem_bits = 36 if params.pae else 32
         k.max_low_pfn, k.max_pfn = mm_init_32.find_low_pfn_range(k, max_pfn)
         max_pfn = k.max_pfn
@@ -295,7 +308,7 @@ def memblock_setup(k: Kernel, max_memory: Optional[int]) -> None:
     if profile.table_space_search != "e820_bottom_up":
         mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
-    mb.bottom_up = params.movable_node and profile.bottom_up_supported
+    mb.bottom_up = bool(params.movable_node) and profile.bottom_up_supported
 
 
 def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
@@ -378,6 +391,21 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     if mapped_end > (1 << 32) - k.page_offset:
         raise SetupError(f"head_32 mapping [0, {mapped_end:#x}) does not fit above PAGE_OFFSET {k.page_offset:#x}")
     head_32.build_initial_tables(k, head_base, image_end, image_pfn, mm_init_32.fixmap_static_tables(k), addrs)
+    # where the build put what no input said (the System.map says it: __brk_base, _end,
+    # swapper_pg_dir, initial_pg_pmd, initial_pg_fixmap, bm_pte)
+    if p.head_brk_base is None:
+        k.assumptions.append(Assumption("head_brk_base", "%#x" % head_base,
+                                        "__brk_base right below the page-table buffer (head_32's %d tables); "
+                                        "no --system-map" % n))
+    if p.image_end is None:
+        k.assumptions.append(Assumption("image_end", "%#x" % image_end,
+                                        "_end 0x1f0000 above the page-table buffer; no --system-map"))
+    missing = [name for name in ("swapper_pg_dir", "initial_pg_pmd", "initial_pg_fixmap", "bm_pte")
+               if name not in addrs and (pae or name != "initial_pg_pmd")]
+    if missing:
+        k.assumptions.append(Assumption("static page tables", "from %#x" % (image_pfn << PAGE_SHIFT),
+                                        "%s in the image's data in that order; no --system-map"
+                                        % ", ".join(missing)))
     k.table_pages.append(np.array([q for q, _, _ in k.i386_static], np.uint64),
                          np.array([lv for _, lv, _ in k.i386_static], np.uint8),
                          np.full(len(k.i386_static), 4, np.uint8), [], -1)

@@ -65,7 +65,7 @@ def probe_page_size_mask(k: Kernel) -> None:
     and CPU GB pages (printing "Using GB pages for direct mapping");
     ``__supported_pte_mask`` loses NX without CPU NX and GLOBAL without PGE.
     """
-    p, prof, cpu = k.params, k.profile, k.params.cpu
+    p, prof, cpu = k.params, k.profile, k.cpu
     k.direct_gbpages = True if p.gbpages is None else p.gbpages
     mask = 0
     if cpu.pse and not p.debug_pagealloc:
@@ -676,7 +676,9 @@ def init_mem_mapping(k: Kernel, progress: Progress = None) -> None:
         if k.max_pfn > k.max_low_pfn:
             k.max_low_pfn = k.max_pfn
     else:
-        k.arch_mm.early_ioremap_page_table_range_init(k)
+        fixmap_tables = k.arch_mm.early_ioremap_page_table_range_init
+        assert fixmap_tables is not None, "an i386 build makes the fixmap's page tables"
+        fixmap_tables(k)
 
 
 __all__ = [

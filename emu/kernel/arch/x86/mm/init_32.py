@@ -443,11 +443,13 @@ def page_table_range_init(k, start: int, end: int) -> None:
     psize = pmd_size(k)
     em = entry_mask(k.mode.entry_bytes == 8)
     kmap = p.kmap_range if p.highmem_config else None   # #if defined(CONFIG_HIGHMEM)
-    kb = ke = None
-    if kmap is not None:
-        kb, ke = kmap[0] // psize, kmap[1] // psize
-        if kb == ke:
-            kb = ke = None
+    kslots: Optional[Tuple[int, int]] = None     # the kmap PMDs, when more than one
+    if kmap is not None and kmap[0] // psize != kmap[1] // psize:
+        kslots = (kmap[0] // psize, kmap[1] // psize)
+
+    def in_kmap(v: int) -> bool:
+        return kslots is not None and kslots[0] <= v // psize <= kslots[1]
+
     vaddr = start
     pmds = []
     while True:
@@ -455,8 +457,8 @@ def page_table_range_init(k, start: int, end: int) -> None:
         vaddr = (vaddr + psize) & 0xFFFFFFFF
         if vaddr == end or vaddr == 0:
             break
-    count = sum(1 for v in pmds if kb is not None and kb <= v // psize <= ke)
-    adr = alloc_low_pages(k, count, 1) if count else None
+    count = sum(1 for v in pmds if in_kmap(v))
+    adr = alloc_low_pages(k, count, 1) if count else 0
 
     def alloc(num, level):
         return alloc_low_pages(k, num, level)
@@ -469,7 +471,7 @@ def page_table_range_init(k, start: int, end: int) -> None:
             _write(k, tpfn, i, (pte << PAGE_SHIFT) | _PAGE_TABLE)
         else:
             pte = (e & em) >> PAGE_SHIFT
-        if kb is not None and kb <= v // psize <= ke:
+        if in_kmap(v):
             k.coverage.hit("i386.kmap_copy")  # coverage
             k.phys.table(adr)[:] = k.phys.table(pte)
             _write(k, tpfn, i, (adr << PAGE_SHIFT) | _PAGE_TABLE)

@@ -1,4 +1,4 @@
-"""``emu bench``: the performance figures, each beside its baseline.
+"""The benchmark harness (``python bench/run.py``): the performance figures, each beside its baseline.
 
 Every figure is measured in the same run as its baseline, on the same machine:
 
@@ -20,7 +20,9 @@ Every figure is measured in the same run as its baseline, on the same machine:
    shrunk) on 1 and 2 local workers, the scaling of 2 over 1, and the two local engines
    side by side: a forked process pool and a Dask LocalCluster (start-up and maps/s).
 
-``python bench/run.py [--quick] [--json]`` and ``emu bench`` print one table.
+``python bench/run.py [--quick] [--json]`` prints one table; ``pytest bench/ --benchmark-only``
+runs the same measurements as pytest-benchmark benchmarks.  The harness lives in the checkout,
+not in the package (wheels do not ship it); it measures the installed ``emu``.
 """
 from __future__ import annotations
 
@@ -319,7 +321,6 @@ def bench_write(ram: int, repeats: int = 3) -> Tuple[List[dict], object]:
 
 def bench_sweep(result, sample: int = 20000, repeats: int = 3) -> List[dict]:
     """Figure 2: every 4 KiB page of the RAM the kernel mapped."""
-    from emu.machine import engine as backend
     from emu.machine.mmu import MMU, translate
     k = result.kernel
     po = k.page_offset
@@ -453,11 +454,10 @@ def numpy_child(nbytes: int) -> dict:
 
 
 def _child(code: str) -> dict:
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    out = subprocess.run([sys.executable, "-c", "import json; from emu.tools.bench import *; print(json.dumps(" + code + "))"],
-                         capture_output=True, text=True, env=env, check=False)
+    """Evaluate ``code`` (a call of a function of this module) in a fresh interpreter: this file
+    run as a script, which imports the installed ``emu`` like ``bench/run.py`` does."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), CHILD_FLAG, code],
+                         capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"child {code} failed: {out.stderr.strip().splitlines()[-1:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -535,12 +535,13 @@ def _bench_fuzz(seconds: float, seed: int, pagealloc_share: float, label: str) -
         wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
     rate = n / wall  # one single-threaded process: one core
-    note = f"{n} maps in {wall:.1f} s wall / {cpu:.1f} s CPU, {panics} panics, {errors} input errors, {crashes} crashes, {fails} verify failures; generator {source}"
+    note = (f"{n} maps in {wall:.1f} s wall / {cpu:.1f} s CPU, {panics} panics, {errors} input errors, "
+            f"{crashes} crashes, {fails} verify failures; generator {source}")
     if first_error:
         note += f"; first error: {first_error[:120]}"
     return [_row("fuzz", f"random <= 64 GiB maps/s per core, {label} (verify included, seed {seed})", rate, "maps/s",
                  "", None, None, ">= 2000", rate >= 2000, note),
-            _row("fuzz", f"  the same per CPU second (process time; what the core did when others share it)",
+            _row("fuzz", "  the same per CPU second (process time; what the core did when others share it)",
                  n / cpu if cpu else None, "maps/s", "", None, None, ">= 2000", (n / cpu >= 2000) if cpu else None)]
 
 
@@ -668,7 +669,7 @@ def format_table(report: dict) -> str:
                       _fmt(r["baseline_value"], r["unit"]), "-" if r["ratio"] is None else f"{r['ratio']:.3g} x",
                       r["target"] or "-", r["status"] + (f"  ({r['note']})" if r["note"] else "")))
     w = [max(len(head[i]), *(len(l[i]) for l in lines)) if lines else len(head[i]) for i in range(6)]
-    out = [f"emu bench ({report['mode']}, {report['seconds']:.0f} s; {report['machine']['cpu']}, "
+    out = [f"bench/run.py ({report['mode']}, {report['seconds']:.0f} s; {report['machine']['cpu']}, "
            f"python {report['machine']['python']}, numpy {report['machine']['numpy']})"]
     fmt = "  ".join("{:<%d}" % x for x in w) + "  {}"
     out.append(fmt.format(*head))
@@ -702,19 +703,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    """The ``emu bench`` subcommand."""
-    p = subparsers.add_parser("bench", help="performance figures, each against its baseline in the same run",
-                              description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    p.set_defaults(func=cmd_bench)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="bench/run.py", description="emu's performance table")
     add_arguments(p)
     return cmd_bench(p.parse_args(argv))
 
 
+#: ``harness.py --child CODE``: print ``CODE``'s value as JSON (:func:`_child`)
+CHILD_FLAG = "--child"
+
 if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) == 3 and sys.argv[1] == CHILD_FLAG:
+        print(json.dumps(eval(sys.argv[2])))
+        sys.exit(0)
     sys.exit(main())
