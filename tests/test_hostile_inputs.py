@@ -100,7 +100,8 @@ def test_cli_brk_end_message_names_brk_end(capsys):
 def test_profiles_json_changes(capsys):
     """`emu profiles --json --changes` was a NameError (json not imported): exit 70."""
     assert main(["profiles", "--json", "--changes"]) == 0
-    assert isinstance(json.loads(capsys.readouterr().out), list)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "emu.changes/1" and doc["changes"]
 
 
 def test_dask_backend_without_dask_is_one_line(tmp_path, capsys):

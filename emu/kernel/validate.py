@@ -421,6 +421,7 @@ FIELD_LIMITS: Dict[str, str] = {
     "fixmap_ptes": "in [0, 2^20]",
     "mem_limit": "non-zero, below 2^64",
     "memmap": "parse_memmap_one's grammar; added ranges below the mode's physical limit",
+    "e820_max_entries": "in [2, 2^20] (E820_MAX_ENTRIES)",
     "swapper_pg_dir_addr": "page aligned, above the ISA range, below the mode's physical limit / i386 window",
     "kernel_link_start": "2 MiB aligned in [ISA end, the mode's physical limit / i386 window)",
     "image_tables": "known table names; page aligned addresses above the ISA range, inside the window",

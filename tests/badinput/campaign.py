@@ -778,6 +778,33 @@ def file_arg(rng: random.Random, files: Dict[str, object], kind: str) -> str:
     return name
 
 
+def options_file(rng: random.Random, log_names: List[str]) -> bytes:
+    """A hostile ``emu replay --options`` file (the format of tests/corpus_options.json)."""
+    from emu.kernel.validate import param_types
+    names = sorted(param_types())
+    keys = ["profile", "debug_pagealloc", "gbpages", "params", "config", "cpu", "nosuch", "", "pure", "system_map"]
+
+    def entry():
+        opts = {rng.choice(keys): repr_value(api_value(rng)) for _ in range(rng.choice([0, 1, 2, 3]))}
+        if rng.random() < 0.4:
+            opts["params"] = {rng.choice(names + ["nosuch"]): repr_value(api_value(rng)) for _ in range(rng.choice([1, 2]))}
+        if rng.random() < 0.3:
+            opts[rng.choice(["profile", "cpu"])] = rng.choice(PROFILES + ["qemu64,-la57", cpu_text(rng)])
+        return rng.choice([{"options": opts, "reason": "x"}, {"options": opts}, opts, [], None, "x", {"reason": 1}])
+    r = rng.random()
+    if r < 0.6:
+        doc = {rng.choice(log_names + ["other.log", "", "_comment"]): entry() for _ in range(rng.choice([1, 2, 5]))}
+        try:
+            return json.dumps(doc, default=repr).encode()
+        except (ValueError, TypeError):
+            return b"{}"
+    if r < 0.7:
+        return ("{\"a\": " * 50000 + "1" + "}" * 50000).encode()
+    if r < 0.8:
+        return rng.choice([b"[]", b"null", b"1", b"", b"{", b"\x00\x01", b'{"a": {"options": {"params": {"brk_end": -1}}}}'])
+    return text_garbage(rng).encode("utf-8", "surrogateescape")
+
+
 def option_value(rng: random.Random, action, files: Dict[str, object]) -> Optional[str]:
     """A value for ``action`` (None for a flag): sane half the time, hostile otherwise."""
     if action.nargs == 0:
@@ -808,6 +835,11 @@ def option_value(rng: random.Random, action, files: Dict[str, object]) -> Option
                                "width": ["40", "80"], "int": ["1", "0", "3"], "float": ["0.5", "1"]}.get(
                 tname, ["64M", "1G", "0x100000"]))
         return number(rng)
+    if action.dest == "options":
+        if hostile and rng.random() < 0.3:
+            return file_arg(rng, files, "any")
+        files["opts.json"] = options_file(rng, [n for n in files if n.endswith(".log")] + ["in0", "in1", "r.log"])
+        return "opts.json"
     if action.dest == "cpu":
         return cpu_text(rng) if hostile else rng.choice(["qemu64", "intel,pse,pge,gbpages,nx", "amd,-gbpages"])
     if action.dest == "plot" or (action.dest == "output" and meta == "FILE"):
