@@ -252,3 +252,31 @@ def test_dump_json_is_guarded_before_the_listing(capsys):
     line = _one_error_line(capsys.readouterr().err)
     assert "page-table entries needs about" in line and "--max-memory" in line
     assert JSON_ENTRY_BYTES >= 1150            # measured peak per entry
+
+
+@pytest.mark.parametrize("address", ["\u6f22", "inproc://x", "[::1", "tcp://host:99999", "tcp://h:0", "x", "",
+                                     "tcp://", "04,xb,5=7@1"])
+def test_fuzz_scheduler_address_is_checked_first(address, tmp_path, capsys):
+    """A --scheduler dask cannot parse was an internal ValueError ('missing port number',
+    'not enough values to unpack', 'invalid literal for int()') once dask is installed."""
+    with pytest.raises(SystemExit) as e:
+        main(["fuzz", "--count", "1", "--out", str(tmp_path / "o"), "--scheduler", address])
+    assert e.value.code == 2
+    assert "--scheduler" in _one_error_line(capsys.readouterr().err)
+
+
+def test_fuzz_scheduler_address_forms():
+    from emu.tools.fuzz import _scheduler
+    for ok in ("tcp://127.0.0.1:8786", "tls://host.example:8786", "host:8786", "tcp://[::1]:8786"):
+        assert _scheduler(ok) == ok
+
+
+@pytest.mark.parametrize("engine", ["cython", "python"])
+def test_root_table_far_above_ram_is_emulated_not_an_internal_error(engine):
+    """swapper_pg_dir_addr (or a static table) above the RAM and the BRK: the store covers it
+    (it raised PhysMemError, exit 70); the checker says the table lies outside the image."""
+    from emu import emulate
+    from emu.inputs.e820 import EMBEDDED_DEFAULT
+    r = emulate(EMBEDDED_DEFAULT.copy(), "6.1", BootParams(swapper_pg_dir_addr=2607 << 30), engine=engine)
+    assert r.kernel.pgd_pfn == (2607 << 30) >> 12
+    assert any("outside the kernel image" in str(v) for v in r.verify.violations)

@@ -249,7 +249,12 @@ class DaskRunner(Runner):
                            f"packages ({e}; pip install dask distributed)") from None
         self._cluster = None
         if scheduler:
-            self.client = Client(scheduler, timeout="20s")
+            try:
+                self.client = Client(scheduler, timeout="20s")
+            except (ValueError, OSError, TimeoutError) as e:
+                from emu.errors import EmuError
+                raise EmuError(f"cannot use the Dask scheduler {scheduler!r}: "
+                               f"{' '.join(str(e).split()) or type(e).__name__}") from None
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": KILLS_TO_BLAME - 1,
                                   "distributed.worker.daemon": False,

@@ -123,6 +123,16 @@ def _jobs(text: str) -> int:
     return v
 
 
+def _scheduler(text: str) -> str:
+    """A Dask scheduler address: ``[tcp|tls|ucx|ws|wss]://HOST:PORT`` (or ``HOST:PORT``),
+    checked before anything connects (dask's own parser raises bare ValueErrors)."""
+    import re
+    m = re.fullmatch(r"(?:(tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})", text.strip())
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise argparse.ArgumentTypeError(f"not a scheduler address tcp://HOST:PORT: {text!r}")
+    return text.strip()
+
+
 def _fraction(text: str) -> float:
     try:
         v = float(text)
@@ -144,7 +154,7 @@ def register(sub) -> None:
     g.add_argument("--count", type=_count, metavar="N", help="run N more maps")
     p.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="J",
                    help="local worker processes (default 1; a forked pool, or --backend dask for a LocalCluster)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask cluster (dask scheduler/worker)")
+    p.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT", help="run on this Dask cluster (dask scheduler/worker)")
     p.add_argument("--backend", choices=("inline", "pool", "dask"), help="how local workers run (default: inline for "
                    "one job, pool for more; dask with --scheduler)")
     p.add_argument("--seed", type=int, default=0, metavar="X", help="the run's seed (maps are seed:index)")
