@@ -154,7 +154,8 @@ def register(sub) -> None:
     g.add_argument("--count", type=_count, metavar="N", help="run N more maps")
     p.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="J",
                    help="local worker processes (default 1; a forked pool, or --backend dask for a LocalCluster)")
-    p.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT", help="run on this Dask cluster (dask scheduler/worker)")
+    p.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT",
+                   help="run on this Dask cluster (dask scheduler/worker)")
     p.add_argument("--backend", choices=("inline", "pool", "dask"), help="how local workers run (default: inline for "
                    "one job, pool for more; dask with --scheduler)")
     p.add_argument("--seed", type=int, default=0, metavar="X", help="the run's seed (maps are seed:index)")
