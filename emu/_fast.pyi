@@ -6,6 +6,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from emu.errors import NotEmulated as NotEmulated
+
 class TableSource(IntEnum):
     SRC_BRK = 1
     SRC_MEMBLOCK = 2

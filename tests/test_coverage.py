@@ -114,3 +114,60 @@ def test_generators_draw_every_mode_of_a_profile():
     for i in range(200):   # i386 maps keep the kernel in lowmem (or are rejected as not in RAM)
         c = case_for(2, i, modes=["i386-pae", "i386"])
         assert _kernel_in_lowmem(c) or not kernel_in_ram(c)
+
+
+# Maps of the pre-3.9 campaign (profile 3.5): before the top-down rewrite setup_arch maps
+# [0, max_low_pfn) and [4G, max_pfn) whole, holes included (docs/findings.md, F10).
+PRE39_HOLE_I386 = Case([(0, 0x20000000, 1), (0x10000000, 0x4000000, 5)], mode="i386-pae")
+PRE39_SPARSE = Case([(0, 0x4000000, 1), (0x3F0000000000, 0x10000000000, 1)], mode="x86_64")
+
+
+def test_pre39_i386_maps_holes_below_max_low_pfn():
+    """3.5 maps the unusable [256M, 320M) with the rest of lowmem in one call: the checker
+    accepts that for the old kernels (init_memory_mapping(0, max_low_pfn)); 3.9+ maps RAM only."""
+    from emu.tools.fuzzcase import _emulate
+    r = _emulate(PRE39_HOLE_I386, "3.5")
+    assert "init_memory_mapping: [mem 0x00000000-0x1fffffff]" in r.log
+    assert r.verify.ok, r.verify.violations
+    for prof in ("3.5", "3.9", "6.18"):
+        assert run_case(PRE39_HOLE_I386, prof, reference=None).kind == "ok", prof
+
+
+def test_pre39_empty_pud_pages_are_the_old_kernels():
+    """With GB pages 3.5 maps [4G, 64T) with one PUD page per 512 GiB, 125 of them empty:
+    acct.tables counts them as needed for a pre-3.9 kernel, and only there."""
+    out = run_case(PRE39_SPARSE, "3.5", reference=None)
+    assert out.kind == "ok", out
+    from emu.tools.fuzzcase import _emulate
+    r = _emulate(PRE39_SPARSE, "3.5")
+    assert r.kernel.table_pages.column("level").tolist().count(3) >= 127
+    assert run_case(PRE39_SPARSE, "6.18", reference=None).kind == "ok"
+
+
+def test_pre39_sparse_map_without_gb_pages_panics():
+    """F10: without GB pages 3.5's find_early_table_space wants PMD pages for all of
+    [0, 64T) (256 MiB) below max_pfn_mapped: 'Cannot find space for the kernel page tables'.
+    3.9 and later map only the RAM and boot."""
+    import dataclasses
+    case = dataclasses.replace(PRE39_SPARSE, gbpages=False)
+    out = run_case(case, "3.5", reference=None)
+    assert out.kind == "panic" and "Cannot find space for the kernel page tables" in out.signature, out
+    for prof in ("3.9", "3.10", "6.18"):
+        assert run_case(case, prof, reference=None).kind == "ok", prof
+
+
+def test_i386_kernel_image_stays_below_every_profiles_lowmem():
+    """The generator keeps an i386 image and its BRK below LOWMEM_FLOOR_32, which must not
+    exceed any profile's own lowmem end (else a bottom-up boot maps past max_low_pfn up to
+    the image's end: the c-i386 campaign's map.beyond, a layout no kernel runs from)."""
+    from emu.tools.fuzzcase import _emulate
+    from emu.tools.generators import LOWMEM_FLOOR_32
+    for name in PROFILES:
+        for mode in ("i386", "i386-pae"):
+            c = Case([(0, 0x9F000, 1), (0x100000, 0xFFF00000 - 0x100000, 1)], mode=mode)
+            assert _emulate(c, name).kernel.max_low_pfn << 12 >= LOWMEM_FLOOR_32, (name, mode)
+    c = Case([(0, 0x40000000, 1)], mode="i386", kernel_start=0x36800000, movable_node=True)
+    assert not _kernel_in_lowmem(c)
+    for i in range(300):
+        c = case_for(0, i, modes=["i386"], force={"movable_node": True})
+        assert _kernel_in_lowmem(c) or not kernel_in_ram(c)

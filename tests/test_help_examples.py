@@ -53,6 +53,9 @@ def scratch(tmp_path_factory, corpus):
     (d / "logs").mkdir()
     for name in ("3.13.0-36-generic_x86_64_id57003958792.log", "3.8.0-29-generic_x86_64_id56932244926.log"):
         shutil.copy(corpus / name, d / "logs" / name)
+    (d / "rand").mkdir()
+    shutil.copy(corpus / "3.10.0-rc7-00925-g4c5c6fc_i686_id34295890651.log", d / "rand")
+    shutil.copy(ROOT / "tests" / "corpus_options.json", d / "options.json")
     shutil.copy(ROOT / "docs" / "64tib.e820.json", d / "big.json")
     (d / "map.json").write_text(json.dumps([{"addr": "0x0", "size": "0x9f000", "type": 1},
                                             {"addr": "0x100000", "size": "0xbff00000", "type": 1},

@@ -21,6 +21,8 @@ def test_stub_names_and_enum_values_are_the_modules():
             names.add(node.name)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom):       # re-exports: ``from m import X as X``
+            names.update(a.asname for a in node.names if a.asname == a.name)
         if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "IntEnum" for b in node.bases):
             stub = {t.targets[0].id: ast.literal_eval(t.value) for t in node.body if isinstance(t, ast.Assign)}
             real = getattr(fast, node.name)

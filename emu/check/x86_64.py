@@ -48,7 +48,7 @@ second.
 from __future__ import annotations
 
 import bisect
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -566,7 +566,22 @@ class _LeafIndex:
     def cover(self, s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
         if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
-            return np.array([self._below(s, y) - self._below(s, x) for x, y in zip(a.tolist(), b.tolist())], np.int64)
+            stl, enl, cum = self.by_list[s]
+            if not stl:
+                return np.zeros(len(a), np.int64)
+            out = []
+            br = bisect.bisect_right
+            for x, y in zip(a.tolist(), b.tolist()):   # _below(s, y) - _below(s, x), inlined
+                # (stl[i] <= x and stl[i] < enl[i]: the clipped part of run i is never negative)
+                v = 0
+                i = br(stl, y) - 1
+                if i >= 0:
+                    v = (cum[i - 1] if i else 0) + (y if y < enl[i] else enl[i]) - stl[i]
+                i = br(stl, x) - 1
+                if i >= 0:
+                    v -= (cum[i - 1] if i else 0) + (x if x < enl[i] else enl[i]) - stl[i]
+                out.append(v)
+            return np.array(out, np.int64)
         st, en, cum = self.by[s]
         return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
 
@@ -708,9 +723,28 @@ def _check_directmap(c: _Ctx, exp: Dict[int, int], skip: set) -> None:
                      "acct.directmap")
 
 
-def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray) -> None:
+def _pud_slots_pre_top_down(c: _Ctx, pieces: List[Tuple[int, int, int]], off_s: np.ndarray,
+                            off_e: np.ndarray, shifts: np.ndarray) -> int:
+    """PUD pages a kernel before the top-down rewrite (<= 3.8) has: its
+    ``kernel_physical_mapping_init`` gives every PGD slot of a call's range a PUD page before
+    ``phys_pud_init`` looks at e820 (arch/x86/mm/init_64.c, v3.5), so a hole the range
+    spans (``setup_arch`` maps ``[4G, max_pfn)`` whole) has empty PUD pages.  The slots of
+    the logged pieces, with those of the mapped leaves."""
+    slots = set()
+    for s, e, _ in pieces:
+        slots.update(range(s >> 39, ((e - 1) >> 39) + 1))
+    sel = shifts < _U64(39)
+    if sel.any():
+        for a, b in zip((off_s[sel] >> _U64(39)).tolist(), ((off_e[sel] - _U64(1)) >> _U64(39)).tolist()):
+            slots.update(range(a, b + 1))
+    return len(slots)
+
+
+def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
+                        pieces: Optional[List[Tuple[int, int, int]]] = None) -> None:
     """acct.tables: page-table pages per level, allocated (the log) = reachable (the walk) =
-    needed (distinct slots of the mapped leaves)."""
+    needed (distinct slots of the mapped leaves; before 3.9 the PUD pages of every PGD slot
+    a logged piece meets, see :func:`_pud_slots_pre_top_down`)."""
     k, r, po = c.k, c.r, c.po
     levels = c.mode.levels
     need = {}
@@ -727,6 +761,8 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray) -> None:
         first = off_s[sel] >> _U64(span)
         last = (off_e[sel] - _U64(1)) >> _U64(span)
         need[L] = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
+    if pieces and levels == 4 and pre_top_down(k):
+        need[3] = _pud_slots_pre_top_down(c, pieces, off_s, off_e, shifts)
     walked = {L: int((tree.tables[:, 1] == _U64(L)).sum()) if len(tree.tables) else 0 for L in range(1, levels)}
     lv = k.table_pages.column("level")[k.table_pages.column("pfn") != _U64(k.pgd_pfn)]
     logged = {L: int((lv == L).sum()) for L in range(1, levels)}
@@ -750,7 +786,7 @@ def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
         _check_page_sizes(c, pieces, leaves)
         exp, skip = _expected_directmap(c, pieces, leaves, runs)
         _check_directmap(c, exp, skip)
-    _check_table_counts(c, tree, runs)
+    _check_table_counts(c, tree, runs, pieces)
 
 
 def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report:

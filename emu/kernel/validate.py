@@ -210,55 +210,83 @@ def _plural(hint) -> str:
     return getattr(hint, "__name__", str(hint)) + "s"
 
 
+_HINT_INFO: Dict[int, Tuple[Any, Tuple[Any, bool, Any, Tuple[Any, ...]]]] = {}
+
+
+def _hint_info(hint) -> Tuple[Any, bool, Any, Tuple[Any, ...]]:
+    """``(inner type, optional?, origin of inner, args of inner)`` of a type hint, once per hint
+    object (the typing introspection is the costly part of :func:`check_type`; keyed by
+    identity, since hashing a typing hint costs as much as unwrapping it)."""
+    got = _HINT_INFO.get(id(hint))
+    if got is not None and got[0] is hint:
+        return got[1]
+    inner, opt = unwrap_optional(hint)
+    info = (inner, opt, typing.get_origin(inner), typing.get_args(inner))
+    if len(_HINT_INFO) < 4096:     # hints are the dataclasses' own (a handful); bounded anyway
+        _HINT_INFO[id(hint)] = (hint, info)
+    return info
+
+
+@functools.lru_cache(maxsize=None)
+def _dataclass_hints(cls) -> Tuple[Tuple[str, Any], ...]:
+    """``(field name, type hint)`` of a dataclass' fields, in order."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _boot_fields() -> Tuple[Tuple[str, Any, Any, bool], ...]:
+    """BootParams' ``(field, hint, plain type or None, optional?)``: bool, int and str fields
+    name their type, whose exact instances :func:`check_boot_params` takes as they are."""
+    from emu.kernel.params import BootParams
+    out = []
+    for name, hint in _dataclass_hints(BootParams):
+        inner, opt, _, _ = _hint_info(hint)
+        out.append((name, hint, inner if inner in (bool, int, str) else None, opt))
+    return tuple(out)
+
+
 def check_type(field: str, value: Any, hint: Any = None) -> Any:
     """``value`` as field ``field``'s type hint wants it, numpy scalars made Python ints and
     lists made tuples where a tuple is wanted; :class:`ParamError` otherwise."""
     if hint is None:
         hint = param_types()[field]
-    inner, opt = unwrap_optional(hint)
+    inner, opt, origin, args = _hint_info(hint)
     if value is None:
         if opt:
             return None
         raise ParamError(field, value, f"must be {describe_type(hint)}")
-    origin = typing.get_origin(inner)
-    bad = ParamError(field, value, f"must be {describe_type(hint)}")
     if inner is bool:
+        if value is True or value is False:
+            return value
         if isinstance(value, bool) or type(value).__name__ == "bool_":
             return bool(value)
-        raise bad
-    if inner is int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise bad
-        return int(value)
-    if inner is str:
-        if not isinstance(value, str):
-            raise bad
+    elif inner is int:
+        if type(value) is int:
+            return value
+        if not isinstance(value, bool) and isinstance(value, numbers.Integral):
+            return int(value)
+    elif inner is str:
+        if isinstance(value, str):
+            return value
+    elif origin in (list, List):
+        if isinstance(value, (list, tuple)):
+            (elem,) = args
+            return [check_type(field, v, elem) for v in value]
+    elif origin in (tuple, Tuple):
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(check_type(field, v, a) for v, a in zip(value, args))
+    elif origin in (dict, Dict):
+        if isinstance(value, dict):
+            kt, vt = args
+            return {check_type(field, k, kt): check_type(f"{field}[{k!r}]", v, vt) for k, v in value.items()}
+    elif isinstance(inner, type) and dataclasses.is_dataclass(inner):
+        if isinstance(value, inner):
+            return dataclasses.replace(value, **{name: check_type(f"{field}.{name}", getattr(value, name), h)
+                                                 for name, h in _dataclass_hints(inner)})
+    elif isinstance(value, inner):
         return value
-    if origin in (list, List):
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        (elem,) = typing.get_args(inner)
-        return [check_type(field, v, elem) for v in value]
-    if origin in (tuple, Tuple):
-        args = typing.get_args(inner)
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise bad
-        return tuple(check_type(field, v, a) for v, a in zip(value, args))
-    if origin in (dict, Dict):
-        kt, vt = typing.get_args(inner)
-        if not isinstance(value, dict):
-            raise bad
-        return {check_type(field, k, kt): check_type(f"{field}[{k!r}]", v, vt) for k, v in value.items()}
-    if isinstance(inner, type) and dataclasses.is_dataclass(inner):
-        if not isinstance(value, inner):
-            raise bad
-        hints = typing.get_type_hints(inner)
-        return dataclasses.replace(value, **{f.name: check_type(f"{field}.{f.name}", getattr(value, f.name),
-                                                                  hints[f.name])
-                                             for f in dataclasses.fields(inner)})
-    if not isinstance(value, inner):
-        raise bad
-    return value
+    raise ParamError(field, value, f"must be {describe_type(hint)}")
 
 
 # ---------------------------------------------------------------------------
@@ -282,11 +310,13 @@ def check_boot_params(params, profile) -> Any:
     from emu.kernel.params import BootParams
     if not isinstance(params, BootParams):
         raise ParamError("params", params, "must be an emu.BootParams")
-    hints = param_types()
-    values = {f.name: check_type(f.name, getattr(params, f.name), hints[f.name])
-              for f in dataclasses.fields(BootParams)}
-    for name, v in values.items():
-        _check_unsigned(name, v)
+    values = {}
+    for name, hint, exact, opt in _boot_fields():
+        v = getattr(params, name)
+        # a value of exactly the field's plain type (or None where allowed) is what check_type
+        # would return as it is; everything else goes through it
+        values[name] = v if (type(v) is exact or (v is None and opt)) else check_type(name, v, hint)
+        _check_unsigned(name, values[name])
     p = dataclasses.replace(params, **values)
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
@@ -461,6 +491,12 @@ def check_e820(e820) -> None:
         raise ParamError("e820", e820, "must be an e820 map (emu.inputs.e820.E820Map: load_e820, "
                                        "parse_e820_json, parse_e820_text)")
     for i, e in enumerate(entries):
+        a, n, t = getattr(e, "addr", None), getattr(e, "size", None), getattr(e, "type", None)
+        if type(a) is int and type(n) is int and type(t) is int and 0 <= a < U64 and 0 <= n < U64 \
+                and 0 <= t < 1 << 32:       # plain ints in range (the usual case): only the end is left
+            if a + n > U64:
+                raise ParamError(f"e820[{i}]", (a, a + n), "ends beyond 2^64")
+            continue
         for name, lim in (("addr", U64), ("size", U64), ("type", 1 << 32)):
             v = getattr(e, name, None)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= int(v) < lim:

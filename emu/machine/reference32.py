@@ -337,8 +337,10 @@ def enumerate32(phys, cr3, pae, maxphyaddr, pse, va_lo=0, va_hi=1 << 32):
     else:
         pd_pfn = cr3 >> 12
         pd = entries(pd_pfn, 1024)
+        pd_list = pd.tolist()
+        large_js = []     # the 4 MiB leaves, gathered into one block (runs are sorted by va below)
         for j in np.nonzero((pd & np.uint64(1)) != 0)[0].tolist():
-            pe = int(pd[j])
+            pe = pd_list[j]
             pva = j << 22
             if pva + (1 << 22) <= va_lo or pva >= va_hi:
                 continue
@@ -346,8 +348,7 @@ def enumerate32(phys, cr3, pae, maxphyaddr, pse, va_lo=0, va_hi=1 << 32):
                 if pe & 0x200000 or (((pe >> 13) & 0xFF) >> (maxphyaddr - 32)):
                     nrsv += 1
                     continue
-                leaf_block(0, 22, np.array([j]), pd[[j]], 6, 0)
-                nlarge += 1
+                large_js.append(j)
                 continue
             pt_pfn = pe >> 12
             tables.append((pt_pfn, 1, pd_pfn, j))
@@ -356,6 +357,10 @@ def enumerate32(phys, cr3, pae, maxphyaddr, pse, va_lo=0, va_hi=1 << 32):
             if ti.size:
                 leaf_block(pva, 12, ti, pt[ti], pe & 6, 0)
                 n4k += ti.size
+        if large_js:
+            lj = np.array(large_js)
+            leaf_block(0, 22, lj, pd[lj], 6, 0)
+            nlarge += len(large_js)
     # merge into runs
     rows = []
     if leaves:
@@ -372,9 +377,8 @@ def enumerate32(phys, cr3, pae, maxphyaddr, pse, va_lo=0, va_hi=1 << 32):
             brk[1:] = ~((va[1:] == va[:-1] + size[:-1]) & (pa[1:] == pa[:-1] + size[:-1])
                         & (sh[1:] == sh[:-1]) & (fl[1:] == fl[:-1]) & (ef[1:] == ef[:-1]))
         starts = np.nonzero(brk)[0]
-        ends = np.append(starts[1:], va.shape[0])
-        for s, e in zip(starts.tolist(), ends.tolist()):
-            rows.append((int(va[s]), int(va[e - 1] + size[e - 1]), int(pa[s]), int(sh[s]), int(fl[s]), int(ef[s])))
-    runs = np.array(rows, np.uint64).reshape(-1, 6)
+        last = np.append(starts[1:], va.shape[0]) - 1
+        rows = np.stack([va[starts], va[last] + size[last], pa[starts], sh[starts], fl[starts], ef[starts]], axis=1)
+    runs = np.ascontiguousarray(np.asarray(rows, np.uint64).reshape(-1, 6))
     tabs = np.array(tables, np.uint64).reshape(-1, 4)
     return runs, tabs, (n4k, nlarge, nrsv)

@@ -771,8 +771,16 @@ def _finish(case: Case) -> None:
         case.kernel_start, case.brk_base = 0x1000000, None   # no place in lowmem: rejected as not in RAM
 
 
+#: the lowest lowmem end (MAXMEM) an i386 profile assumes without --config: 879 MiB, the
+#: non-PAE 4.19+ typical build (VMALLOC_END 0xfeffe000 - PAGE_OFFSET - 128 MiB, see
+#: emu.kernel.arch.x86.mm.init_32).  A kernel image and BRK below it are in lowmem for every
+#: profile; above it a bottom-up boot maps past max_low_pfn up to the image's end (a layout
+#: no i386 kernel runs from: its own image would be outside the direct map).
+LOWMEM_FLOOR_32 = 0x36FFE000
+
+
 def _kernel_in_lowmem(case: Case) -> bool:
-    low = case.lowmem_limit if case.lowmem_limit is not None else 0x377FE000
+    low = case.lowmem_limit if case.lowmem_limit is not None else LOWMEM_FLOOR_32
     if case.highmem is not None:
         top = max((a + s for a, s, t in case.e820 if t == E820_RAM), default=0)
         low = min(low, max(0, top - case.highmem))

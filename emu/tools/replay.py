@@ -145,8 +145,9 @@ EXAMPLES_REPLAY = """examples:
   emu replay boot.log                       PASS/FAIL per log against its page-table lines
   emu replay logs/*.log --json
   emu replay --debug-pagealloc rand.log     kernel built with CONFIG_DEBUG_PAGEALLOC (4k only)
-  emu replay --options tests/corpus_options.json ../shared/corpus/dmesg/*.log
+  emu replay --options options.json rand/*.log
                                             each log with the build options a file names for it
+                                            (the format of tests/corpus_options.json)
 """
 
 

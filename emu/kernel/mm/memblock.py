@@ -147,6 +147,20 @@ class Memblock:
             if s < t:
                 yield s, t
 
+    def mem_pfn_ranges_meeting(self, start: int, end: int) -> List[Tuple[int, int]]:
+        """:meth:`for_each_mem_pfn_range` restricted to the regions that meet ``[start, end)``
+        (a list, taken now): the others' pfn ranges cannot meet it either, so a caller that
+        clips each range to ``[start, end)`` and skips the empty ones sees the same ranges."""
+        mem = self.memory
+        lo = bisect.bisect_right(mem.ends, start)
+        hi = bisect.bisect_left(mem.bases, end)
+        out = []
+        for b, e in zip(mem.bases[lo:hi], mem.ends[lo:hi]):
+            s, t = -(-b // PAGE_SIZE), e // PAGE_SIZE
+            if s < t:
+                out.append((s, t))
+        return out
+
     # -- free ranges ---------------------------------------------------------
     def free_ranges(self) -> Iterator[Tuple[int, int]]:
         """Free ranges (memory minus reserved), ascending (``for_each_free_mem_range``)."""

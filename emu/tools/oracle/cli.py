@@ -142,7 +142,7 @@ def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
                    help="per boot: give up (and kill QEMU) after this long (default 600)")
 
 
-def _kernel(args, release: str = None, flavour: str = None):
+def _kernel(args, release: Optional[str] = None, flavour: Optional[str] = None):
     """(image, symbols, config, label) of --kernel or of the fetched Debian kernel."""
     from emu.tools.oracle.fetch import cached, fetch, write_symbols, cache_dir
     from emu.tools.oracle.symbols import Symbols

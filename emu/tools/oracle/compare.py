@@ -4,15 +4,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from emu.kernel.arch.x86.kernel.e820 import E820Table
 from emu.kernel.params import BootParams
 from emu.kernel.arch.x86.pgtable_types import MASK_1G, MASK_2M, _PAGE_GLOBAL, _PAGE_NX
 from emu.machine.cpu import CpuFeatures
 from emu.kernel.profiles import get_profile
-from emu.tools.oracle.qemu import Guest
+from emu.tools.oracle.qemu import Guest, OracleError
 from emu.tools.oracle.tables import Tree, emu_tree
+
+if TYPE_CHECKING:
+    from emu.inputs.kconfig import KConfig
+    from emu.inputs.sysmap import SystemMap
 
 
 @dataclass
@@ -73,7 +77,8 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
                             randomize_memory=False, x86_5level_config=False, debug_pagealloc=False,
                             kernel_start=g.kernel_start, brk_base=g.pgt_buf_start << 12, initrd=None,
                             reserves=list(g.memblock_reserved), movable_node=g.memblock_bottom_up)
-        fields = [("page_offset_32", g.page_offset), ("image_end", g.image_end), ("init_end", g.init_end)]
+        fields: List[Tuple[str, object]] = [("page_offset_32", g.page_offset), ("image_end", g.image_end),
+                                            ("init_end", g.init_end)]
         # where this build's static page tables and head_32's BRK tables lie (System.map)
         sp = g.static_pages
         fields += [("head_brk_base", sp.get("__brk_base")), ("swapper_pg_dir_addr", sp.get("swapper_pg_dir")),
@@ -123,7 +128,7 @@ def _fixmap_32(g: Guest, profile, notes: List[str]) -> List[Tuple[str, object]]:
         from emu.inputs.kconfig import load_kconfig
         from emu.kernel.arch.x86.fixmap import i386_params_from_config
         d = i386_params_from_config(profile, load_kconfig(g.config), pae=g.pae, name=os.path.basename(g.config))
-        out = [(n, d[n][0]) for n in ("fixmap_bottom", "btmap_begin", "kmap_range") if n in d]
+        out: List[Tuple[str, object]] = [(n, d[n][0]) for n in ("fixmap_bottom", "btmap_begin", "kmap_range") if n in d]
         if sv and sv != d["btmap_begin"][0]:
             notes.append(f"fixmap: slot_virt[0] is {sv:#x}, the config gives FIX_BTMAP_BEGIN at "
                          f"{d['btmap_begin'][0]:#x} ({d['btmap_begin'][1]})")
@@ -149,8 +154,8 @@ def diff_trees(real: Tree, emu: Tree, real_src, emu_src, limit: int = 10000) -> 
             continue
         lvl, va = key
         leafish = lvl == 1 or (lvl in (2, 3) and ((a or 0) | (b or 0)) & 0x80)
-        d = {"kind": "leaf" if leafish else "entry", "level": real.name(lvl), "va": _hex(va),
-             "real": _hex(a), "emu": _hex(b)}
+        d: Dict[str, object] = {"kind": "leaf" if leafish else "entry", "level": real.name(lvl),
+                                "va": _hex(va), "real": _hex(a), "emu": _hex(b)}
         if a is not None and b is not None and not (a ^ b) & ~0x60 and a & ~b == a ^ b:
             # only ACCESSED/DIRTY, set in the real entry: the MMU sets them on use
             d["hw_accessed_dirty"] = True
@@ -209,9 +214,9 @@ class Artefacts:
 
     log_text: str
     log_name: str
-    config: Optional[object] = None      # emu.inputs.kconfig.KConfig
+    config: Optional[KConfig] = None
     config_name: Optional[str] = None
-    sysmap: Optional[object] = None      # emu.inputs.sysmap.SystemMap
+    sysmap: Optional[SystemMap] = None
     sysmap_name: Optional[str] = None
     cpu: str = ""
 
@@ -319,13 +324,14 @@ def _emu_inputs(g: Guest, profile, inputs: str = "artefacts", overrides=None):
     if inputs == "log":
         from emu.boot.describe import layout_from_log
         from emu.inputs.dmesg import parse_boot_log
-        e820, edits, _, _ = layout_from_log(parse_boot_log(g.serial or "", name=f"serial log ({g.layout})"))
+        logged, edits, _, _ = layout_from_log(parse_boot_log(g.serial or "", name=f"serial log ({g.layout})"))
+        e820 = logged if isinstance(logged, E820Table) else E820Table(logged)
         notes.append("inputs: e820 and its edits from the console log (emu.boot.describe.layout_from_log); "
                      "reservations, BRK and CPU from the kernel's state")
     else:
         notes.append("inputs: the kernel's own state at init_mem_mapping (e820_table, memblock, BRK, "
                      "page_size_mask, __supported_pte_mask ...)")
-    return E820Table(e820) if not isinstance(e820, E820Table) else e820, edits, params, prof, notes, None
+    return e820, edits, params, prof, notes, None
 
 
 def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts", strict: bool = False) -> Comparison:
@@ -335,7 +341,7 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
     import copy
     from emu.boot.emulate import emulate, run
     e820, edits, params, prof, notes, desc = _emu_inputs(g, profile, inputs, overrides)
-    initial = []
+    initial: List[dict] = []
     if g.initial_tree is not None:
         # the state init_mem_mapping starts from: emu's setup_arch vs the kernel's
         from emu.kernel.arch.x86.kernel.setup import setup_arch
@@ -356,9 +362,8 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
     # every input emu had to default (none should be left: the artefacts told them all)
     assumptions = [a.to_json() for a in getattr(res, "assumptions", [])]
     notes += [f"emu {a['text']}" for a in assumptions]
-    extra = dict(inputs=inputs, assumptions=assumptions,
-                 sources=dict(desc.sources) if desc is not None else {},
-                 artefacts=guest_artefacts(g).names() if desc is not None else {})
+    sources = dict(desc.sources) if desc is not None else {}
+    artefacts = guest_artefacts(g).names() if desc is not None else {}
     diffs: List[dict] = []
     if g.next_call and g.next_call != "idt_setup_early_pf" and g.arch != "i386":
         # (on i386 setup_arch calls nothing right after init_mem_mapping)
@@ -366,7 +371,8 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
     if res.panic:
         diffs.append({"kind": "panic", "real": None, "emu": res.panic})
         return Comparison(g.layout, False, g.boot_seconds, emu_s, diffs, notes, initial, g, _pjson(params, e820),
-                          profile=prof.name, **extra)
+                          profile=prof.name, inputs=inputs, assumptions=assumptions, sources=sources,
+                          artefacts=artefacts)
     k = res.kernel
     # inputs emu derived itself: they must agree with the kernel's
     emu_mem = [(s, e) for s, e in k.memblock.memory]
@@ -382,7 +388,10 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
                       "emu": _hex(k.max_low_pfn)})
     if k.max_pfn != g.max_pfn:
         diffs.append({"kind": "input", "what": "max_pfn", "real": _hex(g.max_pfn), "emu": _hex(k.max_pfn)})
-    et = emu_tree(k, g.tree.slots, pse=g.tree.mmu.pse)
+    if g.tree is None:
+        raise OracleError(f"layout {g.layout}: the guest's page tables were not read")
+    tree = g.tree
+    et = emu_tree(k, tree.slots, pse=tree.mmu.pse)
     names = {1: "BRK", 2: "memblock", 3: "pgt_buf", 4: "image"}
     src_col = {int(p): names.get(int(s), "?")
                for p, s in zip(k.table_pages.column("pfn"), k.table_pages.column("src"))}
@@ -402,7 +411,7 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
             return "image"
         return "memblock"
 
-    diffs += diff_trees(g.tree, et, real_src, lambda p: src_col.get(p, "?"))
+    diffs += diff_trees(tree, et, real_src, lambda p: src_col.get(p, "?"))
     rc = g.direct_pages_count
     big = "DirectMap2M" if g.arch != "i386" or g.pae else "DirectMap4M"
     for lvl, name in ((1, "DirectMap4k"), (2, big), (3, "DirectMap1G")):
@@ -413,9 +422,9 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
                        ("pgt_buf_end", g.pgt_buf_end, k.pgt_buf_end)):
         if a != b:
             diffs.append({"kind": "state", "what": what, "real": _hex(a), "emu": _hex(b)})
-    stats = {"real": g.tree.summary(), "emu": et.summary(),
+    stats = {"real": tree.summary(), "emu": et.summary(),
              "brk_pages_used": g.pgt_buf_end - g.pgt_buf_start,
-             "memblock_table_pages": sum(1 for p in g.tree.tables if real_src(p) == "memblock")}
+             "memblock_table_pages": sum(1 for p in tree.tables if real_src(p) == "memblock")}
     # only i386: there head_32's PTEs (written without ACCESSED/DIRTY) stay in the direct map
     # where init_mem_mapping does not rewrite them; x86-64's direct map is written whole
     hw_final = [d for d in diffs if d.get("hw_accessed_dirty")] if g.arch == "i386" else []
@@ -429,7 +438,8 @@ def compare(g: Guest, profile="auto", overrides=None, inputs: str = "artefacts",
                      f"(setup_arch / head code; see initial_differences)"
                      + (f", plus {hw} entries whose ACCESSED/DIRTY bits the MMU set" if hw else ""))
     return Comparison(g.layout, not diffs, g.boot_seconds, emu_s, diffs, notes, initial, g,
-                      _pjson(params, e820), stats, prof.name, **extra)
+                      _pjson(params, e820), stats, prof.name, inputs=inputs, assumptions=assumptions,
+                      sources=sources, artefacts=artefacts)
 
 
 def _e820s(t: E820Table) -> List[str]:
@@ -441,7 +451,8 @@ def _ranges(rs) -> List[str]:
 
 
 def _pjson(p: BootParams, e820: E820Table) -> dict:
-    out = {"cpu": p.cpu.to_json(), "gbpages": p.gbpages, "la57": p.la57, "pti": p.pti,
+    out: Dict[str, object] = {
+           "cpu": p.cpu.to_json() if p.cpu is not None else None, "gbpages": p.gbpages, "la57": p.la57, "pti": p.pti,
            "randomize_memory": p.randomize_memory, "kernel_start": _hex(p.kernel_start),
            "brk_base": _hex(p.brk_base), "brk_end": _hex(p.brk_end), "reserves": _ranges(p.reserves or []),
            "e820": [{"addr": _hex(e.addr), "size": e.size, "type": e.type} for e in e820.entries]}

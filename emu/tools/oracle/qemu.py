@@ -148,7 +148,7 @@ class Guest:
     static_pages: Dict[str, int] = field(default_factory=dict)
     #: the fixmap as the running kernel shows it: ``slot_virt0`` (early_ioremap's first
     #: slot, FIX_BTMAP_BEGIN), i386 also ``fixaddr_top`` (__FIXADDR_TOP)
-    fixmap: Dict[str, object] = field(default_factory=dict)
+    fixmap: Dict[str, Optional[int]] = field(default_factory=dict)
     #: the build's .config (the artefact inputs; the i386 fixmap geometry of --inputs kernel)
     config: Optional[str] = None
     #: the symbol table file the oracle used (System.map, or the image's kallsyms list)

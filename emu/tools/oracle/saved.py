@@ -82,7 +82,7 @@ def _tree_from(z, prefix: str, arch: str) -> Optional[Tree]:
                  zip(z[prefix + "entry_level"], z[prefix + "entry_va"], z[prefix + "entry_raw"])}
     t.tables = {int(p): (int(lv), int(va)) for p, lv, va in
                 zip(z[prefix + "table_pfn"], z[prefix + "table_level"], z[prefix + "table_va"])}
-    t.leaf_list = [tuple(int(x) for x in row) for row in z[prefix + "leaf"]]
+    t.leaf_list = [(int(va), int(pa), int(size), int(raw)) for va, pa, size, raw in z[prefix + "leaf"]]
     return t
 
 
@@ -124,21 +124,23 @@ def excerpts(g: Guest, profile=None) -> Tuple[str, str]:
     from emu.inputs.sysmap import parse_system_map
     from emu.tools.oracle.compare import describe_artefacts, guest_artefacts
     a = guest_artefacts(g)
-    if a.config is None or a.sysmap is None:
+    config, sysmap = a.config, a.sysmap
+    if g.config is None or config is None or sysmap is None:
         raise OracleError("saving a case needs the kernel's .config and System.map")
-    a.config.raw = _Seen(a.config.raw)
-    full_addr = a.sysmap.addr
-    a.sysmap.addr = _Seen(full_addr)
+    # record what describe looks up (the dicts swapped for recording ones, then back)
+    craw, saddr = _Seen(config.raw), _Seen(sysmap.addr)
+    full_addr = sysmap.addr
+    config.raw, sysmap.addr = craw, saddr
     try:
         full = describe_artefacts(a, profile)
-        ckeys, snames = set(a.config.raw.seen), set(a.sysmap.addr.seen)
+        ckeys, snames = set(craw.seen), set(saddr.seen)
     finally:
-        a.config.raw = dict(a.config.raw)
-        a.sysmap.addr = full_addr
+        config.raw = dict(craw)
+        sysmap.addr = full_addr
     ctext = _config_excerpt(g.config, ckeys)
-    stext = _sysmap_excerpt(a.sysmap, snames)
-    a.config = parse_kconfig(ctext, a.config_name)
-    a.sysmap = parse_system_map(stext, a.sysmap_name)
+    stext = _sysmap_excerpt(sysmap, snames)
+    a.config = parse_kconfig(ctext, a.config_name or config.name)
+    a.sysmap = parse_system_map(stext, a.sysmap_name or sysmap.name)
     cut = describe_artefacts(a, profile)
     if cut.params != full.params or cut.profile.name != full.profile.name or \
             [x.text() for x in cut.assumptions] != [x.text() for x in full.assumptions]:
@@ -148,6 +150,9 @@ def excerpts(g: Guest, profile=None) -> Tuple[str, str]:
 
 def save_case(g: Guest, comparison, directory: str, extra: Optional[dict] = None) -> str:
     """Write the case folder of one comparison (see the module doc); returns its path."""
+    if g.tree is None:
+        raise OracleError(f"layout {g.layout}: the guest's page tables were not read; nothing to save")
+    tree = g.tree
     os.makedirs(directory, exist_ok=True)
     ctext, stext = excerpts(g)
     cname = os.path.basename(g.config or "") or "config"
@@ -158,10 +163,11 @@ def save_case(g: Guest, comparison, directory: str, extra: Optional[dict] = None
         f.write(ctext)
     with open(os.path.join(directory, sname), "w") as f:
         f.write(stext)
-    arrays = _tree_arrays(g.tree, "")
+    arrays = _tree_arrays(tree, "")
     if g.initial_tree is not None:
         arrays.update(_tree_arrays(g.initial_tree, "initial_"))
-    np.savez_compressed(os.path.join(directory, "tree.npz"), **arrays)
+    # the arrays' names are the npz members; numpy's stub checks **arrays against allow_pickle: bool
+    np.savez_compressed(os.path.join(directory, "tree.npz"), **arrays)  # type: ignore[arg-type]
     meta = {"format": CASE_FORMAT, "layout": g.layout, "cpu": g.cpu, **(extra or {}),
             "artefacts": {"log": "serial.log.gz", "config": cname, "system_map": sname},
             "guest": g.to_json()}

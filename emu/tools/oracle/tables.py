@@ -50,10 +50,10 @@ class Tree:
 
     levels: int
     cr3_pfn: int
-    slots: Tuple[int, int] = (0, 0)
-    mode: Optional[PagingMode] = None
+    slots: Tuple[int, int]
+    mode: PagingMode
     #: the walk's CPU (root, geometry, CR4.PSE): the other side is listed with the same
-    mmu: Optional[MMU] = None
+    mmu: MMU
     #: (level, va) -> raw entry; level is the table's level (PTE = 1, top = levels)
     entries: Dict[Tuple[int, int], int] = field(default_factory=dict)
     #: pfn -> (level, va of the table's first entry); the top table excluded

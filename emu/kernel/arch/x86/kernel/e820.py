@@ -62,7 +62,19 @@ VersionLike = Optional[Tuple[int, ...]]
 # ---------------------------------------------------------------------------
 def _style(version: VersionLike):
     """The profile whose e820 printing/sanitising rules apply to kernel ``version``
-    (:mod:`emu.kernel.profiles` holds every version difference); None means the newest."""
+    (:mod:`emu.kernel.profiles` holds every version difference); None means the newest.
+    Resolved once per version (the profiles are fixed data; resolving one walks every change)."""
+    key = None if version is None else tuple(version)
+    got = _STYLES.get(key)
+    if got is None:
+        got = _STYLES[key] = _resolve_style(key)
+    return got
+
+
+_STYLES: dict = {}
+
+
+def _resolve_style(version: VersionLike):
     from emu.kernel.profiles import PROFILES, for_version
     if version is None:
         return max((p for p in PROFILES.values() if p.by_version), key=lambda p: p.version)

@@ -491,7 +491,7 @@ def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
     """``init_range_memory_mapping``: map the memblock memory inside [r_start, r_end);
     returns the bytes of RAM mapped.  Sets ``can_use_brk_pgt`` per call."""
     mapped = 0
-    for start_pfn, end_pfn in list(k.memblock.for_each_mem_pfn_range()):
+    for start_pfn, end_pfn in k.memblock.mem_pfn_ranges_meeting(r_start, r_end):
         start = min(max(start_pfn << PAGE_SHIFT, r_start), r_end)
         end = min(max(end_pfn << PAGE_SHIFT, r_start), r_end)
         if start >= end:
@@ -659,6 +659,24 @@ def init_mem_mapping(k: Kernel, progress: Progress = None) -> None:
     """``init_mem_mapping``: probe page sizes, map the ISA range, then all RAM
     top-down (or bottom-up with ``movable_node``).  For profiles before the
     rewrite, the two ``init_memory_mapping`` calls ``setup_arch`` made instead."""
+    try:
+        _init_mem_mapping(k, progress)
+    finally:
+        release_job(k)      # emu's bookkeeping: the mapping loop's state is not kept past the call
+
+
+def release_job(k: Kernel) -> None:
+    """Drop the x86-64 MapJob (``init_64._job``) and the engine's Mapper cached on it once
+    ``init_mem_mapping`` is over (a later call makes a new one).  They refer to each other
+    and to ``k``: kept, every emulation's state, tables included, waits for the cyclic
+    garbage collector instead of going with its result, and the next emulation's store is
+    fresh memory (page faults) instead of the memory just freed."""
+    job = k.__dict__.pop("_mapjob", None)
+    if job is not None:
+        job.__dict__.pop("_mapper", None)
+
+
+def _init_mem_mapping(k: Kernel, progress: Progress) -> None:
     if k.profile.scheme == "early_table_space":
         setup_arch_init_memory_mapping(k, progress)
         return
