@@ -105,7 +105,7 @@ def test_cli_validates_and_defaults(tmp_path, capsys, monkeypatch):
     assert main(["fuzz", "--count", "5", "--modes", "x86_64"]) == 0
     err = capsys.readouterr().err
     newest = newest_profile()
-    assert f"profile {newest} (the newest" in err and f"fuzz-{newest}-seed0" in err
+    assert f"emu: assumed profile = {newest} (the newest" in err and f"fuzz-{newest}-seed0" in err
     assert json.load(open(tmp_path / f"fuzz-{newest}-seed0" / "state.json"))["next_index"] == 5
     assert main(["fuzz", "--profile", "6.1", "--count", "5", "--out", f"fuzz-{newest}-seed0"]) == 2
     assert "belongs to another campaign" in capsys.readouterr().err

@@ -92,6 +92,29 @@ REPRODUCERS = [
     ["run", "--la57", "--brk", "0xf000000000000", "--max-memory", "1M"],
     ["run", "--param", "nosuch=1"],
     ["run", "--param", "pae=maybe"],
+    # class 2: files read without a bound
+    ["run", "--e820", "/dev/zero"],
+    ["run", "--dmesg", "/dev/zero"],
+    ["replay", "/dev/zero"],
+    ["run", "--e820", "/dev/full"],
+    ["run", "--e820", "/dev/urandom"],
+    # class 3: fuzz options
+    ["fuzz", "--seconds", "nan"],
+    ["fuzz", "--count", "-1"],
+    ["fuzz", "--jobs", "-1"],
+    ["fuzz", "--seconds", "-1"],
+    ["fuzz", "--reference", "nonsense", "--count", "1"],
+    ["fuzz", "--max-ram", "0", "--count", "1"],
+    # class 4: replay of what is not a log: exit 2 and one line, like run --dmesg
+    ["replay", "/nonexistent.log"],
+    ["replay", "/"],
+    ["replay", "/dev/null"],
+    # the new inputs
+    ["run", "--config", "/dev/zero"],
+    ["run", "--system-map", "/dev/urandom"],
+    ["run", "--cpu", "qemu64,+nosuch"],
+    ["run", "--plot", "/"],
+    ["replay", "/nonexistent.log", "--plot", "x.png"],
 ]
 
 
@@ -114,3 +137,24 @@ def test_right_answers():
     res = C.run_cases([C.Case(0, "cli", ok[0], {"m.json": m}), C.Case(1, "cli", ok[1])], jobs=2)
     assert [r.outcome for r in res] == ["accepted", "accepted"] and [r.rc for r in res] == [0, 0], \
         [r.stderr for r in res]
+
+
+@pytest.mark.parametrize("argv,files", [
+    (["run", "--e820", "big"], {"big": "sparse"}),          # a 6 GiB sparse file: refused by its size
+    (["run", "--dmesg", "big"], {"big": "sparse"}),
+    (["replay", "big"], {"big": "sparse"}),
+    (["replay", "empty.log"], {"empty.log": b""}),
+    (["run", "--config", "cfg"], {"cfg": "sparse"}),
+])
+def test_file_reproducer_is_one_line_and_exit_2(argv, files):
+    res = C.run_cases([C.Case(0, "cli", argv, files)], jobs=1)[0]
+    assert res.outcome == "rejected" and res.rc == 2, (res.outcome, res.stderr)
+    assert res.maxrss < 512 << 20 and res.seconds < 60, (res.maxrss, res.seconds)
+
+
+def test_param_cpu_none_is_the_unset_cpu_and_said():
+    """--param cpu=none (a traceback in the issue) is the field left unset: the default CPU,
+    said on stderr like every defaulted input."""
+    res = C.run_cases([C.Case(0, "cli", ["run", "--param", "cpu=none"])], jobs=1)[0]
+    assert res.outcome == "accepted" and res.rc == 0, res.stderr
+    assert "emu: assumed cpu = a CPU with" in res.stderr

@@ -93,8 +93,11 @@ def check_input_path(path: PathLike, what: str, limit: int = MAX_INPUT_BYTES,
     if kind is not None:
         raise error("%s: is %s, not %s file" % (name, kind, a(what)))
     if st.st_size > limit:
+        size_text, limit_text = describe_size(st.st_size), describe_size(limit)
+        if size_text.split()[0].rstrip("0").rstrip(".") == limit_text.split()[0]:     # "64.0 MiB" vs "64 MiB"
+            size_text, limit_text = "%d bytes" % st.st_size, "%s (%d bytes)" % (limit_text, limit)
         raise error("%s: %s is %s, larger than the %s limit for %s"
-                    % (name, what, describe_size(st.st_size), describe_size(limit), a(what)))
+                    % (name, what, size_text, limit_text, a(what)))
     return st
 
 

@@ -298,7 +298,7 @@ IMAGE_ADDRESSES = ("kernel_start", "brk_base", "head_brk_base", "swapper_pg_dir_
 #: CONFIG_PAGE_OFFSET when not given (the 3G/1G split)
 DEFAULT_PAGE_OFFSET_32 = 0xC0000000
 #: other physical addresses of the image (not necessarily page aligned)
-IMAGE_ENDS = ("image_end", "init_end")
+IMAGE_ENDS = ("image_end", "init_end", "brk_end")
 #: i386 virtual addresses above PAGE_OFFSET
 VIRTUAL_32 = ("fixmap_bottom", "btmap_begin")
 
@@ -316,6 +316,7 @@ def check_boot_params(params, profile) -> Any:
         # a value of exactly the field's plain type (or None where allowed) is what check_type
         # would return as it is; everything else goes through it
         values[name] = v if (type(v) is exact or (v is None and opt)) else check_type(name, v, hint)
+        _check_unsigned(name, values[name])
     p = dataclasses.replace(params, **values)
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
@@ -355,6 +356,17 @@ def check_boot_params(params, profile) -> Any:
         v = getattr(p, name)
         if v is not None and not ISA_END < v <= window:
             raise ParamError(name, v, f"must lie in ({ISA_END:#x}, {window:#x}] ({window_text})")
+    if p.brk_end is not None and p.brk_base is None:
+        # resolve_brk: the page-table buffer is the BRK's last pages below round_up(brk_end)
+        is64 = p.arch == "x86_64"
+        rm = p.randomize_memory if p.randomize_memory is not None else bool(profile.default_randomize_memory)
+        l5 = (p.x86_5level_config if p.x86_5level_config is not None else bool(profile.default_5level_config)) \
+            or bool(profile.x86_5level_always)
+        pages = profile.pgt_buf_count(rm and is64, l5 and is64)
+        base = -(-p.brk_end // PAGE_SIZE) * PAGE_SIZE - pages * PAGE_SIZE
+        if base < ISA_END:
+            raise ParamError("brk_end", p.brk_end, f"leaves no room below it for the {pages}-page BRK page-table "
+                                                   f"buffer above {ISA_END:#x} (profile {profile.name})")
     if p.initrd is not None:
         _check_range("initrd", p.initrd, top, limit_text)
     for r in p.reserves:
@@ -399,6 +411,66 @@ def check_boot_params(params, profile) -> Any:
             raise ParamError("fixmap_static_pmds", v, f"must be i386 virtual addresses in "
                                                       f"[PAGE_OFFSET {po:#x}, 0xffffffff]")
     return p
+
+
+def _check_unsigned(name: str, v: Any) -> None:
+    """Every integer of a boot parameter (addresses, sizes, counts, slots; inside lists,
+    pairs and mappings too) is an unsigned 64-bit value, whatever the mode."""
+    if isinstance(v, bool):
+        return
+    if isinstance(v, int):
+        if not 0 <= v < U64:
+            raise ParamError(name, v, "must lie in [0, 2^64) (addresses, sizes and counts are unsigned 64-bit)")
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            _check_unsigned(name, x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _check_unsigned(f"{name}[{k!r}]", x)
+
+
+#: what :func:`check_boot_params` checks of every BootParams field beyond its type (a test
+#: keeps this in step with the dataclass: a new field must say how it is checked)
+FIELD_LIMITS: Dict[str, str] = {
+    "arch": "one of ENUMS['arch']",
+    "pae": "type (bool)",
+    "cpu": "type (CpuFeatures, every feature a bool); la57 needs x86_64 and a 4.20+ profile",
+    "gbpages": "type (bool or None)",
+    "debug_pagealloc": "type (bool or None)",
+    "randomize_memory": "type (bool or None)",
+    "x86_5level_config": "type (bool or None)",
+    "la57": "x86_64 only, profiles with 5-level paging",
+    "pti": "type (bool or None)",
+    "movable_node": "type (bool or None)",
+    "kernel_start": "page aligned, above the ISA range, below the mode's physical limit / i386 window",
+    "brk_base": "page aligned, above the ISA range, below the mode's physical limit / i386 window",
+    "brk_end": "in (ISA end, window]; with no brk_base, room for the profile's BRK buffer below it",
+    "initrd": "a non-empty range below the mode's physical limit",
+    "reserves": "non-empty ranges below the mode's physical limit",
+    "xen_extra_mem": "in (0, the mode's physical limit)",
+    "fixmap_ptes": "in [0, 2^20]",
+    "mem_limit": "non-zero, below 2^64",
+    "memmap": "parse_memmap_one's grammar; added ranges below the mode's physical limit",
+    "e820_max_entries": "in [2, 2^20] (E820_MAX_ENTRIES)",
+    "swapper_pg_dir_addr": "page aligned, above the ISA range, below the mode's physical limit / i386 window",
+    "kernel_link_start": "2 MiB aligned in [ISA end, the mode's physical limit / i386 window)",
+    "image_tables": "known table names; page aligned addresses above the ISA range, inside the window",
+    "bm_pte_slot": "a level2_fixmap_pgt slot in [0, 511]",
+    "page_offset_32": "i386: 4 MiB aligned in [0x40000000, 0xc0000000]",
+    "lowmem_limit": "in (0, 4 GiB - PAGE_OFFSET]",
+    "highmem": "below the mode's physical limit",
+    "image_end": "in (ISA end, window]",
+    "init_end": "in (ISA end, window]",
+    "fixmap_bottom": "an i386 virtual address in [PAGE_OFFSET, 2^32)",
+    "kmap_range": "i386 virtual addresses in [PAGE_OFFSET, 2^32), lowest first",
+    "fixmap_static_pmds": "i386 virtual addresses in [PAGE_OFFSET, 2^32)",
+    "highmem_config": "type (bool or None)",
+    "head_brk_base": "page aligned, above the ISA range, inside the window",
+    "initial_pg_pmd_addr": "page aligned, above the ISA range, inside the window",
+    "initial_pg_fixmap_addr": "page aligned, above the ISA range, inside the window",
+    "bm_pte_addr": "page aligned, above the ISA range, inside the window",
+    "btmap_begin": "an i386 virtual address in [PAGE_OFFSET, 2^32)",
+}
 
 
 def _check_range(name: str, r: Tuple[int, int], top: int, limit_text: str) -> None:
@@ -453,4 +525,5 @@ def check_inputs(profile, params, e820, max_memory: Optional[int] = None):
 
 __all__ = ["SetupError", "ParamError", "U64", "check_inputs", "check_boot_params", "check_e820",
            "check_max_memory", "check_type", "parse_memmap_one", "parse_size_text", "param_types",
-           "phys_bits", "mode_name", "fmt_bytes", "show", "unwrap_optional", "describe_type", "ENUMS"]
+           "phys_bits", "mode_name", "fmt_bytes", "show", "unwrap_optional", "describe_type", "ENUMS",
+           "FIELD_LIMITS"]

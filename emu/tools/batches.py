@@ -240,11 +240,21 @@ class DaskRunner(Runner):
     name = "dask"
 
     def __init__(self, jobs: int = 1, scheduler: Optional[str] = None) -> None:
-        import dask
-        from distributed import Client, LocalCluster
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as e:
+            from emu.errors import EmuError
+            raise EmuError(f"the dask backend (--backend dask, --scheduler) needs the dask and distributed "
+                           f"packages ({e}; pip install dask distributed)") from None
         self._cluster = None
         if scheduler:
-            self.client = Client(scheduler, timeout="20s")
+            try:
+                self.client = Client(scheduler, timeout="20s")
+            except (ValueError, OSError, TimeoutError) as e:
+                from emu.errors import EmuError
+                raise EmuError(f"cannot use the Dask scheduler {scheduler!r}: "
+                               f"{' '.join(str(e).split()) or type(e).__name__}") from None
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": KILLS_TO_BLAME - 1,
                                   "distributed.worker.daemon": False,

@@ -268,19 +268,27 @@ class Campaign:
             return
         except (OSError, ValueError) as e:
             raise StateError(f"{self.state_path}: unreadable campaign state ({e})") from None
+        if not isinstance(st, dict):
+            raise StateError(f"{self.state_path}: not a campaign state (a JSON object expected)")
+        spec_v = st.get("spec")
+        spec: dict = spec_v if isinstance(spec_v, dict) else {}
         if st.get("schema") != F.schema_id("fuzz-state") or st.get("spec") != F.json_safe(self.spec.key()):
-            spec = st.get("spec", {})
             raise StateError(f"{self.state_path} belongs to another campaign (profile "
                              f"{spec.get('profile', st.get('profile'))}, seed {spec.get('seed', st.get('seed'))}); "
                              f"use another --out")
-        self.next_index = int(st["next_index"])
-        self.outcomes = st["outcomes"]
-        self.coverage = st["coverage"]
-        self.corpus = st["corpus"]
-        self.findings = st["findings"]
-        self.snapshots = {int(k): v for k, v in st["snapshots"].items()}
-        self.cpu = float(st.get("worker_cpu_s", 0.0))
-        self.maps_total = int(st.get("maps", self.next_index))
+        try:
+            self.next_index = int(st["next_index"])
+            if self.next_index < 0:
+                raise ValueError(f"next_index {self.next_index} < 0")
+            self.outcomes = dict(st["outcomes"])
+            self.coverage = dict(st["coverage"])
+            self.corpus = list(st["corpus"])
+            self.findings = dict(st["findings"])
+            self.snapshots = {int(k): v for k, v in st["snapshots"].items()}
+            self.cpu = float(st.get("worker_cpu_s", 0.0))
+            self.maps_total = int(st.get("maps", self.next_index))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise StateError(f"{self.state_path}: damaged campaign state ({type(e).__name__}: {e})") from None
 
     def save(self) -> None:
         doc = {"spec": self.spec.key(), "profile": self.spec.profile, "seed": self.spec.seed,

@@ -226,6 +226,19 @@ def ptdump_lines(k, generic_ptdump: Optional[bool] = None) -> List[str]:
     return out
 
 
+def count_entries(k) -> int:
+    """How many present entries the table pages under CR3 hold (at least what
+    :func:`table_entries` lists), counted without building them."""
+    k = _kernel(k)
+    g = _Geometry(k)
+    n = 0
+    for pfn in table_pfns(k):
+        t = g.table(pfn)
+        if t is not None:
+            n += int(np.count_nonzero(t & _U64(1)))
+    return n
+
+
 def table_entries(k, direct_map_only: bool = True) -> List[dict]:
     """Every present entry under CR3: ``level`` (pgd/p4d/pud/pmd/pte), ``table`` (physical
     address of the table page), ``index``, ``entry`` (raw), ``va`` (first address it maps),
@@ -318,10 +331,12 @@ def cmd_dump(args: argparse.Namespace, layout) -> int:
         gen = None if args.generic_ptdump == "auto" else args.generic_ptdump == "yes"
         print("\n".join(ptdump_lines(k, gen)))
     elif fmt == "json":
+        from emu.kernel.estimate import guard_entries
+        guard_entries(count_entries(k), args.max_memory)     # the listing is held whole: refuse first
         print(dumps(dump_document(k, table_entries(k)), indent=None))
     else:
         print(dumps(write_raw(k, args.dir)))
     return 0
 
 
-__all__ = ["translate", "walk_segments", "ptdump_lines", "table_entries", "table_pfns", "write_raw", "register"]
+__all__ = ["translate", "walk_segments", "ptdump_lines", "table_entries", "count_entries", "table_pfns", "write_raw", "register"]

@@ -72,6 +72,8 @@ def fuzz(profile: str, out_dir: str, seconds: Optional[float] = None, count: Opt
     spec = Spec(name, seed, list(families) if families else None, list(modes) if modes else None, max_ram,
                 reference, shrink_budget, bias, round_size, dict(force) if force else None)
     camp = Campaign(spec, out_dir)
+    if count is not None and scheduler is None:
+        jobs = max(1, min(jobs, count))     # no more local workers than maps to run
     with open_runner(jobs, scheduler, backend) as runner:
         return camp.run(runner, seconds=seconds, count=count, progress=progress, batch=batch)
 
@@ -121,6 +123,16 @@ def _jobs(text: str) -> int:
     return v
 
 
+def _scheduler(text: str) -> str:
+    """A Dask scheduler address: ``[tcp|tls|ucx|ws|wss]://HOST:PORT`` (or ``HOST:PORT``),
+    checked before anything connects (dask's own parser raises bare ValueErrors)."""
+    import re
+    m = re.fullmatch(r"(?:(tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})", text.strip())
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise argparse.ArgumentTypeError(f"not a scheduler address tcp://HOST:PORT: {text!r}")
+    return text.strip()
+
+
 def _fraction(text: str) -> float:
     try:
         v = float(text)
@@ -142,7 +154,8 @@ def register(sub) -> None:
     g.add_argument("--count", type=_count, metavar="N", help="run N more maps")
     p.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="J",
                    help="local worker processes (default 1; a forked pool, or --backend dask for a LocalCluster)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask cluster (dask scheduler/worker)")
+    p.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT",
+                   help="run on this Dask cluster (dask scheduler/worker)")
     p.add_argument("--backend", choices=("inline", "pool", "dask"), help="how local workers run (default: inline for "
                    "one job, pool for more; dask with --scheduler)")
     p.add_argument("--seed", type=int, default=0, metavar="X", help="the run's seed (maps are seed:index)")
@@ -169,13 +182,11 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from emu.kernel.profiles import get_profile
     from emu.tools.campaign import StateError, newest_profile
     profile = get_profile(args.profile).name if args.profile else newest_profile()
-    if args.profile is None:
-        sys.stderr.write(f"emu fuzz: profile {profile} (the newest; --profile to choose)\n")
-    fams = [f.strip() for f in args.families.split(",")] if args.families else None
+    fams = [f.strip() for f in args.families.split(",")] if args.families is not None else None
     for f in fams or []:
         if f not in FAMILIES:
             raise CliError(f"unknown map family {f!r} (known: {', '.join(FAMILIES)})")
-    modes = [m.strip() for m in args.modes.split(",")] if args.modes else None
+    modes = [m.strip() for m in args.modes.split(",")] if args.modes is not None else None
     from emu.tools.generators import modes_for
     allowed = modes_for(get_profile(profile))
     for m in modes or []:
@@ -192,10 +203,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if max_ram < 64 * M:
         raise CliError(f"--max-ram {args.max_ram} is below 64M")
     out = args.out or f"fuzz-{profile}-seed{args.seed}"
-    if args.out is None:
-        sys.stderr.write(f"emu fuzz: findings and state in {out}/ (--out to choose)\n")
     if args.resume and not os.path.exists(os.path.join(out, "state.json")):
         raise CliError(f"--resume: no campaign state in {out}/")
+    # the defaults said once everything is checked ("emu: assumed" lines, as every command says them)
+    if args.profile is None:
+        sys.stderr.write(f"emu: assumed profile = {profile} (the newest; --profile to choose)\n")
+    if args.out is None:
+        sys.stderr.write(f"emu: assumed out = {out}/ (findings and state; --out to choose)\n")
     try:
         s = fuzz(profile, out, seconds=args.seconds, count=args.count, jobs=args.jobs, seed=args.seed,
                  families=fams, max_ram=max_ram, reference=ref, progress=sys.stderr.isatty(), modes=modes,

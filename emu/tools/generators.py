@@ -241,7 +241,9 @@ def _units(src, n_max: int) -> int:
 
 
 def _ram_size(src, lo: int, hi: int, align: int = M) -> int:
-    """A RAM size in [lo, hi], biased to round numbers."""
+    """A RAM size in [lo, hi], biased to round numbers (in [hi, hi] when a family's
+    smallest machine is above the --max-ram asked for)."""
+    lo = min(lo, hi)
     style = src.int(0, 3)
     if style == 0:                       # a power of two
         choices = [1 << b for b in range(max(lo, 1).bit_length() - 1, hi.bit_length()) if lo <= (1 << b) <= hi]

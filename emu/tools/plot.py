@@ -69,9 +69,17 @@ def check_output(path: str) -> None:
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
         raise PlotError(f"{path}: a picture is written as {', '.join(SUFFIXES)} (by the file's suffix)")
-    d = os.path.dirname(os.path.abspath(path))
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise PlotError(f"{full}: is a directory, not a picture file")
+    if os.path.exists(full) and not os.path.isfile(full):
+        raise PlotError(f"{full}: is not a regular file (a FIFO, a device or a socket); a picture is written "
+                        f"to a file")
+    d = os.path.dirname(full)
     if not os.path.isdir(d):
         raise PlotError(f"{d}: no such directory for the picture")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise PlotError(f"{d}: the picture's directory is not writable")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -323,9 +331,31 @@ def figure(results: Sequence[Any]):
 
 
 def save(fig, path: str) -> None:
+    """Write the picture to a temporary file beside ``path``, then rename it into place (a
+    picture is complete or absent); a failure is one :class:`PlotError` naming the path."""
+    import tempfile
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110)
+    full = os.path.abspath(path)
+    ext = os.path.splitext(full)[1].lower()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".emu-plot-", suffix=ext, dir=os.path.dirname(full))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)            # as open() would have made it
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=110, format=ext[1:])
+        os.replace(tmp, full)
+        tmp = None
+    except OSError as e:
+        raise PlotError(f"{full}: cannot write the picture ({e.strerror or e})") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def plot_run(result, path: str) -> PlotData:

@@ -213,9 +213,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if len(args.logs) != 1:
             raise CliError("--plot draws one log's emulation: give one LOG")
         plot.check_output(args.plot)
-    from emu.inputs.files import check_input_path
+    from emu.inputs.files import read_input
     for path in args.logs:              # bad input before anything runs: one line, exit 2
-        check_input_path(path, "boot log")
+        read_input(path, "boot log")    # (type, size cap, empty, binary data: as run --dmesg refuses them)
     per_log = load_options_file(args.options) if args.options else {}
     results = []
     for path in args.logs:

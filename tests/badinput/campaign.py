@@ -51,7 +51,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")       # no threads in a process that forks
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -285,6 +285,423 @@ def sysmap_text(rng: random.Random) -> bytes:
 
 
 # ---------------------------------------------------------------------------
+# the kernel's build and the CPU: --config, --system-map, --cpu (and their contradictions)
+# ---------------------------------------------------------------------------
+DATA = REPO / "tests" / "data"
+_REAL: Dict[str, List[Tuple[str, bytes]]] = {}
+
+
+def real_inputs() -> Dict[str, List[Tuple[str, bytes]]]:
+    """Real artefacts of the test data (name, bytes): Debian configs (gzip and text),
+    symbol lists and memblock=debug boot logs of amd64, 686 and 686-pae kernels -- the
+    material of mutations and of contradicting combinations."""
+    if not _REAL:
+        import gzip
+        cfg, sym, logs = [], [], []
+        for f in sorted((DATA / "debian").glob("config-*.gz")):
+            raw = f.read_bytes()
+            cfg.append((f.name, raw))
+            cfg.append((f.name[:-3], gzip.decompress(raw)))
+        for f in sorted((DATA / "kconfig").glob("config-*")):
+            cfg.append((f.name, f.read_bytes()))
+        for f in sorted((DATA / "debian").glob("symbols-*")):
+            sym.append((f.name, f.read_bytes()))
+        for f in sorted((DATA / "memblock_logs").glob("*.log")):
+            logs.append((f.name, f.read_bytes()))
+        _REAL.update(config=cfg, sysmap=sym, log=logs)
+    return _REAL
+
+
+_BOMB: List[bytes] = []
+
+
+def gzip_bomb() -> bytes:
+    """A gzip stream of a few hundred KiB that inflates to 256 MiB of config lines."""
+    if not _BOMB:
+        import zlib
+        c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        chunk = b"CONFIG_X86_PAE=y\n" * 65536
+        parts = [c.compress(chunk) for _ in range((256 << 20) // len(chunk))]
+        _BOMB.append(b"".join(parts) + c.flush())
+    return _BOMB[0]
+
+
+KCONFIG_KEYS = ["X86_32", "X86_64", "X86_PAE", "HIGHMEM4G", "HIGHMEM64G", "NOHIGHMEM", "PAGE_OFFSET",
+                "PHYSICAL_START", "PHYSICAL_ALIGN", "RELOCATABLE", "RANDOMIZE_BASE", "X86_5LEVEL", "PGTABLE_LEVELS",
+                "DEBUG_PAGEALLOC", "DEBUG_PAGEALLOC_ENABLE_DEFAULT", "RANDOMIZE_MEMORY", "PAGE_TABLE_ISOLATION",
+                "MITIGATION_PAGE_TABLE_ISOLATION", "X86_DIRECT_GBPAGES", "NR_CPUS", "MAX_IO_APICS", "VMSPLIT_3G",
+                "VMSPLIT_2G", "X86_VSYSCALL_EMULATION", "KASAN", "XEN_PV", "PARAVIRT", "X86_L1_CACHE_SHIFT",
+                "ACPI_APEI_GHES", "PCI_MMCONFIG", "INTEL_TXT", "X86_INTEL_MID", "DEBUG_KMAP_LOCAL", "KMAP_LOCAL",
+                "PROVIDE_OHCI1394_DMA_INIT", "X86_IO_APIC", "X86_LOCAL_APIC", "HIGHMEM", "VMALLOC_RESERVE",
+                "RANDOMIZE_MEMORY_PHYSICAL_PADDING", "X86_RESERVE_LOW"]
+
+
+def kconfig_value(rng: random.Random) -> str:
+    return rng.choice(["y", "n", "m", "", '""', '"' + text_garbage(rng)[:40].replace("\n", " ") + '"', number(rng),
+                       "0x" + "f" * rng.choice([1, 8, 16, 17, 40]), "-" + number(rng), "yes", "Y", "1", "0",
+                       "0xC0000000", "0x80000000", "0x40000000", "0x1000000", "0x200000", "8192", "0", "-1",
+                       "99999999999999999999999", "0xB0000000", "0x78000000"])
+
+
+def mutated_config(rng: random.Random, base: bytes) -> bytes:
+    lines = base.decode("utf-8", "replace").splitlines()
+    for _ in range(rng.choice([1, 2, 4, 10, 40])):
+        op = rng.random()
+        key = "CONFIG_" + rng.choice(KCONFIG_KEYS)
+        if op < 0.35 or not lines:
+            lines.insert(rng.randrange(len(lines) + 1), f"{key}={kconfig_value(rng)}")
+        elif op < 0.5:
+            lines.insert(rng.randrange(len(lines) + 1), f"# {key} is not set")
+        elif op < 0.65:
+            i = rng.randrange(len(lines))
+            if "=" in lines[i]:
+                lines[i] = lines[i].split("=", 1)[0] + "=" + kconfig_value(rng)
+        elif op < 0.75:
+            del lines[rng.randrange(len(lines))]
+        elif op < 0.85:
+            i = rng.randrange(len(lines))
+            lines[i] = lines[i][: rng.randrange(len(lines[i]) + 1)] + text_garbage(rng)
+        elif op < 0.9:
+            lines.insert(0, "# Linux/x86 " + rng.choice(PROFILES) + " Kernel Configuration")
+        elif op < 0.95:
+            lines.append(key + "=" + "y" * rng.choice([10_000, 300_000]))
+        else:
+            lines = lines + lines
+    return "\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+def config_file(rng: random.Random) -> object:
+    """A hostile .config: mutated real ones (text or gzip), synthetic, a gzip bomb, damaged
+    gzip, binary data, a sparse file far beyond the cap, a huge line."""
+    import gzip
+    real = real_inputs()["config"]
+    r = rng.random()
+    name, base = rng.choice(real) if real else ("x", b"")
+    if base[:2] == b"\x1f\x8b":
+        base = gzip.decompress(base)
+    if r < 0.3:
+        return mutated_config(rng, base)
+    if r < 0.4:
+        return gzip.compress(mutated_config(rng, base), 1)
+    if r < 0.5:
+        return kconfig_text(rng)
+    if r < 0.55:
+        return gzip_bomb()
+    if r < 0.62:
+        g = gzip.compress(base, 1)
+        return rng.choice([g[: rng.randrange(2, len(g))], g + text_garbage(rng).encode("utf-8", "replace"),
+                           b"\x1f\x8b" + bytes(rng.randrange(256) for _ in range(200)), g[:10] + b"\x00" * 100])
+    if r < 0.67:
+        return bytes(rng.randrange(256) for _ in range(rng.choice([1, 100, 70000])))
+    if r < 0.72:
+        return rng.choice(["sparse", "sparse-small"])
+    if r < 0.77:
+        return base.replace(b"\n", b"\r\n") if rng.random() < 0.5 else base.replace(b"=", b"\x00", 3)
+    if r < 0.82:
+        return ("CONFIG_X86_64=y\n" + "CONFIG_X86_PAE=" + "y" * (1 << 20)).encode()
+    return base
+
+
+def sysmap_file(rng: random.Random) -> object:
+    real = real_inputs()["sysmap"]
+    r = rng.random()
+    if r < 0.4 and real:
+        lines = rng.choice(real)[1].decode().splitlines()
+        for _ in range(rng.choice([1, 2, 5])):
+            i = rng.randrange(len(lines))
+            parts = lines[i].split()
+            op = rng.random()
+            if op < 0.4 and parts:
+                a = rng.choice([rng.randrange(0, 1 << 64), rng.randrange(0, 1 << 32), 0, (1 << 64) - 1,
+                                rng.randrange(0, 1 << 70)])
+                parts[0] = rng.choice([f"{a:016x}", f"{a:x}", f"{a:#x}", str(a), "-" + f"{a:x}", "zz" + f"{a:x}"])
+            elif op < 0.6 and len(parts) > 1:
+                parts[1] = rng.choice(["?", "", "TT", "x", "\x00"])
+            elif op < 0.8:
+                parts.append(text_garbage(rng)[:30])
+            else:
+                lines.insert(i, lines[i])
+            lines[i] = " ".join(parts)
+        if rng.random() < 0.2:
+            other = rng.choice(real)[1].decode().splitlines()
+            lines += other           # two kernels' symbols in one file
+        return "\n".join(lines).encode("utf-8", "surrogateescape")
+    if r < 0.65:
+        return sysmap_text(rng)
+    if r < 0.72:
+        return rng.choice(["sparse", "sparse-small"])
+    if r < 0.8:
+        return bytes(rng.randrange(256) for _ in range(rng.choice([1, 100, 70000])))
+    if r < 0.85:
+        return b"ffffffff81000000 T _text\n" * 2_000_000       # 50 MiB of one symbol
+    return real_inputs()["config"][0][1] if real_inputs()["config"] else b""
+
+
+CPU_WORDS = sorted(["pse", "pge", "gbpages", "pdpe1gb", "page1gb", "1gb", "nx", "xd", "la57", "intel", "amd", "hygon",
+                    "centaur", "zhaoxin", "genuineintel", "authenticamd", "qemu64", "kvm64", "qemu32", "kvm32", "host",
+                    "max", "base", "vendor=intel", "vendor=via", "pse=on", "pse=off", "nx=maybe", "la57=1",
+                    "gbpages=0", "fpu", "sse2", "avx512f", "PSE", "Intel"])
+
+
+def cpu_text(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.7:
+        words = [rng.choice(CPU_WORDS) for _ in range(rng.choice([1, 2, 3, 5, 8]))]
+        words = [rng.choice(["", "+", "-", "", "!", "~"]) + w if i else w for i, w in enumerate(words)]
+        return ",".join(words)
+    if r < 0.8:
+        return rng.choice(["", ",", ",,", " ", "qemu64,", ",pse", "intel,amd", "qemu64,qemu32", "-pse,+pse",
+                           "pse,-pse", "la57,-la57", "+", "-", "=", "vendor=", "qemu64,+la57,-pse,-pge,-nx"])
+    if r < 0.9:
+        return ",".join(rng.choice(CPU_WORDS) for _ in range(rng.choice([100, 5000])))
+    return text_garbage(rng)[:300]
+
+
+#: real (log, config, symbols, cpu, flags) combinations that contradict one another
+def contradicting(rng: random.Random, files: Dict[str, object]) -> List[str]:
+    """Real artefacts of different kernels or machines together: an amd64 log with a 686-pae
+    config, a PAE log with a non-PAE config or symbols, a 5-level log with a CPU without LA57,
+    a GB-pages log with -gbpages, a 32-bit config with --la57 ..."""
+    R = real_inputs()
+    argv: List[str] = []
+    log_name, log = rng.choice(R["log"])
+    files["boot.log"] = log if rng.random() < 0.8 else mutated_log(rng)
+    use_log = rng.random() < 0.8
+    if use_log:
+        argv += ["--dmesg", "boot.log"]
+    cfg_name, cfg = rng.choice(R["config"])
+    if rng.random() < 0.5:
+        cfg = re.sub(rb"CONFIG_X86_PAE=y", b"# CONFIG_X86_PAE is not set", cfg) if b"X86_PAE=y" in cfg else cfg + \
+            b"\nCONFIG_X86_PAE=y\n"
+    if rng.random() < 0.3:
+        cfg = cfg + rng.choice([b"\nCONFIG_X86_32=y\n", b"\nCONFIG_X86_64=y\n", b"\n# CONFIG_X86_5LEVEL is not set\n",
+                                b"\nCONFIG_DEBUG_PAGEALLOC=y\nCONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT=y\n",
+                                b"\nCONFIG_PAGE_OFFSET=0x80000000\n", b"\nCONFIG_PHYSICAL_START=0x40000000\n",
+                                b"\n# CONFIG_X86_DIRECT_GBPAGES is not set\n", b"\nCONFIG_PGTABLE_LEVELS=5\n"])
+    if rng.random() < 0.8:
+        files["config"] = cfg
+        argv += ["--config", "config"]
+    if rng.random() < 0.7:
+        files["System.map"] = rng.choice(R["sysmap"])[1]
+        argv += ["--system-map", "System.map"]
+    if rng.random() < 0.6:
+        argv += ["--cpu", rng.choice(["qemu64", "qemu64,-la57", "intel,-gbpages", "amd,+la57", "qemu32", "kvm64,+pdpe1gb",
+                                      "intel,pse,pge", "-pse", "qemu64,+la57,+pdpe1gb", "intel,-nx", cpu_text(rng)])]
+    for _ in range(rng.choice([0, 1, 2])):
+        argv += rng.choice([["--arch", rng.choice(["x86_64", "i386-pae", "i386"])], ["--la57"], ["--no-pse"],
+                            ["--gbpages"], ["--no-gbpages"], ["--pti"], ["--debug-pagealloc"],
+                            ["--profile", rng.choice(["6.1", "5.10", "3.13", "2.6.31", "6.12", "4.20"])],
+                            ["--param", rng.choice(["pae=False", "la57=True", "arch=i386", "page_offset_32=0x80000000",
+                                                    "x86_5level_config=False", "brk_end=0x1000",
+                                                    "kernel_start=0x40000000", "randomize_memory=True"])]])
+    if not use_log and rng.random() < 0.5:
+        files["m.json"] = e820_json(rng)
+        argv += ["--e820", "m.json"]
+    return argv
+
+
+#: a bad place for a picture or a dump
+def bad_output(rng: random.Random, files: Dict[str, object]) -> str:
+    r = rng.random()
+    if r < 0.5:
+        return rng.choice(["/dev/full", "/proc/self/x.png", "/nonexistent/dir/x.png", "/", ".", "", "dir.png",
+                           "x.jpeg", "x", "x.PNG", "x.png/", "noperm/x.png", "/proc/version", "x" * 300 + ".png",
+                           "-x.png", "x.svgz", "x.pdf", "x.eps", "fifo.png", "loop.png", "/dev/null", "~/x.png",
+                           "x.png\x00y" if rng.random() < 0.1 else "x..png", "nl\nname.png"])
+    if r < 0.7:
+        files["dir.png"] = "dir"
+        return "dir.png"
+    if r < 0.8:
+        files["noperm"] = "noperm-dir"
+        return "noperm/x.png"
+    if r < 0.9:
+        files["fifo.png"] = "fifo"
+        return "fifo.png"
+    return "out.png"
+
+
+def plot_case(rng: random.Random, index: int) -> Case:
+    files: Dict[str, object] = {}
+    kind = rng.choice(["run", "replay", "diff", "plot"])
+    out = bad_output(rng, files)
+    if kind == "run":
+        argv = ["run", "--plot", out]
+    elif kind == "replay":
+        logs = corpus_logs()
+        files["b.log"] = logs[rng.randrange(len(logs))].read_bytes() if logs else b""
+        argv = ["replay", "b.log", "--plot", out] + (["b.log"] if rng.random() < 0.2 else [])
+    elif kind == "diff":
+        argv = ["diff", "--profile", "3.13", "--profile", "4.1", "--plot", out]
+        if rng.random() < 0.5:
+            argv += [rng.choice(["--context", "--width"]), number(rng)]
+    else:
+        argv = ["plot", out] + [x for _ in range(rng.choice([0, 1, 2, 3]))
+                                for x in ("--profile", rng.choice(PROFILES + ["6.1", "3.13"]))]
+    if rng.random() < 0.3:
+        argv += ["--max-memory", rng.choice(["64M", "1M", number(rng)])]
+    return Case(index, "plot", argv, files)
+
+
+def artefact_case(rng: random.Random, index: int) -> Case:
+    """--config / --system-map / --cpu on every command that takes them, alone (hostile
+    contents and special files) or as real artefacts that contradict one another."""
+    files: Dict[str, object] = {}
+    cmd = rng.choice(["run", "run", "check", "dump", "translate", "diff", "replay", "plot"])
+    argv = [cmd]
+    if cmd == "replay":
+        logs = real_inputs()["log"]
+        files["r.log"] = rng.choice(logs)[1] if rng.random() < 0.7 else mutated_log(rng)
+        argv.append("r.log")
+    elif cmd == "translate":
+        argv.append(rng.choice(["0xffff888000100000", "0xc0100000", "0xffffffff81000000"]))
+    elif cmd == "dump":
+        argv.append("outdir")
+    elif cmd == "plot":
+        argv.append("out.png")
+    if rng.random() < 0.4:
+        extra = contradicting(rng, files)
+        if cmd == "replay":
+            extra = [a for a in extra if a not in ("--dmesg", "boot.log", "--e820", "m.json")]
+            extra = [a for i, a in enumerate(extra) if not (extra[i - 1:i] == ["--arch"] or a == "--arch")
+                     and a not in ("--la57", "--no-pse", "--pti") and not (extra[i - 1:i] == ["--param"] and False)]
+        argv += extra
+    else:
+        for opt in rng.sample(["--config", "--system-map", "--cpu"], rng.choice([1, 1, 2, 3])):
+            if opt == "--cpu":
+                argv += ["--cpu", cpu_text(rng)]
+                continue
+            r = rng.random()
+            if r < 0.12:
+                argv += [opt, rng.choice(SPECIAL_PATHS + ["/proc/config.gz", "/proc/kallsyms", "/boot"])]
+                continue
+            if r < 0.2:
+                kind = rng.choice(["fifo", "dir", "loop", "dangling", "noperm"])
+                files[kind] = kind
+                argv += [opt, kind]
+                continue
+            name = "cfg" if opt == "--config" else "map"
+            files[name] = config_file(rng) if opt == "--config" else sysmap_file(rng)
+            argv += [opt, name]
+    if cmd in ("run", "check", "translate", "dump") and rng.random() < 0.3:
+        argv += ["--max-memory", "256M"]
+    if cmd == "diff" and rng.random() < 0.5:
+        argv += ["--profile", "3.13", "--profile", "6.1"]
+    return Case(index, "artefacts", argv, files)
+
+
+#: fuzz values that stay cheap when valid (at most a few maps, one or two workers)
+def fuzz_case(rng: random.Random, index: int) -> Case:
+    files: Dict[str, object] = {}
+    argv = ["fuzz", "--out", rng.choice(["out", "out", "", "/proc/x", "/dev/null", "file", "dir", "noperm/sub"])]
+    if argv[-1] == "file":
+        files["file"] = b"x"
+    elif argv[-1] == "dir":
+        files["dir"] = "dir"
+    elif argv[-1].startswith("noperm"):
+        files["noperm"] = "noperm-dir"
+
+    def h(sane: List[str], bad: List[str]) -> str:
+        return rng.choice(sane) if rng.random() < 0.5 else rng.choice(bad)
+    # (a valid --count or --seconds is asked for: a large one would run for as long as it says)
+    bad_n = ["0", "-1", "nan", "inf", "-inf", "x", "", "0x", "1.5", "1_0", "\u0663", " 1", "0b1", "--1", "1e-400",
+             "-0", "0x-1", "1e400"]
+    limit = rng.random()
+    if limit < 0.45:
+        argv += ["--count", h(["1", "2", "0x2", "3"], bad_n + ["1e9"])]
+    elif limit < 0.9:
+        argv += ["--seconds", h(["0.5", "1", "1e-9", "0.001"], bad_n)]
+    else:
+        argv += ["--count", "1", "--seconds", "1"]          # mutually exclusive
+    for _ in range(rng.choice([0, 1, 2, 3, 4])):
+        opt = rng.choice(["--jobs", "--scheduler", "--backend", "--modes", "--bias", "--families", "--max-ram",
+                          "--reference", "--profile", "--seed", "--resume", "--movable-node", "--json", "-j"])
+        if opt in ("--jobs", "-j"):
+            argv += [opt, h(["1", "2"], bad_n + ["4097", "4096000", "99999999999999999999"])]
+        elif opt == "--scheduler":
+            argv += [opt, rng.choice(["", "tcp://", "tcp://127.0.0.1:1", "x", "tcp://[::1", "tcp://host:99999",
+                                      "inproc://x", text_garbage(rng)[:40]])]
+        elif opt == "--backend":
+            argv += [opt, rng.choice(["inline", "pool", "dask", "", "thread", "DASK", "inline "])]
+        elif opt == "--modes":
+            argv += [opt, rng.choice(["x86_64", "i386-pae", "i386", "x86_64,i386", "la57", "", ",", "x86_64,,i386",
+                                      "nope", "x86_64-la57", "all", text_garbage(rng)[:20]])]
+        elif opt == "--bias":
+            argv += [opt, h(["0", "0.5", "1"], ["nan", "-0.1", "1.01", "inf", "x", "", "1e-400", "-0"])]
+        elif opt == "--families":
+            argv += [opt, rng.choice(["", ",", "nope", "random", "random,nope", text_garbage(rng)[:20]])]
+        elif opt == "--max-ram":
+            argv += [opt, h(["64M", "1G", "4G"], ["0", "-1", "63M", "1E", "16E", "17E", "1GG", "", "nan", "0x",
+                                                  "99999999999999999999999999"])]
+        elif opt == "--reference":
+            argv += [opt, rng.choice(PROFILES + ["none", "auto", "6.1"])]
+        elif opt == "--profile":
+            argv += [opt, rng.choice(PROFILES + ["6.1", "3.13", "seed"])]
+        elif opt == "--seed":
+            argv += [opt, rng.choice(["0", "-1", "1" * 400, "x", "0x10", "1e3", str(1 << 64)])]
+        else:
+            argv.append(opt)
+    if "--resume" in argv and rng.random() < 0.5:
+        files["out"] = "dir"
+        files["out/state.json"] = rng.choice([b"", b"{}", b"[]", b"{\"next_index\": -1}", b"\x00" * 10,
+                                              b"{\"next_index\": \"x\", \"profile\": 5}", e820_json(rng),
+                                              json.dumps({"next_index": 1 << 70, "seed": "a"}).encode()])
+    return Case(index, "fuzz", argv, files)
+
+
+def oracle_case(rng: random.Random, index: int) -> Case:
+    """``emu oracle`` with hostile options; the child stubs out QEMU, the network and apt
+    (see :func:`_stub_oracle`): what is validated before the boot is what is tried."""
+    files: Dict[str, object] = {}
+    sub = rng.choice(["run", "run", "matrix", "fetch"])
+    argv = ["oracle", sub]
+    opts = {"fetch": ["--release", "--flavour", "--package", "--refresh", "--json"],
+            "run": ["--kernel", "--symbols", "--config", "--release", "--flavour", "--profile", "--set", "--inputs",
+                    "--strict", "--timeout", "--e820", "--mem", "--cpu", "--append", "--serial", "--json"],
+            "matrix": ["--kernel", "--symbols", "--config", "--release", "--flavour", "--profile", "--set",
+                       "--inputs", "--strict", "--timeout", "--only", "--list", "--json", "-v"]}[sub]
+    for opt in rng.sample(opts, min(len(opts), rng.choice([1, 2, 3, 4]))):
+        if opt in ("--refresh", "--json", "--strict", "--list", "-v"):
+            argv.append(opt)
+        elif opt == "--release":
+            argv += [opt, rng.choice(["5.10", "6.1", "6.12", "all", "", "7.0", "6.1,", "5.10,6.1,x", "bookworm"])]
+        elif opt == "--flavour":
+            argv += [opt, rng.choice(["amd64", "686-pae", "686", "cloud-amd64", "all", "", "arm64", "amd64,,686"])]
+        elif opt == "--package":
+            argv += [opt, rng.choice(["linux-image-6.1.0-57-amd64", "", "../../x", "x" * 300, "a;rm -rf /"])]
+        elif opt in ("--kernel", "--symbols", "--config", "--e820", "--serial"):
+            r = rng.random()
+            if r < 0.3:
+                argv += [opt, rng.choice(SPECIAL_PATHS)]
+            elif opt == "--serial":
+                argv += [opt, bad_output(rng, files)]
+            else:
+                name = opt.strip("-")
+                files[name] = {"--kernel": lambda: bytes(rng.randrange(256) for _ in range(rng.choice([0, 512, 4096]))),
+                               "--symbols": lambda: sysmap_file(rng), "--config": lambda: config_file(rng),
+                               "--e820": lambda: e820_json(rng)}[opt]()
+                argv += [opt, name]
+        elif opt == "--profile":
+            argv += [opt, rng.choice(PROFILES + ["auto", "6.1"])]
+        elif opt == "--set":
+            argv += [opt, rng.choice(["real_end_check_return=True", "nosuch=1", "x", "=", "scheme=5",
+                                      "max_physmem_bits=-1", "name=[1,2]", "__class__=1", "pgt_buf_pages=1e400",
+                                      "max_physmem_bits=" + "9" * 500, "la57_supported=" + "(" * 200 + ")" * 200])]
+        elif opt == "--inputs":
+            argv += [opt, rng.choice(["kernel", "log", "", "both"])]
+        elif opt == "--timeout":
+            argv += [opt, rng.choice(["nan", "inf", "-1", "0", "1e400", "x", "", "600", "1e-300"])]
+        elif opt == "--mem":
+            argv += [opt, rng.choice([number(rng), "512M", "0", "-1", "16E", "1GG"])]
+        elif opt == "--cpu":
+            argv += [opt, cpu_text(rng)]
+        elif opt == "--append":
+            argv += [opt, rng.choice(["", "mem=1G", "x" * 5000, "memmap=" + memmap_spec(rng), "\x00", "a\nb"])]
+        elif opt == "--only":
+            argv += [opt, rng.choice(["", ",", "512M", "nope", "512M,nope", "x" * 500])]
+    return Case(index, "oracle", argv, files)
+
+
+# ---------------------------------------------------------------------------
 # cases
 # ---------------------------------------------------------------------------
 @dataclass
@@ -330,7 +747,10 @@ def commands():
 
 #: commands that run for minutes or reach the network when their input is valid: every case
 #: of theirs carries one value that is invalid by construction
-ALWAYS_INVALID = {("bench",), ("fuzz",), ("oracle", "fetch"), ("oracle", "run"), ("oracle", "matrix")}
+ALWAYS_INVALID = {("bench",)}
+#: commands whose cases are made by their own generator (bounded when valid, QEMU stubbed out)
+OWN_GENERATOR = {("fuzz",): "fuzz_case", ("oracle", "fetch"): "oracle_case", ("oracle", "run"): "oracle_case",
+                 ("oracle", "matrix"): "oracle_case"}
 
 
 def file_arg(rng: random.Random, files: Dict[str, object], kind: str) -> str:
@@ -350,12 +770,39 @@ def file_arg(rng: random.Random, files: Dict[str, object], kind: str) -> str:
     if kind == "dmesg" or (kind == "any" and r < 0.6):
         files[name] = mutated_log(rng)
     elif kind == "config":
-        files[name] = kconfig_text(rng)
+        files[name] = config_file(rng)
     elif kind == "sysmap":
-        files[name] = sysmap_text(rng)
+        files[name] = sysmap_file(rng)
     else:
         files[name] = e820_json(rng) if rng.random() < 0.6 else e820_text(rng)
     return name
+
+
+def options_file(rng: random.Random, log_names: List[str]) -> bytes:
+    """A hostile ``emu replay --options`` file (the format of tests/corpus_options.json)."""
+    from emu.kernel.validate import param_types
+    names = sorted(param_types())
+    keys = ["profile", "debug_pagealloc", "gbpages", "params", "config", "cpu", "nosuch", "", "pure", "system_map"]
+
+    def entry():
+        opts = {rng.choice(keys): repr_value(api_value(rng)) for _ in range(rng.choice([0, 1, 2, 3]))}
+        if rng.random() < 0.4:
+            opts["params"] = {rng.choice(names + ["nosuch"]): repr_value(api_value(rng)) for _ in range(rng.choice([1, 2]))}
+        if rng.random() < 0.3:
+            opts[rng.choice(["profile", "cpu"])] = rng.choice(PROFILES + ["qemu64,-la57", cpu_text(rng)])
+        return rng.choice([{"options": opts, "reason": "x"}, {"options": opts}, opts, [], None, "x", {"reason": 1}])
+    r = rng.random()
+    if r < 0.6:
+        doc = {rng.choice(log_names + ["other.log", "", "_comment"]): entry() for _ in range(rng.choice([1, 2, 5]))}
+        try:
+            return json.dumps(doc, default=repr).encode()
+        except (ValueError, TypeError):
+            return b"{}"
+    if r < 0.7:
+        return ("{\"a\": " * 50000 + "1" + "}" * 50000).encode()
+    if r < 0.8:
+        return rng.choice([b"[]", b"null", b"1", b"", b"{", b"\x00\x01", b'{"a": {"options": {"params": {"brk_end": -1}}}}'])
+    return text_garbage(rng).encode("utf-8", "surrogateescape")
 
 
 def option_value(rng: random.Random, action, files: Dict[str, object]) -> Optional[str]:
@@ -388,11 +835,22 @@ def option_value(rng: random.Random, action, files: Dict[str, object]) -> Option
                                "width": ["40", "80"], "int": ["1", "0", "3"], "float": ["0.5", "1"]}.get(
                 tname, ["64M", "1G", "0x100000"]))
         return number(rng)
+    if action.dest == "options":
+        if hostile and rng.random() < 0.3:
+            return file_arg(rng, files, "any")
+        files["opts.json"] = options_file(rng, [n for n in files if n.endswith(".log")] + ["in0", "in1", "r.log"])
+        return "opts.json"
+    if action.dest == "cpu":
+        return cpu_text(rng) if hostile else rng.choice(["qemu64", "intel,pse,pge,gbpages,nx", "amd,-gbpages"])
+    if action.dest == "plot" or (action.dest == "output" and meta == "FILE"):
+        return bad_output(rng, files) if hostile else "out.png"
     if "PROFILE" in meta or "VERSION" in meta or action.dest in ("profile", "reference", "version"):
         return rng.choice(PROFILES) if hostile else rng.choice(["3.13", "6.1", "4.20", "seed", "2.6.31"])
     if meta in ("FILE", "LOG", "DIR", "BZIMAGE", "SERIAL", "LOGS") or action.dest in (
-            "e820", "dmesg", "logs", "dir", "out", "symbols", "config", "kernel", "serial", "inputs_file"):
-        kind = {"dmesg": "dmesg", "logs": "dmesg", "symbols": "sysmap", "config": "config"}.get(action.dest, "any")
+            "e820", "dmesg", "logs", "dir", "out", "symbols", "config", "kernel", "serial", "inputs_file",
+            "system_map"):
+        kind = {"dmesg": "dmesg", "logs": "dmesg", "symbols": "sysmap", "config": "config",
+                "system_map": "sysmap"}.get(action.dest, "any")
         if action.dest in ("dir", "out"):
             return rng.choice(["outdir", "in0/sub", "/proc/x", "/dev/null", "", "."]) if hostile else "outdir"
         return file_arg(rng, files, kind)
@@ -412,6 +870,10 @@ def cli_case(rng: random.Random, index: int, channel: str) -> Case:
         path, parser = next(c for c in cmds if c[0] == ["replay"])
     else:
         path, parser = rng.choices(cmds, weights=[weights.get(c[0][0], 1) for c in cmds])[0]
+        if tuple(path) in OWN_GENERATOR:
+            case = globals()[OWN_GENERATOR[tuple(path)]](rng, index)
+            case.channel = channel
+            return case
     files: Dict[str, object] = {}
     argv = list(path)
     actions = [a for a in parser._actions if a.dest not in ("help", "version") and a.__class__.__name__ not in (
@@ -464,7 +926,8 @@ def api_case(rng: random.Random, index: int) -> Case:
     from emu.kernel.validate import param_types
     names = sorted(param_types())
     spec: dict = {"fn": rng.choice(["emulate"] * 6 + ["get_profile", "parse_e820_json", "parse_boot_log",
-                                                       "parse_kconfig", "parse_system_map", "translate"])}
+                                                       "parse_kconfig", "parse_system_map", "translate",
+                                                       "replay_options", "parse_cpu"])}
     if spec["fn"] == "emulate":
         entries = [[rng.choice([0, 0x100000, rng.randrange(-(1 << 65), 1 << 65), rng.randrange(0, 1 << 47)]),
                     rng.choice([0x9F000, 1 << 30, rng.randrange(-(1 << 65), 1 << 66), 0, rng.randrange(1, 1 << 44)]),
@@ -488,6 +951,13 @@ def api_case(rng: random.Random, index: int) -> Case:
         spec["arg"] = kconfig_text(rng).decode("utf-8", "surrogateescape")
     elif spec["fn"] == "parse_system_map":
         spec["arg"] = sysmap_text(rng).decode("utf-8", "surrogateescape")
+    elif spec["fn"] == "replay_options":
+        keys = ["profile", "debug_pagealloc", "gbpages", "params", "why", "config", "cpu", "nosuch", "", "pure"]
+        spec["arg"] = rng.choice([{rng.choice(keys): repr_value(api_value(rng)) for _ in range(rng.choice([0, 1, 2, 4]))},
+                                  repr_value(api_value(rng)),
+                                  {"params": {rng.choice(names + ["nosuch"]): repr_value(api_value(rng))}}])
+    elif spec["fn"] == "parse_cpu":
+        spec["arg"] = rng.choice([cpu_text(rng)] * 4 + [repr_value(api_value(rng))])
     else:
         spec["vas"] = rng.choice([[-1], [1 << 64], [0xFFFF888000100000], "x", [1.5], [], [0] * 5, None, [[1, 2]]])
         spec["access"] = rng.choice(["r", "w", "rwxu", "q", "", 7, -1, None])
@@ -524,7 +994,10 @@ def unrepr(v):
     return v
 
 
-CHANNEL_WEIGHTS = {"cli": 30, "param": 15, "e820": 15, "dmesg": 10, "replay": 8, "files": 7, "api": 15}
+CHANNEL_WEIGHTS = {"cli": 24, "param": 12, "e820": 12, "dmesg": 8, "replay": 7, "files": 6, "api": 12,
+                   "artefacts": 12, "plot": 4, "fuzz": 4, "oracle": 4}
+#: channels with their own case generator
+CHANNEL_CASES = {"artefacts": "artefact_case", "plot": "plot_case", "fuzz": "fuzz_case", "oracle": "oracle_case"}
 
 
 def make_case(seed: int, index: int, channels: Optional[List[str]] = None) -> Case:
@@ -533,6 +1006,8 @@ def make_case(seed: int, index: int, channels: Optional[List[str]] = None) -> Ca
     channel = rng.choices(chans, weights=[CHANNEL_WEIGHTS[c] for c in chans])[0]
     if channel == "api":
         return api_case(rng, index)
+    if channel in CHANNEL_CASES:
+        return globals()[CHANNEL_CASES[channel]](rng, index)
     return cli_case(rng, index, channel)
 
 
@@ -551,6 +1026,12 @@ def materialize(case: Case, d: str) -> None:
                 os.symlink(os.path.join(d, "loop"), p)
             elif content == "dangling":
                 os.symlink(os.path.join(d, "nowhere"), p)
+            elif content == "noperm-dir":
+                os.mkdir(p)
+                os.chmod(p, 0)
+            elif content in ("sparse", "sparse-small"):       # 6 GiB, or just above the 64 MiB cap
+                with open(p, "wb") as f:
+                    f.truncate((6 << 30) if content == "sparse" else (64 << 20) + 1)
             elif content == "noperm":
                 with open(p, "wb") as f:
                     f.write(b"BIOS-e820: [mem 0x0-0xfff] usable\n")
@@ -616,6 +1097,16 @@ def _run_api(spec: dict) -> None:
             from emu.inputs.kconfig import parse_kconfig
             parse_kconfig(spec["arg"])
             out = {"kind": "result"}
+        elif fn == "replay_options":
+            from emu.tools.values import replay_options
+            arg = spec["arg"]
+            replay_options(unrepr(arg) if not isinstance(arg, dict) or "__" in arg else
+                           {k: unrepr(v) for k, v in arg.items()})
+            out = {"kind": "result"}
+        elif fn == "parse_cpu":
+            from emu.inputs.cpu import parse_cpu
+            parse_cpu(unrepr(spec["arg"]))
+            out = {"kind": "result"}
         elif fn == "parse_system_map":
             from emu.inputs.sysmap import parse_system_map
             parse_system_map(spec["arg"])
@@ -637,14 +1128,58 @@ def _run_api(spec: dict) -> None:
     sys.stdout.write(json.dumps(out) + "\n")
 
 
+#: the parser the children use (built once in the parent)
+_PARSER: list = []
+
+
+class StubReached(BaseException):
+    """An ``emu oracle`` case got as far as booting QEMU, fetching or running apt: its
+    options were all accepted (the campaign never boots a kernel or reaches the network)."""
+
+
+def _stub_oracle() -> None:
+    """Replace what would boot QEMU, reach the network or run apt/kallsyms-finder by a
+    function that stops the case (:class:`StubReached`)."""
+    from emu.tools.oracle import fetch, qemu
+
+    def stop(what):
+        def f(*a, **k):
+            raise StubReached(what)
+        return f
+    def cached(flavour: str = "amd64", release: str = "6.1"):
+        """A cached kernel of the test data (its symbols and config are real; the image is
+        never read: the boot is stubbed)."""
+        deb = DATA / "debian"
+        rel = {"5.10": "5.10.0-32", "6.1": "6.1.0-57"}.get(release, "6.1.0-57")
+        sym = deb / f"symbols-{rel}-{flavour}.txt"
+        if not sym.exists():
+            sym = deb / "symbols-6.1.0-57-amd64.txt"
+        cfg = deb / "config-6.1.0-57-amd64.gz" if "amd64" in flavour else DATA / "kconfig" / \
+            "config-6.1.0-57-686-pae.excerpt"
+        return fetch.KernelImage(flavour, f"{rel}-{flavour}", str(sym), str(sym), str(cfg), release)
+    qemu.run_guest = stop("run_guest (QEMU boot)")
+    fetch.fetch = stop("fetch (network)")
+    fetch.cached = cached
+    fetch.write_symbols = stop("write_symbols (kallsyms-finder)")
+    fetch.run_command = stop("run_command (apt)")
+
+
 def _child(case: Case, mem: int, cpu: int) -> int:
     _child_limits(mem, cpu)
     if case.api is not None:
         _run_api(case.api)
         return 0
+    import emu.tools.cli
     from emu.tools.cli import main
+    if _PARSER:
+        emu.tools.cli.build_parser = lambda: _PARSER[0]
+    if case.argv[:1] == ["oracle"]:
+        _stub_oracle()
     try:
         rc = main(case.argv)
+    except StubReached as e:
+        sys.stderr.write(f"emu-campaign: stub reached: {e}\n")
+        rc = 0
     except SystemExit as e:
         code = e.code
         if code is None:
@@ -723,7 +1258,22 @@ def run_cases(cases: List[Case], jobs: int = 2, timeout: float = 300.0, mem: int
     import emu.boot.emulate  # noqa: F401
     import emu.inputs.kconfig  # noqa: F401
     import emu.inputs.sysmap  # noqa: F401
+    import emu.tools.oracle.fetch  # noqa: F401
+    import emu.tools.oracle.qemu  # noqa: F401
+    try:
+        import emu.tools.plot  # noqa: F401
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        pass
     commands()
+    real_inputs()
+    gzip_bomb()
+    # every child parses its argv with one parser built here, before the forks (each child
+    # uses its own copy; the parent's emu.tools.cli is left alone)
+    from emu.tools.cli import build_parser
+    _PARSER[:] = [build_parser()]
     results: List[Outcome] = []
     pending = list(reversed(cases))
     running: Dict[int, tuple] = {}
@@ -856,6 +1406,8 @@ class Figures:
     max_case_rss: int = 0
     subprocess_checked: int = 0
     subprocess_mismatches: int = 0
+    #: oracle cases that reached the (stubbed) boot, fetch or apt: every option accepted
+    stubbed: int = 0
     examples: Dict[str, List[str]] = field(default_factory=dict)
 
     @property
@@ -870,6 +1422,11 @@ class Figures:
         self.max_case_seconds = max(self.max_case_seconds, r.seconds)
         self.max_case_cpu = max(self.max_case_cpu, r.cpu)
         self.max_case_rss = max(self.max_case_rss, r.maxrss)
+        if "emu-campaign: stub reached" in r.stderr:
+            self.stubbed += 1
+            ex = self.examples.setdefault("stub-reached", [])
+            if len(ex) < 25:
+                ex.append(r.case.describe())
         if "emu: assumed " in r.stderr:
             self.assumed_lines += 1
         key = r.outcome
@@ -887,6 +1444,7 @@ class Figures:
                 "rejections_after_assumed_lines": self.assumed_lines,
                 "max_case_seconds": round(self.max_case_seconds, 2), "max_case_cpu_seconds": round(self.max_case_cpu, 2),
                 "max_case_rss_bytes": self.max_case_rss,
+                "oracle_cases_reaching_the_stubbed_boot": self.stubbed,
                 "subprocess_checked": self.subprocess_checked, "subprocess_mismatches": self.subprocess_mismatches,
                 "examples": self.examples}
 
@@ -900,15 +1458,30 @@ class Figures:
                f"{self.outcomes['other']}); suspicious texts {self.suspicious}",
                f"slowest case {self.max_case_seconds:.1f} s wall, {self.max_case_cpu:.1f} s CPU, "
                f"largest case RSS {self.max_case_rss >> 20} MiB; "
-               f"real-process check: {self.subprocess_checked} cases, {self.subprocess_mismatches} mismatches"]
+               f"real-process check: {self.subprocess_checked} cases, {self.subprocess_mismatches} mismatches; "
+               f"oracle cases reaching the stubbed boot {self.stubbed}"]
         for ch, counts in sorted(self.by_channel.items()):
             out.append(f"  {ch:<8} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         return "\n".join(out)
 
 
+def markdown(fig: dict) -> str:
+    """The figures of a ``--json`` file as the Markdown table docs/hostile.md shows."""
+    cols = ["rejected", "accepted"] + list(FAILURES)
+    rows = ["| channel | cases | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for ch in sorted(fig["by_channel"], key=lambda c: -sum(fig["by_channel"][c].values())):
+        counts = fig["by_channel"][ch]
+        rows.append(f"| {ch} | {sum(counts.values())} | " + " | ".join(str(counts.get(k, 0)) for k in cols) + " |")
+    o = fig["outcomes"]
+    rows.append(f"| **all** | **{fig['count']}** | " + " | ".join(f"**{o.get(k, 0)}**" for k in cols) + " |")
+    return "\n".join(rows)
+
+
 def run_campaign(count: int, seed: int = 0, jobs: int = 2, timeout: float = 300.0, mem: int = 2 << 30,
                  channels: Optional[List[str]] = None, subprocess_every: int = 0, start: int = 0,
-                 progress: bool = False, cpu: int = 60) -> Figures:
+                 progress: bool = False, cpu: int = 60, json_path: Optional[str] = None) -> Figures:
+    """``count`` cases from ``start``; with ``json_path`` the figures so far are rewritten
+    there after every batch (a long run can be read while it goes, and survives a kill)."""
     fig = Figures()
     t0 = time.monotonic()
     batch = 2000
@@ -924,7 +1497,7 @@ def run_campaign(count: int, seed: int = 0, jobs: int = 2, timeout: float = 300.
         results = run_cases(cases, jobs=jobs, timeout=timeout, mem=mem, on_done=done, cpu=cpu)
         if subprocess_every:
             for r in results:
-                if r.case.api is None and r.case.index % subprocess_every == 0:
+                if r.case.api is None and r.case.argv[:1] != ["oracle"] and r.case.index % subprocess_every == 0:
                     s = run_subprocess(r.case, timeout, mem)
                     if s.outcome == "skipped":
                         continue
@@ -934,6 +1507,12 @@ def run_campaign(count: int, seed: int = 0, jobs: int = 2, timeout: float = 300.
                         fig.examples.setdefault("subprocess-mismatch", []).append(
                             f"{r.case.describe()}\n    fork: {r.outcome} {r.detail[:200]}\n    process: {s.outcome} "
                             f"{s.detail[:200]}")
+        if json_path:
+            fig.seconds = time.monotonic() - t0
+            tmp = json_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(dict(fig.to_json(), done=False, next_start=min(start + count, lo + batch)), f, indent=1)
+            os.replace(tmp, json_path)
     fig.seconds = time.monotonic() - t0
     if progress:
         sys.stderr.write("\n")
@@ -955,8 +1534,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
     ap.add_argument("--show-failures", action="store_true")
     ap.add_argument("--case", type=int, help="print one case (seed:index) and run it as a real process")
+    ap.add_argument("--markdown", metavar="JSON", help="print the figures of a --json file as a Markdown table")
     a = ap.parse_args(argv)
     chans = a.channels.split(",") if a.channels else None
+    if a.markdown:
+        with open(a.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
     if a.case is not None:
         c = make_case(a.seed, a.case, chans)
         print(c.describe())
@@ -965,7 +1549,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(r.outcome, r.rc, r.detail or r.stderr)
         return 0
     fig = run_campaign(a.count, a.seed, a.jobs, a.timeout, a.mem << 20, chans, a.subprocess_every, a.start,
-                       progress=sys.stderr.isatty(), cpu=a.cpu)
+                       progress=sys.stderr.isatty(), cpu=a.cpu, json_path=a.json)
     print(fig.text())
     if a.show_failures or fig.failures:
         for k, ex in fig.examples.items():
@@ -974,7 +1558,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print("  " + e)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(fig.to_json(), f, indent=1)
+            json.dump(dict(fig.to_json(), done=True, seed=a.seed, start=a.start, jobs=a.jobs), f, indent=1)
     return 1 if fig.failures else 0
 
 

@@ -27,6 +27,21 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _timeout(text: str) -> float:
+    import math
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number of seconds, not {text!r}")
+    return v
+
+
+#: the largest kernel image --kernel reads (a bzImage is tens of MiB)
+MAX_KERNEL_BYTES = 512 << 20
+
+
 def register(sub) -> None:
     p = sub.add_parser("oracle", help="compare emu with a real kernel booted under QEMU",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,7 +138,7 @@ def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
                         "but e820 and its edits from the console log")
     p.add_argument("--strict", action="store_true",
                    help="count entries that differ only in ACCESSED/DIRTY bits set by the MMU")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=_timeout, default=600.0, metavar="SECONDS",
                    help="per boot: give up (and kill QEMU) after this long (default 600)")
 
 
@@ -134,10 +149,12 @@ def _kernel(args, release: Optional[str] = None, flavour: Optional[str] = None):
     import hashlib
     import os
     if args.kernel:
+        from emu.inputs.files import check_input_path, read_input
+        check_input_path(args.kernel, "kernel image", MAX_KERNEL_BYTES)
         sym = args.symbols
         if not sym:
-            with open(args.kernel, "rb") as f:
-                h = hashlib.sha256(f.read()).hexdigest()[:16]
+            h = hashlib.sha256(read_input(args.kernel, "kernel image", MAX_KERNEL_BYTES,
+                                          binary_ok=True)).hexdigest()[:16]
             sym = os.path.join(cache_dir(), f"kallsyms-{h}.map")
             if not os.path.exists(sym):
                 write_symbols(args.kernel, sym)
@@ -154,7 +171,8 @@ def _overrides(args) -> dict:
     out = {}
     for item in args.overrides:
         if "=" not in item:
-            raise ValueError(f"--set needs FIELD=VALUE, not {item!r}")
+            from emu.tools.oracle.qemu import OracleError
+            raise OracleError(f"--set needs FIELD=VALUE, not {item!r}")
         k, v = item.split("=", 1)
         try:
             out[k.strip()] = ast.literal_eval(v.strip())
@@ -162,7 +180,11 @@ def _overrides(args) -> dict:
             out[k.strip()] = v.strip()
     if out:
         from emu.tools.oracle.compare import resolve_profile
-        resolve_profile("6.1" if args.profile == "auto" else args.profile, out)  # fail early on a bad field
+        from emu.tools.oracle.qemu import OracleError
+        try:
+            resolve_profile("6.1" if args.profile == "auto" else args.profile, out)  # fail early on a bad field
+        except (ValueError, TypeError) as e:
+            raise OracleError(f"--set: {e}") from None
     return out
 
 
@@ -205,6 +227,7 @@ def cmd_run(args) -> int:
     from emu.kernel.arch.x86.kernel.e820 import E820Table
     from emu.tools.oracle.compare import compare, format_comparison
     from emu.tools.oracle.qemu import QemuLayout, run_guest
+    overrides = _overrides(args)          # checked before anything is fetched or booted
     bz, syms, config, label = _kernel(args)
     if args.e820:
         lay = QemuLayout(args.e820, e820=E820Table(load_e820(args.e820)).sanitize(), cpu=args.cpu, append=args.append)
@@ -212,7 +235,7 @@ def cmd_run(args) -> int:
         mem = args.mem or (512 << 20)
         lay = QemuLayout(f"{mem >> 20}M", mem=mem, cpu=args.cpu, append=args.append)
     g = run_guest(lay, bz, syms, timeout=args.timeout, keep_serial=args.serial, config=config)
-    c = compare(g, args.profile, _overrides(args), args.inputs, args.strict)
+    c = compare(g, args.profile, overrides, args.inputs, args.strict)
     base = {} if args.kernel else {"release": args.release, "flavour": args.flavour}
     row = comparison_row(c, lay, base, full=True)
     if args.save:

@@ -248,7 +248,12 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     kernel_start = min(given(params.kernel_start, "kernel_start"), brk_base)
 
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
-    limit = max(max_pfn << PAGE_SHIFT, brk_base + (64 << 20))
+    # (and every page of the image a System.map or --param may place elsewhere: the root table,
+    # the static tables, head_32's BRK start)
+    image = [a for a in (params.kernel_start, params.swapper_pg_dir_addr, params.head_brk_base,
+                         params.initial_pg_pmd_addr, params.initial_pg_fixmap_addr, params.bm_pte_addr,
+                         params.image_end, params.init_end) if a is not None] + list(params.image_tables.values())
+    limit = max([max_pfn << PAGE_SHIFT, brk_base + (64 << 20)] + [a + (64 << 20) for a in image])
     limit = round_up(limit, 1 << 30)
     eng = select(engine)
     est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name)
