@@ -48,7 +48,7 @@ second.
 from __future__ import annotations
 
 import bisect
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -566,7 +566,7 @@ class _LeafIndex:
     def cover(self, s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
         if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
-            stl, enl, cum = self.by_list[s]
+            stl, enl, cuml = self.by_list[s]
             if not stl:
                 return np.zeros(len(a), np.int64)
             out = []
@@ -576,10 +576,10 @@ class _LeafIndex:
                 v = 0
                 i = br(stl, y) - 1
                 if i >= 0:
-                    v = (cum[i - 1] if i else 0) + (y if y < enl[i] else enl[i]) - stl[i]
+                    v = (cuml[i - 1] if i else 0) + (y if y < enl[i] else enl[i]) - stl[i]
                 i = br(stl, x) - 1
                 if i >= 0:
-                    v -= (cum[i - 1] if i else 0) + (x if x < enl[i] else enl[i]) - stl[i]
+                    v -= (cuml[i - 1] if i else 0) + (x if x < enl[i] else enl[i]) - stl[i]
                 out.append(v)
             return np.array(out, np.int64)
         st, en, cum = self.by[s]
@@ -730,7 +730,7 @@ def _pud_slots_pre_top_down(c: _Ctx, pieces: List[Tuple[int, int, int]], off_s: 
     ``phys_pud_init`` looks at e820 (arch/x86/mm/init_64.c, v3.5), so a hole the range
     spans (``setup_arch`` maps ``[4G, max_pfn)`` whole) has empty PUD pages.  The slots of
     the logged pieces, with those of the mapped leaves."""
-    slots = set()
+    slots: Set[int] = set()
     for s, e, _ in pieces:
         slots.update(range(s >> 39, ((e - 1) >> 39) + 1))
     sel = shifts < _U64(39)

@@ -390,10 +390,10 @@ def check_boot_params(params, profile) -> Any:
         raise ParamError("bm_pte_slot", p.bm_pte_slot, "must be a level2_fixmap_pgt slot in [0, 511]")
     if not 0 <= p.fixmap_ptes <= 1 << 20:
         raise ParamError("fixmap_ptes", p.fixmap_ptes, "must lie in [0, 2^20] (PTEs of the 4 GiB space)")
-    for opt in p.memmap:
-        kind, size, start, _ = parse_memmap_one(opt)
+    for spec in p.memmap:
+        kind, size, start, _ = parse_memmap_one(spec)
         if kind == "add" and start + size > top:
-            raise ParamError("memmap", opt, f"[{start:#x}, {start + size:#x}) ends beyond {limit_text}")
+            raise ParamError("memmap", spec, f"[{start:#x}, {start + size:#x}) ends beyond {limit_text}")
     if p.lowmem_limit is not None and not 0 < p.lowmem_limit <= (1 << 32) - po:
         raise ParamError("lowmem_limit", p.lowmem_limit, f"must lie in (0, {(1 << 32) - po:#x}] "
                                                          f"(4 GiB - PAGE_OFFSET {po:#x})")

@@ -265,7 +265,7 @@ class DaskRunner(Runner):
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
         from distributed import as_completed
         self._ac = as_completed([], with_results=False)
-        self._futs: Dict[str, int] = {}
+        self._futs: Dict[Any, int] = {}
 
     def submit(self, tid: int, fn: Callable[[Any], Any], arg: Any) -> None:
         f = self.client.submit(fn, arg, pure=False, key=f"emu-task-{os.getpid()}-{tid}-{time.monotonic_ns()}")

@@ -149,17 +149,6 @@ def run_single_killer(task: dict) -> dict:
 # ---------------------------------------------------------------------------
 # files
 # ---------------------------------------------------------------------------
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -170,7 +159,7 @@ def write_atomic(path: str, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    F.fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def slug(profile: str, signature: str) -> str:

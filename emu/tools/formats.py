@@ -729,5 +729,20 @@ __all__ = [
     "check_document", "dump_document", "raw_meta_document", "translate_document", "translation_record",
     "diff_document", "profiles_document", "replay_document", "fuzz_summary_document",
     "fuzz_finding_document", "fuzz_state_document", "fuzz_corpus_document", "e820_document", "explain_document",
-    "changes_document", "mapping_steps", "steps_lines", "summary_lines", "walk_lines", "unified_diff",
+    "changes_document", "mapping_steps", "steps_lines", "summary_lines", "walk_lines", "unified_diff", "fsync_dir",
 ]
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename or a new file in directory ``path`` durable (best effort: a filesystem
+    that cannot fsync a directory is left as it is)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

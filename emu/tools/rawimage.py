@@ -37,7 +37,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from emu.errors import EmuError
-from emu.tools.formats import dumps, raw_meta_document
+from emu.tools.formats import dumps, fsync_dir, raw_meta_document
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -232,24 +232,13 @@ def write_raw(k, directory: str, pfns: Union[Sequence[int], np.ndarray, None] = 
                 raise RawImageError(f"{w.path(name)}: {e.strerror}") from None
         _fail_path(meta_path, lambda: os.replace(w.tmp["meta.json"], meta_path))
         del w.tmp["meta.json"]
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except BaseException:
         w.discard()
         raise
     return meta
 
 
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_physical(directory: str, pa: int, n: int) -> bytes:
