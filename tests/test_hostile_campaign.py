@@ -149,7 +149,7 @@ def test_right_answers():
 def test_file_reproducer_is_one_line_and_exit_2(argv, files):
     res = C.run_cases([C.Case(0, "cli", argv, files)], jobs=1)[0]
     assert res.outcome == "rejected" and res.rc == 2, (res.outcome, res.stderr)
-    assert res.maxrss < 512 << 20 and res.seconds < 60, (res.maxrss, res.seconds)
+    assert res.maxrss < 512 << 20, res.maxrss        # bounded time: the harness's own hang limit (outcome "hang")
 
 
 def test_param_cpu_none_is_the_unset_cpu_and_said():

@@ -159,7 +159,7 @@ def test_run_guest_end_to_end_with_a_fake_qemu(tmp_path, monkeypatch):
     monkeypatch.setattr(QemuProcess, "__init__", init)
     g = Q.run_guest(QemuLayout("fake", mem=2 << 30), "bz", syms, timeout=20)
     assert g.next_call == "idt_setup_early_pf" and g.cr3 == CR3 and len(g.tree.leaves()) == 2
-    assert g.initial_tree is not None and g.boot_seconds > 0
+    assert g.initial_tree is not None
     (q,) = procs
     assert q.returncode is not None and q.returncode < 0 and not os.path.exists(q.tmpdir)
 

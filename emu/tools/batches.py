@@ -28,6 +28,7 @@ the workers, e.g. ``emu`` installed there).
 """
 from __future__ import annotations
 
+import abc
 import collections
 import os
 import time
@@ -46,27 +47,30 @@ class Result:
     killed: bool = False
 
 
-class Runner:
+class Runner(abc.ABC):
     """Submit ``fn(arg)`` tasks under integer ids; :meth:`next_done` returns ``(id, Result)``
     of a finished task (blocking up to ``timeout`` seconds; None when nothing finished)."""
 
     name = "?"
     workers = 1
 
+    @abc.abstractmethod
     def submit(self, tid: int, fn: Callable[[Any], Any], arg: Any) -> None:
-        raise NotImplementedError
+        """Start ``fn(arg)`` as task ``tid``."""
 
+    @abc.abstractmethod
     def next_done(self, timeout: Optional[float] = None) -> Optional[Tuple[int, Result]]:
-        raise NotImplementedError
+        """A finished task's ``(id, Result)``, waiting up to ``timeout`` seconds (None: nothing)."""
 
-    def cancel_all(self) -> None:
+    def cancel_all(self) -> None:  # noqa: B027  (a default: a runner without queued work has nothing to forget)
         """Forget every task in flight (their results, if any, are never returned)."""
 
     @property
+    @abc.abstractmethod
     def in_flight(self) -> int:
-        raise NotImplementedError
+        """Tasks submitted and not yet returned by :meth:`next_done`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a default: a runner without processes has nothing to release)
         pass
 
     def __enter__(self) -> "Runner":
