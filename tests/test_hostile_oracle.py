@@ -37,6 +37,13 @@ def no_boot(monkeypatch):
 
 @pytest.mark.parametrize("argv,text", [
     (["oracle", "run", "--set", "nosuch=1"], "--set: profile has no field 'nosuch'"),
+    (["oracle", "run", "--cpu", ""], "a QEMU -cpu model"),
+    (["oracle", "run", "--cpu", "qemu64,+nonsense"], "unknown CPU feature '+nonsense'"),
+    (["oracle", "run", "--serial", ""], "a file to write the console log to"),
+    (["oracle", "run", "--serial", "/nonexistent-dir/serial.log"], "does not exist"),
+    (["oracle", "fetch", "--release", ""], "names no release"),
+    (["oracle", "fetch", "--release", ","], "names no release"),
+    (["oracle", "fetch", "--flavour", ""], "names no flavour"),
     (["oracle", "matrix", "--set", "x"], "--set needs FIELD=VALUE, not 'x'"),
     (["oracle", "run", "--set", "x"], "--set needs FIELD=VALUE, not 'x'"),
     (["oracle", "matrix", "--set", "nosuch=1"], "--set: profile has no field 'nosuch'"),

@@ -42,7 +42,33 @@ def _timeout(text: str) -> float:
 MAX_KERNEL_BYTES = 512 << 20
 
 
+def _qemu_cpu(text: str) -> str:
+    """A QEMU ``-cpu`` text emu can describe (``user_cpu``): checked before anything boots."""
+    from emu.errors import EmuError
+    from emu.tools.oracle.compare import user_cpu
+    if not text.strip() or any(c.isspace() for c in text):
+        raise EmuError(f"{text!r}: a QEMU -cpu model with options, e.g. qemu64,+pdpe1gb")
+    try:
+        user_cpu(text)
+    except ValueError as e:
+        raise EmuError(f"{text!r}: {str(e).splitlines()[0] if str(e) else 'not a CPU description'}") from None
+    return text
+
+
+def _output_file(text: str) -> str:
+    """A file the console log can be written to: a non-empty path not naming a directory."""
+    import os
+    from emu.errors import EmuError
+    if not text or text.endswith(os.sep) or os.path.isdir(text):
+        raise EmuError(f"{text!r}: a file to write the console log to is needed")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise EmuError(f"{text!r}: its directory {parent} does not exist")
+    return text
+
+
 def register(sub) -> None:
+    from emu.tools.values import argtype
     p = sub.add_parser("oracle", help="compare emu with a real kernel booted under QEMU",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     osub = p.add_subparsers(dest="oracle_command", metavar="SUBCOMMAND")
@@ -67,10 +93,10 @@ def register(sub) -> None:
     g = r.add_mutually_exclusive_group()
     g.add_argument("--e820", metavar="FILE", help="e820 map (JSON or BIOS-e820 lines), passed as memmap=exactmap")
     g.add_argument("--mem", type=_size, metavar="SIZE", help="QEMU RAM (-m); the firmware's e820 (default 512M)")
-    r.add_argument("--cpu", default="qemu64", metavar="QEMU_CPU",
+    r.add_argument("--cpu", default="qemu64", metavar="QEMU_CPU", type=argtype(_qemu_cpu, "QEMU -cpu"),
                    help="QEMU -cpu (e.g. qemu64,+pdpe1gb,+la57,-pse); default qemu64")
     r.add_argument("--append", default="", metavar="ARGS", help="extra kernel command-line arguments")
-    r.add_argument("--serial", metavar="FILE", help="keep the kernel's console output here")
+    r.add_argument("--serial", metavar="FILE", type=argtype(_output_file, "file"), help="keep the kernel's console output here")
     r.add_argument("--save", metavar="DIR",
                    help="save the case for offline comparison: the console log, the .config and System.map "
                         "excerpts the derivation reads, the real tree (emu.tools.oracle.saved)")

@@ -79,7 +79,10 @@ def parse_releases(text: str) -> List[Release]:
     """``all`` or a comma-separated list of releases."""
     if text.strip() == "all":
         return list(RELEASES.values())
-    return [release_of(t.strip()) for t in text.split(",") if t.strip()]
+    out = [release_of(t.strip()) for t in text.split(",") if t.strip()]
+    if not out:
+        raise OracleError(f"--release {text!r} names no release (5.10, 6.1, 6.12, a comma-separated list, or all)")
+    return out
 
 
 def parse_flavours(text: str, release: Release) -> List[str]:
@@ -87,6 +90,8 @@ def parse_flavours(text: str, release: Release) -> List[str]:
     if text.strip() == "all":
         return list(release.flavours)
     out = [t.strip() for t in text.split(",") if t.strip()]
+    if not out:
+        raise OracleError(f"--flavour {text!r} names no flavour (one of {', '.join(FLAVOURS)}, a list, or all)")
     for f in out:
         if f not in FLAVOURS:
             raise OracleError(f"unknown flavour {f!r} (one of {', '.join(FLAVOURS)})")
