@@ -246,3 +246,17 @@ def test_open_runner_choices():
         assert r.name == "pool" and r.workers == 2
     with pytest.raises(ValueError):
         open_runner(2, backend="nonsense")
+
+
+def test_replay_on_a_pool_and_the_cluster_gives_the_inline_replay(cluster, corpus):
+    """`emu replay --jobs N` / `--scheduler` run the logs on the campaigns' runners: the
+    same results, in the order given (a PASS, a FAIL naming its input, i686 and x86-64)."""
+    from emu.tools.replay import replay_file, replay_many
+    addr, _ = cluster
+    logs = sorted(corpus.glob("*.log"))[::6]
+    tasks = [(str(p), {}) for p in logs]
+    inline = [replay_file(p) for p, _ in tasks]
+    assert any(r.passed for r in inline)
+    for got in (replay_many(tasks, jobs=2), replay_many(tasks, scheduler=addr)):
+        assert [r.name for r in got] == [p.name for p in logs]
+        assert got == inline

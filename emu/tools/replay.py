@@ -144,6 +144,7 @@ def replay_file(path: Union[str, Path], **kw) -> ReplayResult:
 EXAMPLES_REPLAY = """examples:
   emu replay boot.log                       PASS/FAIL per log against its page-table lines
   emu replay logs/*.log --json
+  emu replay -j 2 logs/*.log                two local workers (--scheduler tcp://HOST:8786: a Dask cluster)
   emu replay --debug-pagealloc rand.log     kernel built with CONFIG_DEBUG_PAGEALLOC (4k only)
   emu replay --options options.json rand/*.log
                                             each log with the build options a file names for it
@@ -201,7 +202,36 @@ def register(sub) -> None:
     rp.add_argument("--plot", metavar="FILE", help="a picture of the (single) log's emulation")
     rp.add_argument("-v", "--verbose", action="store_true", help="show the diff of failing logs")
     rp.add_argument("--pure", action="store_true", help="use the pure-Python reference loops")
+    from emu.tools.fuzz import _jobs, _scheduler
+    rp.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="J",
+                    help="replay the logs on J local worker processes (the campaigns' engine; default 1)")
+    rp.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT",
+                    help="replay the logs on this Dask cluster (dask scheduler/worker)")
     rp.set_defaults(func=cmd_replay)
+
+
+def _replay_task(arg) -> ReplayResult:
+    """One log's replay in a worker (emu.tools.batches); the emulation stays there."""
+    path, kw = arg
+    r = replay_file(path, **kw)
+    r.result = None
+    return r
+
+
+def replay_many(tasks, jobs: int = 1, scheduler: Optional[str] = None) -> List[ReplayResult]:
+    """``(path, replay keyword arguments)`` tasks on the campaigns' runners
+    (:func:`emu.tools.batches.open_runner`: inline, a forked pool or a Dask cluster), in
+    the order given whatever the order they finish in."""
+    from emu.tools.batches import map_unordered, open_runner
+    out: List[Optional[ReplayResult]] = [None] * len(tasks)
+    with open_runner(jobs, scheduler) as runner:
+        for i, res in map_unordered(runner, _replay_task, tasks):
+            if res.ok:
+                out[i] = res.value
+            else:
+                out[i] = ReplayResult(Path(tasks[i][0]).name, False,
+                                      error=f"worker: {res.error}" + (" (the log kills its worker)" if res.killed else ""))
+    return [r for r in out if r is not None]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -217,13 +247,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for path in args.logs:              # bad input before anything runs: one line, exit 2
         read_input(path, "boot log")    # (type, size cap, empty, binary data: as run --dmesg refuses them)
     per_log = load_options_file(args.options) if args.options else {}
-    results = []
+    tasks = []
     for path in args.logs:
         over = {n: (tuple(v) if n in ("kmap_range", "initrd") and isinstance(v, list) else v) for n, v in args.param}
         kw = dict(profile=args.profile, debug_pagealloc=args.debug_pagealloc, gbpages=args.gbpages,
-                  params_override=over or None)
+                  params_override=over or None, engine=engine_of(args), config=config, sysmap=sysmap, cpu=cpu)
         kw.update(per_log.get(Path(path).name, {}))
-        results.append(replay_file(path, engine=engine_of(args), config=config, sysmap=sysmap, cpu=cpu, **kw))
+        tasks.append((path, kw))
+    if (args.jobs > 1 or args.scheduler) and not args.plot:
+        results = replay_many(tasks, args.jobs, args.scheduler)
+    else:
+        results = [replay_file(path, **kw) for path, kw in tasks]
     passed = sum(1 for r in results if r.passed)
     failed = len(results) - passed
     if args.plot and results[0].result is not None:
