@@ -179,7 +179,6 @@ def load_options_file(path: str) -> dict:
     return out
 
 
-
 def register(sub) -> None:
     from emu.tools.options import _param
     rp = sub.add_parser("replay", help="emulate boot logs and diff the page-table lines",
