@@ -193,7 +193,7 @@ def test_dask_survives_a_worker_killed_mid_campaign(tmp_path, cluster, local_run
     # knobs, so run the API in a child process instead
     code = ("import sys; from emu.tools.fuzz import fuzz; "
             f"fuzz({PROFILE!r}, {out!r}, scheduler={addr!r}, **{KW!r})")
-    child = subprocess.Popen([sys.executable, "-c", code])
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)  # not the checkout: it would shadow emu
     victim = None
     t = time.monotonic()
     while time.monotonic() - t < 120 and child.poll() is None:
@@ -219,7 +219,7 @@ def test_dask_client_killed_and_resumed(tmp_path, cluster, local_run):
     out = str(tmp_path / "ck")
     code = ("from emu.tools.fuzz import fuzz; "
             f"fuzz({PROFILE!r}, {out!r}, scheduler={addr!r}, **{KW!r})")
-    child = subprocess.Popen([sys.executable, "-c", code])
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)  # not the checkout: it would shadow emu
     t = time.monotonic()
     while time.monotonic() - t < 120 and child.poll() is None:
         try:

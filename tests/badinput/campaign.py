@@ -57,9 +57,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")       # no threads in a proce
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+REPO = HERE.parents[1]         # the checkout (its data files); emu itself is the installed package
 
 FAILURES = ("traceback", "signal", "hang", "memory", "multiline", "internal", "other")
 OUTCOMES = ("rejected", "accepted") + FAILURES
@@ -1368,7 +1366,7 @@ def run_subprocess(case: Case, timeout: float = 300.0, mem: int = 2 << 30) -> Ou
     d = tempfile.mkdtemp(prefix="emu-badinput-sp-")
     try:
         materialize(case, d)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in sys.path if p]))
+        env = dict(os.environ)      # the installed emu (a checkout on the path would shadow it)
         t0 = time.monotonic()
 
         def limits():
