@@ -280,3 +280,18 @@ def test_root_table_far_above_ram_is_emulated_not_an_internal_error(engine):
     r = emulate(EMBEDDED_DEFAULT.copy(), "6.1", BootParams(swapper_pg_dir_addr=2607 << 30), engine=engine)
     assert r.kernel.pgd_pfn == (2607 << 30) >> 12
     assert any("outside the kernel image" in str(v) for v in r.verify.violations)
+
+
+def test_max_memory_above_the_host_is_capped_by_the_host(monkeypatch):
+    """--max-memory 16E does not let a layout run into the host's out-of-memory (the long
+    bad-input campaign: `emu dump --json --debug-pagealloc --max-memory 0xffffffffffffffff`
+    under a 2 GiB address-space limit was an internal 'out of host memory'): the guard takes
+    what the host can give, and says so."""
+    from emu.kernel import estimate
+    monkeypatch.setattr(estimate, "host_ceiling", lambda: 1 << 30)
+    assert estimate.effective_limit(None)[1] == "--max-memory"
+    assert estimate.effective_limit(512 << 20) == (512 << 20, "--max-memory")
+    limit, named = estimate.effective_limit((1 << 64) - 1)
+    assert limit == 1 << 30 and "what this host can give" in named
+    with pytest.raises(estimate.MemoryLimitError, match="what this host can give"):
+        estimate.guard_entries(4_000_000, (1 << 64) - 1)

@@ -105,6 +105,26 @@ def default_limit() -> int:
     return limit
 
 
+def host_ceiling() -> int:
+    """What this host can give at all: the memory available, and what this process may
+    still map under its resource limits."""
+    limit = available_memory()
+    room = address_space_room()
+    return limit if room is None else min(limit, room)
+
+
+def effective_limit(max_memory: Optional[int]) -> Tuple[int, str]:
+    """The limit a guard applies and how to name it: ``--max-memory`` (default
+    :func:`default_limit`), never above what the host can give (:func:`host_ceiling`: a
+    limit of 16 EiB must not let a layout run into the host's out-of-memory)."""
+    if max_memory is None:
+        return default_limit(), "--max-memory"
+    ceiling = host_ceiling()
+    if max_memory > ceiling:
+        return ceiling, "what this host can give: MemAvailable and ulimit, whatever --max-memory says"
+    return max_memory, "--max-memory"
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What one emulation's physical store will hold, at most."""
@@ -295,11 +315,11 @@ def guard(profile, params, table, max_pfn: int, max_low_pfn: int, brk_base: int,
         raise MemoryLimitError(
             f"layout needs up to {est.table_pages} page-table pages, over the {PURE_MAX_TABLE_PAGES} the "
             f"pure-Python engine writes in about 15 s (--pure, EMU_PURE=1); use the compiled engine")
-    limit = max_memory if max_memory is not None else default_limit()
+    limit, named = effective_limit(max_memory)
     if est.store_bytes > limit:
         raise MemoryLimitError(
             f"layout needs up to {fmt_bytes(est.store_bytes)} of page tables and their index "
-            f"({est.table_pages} pages), over the limit of {fmt_bytes(limit)} (--max-memory)")
+            f"({est.table_pages} pages), over the limit of {fmt_bytes(limit)} ({named})")
     return est
 
 
@@ -312,13 +332,14 @@ def guard_entries(entries: int, max_memory: Optional[int] = None, what: str = "e
     """The host memory a listing of ``entries`` page-table entries takes, or
     :class:`MemoryLimitError` when it exceeds ``max_memory`` (default: :func:`default_limit`)."""
     need = entries * JSON_ENTRY_BYTES
-    limit = max_memory if max_memory is not None else default_limit()
+    limit, named = effective_limit(max_memory)
     if need > limit:
         raise MemoryLimitError(
             f"{what} of {entries} page-table entries needs about {fmt_bytes(need)}, over the limit "
-            f"of {fmt_bytes(limit)} (--max-memory); --format ptdump or --format raw DIR write any size")
+            f"of {fmt_bytes(limit)} ({named}); --format ptdump or --format raw DIR write any size")
     return need
 
 
 __all__ = ["Estimate", "MemoryLimitError", "JSON_ENTRY_BYTES", "guard_entries", "available_memory", "default_limit",
+           "host_ceiling", "effective_limit",
            "distinct_blocks", "estimate", "guard", "table_pages_32", "table_pages_64"]

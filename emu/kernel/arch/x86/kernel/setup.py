@@ -258,7 +258,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     eng = select(engine)
     est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name)
     k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64)
-    k.phys.set_budget(max_memory if max_memory is not None else estimate.default_limit())
+    k.phys.set_budget(estimate.effective_limit(max_memory)[0])
     k.phys.reserve_frames(est.table_pages)
     k.assumptions.extend(assumptions)
     for line in early_log:
