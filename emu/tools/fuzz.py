@@ -25,12 +25,12 @@ The campaign itself (batches, workers, Dask, coverage steering) is :mod:`emu.too
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import Optional, Sequence
 
 from emu.tools.generators import FAMILIES, MODES
+from emu.tools.values import argtype, positive_seconds
 
 G = 1 << 30
 M = 1 << 20
@@ -96,16 +96,6 @@ EXAMPLES_FUZZ = """examples:
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number of seconds, not {text!r}")
-    return v
-
-
 def _count(text: str) -> int:
     try:
         v = int(text, 0)
@@ -150,7 +140,8 @@ def register(sub) -> None:
                        epilog=EXAMPLES_FUZZ, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", metavar="NAME|VERSION", help=f"kernel profile (default: the newest, {newest_profile()})")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--seconds", type=_positive_float, metavar="S", help="run for S seconds (default 60 without --count)")
+    g.add_argument("--seconds", type=argtype(positive_seconds, "seconds"), metavar="S",
+                   help="run for S seconds (default 60 without --count)")
     g.add_argument("--count", type=_count, metavar="N", help="run N more maps")
     p.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="J",
                    help="local worker processes (default 1; a forked pool, or --backend dask for a LocalCluster)")

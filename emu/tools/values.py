@@ -99,6 +99,18 @@ def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
+def positive_seconds(text: str) -> float:
+    """A duration: a finite number of seconds above 0 (``--seconds``, ``--timeout``)."""
+    t = _text(text).strip()
+    try:
+        v = float(t)
+    except ValueError:
+        raise EmuError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise EmuError(f"must be a positive finite number of seconds, not {text!r}")
+    return v
+
+
 def finite_float(lo: float, hi: float) -> Callable[[str], float]:
     """An argparse type for a finite number in ``[lo, hi]`` (no ``nan``/``inf``)."""
     def parse(text: str) -> float:
@@ -409,7 +421,7 @@ def argtype(parse: Callable[[str], Any], name: Optional[str] = None) -> Callable
 
 __all__ = [
     "address_array", "access_bits", "replay_options", "size", "address", "positive_size", "mem_limit", "integer",
-    "bounded_int", "finite_float", "virtual_address",
+    "bounded_int", "finite_float", "positive_seconds", "virtual_address",
     "phys_range", "memmap", "choice", "boolean", "coerce_param", "coerce_params", "param_assignment",
     "apply_params", "argtype", "MAX_TEXT",
 ]

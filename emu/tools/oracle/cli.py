@@ -6,6 +6,8 @@ import sys
 import time
 from typing import List, Optional
 
+from emu.tools.values import argtype, positive_seconds
+
 EXAMPLES = """examples:
   emu oracle fetch                             Debian's newest 6.1 amd64 kernel + its symbols (cached)
   emu oracle fetch --release 5.10,6.12 --flavour amd64,686-pae   more kernels (trixie has no i386 ones)
@@ -25,17 +27,6 @@ def _size(text: str) -> int:
         return parse_memparse(text)
     except SetupError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _timeout(text: str) -> float:
-    import math
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number of seconds, not {text!r}")
-    return v
 
 
 #: the largest kernel image --kernel reads (a bzImage is tens of MiB)
@@ -68,7 +59,6 @@ def _output_file(text: str) -> str:
 
 
 def register(sub) -> None:
-    from emu.tools.values import argtype
     p = sub.add_parser("oracle", help="compare emu with a real kernel booted under QEMU",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     osub = p.add_subparsers(dest="oracle_command", metavar="SUBCOMMAND")
@@ -164,7 +154,7 @@ def _kernel_options(p: argparse.ArgumentParser, lists: bool = False) -> None:
                         "but e820 and its edits from the console log")
     p.add_argument("--strict", action="store_true",
                    help="count entries that differ only in ACCESSED/DIRTY bits set by the MMU")
-    p.add_argument("--timeout", type=_timeout, default=600.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=argtype(positive_seconds, "seconds"), default=600.0, metavar="SECONDS",
                    help="per boot: give up (and kill QEMU) after this long (default 600)")
 
 
