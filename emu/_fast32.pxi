@@ -155,18 +155,17 @@ cdef class Mapper32(Mapper):
                     continue
                 pte = self.one_page_table_init(pgd_pfn, pgd_idx, pmd_idx, addr)
                 pte_ofs = <int>((addr >> 12) & lmask)
-                with nogil:
-                    while pte_ofs < nptrs and pfn < end_pfn:
-                        n4k += 1
-                        if mapping_iter == 1:
-                            self.put(pte, pte_ofs, ((pfn << 12) & self.emask) | self.init4k)
-                            last = (pfn << 12) + 4096
-                        else:
-                            prot = self.prot4k_x if self.is_kernel_text(addr) else self.prot4k
-                            self.put(pte, pte_ofs, ((pfn << 12) & self.emask) | prot)
-                        pte_ofs += 1
-                        pfn += 1
-                        addr = (addr + 4096) & M32
+                while pte_ofs < nptrs and pfn < end_pfn:
+                    n4k += 1
+                    if mapping_iter == 1:
+                        self.put(pte, pte_ofs, ((pfn << 12) & self.emask) | self.init4k)
+                        last = (pfn << 12) + 4096
+                    else:
+                        prot = self.prot4k_x if self.is_kernel_text(addr) else self.prot4k
+                        self.put(pte, pte_ofs, ((pfn << 12) & self.emask) | prot)
+                    pte_ofs += 1
+                    pfn += 1
+                    addr = (addr + 4096) & M32
                 pmd_idx += 1
             pgd_idx += 1
         if mapping_iter == 1:

@@ -260,3 +260,16 @@ def test_replay_on_a_pool_and_the_cluster_gives_the_inline_replay(cluster, corpu
     for got in (replay_many(tasks, jobs=2), replay_many(tasks, scheduler=addr)):
         assert [r.name for r in got] == [p.name for p in logs]
         assert got == inline
+
+
+def test_local_workers_are_bounded_and_never_more_than_the_tasks(tmp_path):
+    """``-j 4096`` used to fork 4096 processes for two logs (a hang in the bad-input
+    campaign): local workers are at most MAX_LOCAL_WORKERS, and no more than the tasks."""
+    from emu.errors import EmuError
+    from emu.tools.batches import MAX_LOCAL_WORKERS, open_runner
+    with pytest.raises(EmuError, match="at most 256 local workers"):
+        open_runner(MAX_LOCAL_WORKERS + 1)
+    with open_runner(MAX_LOCAL_WORKERS, tasks=2) as runner:
+        assert runner.workers == 2
+    with open_runner(8, tasks=1) as runner:
+        assert runner.name == "inline"

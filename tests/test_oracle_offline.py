@@ -184,3 +184,36 @@ def test_user_cpu_is_the_qemu_model_as_a_user_writes_it(qemu, text):
     from emu.inputs.cpu import parse_cpu
     assert user_cpu(qemu) == text
     assert parse_cpu(text) == parse_cpu(",".join(w for w in qemu.split(",") if not w.startswith("phys-bits")))
+
+
+def test_the_matrix_runs_on_workers_with_the_same_rows(monkeypatch):
+    """``emu oracle matrix -j 2``: the layouts boot on a forked pool (one QEMU per worker; here
+    the boot is the saved case of the layout) and the rows are those of a run one after the
+    other, in matrix order, a failed boot included."""
+    from emu.tools.batches import open_runner
+    from emu.tools.oracle import qemu
+    from emu.tools.oracle.cli import run_matrix
+    from emu.tools.oracle.layouts import matrix_layouts
+    from emu.tools.oracle.qemu import OracleError
+    cases = {"512M": "6.1-amd64-512M", "6G-gb": "5.10-amd64-6G-gb", "6G-gb-pti": "6.12-amd64-6G-gb-pti"}
+
+    def boot(lay, bz, syms, timeout=None, config=None):
+        if lay.name not in cases:
+            raise OracleError(f"no saved boot for {lay.name}")
+        return load_case(os.path.join(DATA, cases[lay.name]))
+    monkeypatch.setattr(qemu, "run_guest", boot)
+    lays = [lay for lay in matrix_layouts() if lay.name in ("512M", "128M", "6G-gb", "6G-gb-pti")]
+    assert len(lays) == 4
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k not in ("boot_seconds", "emu_seconds")} for r in rows]
+    seen = []
+    one = run_matrix(lays, "bz", "syms", "auto", 60.0, extra={"release": "x"})
+    with open_runner(2) as runner:
+        two = run_matrix(lays, "bz", "syms", "auto", 60.0, extra={"release": "x"}, runner=runner,
+                         progress=seen.append)
+    assert strip(one) == strip(two)
+    assert [r["layout"] for r in two] == [lay.name for lay in lays]
+    assert sorted(r["layout"] for r in seen) == sorted(lay.name for lay in lays)
+    assert [r["identical"] for r in two] == [None, True, True, True]
+    assert "no saved boot for 128M" in two[0]["error"]

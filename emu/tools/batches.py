@@ -326,11 +326,24 @@ class DaskRunner(Runner):
                 self._cluster.close(timeout=5)
 
 
-def open_runner(jobs: int = 1, scheduler: Optional[str] = None, backend: Optional[str] = None) -> Runner:
+#: the most local worker processes a runner starts (each is a fork of the client: thousands
+#: of them take minutes and gigabytes to start on one machine; a cluster has no such bound)
+MAX_LOCAL_WORKERS = 256
+
+
+def open_runner(jobs: int = 1, scheduler: Optional[str] = None, backend: Optional[str] = None,
+                tasks: Optional[int] = None) -> Runner:
     """The runner for ``jobs`` local workers or a Dask cluster at ``scheduler``.  ``backend``:
     ``inline``, ``pool`` or ``dask`` (default: ``dask`` with a scheduler, ``inline`` for one
     job, else ``pool``: measured on one machine, a forked pool starts in milliseconds and
-    runs as fast as a LocalCluster, see bench/README.md)."""
+    runs as fast as a LocalCluster, see bench/README.md).  Local workers are at most
+    :data:`MAX_LOCAL_WORKERS` (:class:`emu.errors.EmuError` beyond) and, when the number of ``tasks`` is known,
+    no more than the tasks."""
+    if jobs > MAX_LOCAL_WORKERS and not scheduler:
+        from emu.errors import EmuError
+        raise EmuError(f"at most {MAX_LOCAL_WORKERS} local workers, not {jobs}")
+    if tasks is not None:
+        jobs = max(1, min(jobs, tasks))
     if backend is None:
         backend = "dask" if scheduler else ("inline" if jobs <= 1 else "pool")
     if backend == "inline":
@@ -366,4 +379,4 @@ def map_unordered(runner: Runner, fn: Callable[[Any], Any], tasks: Iterable[Any]
 
 
 __all__ = ["Result", "Runner", "InlineRunner", "PoolRunner", "DaskRunner", "open_runner", "map_unordered",
-           "KILLS_TO_BLAME"]
+           "KILLS_TO_BLAME", "MAX_LOCAL_WORKERS"]

@@ -107,9 +107,11 @@ def _count(text: str) -> int:
 
 
 def _jobs(text: str) -> int:
+    from emu.tools.batches import MAX_LOCAL_WORKERS
     v = _count(text)
-    if v > 4096:
-        raise argparse.ArgumentTypeError(f"at most 4096 local workers, not {text!r}")
+    if v > MAX_LOCAL_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LOCAL_WORKERS} local workers, not {text!r} "
+                                         "(more machines: --scheduler)")
     return v
 
 

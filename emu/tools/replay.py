@@ -223,7 +223,7 @@ def replay_many(tasks, jobs: int = 1, scheduler: Optional[str] = None) -> List[R
     the order given whatever the order they finish in."""
     from emu.tools.batches import map_unordered, open_runner
     out: List[Optional[ReplayResult]] = [None] * len(tasks)
-    with open_runner(jobs, scheduler) as runner:
+    with open_runner(jobs, scheduler, tasks=len(tasks)) as runner:
         for i, res in map_unordered(runner, _replay_task, tasks):
             if res.ok:
                 out[i] = res.value

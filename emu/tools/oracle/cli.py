@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   emu oracle matrix                            the whole layout matrix, one line per layout
   emu oracle matrix --only 512M,6G-gb          a subset
   emu oracle matrix --release all --flavour amd64,686-pae   one line per (release, flavour, layout)
+  emu oracle matrix -j 2                       two boots at once (--scheduler tcp://HOST:8786: a Dask cluster)
 """
 
 
@@ -100,6 +101,13 @@ def register(sub) -> None:
     m.add_argument("--list", action="store_true", help="list the layouts and exit")
     m.add_argument("--save", metavar="DIR",
                    help="save each comparison as an offline case in DIR/RELEASE-FLAVOUR-LAYOUT")
+    from emu.tools.fuzz import _jobs, _scheduler
+    m.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="J",
+                   help="boot J layouts at once, one QEMU per local worker (default 1)")
+    m.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT",
+                   help="boot the layouts on this Dask cluster, one QEMU per worker; the kernel, its "
+                        "System.map and .config (the fetch cache) and --save's DIR are paths every worker "
+                        "must see")
     m.add_argument("--json", action="store_true")
     m.add_argument("-v", "--verbose", action="store_true", help="print each layout's differences")
     m.set_defaults(func=_guarded(cmd_matrix))
@@ -314,31 +322,56 @@ def oracle_document(command: str, rows: List[dict], kernels: List[dict], inputs:
         "comparisons": rows})
 
 
-def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, overrides=None,
-               inputs: str = "artefacts", strict: bool = False, config=None, extra=None,
-               save: Optional[str] = None) -> List[dict]:
+def _matrix_task(task: tuple) -> dict:
+    """One layout of the matrix (on whichever worker runs it): boot, compare, the row."""
     import os
     from emu.tools.oracle.compare import compare
     from emu.tools.oracle.qemu import OracleError, run_guest
-    rows = []
-    for lay in layouts:
-        t0 = time.monotonic()
-        try:
-            g = run_guest(lay, bz, syms, timeout=timeout, config=config)
-            c = compare(g, profile, overrides, inputs, strict)
-            row = comparison_row(c, lay, extra)
-            if save:
-                name = "-".join(str(x) for x in ((extra or {}).get("release"), (extra or {}).get("flavour"),
-                                                 lay.name) if x)
-                row["saved"] = _save(g, c, os.path.join(save, name), dict(extra or {}), row)
-        except OracleError as e:
-            row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(time.monotonic() - t0, 1),
-                       emu_seconds=None, identical=None, error=str(e), details=getattr(e, "details", []),
-                       profile=None, inputs=inputs, assumptions=[], differences=[], notes=[])
-        rows.append(row)
+    lay, bz, syms, profile, timeout, overrides, inputs, strict, config, extra, save = task
+    t0 = time.monotonic()
+    try:
+        g = run_guest(lay, bz, syms, timeout=timeout, config=config)
+        c = compare(g, profile, overrides, inputs, strict)
+        row = comparison_row(c, lay, extra)
+        if save:
+            name = "-".join(str(x) for x in ((extra or {}).get("release"), (extra or {}).get("flavour"),
+                                             lay.name) if x)
+            row["saved"] = _save(g, c, os.path.join(save, name), dict(extra or {}), row)
+    except OracleError as e:
+        row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(time.monotonic() - t0, 1),
+                   emu_seconds=None, identical=None, error=str(e), details=getattr(e, "details", []),
+                   profile=None, inputs=inputs, assumptions=[], differences=[], notes=[])
+    return row
+
+
+def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, overrides=None,
+               inputs: str = "artefacts", strict: bool = False, config=None, extra=None,
+               save: Optional[str] = None, runner=None) -> List[dict]:
+    """One row per layout, in the order of ``layouts``.  ``runner``
+    (:func:`emu.tools.batches.open_runner`): where the boots run, one QEMU per worker (None:
+    one after the other, here); ``progress`` sees each row as it finishes."""
+    tasks = [(lay, bz, syms, profile, timeout, overrides, inputs, strict, config, extra, save) for lay in layouts]
+    if runner is None:
+        rows = []
+        for t in tasks:
+            rows.append(_matrix_task(t))
+            if progress:
+                progress(rows[-1])
+        return rows
+    from emu.tools.batches import map_unordered
+    done: dict = {}
+    for i, res in map_unordered(runner, _matrix_task, tasks, window=runner.workers):
+        lay = layouts[i]
+        if res.ok:
+            row = res.value
+        else:   # the worker died or raised: the layout's row says so, the matrix goes on
+            row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=0.0, emu_seconds=None,
+                       identical=None, error=f"worker failed: {res.error}", details=[], profile=None,
+                       inputs=inputs, assumptions=[], differences=[], notes=[])
+        done[i] = row
         if progress:
             progress(row)
-    return rows
+    return [done[i] for i in range(len(tasks))]
 
 
 def _row_line(row: dict) -> str:
@@ -400,6 +433,30 @@ def cmd_matrix(args) -> int:
                 for d in row.get("differences", [])[:20]:
                     print(f"    {d}")
 
+    from emu.tools.batches import open_runner
+    n = sum(len(_layouts(fl, only)) for _, fl in todo)
+    runner = open_runner(args.jobs, args.scheduler, tasks=n) if (args.jobs > 1 or args.scheduler) else None
+    try:
+        rows, kernels = _matrix_rows(args, todo, only, overrides, show, runner)
+    finally:
+        if runner is not None:
+            runner.close()
+    ok = bool(rows) and all(r["identical"] for r in rows)
+    if args.json:
+        from emu.tools.formats import dumps
+        print(dumps(oracle_document("matrix", rows, kernels, args.inputs)))
+    else:
+        for rel, fl in todo:
+            sub = [r for r in rows if r.get("release") == rel.kernel and r.get("flavour") == fl]
+            if sub:
+                na = sum(1 for r in sub if r.get("assumptions"))
+                print(f"{rel.kernel} {fl}: {sum(1 for r in sub if r['identical'])} of {len(sub)} identical "
+                      f"(inputs: {args.inputs}; {na} with assumptions)")
+    return 0 if ok else 1
+
+
+def _matrix_rows(args, todo, only, overrides, show, runner):
+    from emu.tools.oracle.qemu import OracleError
     rows, kernels = [], []
     for rel, fl in todo:
         lays = _layouts(fl, only)
@@ -418,16 +475,6 @@ def cmd_matrix(args) -> int:
             continue
         kernels.append(dict(base, kernel=bz, label=label))
         rows += run_matrix(lays, bz, syms, args.profile, args.timeout, progress=show, overrides=overrides,
-                           inputs=args.inputs, strict=args.strict, config=config, extra=base, save=args.save)
-    ok = bool(rows) and all(r["identical"] for r in rows)
-    if args.json:
-        from emu.tools.formats import dumps
-        print(dumps(oracle_document("matrix", rows, kernels, args.inputs)))
-    else:
-        for rel, fl in todo:
-            sub = [r for r in rows if r.get("release") == rel.kernel and r.get("flavour") == fl]
-            if sub:
-                na = sum(1 for r in sub if r.get("assumptions"))
-                print(f"{rel.kernel} {fl}: {sum(1 for r in sub if r['identical'])} of {len(sub)} identical "
-                      f"(inputs: {args.inputs}; {na} with assumptions)")
-    return 0 if ok else 1
+                           inputs=args.inputs, strict=args.strict, config=config, extra=base, save=args.save,
+                           runner=runner)
+    return rows, kernels
