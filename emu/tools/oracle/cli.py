@@ -350,7 +350,13 @@ def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, o
     """One row per layout, in the order of ``layouts``.  ``runner``
     (:func:`emu.tools.batches.open_runner`): where the boots run, one QEMU per worker (None:
     one after the other, here); ``progress`` sees each row as it finishes."""
-    tasks = [(lay, bz, syms, profile, timeout, overrides, inputs, strict, config, extra, save) for lay in layouts]
+    return run_tasks([(lay, bz, syms, profile, timeout, overrides, inputs, strict, config, extra, save)
+                      for lay in layouts], progress, runner)
+
+
+def run_tasks(tasks: List[tuple], progress=None, runner=None) -> List[dict]:
+    """:func:`_matrix_task` over ``tasks`` (of any kernels), on ``runner`` or here; the rows in
+    the order of ``tasks``."""
     if runner is None:
         rows = []
         for t in tasks:
@@ -361,7 +367,7 @@ def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, o
     from emu.tools.batches import map_unordered
     done: dict = {}
     for i, res in map_unordered(runner, _matrix_task, tasks, window=runner.workers):
-        lay = layouts[i]
+        lay, extra, inputs = tasks[i][0], tasks[i][9], tasks[i][6]
         if res.ok:
             row = res.value
         else:   # the worker died or raised: the layout's row says so, the matrix goes on
@@ -456,8 +462,11 @@ def cmd_matrix(args) -> int:
 
 
 def _matrix_rows(args, todo, only, overrides, show, runner):
+    """Every kernel fetched first (here), then every (kernel, layout) boot as one batch on
+    ``runner``; the rows in matrix order."""
     from emu.tools.oracle.qemu import OracleError
-    rows, kernels = [], []
+    slots: List = []          # a row (a kernel that cannot be had) or a task
+    kernels = []
     for rel, fl in todo:
         lays = _layouts(fl, only)
         if not lays:
@@ -470,11 +479,13 @@ def _matrix_rows(args, todo, only, overrides, show, runner):
         except OracleError as e:
             row = dict(base, layout="(all)", cpu="", boot_seconds=0.0, emu_seconds=None, identical=None,
                        error=str(e), profile=None, inputs=args.inputs, assumptions=[], differences=[], notes=[])
-            rows.append(row)
+            slots.append(row)
             show(row)
             continue
         kernels.append(dict(base, kernel=bz, label=label))
-        rows += run_matrix(lays, bz, syms, args.profile, args.timeout, progress=show, overrides=overrides,
-                           inputs=args.inputs, strict=args.strict, config=config, extra=base, save=args.save,
-                           runner=runner)
+        slots += [(lay, bz, syms, args.profile, args.timeout, overrides, args.inputs, args.strict, config, base,
+                   args.save) for lay in lays]
+    tasks = [t for t in slots if isinstance(t, tuple)]
+    done = iter(run_tasks(tasks, progress=show, runner=runner))
+    rows = [next(done) if isinstance(t, tuple) else t for t in slots]
     return rows, kernels
