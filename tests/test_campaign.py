@@ -230,13 +230,18 @@ def test_dask_client_killed_and_resumed(tmp_path, cluster, local_run):
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait(30)
-    st = json.load(open(os.path.join(out, "state.json")))
+    # (on a loaded host the kill may come before the first batch is merged: the resume then
+    # starts at 0, which must give the same campaign too)
+    st = json.load(open(os.path.join(out, "state.json"))) if os.path.exists(os.path.join(out, "state.json")) \
+        else {"next_index": 0}
     done = st["next_index"]
-    assert 0 < done <= KW["count"]
+    assert 0 <= done <= KW["count"]
     if done < KW["count"]:
         s = fuzz(PROFILE, out, scheduler=addr, **dict(KW, count=KW["count"] - done))
-        assert s.next_index == KW["count"]
-    assert fingerprint(out) == local_run
+        assert s.next_index == KW["count"], (done, s.next_index)
+    got = fingerprint(out)
+    assert got == local_run, {"killed at": done, "differs": sorted(k for k in set(got) | set(local_run)
+                                                                 if got.get(k) != local_run.get(k))}
 
 
 def test_open_runner_choices():
