@@ -11,9 +11,9 @@
 The layer is thin and typed: typed memoryviews and raw pointers, ``nogil`` loops, no
 Python objects in the hot loops.  The walks release the GIL for their whole batch; the
 table writers are ``nogil`` functions called with the GIL held (``alloc_low_page`` between
-two pages may call into Python), since releasing it per page cost ~5 % of a 4 KiB map.  Every entry point checks its own preconditions
-(array shapes and lengths, levels, index bounds) and raises ``ValueError`` instead of
-touching memory it does not own.  The pure-Python twins, under the same names, are in
+two pages may call into Python), since releasing it per page cost ~5 % of a 4 KiB map.
+Every entry point checks its own preconditions (array shapes and lengths, levels, index
+bounds) and raises ``ValueError`` instead of touching memory it does not own.  The pure-Python twins, under the same names, are in
 ``emu.machine.reference`` and ``emu.machine.reference32`` (byte-for-byte the same
 results; the tests compare them).  Physical memory layout: see ``emu.machine.phys``.
 """
