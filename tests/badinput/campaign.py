@@ -656,7 +656,8 @@ def oracle_case(rng: random.Random, index: int) -> Case:
             "run": ["--kernel", "--symbols", "--config", "--release", "--flavour", "--profile", "--set", "--inputs",
                     "--strict", "--timeout", "--e820", "--mem", "--cpu", "--append", "--serial", "--json"],
             "matrix": ["--kernel", "--symbols", "--config", "--release", "--flavour", "--profile", "--set",
-                       "--inputs", "--strict", "--timeout", "--only", "--list", "--json", "-v"]}[sub]
+                       "--inputs", "--strict", "--timeout", "--only", "--list", "--json", "-v", "-j", "--jobs",
+                       "--scheduler"]}[sub]
     for opt in rng.sample(opts, min(len(opts), rng.choice([1, 2, 3, 4]))):
         if opt in ("--refresh", "--json", "--strict", "--list", "-v"):
             argv.append(opt)
@@ -696,6 +697,11 @@ def oracle_case(rng: random.Random, index: int) -> Case:
             argv += [opt, rng.choice(["", "mem=1G", "x" * 5000, "memmap=" + memmap_spec(rng), "\x00", "a\nb"])]
         elif opt == "--only":
             argv += [opt, rng.choice(["", ",", "512M", "nope", "512M,nope", "x" * 500])]
+        elif opt in ("-j", "--jobs"):
+            argv += [opt, rng.choice(["1", "2", "0", "-1", "257", "4096", "1e3", "", "x", "99999999999999999999"])]
+        elif opt == "--scheduler":
+            argv += [opt, rng.choice(["", "tcp://", "x", "tcp://[::1", "tcp://host:99999", "inproc://x",
+                                      text_garbage(rng)[:40]])]
     return Case(index, "oracle", argv, files)
 
 

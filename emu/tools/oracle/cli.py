@@ -426,6 +426,9 @@ def cmd_matrix(args) -> int:
                       f"{' '.join(lay.memmap_args())[:60]}{' ' + lay.append[:40] if lay.append else ''}")
         return 0
     overrides = _overrides(args)
+    from emu.tools.batches import open_runner
+    n = sum(len(_layouts(fl, only)) for _, fl in todo)
+    runner = open_runner(args.jobs, args.scheduler, tasks=n) if (args.jobs > 1 or args.scheduler) else None
     if not args.json:
         print(f"{'release':<7} {'flavour':<12} {'layout':<20} {'profile':<9} {'boot s':>8} {'emu s':>9} "
               f"{'identical':>9}")
@@ -439,9 +442,6 @@ def cmd_matrix(args) -> int:
                 for d in row.get("differences", [])[:20]:
                     print(f"    {d}")
 
-    from emu.tools.batches import open_runner
-    n = sum(len(_layouts(fl, only)) for _, fl in todo)
-    runner = open_runner(args.jobs, args.scheduler, tasks=n) if (args.jobs > 1 or args.scheduler) else None
     try:
         rows, kernels = _matrix_rows(args, todo, only, overrides, show, runner)
     finally:
