@@ -21,6 +21,7 @@ field (:meth:`ParamError.named`).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import numbers
@@ -315,9 +316,18 @@ def check_boot_params(params, profile) -> Any:
         v = getattr(params, name)
         # a value of exactly the field's plain type (or None where allowed) is what check_type
         # would return as it is; everything else goes through it
-        values[name] = v if (type(v) is exact or (v is None and opt)) else check_type(name, v, hint)
-        _check_unsigned(name, values[name])
-    p = dataclasses.replace(params, **values)
+        if v is None and opt:
+            continue
+        if type(v) is not exact:
+            v = check_type(name, v, hint)
+            values[name] = v
+        if type(v) is int:
+            if not 0 <= v < U64:
+                _check_unsigned(name, v)
+        elif type(v) is not bool and type(v) is not str:
+            _check_unsigned(name, v)
+    # (a copy either way: the caller's object is never the one the emulation holds)
+    p = dataclasses.replace(params, **values) if values else copy.copy(params)
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
             raise ParamError(name, getattr(p, name), f"must be one of {', '.join(choices)}")

@@ -47,13 +47,19 @@ PYTHON = Engine("python", reference.kernel_physical_mapping_init, reference32.ke
                 reference.walk64, reference32.walk32, reference.enumerate64)
 
 
+_COMPILED: Optional[Engine] = None
+
+
 def compiled() -> Engine:
     """The compiled engine; :class:`EngineError` (one line, how to build) when not built."""
-    fast = _compiled()
-    if fast is None:
-        raise EngineError(f"emu's compiled loops (emu._fast) are not built; {BUILD_HINT}")
-    return Engine("cython", fast.kernel_physical_mapping_init, fast.kernel_physical_mapping_init_32,
-                  fast.walk64, fast.walk32, fast.enumerate64)
+    global _COMPILED
+    if _COMPILED is None:
+        fast = _compiled()
+        if fast is None:
+            raise EngineError(f"emu's compiled loops (emu._fast) are not built; {BUILD_HINT}")
+        _COMPILED = Engine("cython", fast.kernel_physical_mapping_init, fast.kernel_physical_mapping_init_32,
+                           fast.walk64, fast.walk32, fast.enumerate64)
+    return _COMPILED
 
 
 def compiled_available() -> bool:
