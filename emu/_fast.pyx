@@ -10,8 +10,9 @@
 
 The layer is thin and typed: typed memoryviews and raw pointers, ``nogil`` loops, no
 Python objects in the hot loops.  The walks release the GIL for their whole batch; the
-table writers are ``nogil`` functions called with the GIL held (``alloc_low_page`` between
-two pages may call into Python), since releasing it per page cost ~5 % of a 4 KiB map.
+table writers' inner loops (``phys_pte_init``, ``scan_large``) are ``nogil`` functions called
+with the GIL held (``alloc_low_page`` between two pages may call into Python), since
+releasing it per page cost ~5 % of a 4 KiB map.
 Every entry point checks its own preconditions (array shapes and lengths, levels, index
 bounds) and raises ``ValueError`` instead of touching memory it does not own.  The pure-Python twins, under the same names, are in
 ``emu.machine.reference`` and ``emu.machine.reference32`` (byte-for-byte the same
@@ -92,9 +93,11 @@ cdef inline Py_ssize_t fill_leaves(uint64_t* t, int i, uint64_t base, uint64_t p
                                     uint64_t pfn_mask, uint64_t flags) noexcept nogil:
     """The leaves of a page just allocated (all zero), from entry ``i``: entry ``i + k`` maps
     ``base + (k << shift)`` while that is below ``paddr_end`` and the page lasts (``base`` is
-    aligned to the page size, ``base < paddr_end``).  Returns how many were written.  A counted
-    loop with no carried state, so the compiler turns it into vector stores."""
-    cdef uint64_t n = ((paddr_end - base) + ((<uint64_t>1 << shift) - 1)) >> shift
+    aligned to the page size, ``base < paddr_end``; ``pfn_mask`` clears the bits below the
+    page, so an unaligned first address writes the same entry as its aligned base).  Returns
+    how many were written.  A counted loop with no carried state, so the compiler turns it into
+    vector stores."""
+    cdef uint64_t n = ((paddr_end - 1 - base) >> shift) + 1     # (no overflow: base < paddr_end)
     cdef Py_ssize_t k, cnt = 512 - i
     if n < <uint64_t>cnt:
         cnt = <Py_ssize_t>n

@@ -278,3 +278,31 @@ def test_local_workers_are_bounded_and_never_more_than_the_tasks(tmp_path):
         assert runner.workers == 2
     with open_runner(8, tasks=1) as runner:
         assert runner.name == "inline"
+    with open_runner(4096, tasks=0) as runner:         # nothing to run: no worker process
+        assert runner.name == "inline"
+    with open_runner(4096, backend="inline") as runner:   # (an inline runner starts none)
+        assert runner.name == "inline"
+
+
+def test_a_terminated_pool_worker_runs_its_tasks_finally_blocks(tmp_path):
+    """close() terminates a busy worker; its task's finally blocks still run (the oracle's
+    QEMU guest is stopped and its folder removed, not left behind)."""
+    from emu.tools.batches import open_runner
+    mark = tmp_path / "cleaned"
+    with open_runner(2) as runner:
+        runner.submit(0, _sleep_then_mark, str(mark))
+        t = time.monotonic()
+        while not (tmp_path / "started").exists() and time.monotonic() - t < 30:
+            time.sleep(0.02)
+    t = time.monotonic()
+    while not mark.exists() and time.monotonic() - t < 10:
+        time.sleep(0.02)
+    assert mark.exists()
+
+
+def _sleep_then_mark(path: str) -> None:
+    open(os.path.join(os.path.dirname(path), "started"), "w").close()
+    try:
+        time.sleep(60)
+    finally:
+        open(path, "w").close()

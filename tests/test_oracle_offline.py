@@ -186,24 +186,34 @@ def test_user_cpu_is_the_qemu_model_as_a_user_writes_it(qemu, text):
     assert parse_cpu(text) == parse_cpu(",".join(w for w in qemu.split(",") if not w.startswith("phys-bits")))
 
 
-def test_the_matrix_runs_on_workers_with_the_same_rows(monkeypatch):
-    """``emu oracle matrix -j 2``: the layouts boot on a forked pool (one QEMU per worker; here
-    the boot is the saved case of the layout) and the rows are those of a run one after the
-    other, in matrix order, a failed boot included."""
-    from emu.tools.batches import open_runner
+def _fake_boots(monkeypatch):
+    """The matrix's boots replaced by saved cases (earlier layouts take longer, so a pool
+    finishes them out of matrix order); 128M has no saved boot and fails."""
+    import time as _time
     from emu.tools.oracle import qemu
-    from emu.tools.oracle.cli import run_matrix
-    from emu.tools.oracle.layouts import matrix_layouts
     from emu.tools.oracle.qemu import OracleError
-    cases = {"512M": "6.1-amd64-512M", "6G-gb": "5.10-amd64-6G-gb", "6G-gb-pti": "6.12-amd64-6G-gb-pti"}
+    cases = {"512M": ("6.1-amd64-512M", 0.6), "6G-gb": ("5.10-amd64-6G-gb", 0.3),
+             "6G-gb-pti": ("6.12-amd64-6G-gb-pti", 0.0)}
 
     def boot(lay, bz, syms, timeout=None, config=None):
         if lay.name not in cases:
             raise OracleError(f"no saved boot for {lay.name}")
-        return load_case(os.path.join(DATA, cases[lay.name]))
+        name, delay = cases[lay.name]
+        _time.sleep(delay)
+        return load_case(os.path.join(DATA, name))
     monkeypatch.setattr(qemu, "run_guest", boot)
+
+
+def test_the_matrix_runs_on_workers_with_the_same_rows(monkeypatch):
+    """``emu oracle matrix -j 2``: the layouts boot on a forked pool (one QEMU per worker; here
+    the boot is the saved case of the layout) and the rows are those of a run one after the
+    other, in matrix order, a failed boot included, whatever order they finish in."""
+    from emu.tools.batches import open_runner
+    from emu.tools.oracle.cli import run_matrix
+    from emu.tools.oracle.layouts import matrix_layouts
+    _fake_boots(monkeypatch)
     lays = [lay for lay in matrix_layouts() if lay.name in ("512M", "128M", "6G-gb", "6G-gb-pti")]
-    assert len(lays) == 4
+    assert [lay.name for lay in lays] == ["128M", "512M", "6G-gb", "6G-gb-pti"]
 
     def strip(rows):
         return [{k: v for k, v in r.items() if k not in ("boot_seconds", "emu_seconds")} for r in rows]
@@ -214,6 +224,34 @@ def test_the_matrix_runs_on_workers_with_the_same_rows(monkeypatch):
                          progress=seen.append)
     assert strip(one) == strip(two)
     assert [r["layout"] for r in two] == [lay.name for lay in lays]
+    assert [r["layout"] for r in seen] != [lay.name for lay in lays]      # they did finish out of order
     assert sorted(r["layout"] for r in seen) == sorted(lay.name for lay in lays)
     assert [r["identical"] for r in two] == [None, True, True, True]
     assert "no saved boot for 128M" in two[0]["error"]
+
+
+def test_the_matrix_keeps_a_missing_kernel_in_its_place(monkeypatch, capsys):
+    """A kernel that cannot be had is one error row where its release stands: printed in
+    matrix order one after the other, and in the JSON rows with -j 2 too."""
+    import json as _json
+    from emu.tools.cli import main
+    from emu.tools.oracle import cli
+    from emu.tools.oracle.qemu import OracleError
+    _fake_boots(monkeypatch)
+
+    def kernel(args, release=None, flavour=None):
+        if release == "5.10":
+            raise OracleError("no 5.10 kernel here")
+        return f"bz-{release}", None, None, f"label-{release}"
+    monkeypatch.setattr(cli, "_kernel", kernel)
+    argv = ["oracle", "matrix", "--release", "6.1,5.10,6.12", "--only", "512M,6G-gb"]
+    assert main(argv) == 1
+    lines = [ln.split()[:3] for ln in capsys.readouterr().out.splitlines()[1:6]]
+    assert lines == [["6.1", "amd64", "512M"], ["6.1", "amd64", "6G-gb"], ["5.10", "amd64", "(all)"],
+                     ["6.12", "amd64", "512M"], ["6.12", "amd64", "6G-gb"]]
+    assert main(argv + ["-j", "2", "--json"]) == 1
+    doc = _json.loads(capsys.readouterr().out)
+    assert [(r["release"], r["layout"]) for r in doc["comparisons"]] == [
+        ("6.1", "512M"), ("6.1", "6G-gb"), ("5.10", "(all)"), ("6.12", "512M"), ("6.12", "6G-gb")]
+    assert [r["identical"] for r in doc["comparisons"]] == [True, True, None, True, True]
+    assert [k["kernel"] for k in doc["kernels"]] == [os.path.abspath("bz-6.1"), os.path.abspath("bz-6.12")]

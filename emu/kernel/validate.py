@@ -21,7 +21,6 @@ field (:meth:`ParamError.named`).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import numbers
@@ -326,8 +325,7 @@ def check_boot_params(params, profile) -> Any:
                 _check_unsigned(name, v)
         elif type(v) is not bool and type(v) is not str:
             _check_unsigned(name, v)
-    # (a copy either way: the caller's object is never the one the emulation holds)
-    p = dataclasses.replace(params, **values) if values else copy.copy(params)
+    p = dataclasses.replace(params, **values)     # a copy: never the caller's object
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
             raise ParamError(name, getattr(p, name), f"must be one of {', '.join(choices)}")

@@ -114,9 +114,37 @@ class InlineRunner(Runner):
         return len(self._q)
 
 
+_STOPPING = False
+
+
+def _stop_task(signum: int, frame: Any) -> None:
+    global _STOPPING
+    _STOPPING = True
+    raise SystemExit(128 + signum)
+
+
+def _run_task(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """A pool worker runs every task through this: a worker told to stop (SIGTERM) ends once
+    the task's finally blocks have run, instead of waiting for the next task."""
+    try:
+        return fn(arg)
+    finally:
+        if _STOPPING:
+            os._exit(143)
+
+
 def _pool_init() -> None:
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the client handles Ctrl-C and saves its state
+    # close() terminates a busy worker: its task's finally blocks run (a QEMU guest is stopped,
+    # its folder removed) instead of the process vanishing under them
+    signal.signal(signal.SIGTERM, _stop_task)
+    try:   # and so does the death of the client (Linux: PR_SET_PDEATHSIG; the pool is forked by
+        # the client's thread that submits, so the signal comes when the client process ends)
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 class PoolRunner(Runner):
@@ -145,7 +173,7 @@ class PoolRunner(Runner):
         from concurrent.futures.process import BrokenProcessPool
         fn, arg = self._tasks[tid]
         try:
-            f = self._pool.submit(fn, arg)
+            f = self._pool.submit(_run_task, fn, arg)
         except BrokenProcessPool:          # a worker died since the last look: run it after the suspects
             self._held.appendleft(tid)
             self._rebuild()
@@ -336,16 +364,16 @@ def open_runner(jobs: int = 1, scheduler: Optional[str] = None, backend: Optiona
     """The runner for ``jobs`` local workers or a Dask cluster at ``scheduler``.  ``backend``:
     ``inline``, ``pool`` or ``dask`` (default: ``dask`` with a scheduler, ``inline`` for one
     job, else ``pool``: measured on one machine, a forked pool starts in milliseconds and
-    runs as fast as a LocalCluster, see bench/README.md).  Local workers are at most
-    :data:`MAX_LOCAL_WORKERS` (:class:`emu.errors.EmuError` beyond) and, when the number of ``tasks`` is known,
-    no more than the tasks."""
-    if jobs > MAX_LOCAL_WORKERS and not scheduler:
-        from emu.errors import EmuError
-        raise EmuError(f"at most {MAX_LOCAL_WORKERS} local workers, not {jobs}")
+    runs as fast as a LocalCluster, see bench/README.md).  Never more workers than ``tasks``
+    when that number is known; local worker processes (a pool, a LocalCluster) at most
+    :data:`MAX_LOCAL_WORKERS` (:class:`emu.errors.EmuError` beyond)."""
     if tasks is not None:
         jobs = max(1, min(jobs, tasks))
     if backend is None:
         backend = "dask" if scheduler else ("inline" if jobs <= 1 else "pool")
+    if jobs > MAX_LOCAL_WORKERS and (backend == "pool" or (backend == "dask" and not scheduler)):
+        from emu.errors import EmuError
+        raise EmuError(f"at most {MAX_LOCAL_WORKERS} local workers, not {jobs}")
     if backend == "inline":
         return InlineRunner()
     if backend == "pool":

@@ -429,9 +429,6 @@ def cmd_matrix(args) -> int:
     from emu.tools.batches import open_runner
     n = sum(len(_layouts(fl, only)) for _, fl in todo)
     runner = open_runner(args.jobs, args.scheduler, tasks=n) if (args.jobs > 1 or args.scheduler) else None
-    if not args.json:
-        print(f"{'release':<7} {'flavour':<12} {'layout':<20} {'profile':<9} {'boot s':>8} {'emu s':>9} "
-              f"{'identical':>9}")
 
     def show(row):
         if not args.json:
@@ -443,6 +440,9 @@ def cmd_matrix(args) -> int:
                     print(f"    {d}")
 
     try:
+        if not args.json:
+            print(f"{'release':<7} {'flavour':<12} {'layout':<20} {'profile':<9} {'boot s':>8} {'emu s':>9} "
+                  f"{'identical':>9}")
         rows, kernels = _matrix_rows(args, todo, only, overrides, show, runner)
     finally:
         if runner is not None:
@@ -462,30 +462,53 @@ def cmd_matrix(args) -> int:
 
 
 def _matrix_rows(args, todo, only, overrides, show, runner):
-    """Every kernel fetched first (here), then every (kernel, layout) boot as one batch on
-    ``runner``; the rows in matrix order."""
+    """The rows in matrix order.  Without a runner each kernel is fetched, then its layouts
+    booted, one after the other (the rows print in matrix order as they come); with one,
+    every kernel is fetched first (here), then every (kernel, layout) boot goes to the runner
+    as one batch (the rows print as they finish).  Paths go to the workers absolute."""
+    import os
     from emu.tools.oracle.qemu import OracleError
-    slots: List = []          # a row (a kernel that cannot be had) or a task
-    kernels = []
-    for rel, fl in todo:
-        lays = _layouts(fl, only)
-        if not lays:
-            continue
-        base = {"release": rel.kernel, "flavour": fl}
-        try:
-            if fl not in rel.flavours and not args.kernel:
-                raise OracleError(f"Debian {rel.codename} builds no {fl} kernel")
-            bz, syms, config, label = _kernel(args, rel.kernel, fl)
-        except OracleError as e:
-            row = dict(base, layout="(all)", cpu="", boot_seconds=0.0, emu_seconds=None, identical=None,
-                       error=str(e), profile=None, inputs=args.inputs, assumptions=[], differences=[], notes=[])
-            slots.append(row)
+
+    def per_kernel():
+        """(error row, None) for a kernel that cannot be had, else (None, its tasks)."""
+        for rel, fl in todo:
+            lays = _layouts(fl, only)
+            if not lays:
+                continue
+            base = {"release": rel.kernel, "flavour": fl}
+            try:
+                if fl not in rel.flavours and not args.kernel:
+                    raise OracleError(f"Debian {rel.codename} builds no {fl} kernel")
+                bz, syms, config, label = _kernel(args, rel.kernel, fl)
+            except OracleError as e:
+                yield dict(base, layout="(all)", cpu="", boot_seconds=0.0, emu_seconds=None, identical=None,
+                           error=str(e), profile=None, inputs=args.inputs, assumptions=[], differences=[],
+                           notes=[]), None
+                continue
+            bz = os.path.abspath(bz)          # (syms is the loaded System.map, not a path)
+            config = os.path.abspath(config) if isinstance(config, str) else config
+            save = os.path.abspath(args.save) if args.save else None
+            kernels.append(dict(base, kernel=bz, label=label))
+            yield None, [(lay, bz, syms, args.profile, args.timeout, overrides, args.inputs, args.strict, config,
+                          base, save) for lay in lays]
+
+    kernels: List[dict] = []
+    rows: List[dict] = []
+    if runner is None:
+        for row, tasks in per_kernel():
+            if row is not None:
+                show(row)
+                rows.append(row)
+            else:
+                rows += run_tasks(tasks, progress=show)
+        return rows, kernels
+    slots: List = []          # a row (a kernel that cannot be had) or a task, in matrix order
+    for row, tasks in per_kernel():
+        if row is not None:
             show(row)
-            continue
-        kernels.append(dict(base, kernel=bz, label=label))
-        slots += [(lay, bz, syms, args.profile, args.timeout, overrides, args.inputs, args.strict, config, base,
-                   args.save) for lay in lays]
-    tasks = [t for t in slots if isinstance(t, tuple)]
-    done = iter(run_tasks(tasks, progress=show, runner=runner))
+            slots.append(row)
+        else:
+            slots += tasks
+    done = iter(run_tasks([t for t in slots if isinstance(t, tuple)], progress=show, runner=runner))
     rows = [next(done) if isinstance(t, tuple) else t for t in slots]
     return rows, kernels

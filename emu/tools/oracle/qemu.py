@@ -329,6 +329,19 @@ def tail_lines(text: str, n: int = SERIAL_TAIL_LINES) -> List[str]:
     return lines[-n:]
 
 
+def _qemu_child_signals() -> None:
+    """In the QEMU child, before exec: Ctrl-C reaches it again (a campaign worker ignores
+    SIGINT, and an ignored signal survives exec), and on Linux it is killed when the process
+    that started it dies (``PR_SET_PDEATHSIG``), so a killed client or worker leaves no guest."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 class QemuProcess:
     """One QEMU, started paused with its gdbstub on a free local port, its console in a
     serial log and its own output in a file of a private temporary folder.
@@ -343,7 +356,8 @@ class QemuProcess:
         self.returncode: Optional[int] = None
         self.t0 = time.monotonic()
         with open(self.output_path, "wb") as out:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=_qemu_child_signals)
 
     @classmethod
     def start(cls, layout: QemuLayout, bzimage: str) -> "QemuProcess":
