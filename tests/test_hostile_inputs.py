@@ -295,3 +295,15 @@ def test_max_memory_above_the_host_is_capped_by_the_host(monkeypatch):
     assert limit == 1 << 30 and "what this host can give" in named
     with pytest.raises(estimate.MemoryLimitError, match="what this host can give"):
         estimate.guard_entries(4_000_000, (1 << 64) - 1)
+
+
+@pytest.mark.parametrize("arch", ["i386", "i386-pae"])
+def test_lowmem_below_the_kernel_image_is_one_line(arch, capsys):
+    """``--param lowmem_limit=0xfff`` (found by the bad-input campaign): lowmem ended below the
+    kernel image, the mapping asked for a range outside the i386 direct map and the run ended
+    in an internal error.  It is one line now, naming lowmem's end and the image's."""
+    assert main(["run", "--arch", arch, "--param", "lowmem_limit=0xfff"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith("emu: assumed ")]
+    assert len(err) == 1 and "lowmem ends at 0x0 (MAXMEM 0xfff, the lowmem_limit input), below the end of the " \
+        "kernel image and its BRK" in err[0], err
+    assert main(["run", "--arch", arch, "--param", "lowmem_limit=0x8000000"]) == 0   # 128 MiB: boots

@@ -274,6 +274,13 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
         max_pfn = k.max_pfn
     k.refresh_e820_ranges()
     reserve_early(k, kernel_start, brk_base)
+    if i386 and k.max_low_pfn << PAGE_SHIFT < k.pgt_buf_top << PAGE_SHIFT:
+        # the kernel reaches its own image and first page tables through lowmem; a MAXMEM
+        # (vmalloc=, the build's fixmap) or RAM ending below them is a kernel that cannot boot
+        raise SetupError(f"lowmem ends at {k.max_low_pfn << PAGE_SHIFT:#x} (MAXMEM {mm_init_32.maxmem(k):#x}"
+                         f"{'' if params.lowmem_limit is None else ', the lowmem_limit input'}), below the end "
+                         f"of the kernel image and its BRK at {k.pgt_buf_top << PAGE_SHIFT:#x}: the kernel "
+                         f"could not map itself")
     memblock_setup(k, max_memory)
     k.image = (kernel_start, k.pgt_buf_top << PAGE_SHIFT)
     if i386:
