@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import List, Optional
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from emu.tools.values import argtype, positive_seconds
 
@@ -461,7 +461,8 @@ def cmd_matrix(args) -> int:
     return 0 if ok else 1
 
 
-def _matrix_rows(args, todo, only, overrides, show, runner):
+def _matrix_rows(args: argparse.Namespace, todo: List[Any], only: Optional[List[str]], overrides: Any,
+                 show: Callable[[dict], None], runner: Any) -> Tuple[List[dict], List[dict]]:
     """The rows in matrix order.  Without a runner each kernel is fetched, then its layouts
     booted, one after the other (the rows print in matrix order as they come); with one,
     every kernel is fetched first (here), then every (kernel, layout) boot goes to the runner
@@ -469,7 +470,7 @@ def _matrix_rows(args, todo, only, overrides, show, runner):
     import os
     from emu.tools.oracle.qemu import OracleError
 
-    def per_kernel():
+    def per_kernel() -> Iterator[Tuple[Optional[dict], Optional[List[tuple]]]]:
         """(error row, None) for a kernel that cannot be had, else (None, its tasks)."""
         for rel, fl in todo:
             lays = _layouts(fl, only)
@@ -499,7 +500,7 @@ def _matrix_rows(args, todo, only, overrides, show, runner):
             if row is not None:
                 show(row)
                 rows.append(row)
-            else:
+            elif tasks:
                 rows += run_tasks(tasks, progress=show)
         return rows, kernels
     slots: List = []          # a row (a kernel that cannot be had) or a task, in matrix order
@@ -507,7 +508,7 @@ def _matrix_rows(args, todo, only, overrides, show, runner):
         if row is not None:
             show(row)
             slots.append(row)
-        else:
+        elif tasks:
             slots += tasks
     done = iter(run_tasks([t for t in slots if isinstance(t, tuple)], progress=show, runner=runner))
     rows = [next(done) if isinstance(t, tuple) else t for t in slots]
