@@ -1053,21 +1053,28 @@ def enumerate64(const int32_t[:] directory, const int32_t[:, :] blocks, const ui
             if tp[lvl] == NULL:
                 idx[lvl] = 512   # no backing: every entry reads as zero
                 continue
-            if lvl == 1 and have and cur_shift == 12 and effv[1] == cur_parent_eff:
-                # fast path: 4K leaves continuing the current run, compared as raw values
-                va0 = vabase[1] | (<uint64_t>idx[1] << 12)
+            if lvl <= 2 and have and cur_shift == 3 + 9 * lvl and effv[lvl] == cur_parent_eff:
+                # fast path: 4K (2M) leaves continuing the current run, compared as raw values: an
+                # entry equal to the next one of the run is present, a leaf of the run's size with
+                # its flags (no reserved bit: the run's first entry had none, and the address is
+                # checked against MAXPHYADDR), so the slow path below would extend the run with it
+                shift = 3 + 9 * lvl
+                va0 = vabase[lvl] | (<uint64_t>idx[lvl] << shift)
                 if va0 & signbit:
                     va0 |= ~(signbit * 2 - 1)
                 if va0 == cur_end:
                     expect = (cur_pa + (cur_end - cur_va)) | cur_flags
-                    j = idx[1]
-                    while j < 512 and tp[1][j] == expect:
-                        expect += 4096
+                    j = idx[lvl]
+                    while j < 512 and tp[lvl][j] == expect and (expect & rsvd_hi) == 0:
+                        expect += (<uint64_t>1) << shift
                         j += 1
-                    if j > idx[1]:
-                        cur_end += <uint64_t>(j - idx[1]) << 12
-                        n4k += j - idx[1]
-                        idx[1] = j
+                    if j > idx[lvl]:
+                        cur_end += <uint64_t>(j - idx[lvl]) << shift
+                        if lvl == 1:
+                            n4k += j - idx[lvl]
+                        else:
+                            n2m += j - idx[lvl]
+                        idx[lvl] = j
                         continue
             e = tp[lvl][i]
             if not (e & 1):

@@ -87,3 +87,57 @@ def test_mapper_keeps_its_e820_arrays_alive():
     junk = [np.full(1 << 12, 0xFFFFFFFFFFFFFFFF, np.uint64) for _ in range(64)]   # reuse freed memory
     last, _ = fast.kernel_physical_mapping_init(job, k.pgd_pfn, 1 << 30, 2 << 30, 4, 0x63)
     assert last == 2 << 30 and junk
+
+
+def _tree_summary_fields(t):
+    return (t.runs.tolist(), t.tables.tolist(), t.leaves_4k, t.leaves_2m, t.leaves_1g, t.reserved_entries,
+            None if t.odd is None else t.odd.tolist(), t.odd_count)
+
+
+def _contiguous_leaves_tree(maxphyaddr: int):
+    """PML4 -> PDPT -> two PMD pages of 2M leaves and two PTE pages of 4K leaves, each run
+    contiguous across its two pages and crossing 2^maxphyaddr (the entries above are reserved)."""
+    from emu.machine.phys import PhysMem
+    phys = PhysMem(1 << 30)
+    pml4, pdpt, pmd_a, pmd_b, pmd_c, pte_a, pte_b = range(0x100, 0x107)
+    for p in (pml4, pdpt, pmd_a, pmd_b, pmd_c, pte_a, pte_b):
+        phys.frame(p)
+    phys.table(pml4)[0] = (pdpt << 12) | 0x67
+    for slot, pmd in ((0, pmd_a), (1, pmd_b), (2, pmd_c)):
+        phys.table(pdpt)[slot] = (pmd << 12) | 0x67
+    top = 1 << maxphyaddr
+    for k in range(1024):                       # 2M leaves: 600 below the limit, 424 above
+        pa = top - 600 * (2 << 20) + k * (2 << 20)
+        (phys.table(pmd_a) if k < 512 else phys.table(pmd_b))[k % 512] = pa | 0x80000000000000E3
+    phys.table(pmd_c)[0] = (pte_a << 12) | 0x67
+    phys.table(pmd_c)[1] = (pte_b << 12) | 0x67
+    for k in range(1024):                       # 4K leaves: 700 below, 324 above
+        pa = top - 700 * 4096 + k * 4096
+        (phys.table(pte_a) if k < 512 else phys.table(pte_b))[k % 512] = pa | 0x8000000000000063
+    return phys, pml4 << 12
+
+
+@pytest.mark.parametrize("maxphyaddr", [36, 40, 46])
+def test_enumerate64_fast_paths_stop_at_maxphyaddr(maxphyaddr):
+    """The compiled listing extends a run of 4K or 2M leaves by comparing raw entries (its fast
+    paths); an entry past MAXPHYADDR has reserved bits and must end the run there, as the pure
+    twin (which has no fast path) does."""
+    from emu.machine.mmu import MMU, enumerate_tables
+    phys, cr3 = _contiguous_leaves_tree(maxphyaddr)
+    mmu = MMU(cr3=cr3, levels=4, maxphyaddr=maxphyaddr, nxe=True)
+    fast = enumerate_tables(phys, mmu, engine="cython")
+    pure = enumerate_tables(phys, mmu, engine="python")
+    assert _tree_summary_fields(fast) == _tree_summary_fields(pure)
+    assert (fast.leaves_2m, fast.leaves_4k, fast.reserved_entries) == (600, 700, 424 + 324)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_enumerate64_engines_agree_on_random_trees(seed):
+    from emu.machine.mmu import MMU, enumerate_tables
+    from tests.pt_random import build_random_tree
+    rng = np.random.default_rng(seed)
+    maxphyaddr = int(rng.choice([36, 40, 46, 52]))
+    tree = build_random_tree(rng, maxphyaddr=maxphyaddr, p_share=0.0, p_dangling=0.0)
+    mmu = MMU(cr3=tree.cr3, levels=4, maxphyaddr=maxphyaddr, nxe=bool(seed % 2))
+    assert _tree_summary_fields(enumerate_tables(tree.phys, mmu, engine="cython")) == \
+        _tree_summary_fields(enumerate_tables(tree.phys, mmu, engine="python"))
