@@ -251,6 +251,9 @@ def test_the_matrix_keeps_a_missing_kernel_in_its_place(monkeypatch, capsys):
                      ["6.12", "amd64", "512M"], ["6.12", "amd64", "6G-gb"]]
     assert main(argv + ["-j", "2", "--json"]) == 1
     doc = _json.loads(capsys.readouterr().out)
+    pytest.importorskip("jsonschema")
+    from emu.tools.formats import validate
+    validate(doc)                                  # error rows included
     assert [(r["release"], r["layout"]) for r in doc["comparisons"]] == [
         ("6.1", "512M"), ("6.1", "6G-gb"), ("5.10", "(all)"), ("6.12", "512M"), ("6.12", "6G-gb")]
     assert [r["identical"] for r in doc["comparisons"]] == [True, True, None, True, True]

@@ -338,10 +338,17 @@ def _matrix_task(task: tuple) -> dict:
                                              lay.name) if x)
             row["saved"] = _save(g, c, os.path.join(save, name), dict(extra or {}), row)
     except OracleError as e:
-        row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=round(time.monotonic() - t0, 1),
-                   emu_seconds=None, identical=None, error=str(e), details=getattr(e, "details", []),
-                   profile=None, inputs=inputs, assumptions=[], differences=[], notes=[])
+        row = _error_row(extra, lay.name, lay.cpu, inputs, str(e), round(time.monotonic() - t0, 1),
+                         getattr(e, "details", []))
     return row
+
+
+def _error_row(extra: Optional[dict], layout: str, cpu: str, inputs: str, error: str,
+               boot_seconds: float = 0.0, details: Optional[List[str]] = None) -> dict:
+    """The row of a layout (or a whole kernel: layout ``(all)``) that gave no comparison."""
+    return dict(extra or {}, layout=layout, cpu=cpu, boot_seconds=boot_seconds, emu_seconds=None, identical=None,
+                error=error, details=list(details or []), profile=None, inputs=inputs, assumptions=[],
+                differences=[], notes=[])
 
 
 def run_matrix(layouts, bz, syms, profile: str, timeout: float, progress=None, overrides=None,
@@ -371,9 +378,7 @@ def run_tasks(tasks: List[tuple], progress=None, runner=None) -> List[dict]:
         if res.ok:
             row = res.value
         else:   # the worker died or raised: the layout's row says so, the matrix goes on
-            row = dict(extra or {}, layout=lay.name, cpu=lay.cpu, boot_seconds=0.0, emu_seconds=None,
-                       identical=None, error=f"worker failed: {res.error}", details=[], profile=None,
-                       inputs=inputs, assumptions=[], differences=[], notes=[])
+            row = _error_row(extra, lay.name, lay.cpu, inputs, f"worker failed: {res.error}")
         done[i] = row
         if progress:
             progress(row)
@@ -482,9 +487,7 @@ def _matrix_rows(args: argparse.Namespace, todo: List[Any], only: Optional[List[
                     raise OracleError(f"Debian {rel.codename} builds no {fl} kernel")
                 bz, syms, config, label = _kernel(args, rel.kernel, fl)
             except OracleError as e:
-                yield dict(base, layout="(all)", cpu="", boot_seconds=0.0, emu_seconds=None, identical=None,
-                           error=str(e), profile=None, inputs=args.inputs, assumptions=[], differences=[],
-                           notes=[]), None
+                yield _error_row(base, "(all)", "", args.inputs, str(e)), None
                 continue
             bz = os.path.abspath(bz)          # (syms is the loaded System.map, not a path)
             config = os.path.abspath(config) if isinstance(config, str) else config
