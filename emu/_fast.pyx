@@ -409,13 +409,14 @@ cdef class Mapper:
                             t[i] = 0
                             i += 1
                     break
-                if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
-                                                          paddr & ~<uint64_t>0xFFF, nxt):
-                    if t[i] != 0:
+                # an empty entry past the end stays empty either way (as in scan_large)
+                if t[i] != 0:
+                    if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram,
+                                                              paddr & ~<uint64_t>0xFFF, nxt):
                         self.cov[<int>(COV_CLEAR_PTE)] += 1
-                    t[i] = 0
-                elif t[i] != 0:
-                    self.cov[<int>(COV_KEEP_PAST_END)] += 1
+                        t[i] = 0
+                    else:
+                        self.cov[<int>(COV_KEEP_PAST_END)] += 1
             elif t[i] != 0:
                 self.cov[<int>(COV_KEEP_4K)] += 1
                 if not self.after_bootmem or self.zero_rest:
@@ -470,12 +471,14 @@ cdef class Mapper:
                             i += 1
                     i = 512
                     break
-                if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram, paddr & amask, nxt):
-                    if e != 0:
+                # an empty entry past the end stays empty either way: only a present one
+                # asks whether e820 has RAM under it (a binary search)
+                if e != 0:
+                    if not self.after_bootmem and not ram_any(self.ram_s, self.ram_e, self.nram, paddr & amask, nxt):
                         self.cov[<int>(COV_CLEAR_PMD if level == 2 else COV_CLEAR_PUD)] += 1
-                    t[i] = 0
-                elif e != 0:
-                    self.cov[<int>(COV_KEEP_PAST_END)] += 1
+                        t[i] = 0
+                    else:
+                        self.cov[<int>(COV_KEEP_PAST_END)] += 1
             elif (self.zero_rest and level == 3 and not self.after_bootmem
                   and not ram_any(self.any_s, self.any_e, self.nany, paddr, nxt)):
                 # <= 3.8: a PUD with no e820 entry of any type is cleared
