@@ -83,6 +83,10 @@ TABLE_ENTRY_FLAGS = 0x067
 #: _KERNPG_TABLE (P RW A D): entries of the static tables in the kernel image
 KERNPG_TABLE_FLAGS = 0x063
 _SIZE_NAMES = {12: "4K", 21: "2M", 30: "1G"}
+#: up to this many leaf runs (and table pages) the checks run on Python lists: a numpy call
+#: costs about a microsecond whatever its size, more than a loop over a few dozen rows, and
+#: a small map has 5-50 runs and table pages; above it, the same rules on numpy columns
+SMALL = 256
 
 
 # ---------------------------------------------------------------------------
@@ -163,8 +167,8 @@ def pre_top_down(k: Any) -> bool:
     return getattr(k.profile, "scheme", "brk_top_down") == "early_table_space"
 
 
-def kernel_maps(k: Any) -> List[Interval]:
-    """What the kernel promises to map.
+def kernel_maps(k: Any, ram: Optional[List[Interval]] = None) -> List[Interval]:
+    """What the kernel promises to map (``ram``: :func:`ram_ranges`, when the caller has it).
 
     3.9+ and the seed: the ISA range, and memblock memory (e820 RAM and
     RESERVED_KERN, merged, trimmed to whole pages) below ``max_pfn``.  Before the
@@ -188,18 +192,19 @@ def kernel_maps(k: Any) -> List[Interval]:
                 g += 1 << 30
         return _subtract(_merge(want), _merge(empty))
     want = [(0, ISA_END)]
-    for s, e in ram_ranges(k):
+    for s, e in (ram_ranges(k) if ram is None else ram):
         e = min(e, end)
         if s < e:
             want.append((s, e))
     return _merge(want)
 
 
-def may_map(k: Any) -> List[Interval]:
+def may_map(k: Any, want: Optional[List[Interval]] = None) -> List[Interval]:
     """Where the kernel may map pages that are not entirely RAM: the ISA range
-    (3.9+), or everything it promises to map (before the rewrite)."""
+    (3.9+), or everything it promises to map (before the rewrite; ``want``:
+    :func:`kernel_maps`, when the caller has it)."""
     if pre_top_down(k):
-        return _merge(kernel_maps(k) + [(0, ISA_END)])
+        return _merge((kernel_maps(k) if want is None else want) + [(0, ISA_END)])
     return [(0, ISA_END)]
 
 
@@ -225,6 +230,11 @@ class _Ctx:
         self.mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
         #: leaves counted again by the 5.2+ P4D wrap, by leaf shift (reported in a note)
         self.wrap_counts: Dict[int, int] = {}
+        #: e820 RAM, merged and page-trimmed: three checks read it, computed once
+        self.ram = ram_ranges(k)
+        #: the enumeration's leaf runs as Python rows ``[va, va_end, pa, shift, flags, eff]``
+        #: when there are at most :data:`SMALL` of them (set by :func:`verify_x86_64`), else None
+        self.rows: Optional[List[List[int]]] = None
 
     @property
     def direct_slots(self) -> range:
@@ -241,6 +251,12 @@ class _Ctx:
     def translate(self, vas: np.ndarray):
         return translate(self.k.phys, self.mmu, vas, engine=self.engine)
 
+    def dm_rows(self) -> List[List[int]]:
+        """The rows of the direct map's runs (``va >= PAGE_OFFSET``), small maps only."""
+        assert self.rows is not None
+        po = self.po
+        return [row for row in self.rows if row[0] >= po]
+
 
 def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
     """map.offset / map.flags / map.outside; returns the mapped physical ranges."""
@@ -250,6 +266,8 @@ def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
     r.checked["leaf_runs"] = n
     if n == 0:
         return []
+    if c.rows is not None:
+        return _check_leaves_small(c, c.rows)
     va, va_end, pa, shift, flags = runs[:, 0], runs[:, 1], runs[:, 2], runs[:, 3], runs[:, 4]
     below = va < _U64(po)
     for i in np.nonzero(below)[0][:MAX_PER_RULE]:
@@ -288,14 +306,47 @@ def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
     return _merge(list(zip(pa[keep].tolist(), (pa[keep] + sizes[keep]).tolist())))
 
 
+def _check_leaves_small(c: _Ctx, rows: List[List[int]]) -> List[Interval]:
+    """:func:`_check_leaves` on Python rows (a small map): the same rules, messages and order."""
+    k, r, po = c.k, c.r, c.po
+    below = [row for row in rows if row[0] < po]
+    for va, *_ in below[:MAX_PER_RULE]:
+        r.fail(f"leaf at {va:#x} lies below PAGE_OFFSET {po:#x}", "map.outside", va)
+    r.count("map.outside", len(below) - min(len(below), MAX_PER_RULE))
+    above = [row for row in rows if row[0] >= po] if below else rows
+    bad = [row for row in above if row[0] - po != row[2]]
+    for va, va_end, pa, *_ in bad[:MAX_PER_RULE]:
+        r.fail(f"[{va:#x}-{va_end - 1:#x}] maps pa {pa:#x}, not {va - po:#x}", "map.offset", va)
+    r.count("map.offset", len(bad) - min(len(bad), MAX_PER_RULE))
+    # flags: the profile's value, or (first GiB only) one of the others it allows
+    allowed = {s: allowed_leaf_flags(k, s, 0) for s in (12, 21, 30)}
+    low = 1 << 30
+    badf = []
+    for row in rows:
+        a = allowed.get(row[3])
+        fl = row[4]
+        if a is None or not (fl == a[0] or (fl in a[1:] and row[2] < low)):
+            badf.append(row)
+    for va, va_end, pa, s, fl, _ in badf[:MAX_PER_RULE]:
+        r.fail(f"[mem {pa:#010x}-{pa + (va_end - va) - 1:#010x}] {1 << s >> 10}K leaves "
+               f"have flags {fl:#x}, expected {expected_flags(k, s):#x}", "map.flags", pa)
+    r.count("map.flags", len(badf) - min(len(badf), MAX_PER_RULE))
+    by = {12: 0, 21: 0, 30: 0}
+    for row in rows:
+        if row[3] in by:
+            by[row[3]] += row[1] - row[0]
+    r.mapped = {"4k": by[12], "2M": by[21], "1G": by[30]}
+    return _merge([(row[2], row[2] + row[1] - row[0]) for row in above])
+
+
 def _check_coverage(c: _Ctx, mapped: List[Interval]) -> None:
     k, r = c.k, c.r
-    want = kernel_maps(k)
+    want = kernel_maps(k, c.ram)
     missing = _subtract(want, mapped)
     for s, e in missing[:MAX_PER_RULE]:
         r.fail(f"RAM [mem {s:#010x}-{e - 1:#010x}] is not mapped", "map.missing", s)
     r.count("map.missing", len(missing) - min(len(missing), MAX_PER_RULE))
-    ram = _merge(ram_ranges(k) + may_map(k))
+    ram = _merge(c.ram + may_map(k, want))
     holes = _subtract(mapped, ram)
     for s, e in holes[:MAX_PER_RULE]:
         r.fail(f"non-RAM [mem {s:#010x}-{e - 1:#010x}] is mapped", "map.hole", s)
@@ -320,6 +371,19 @@ def _check_walk(c: _Ctx, tree: TreeSummary) -> None:
     runs, r = tree.runs, c.r
     if not len(runs):
         r.checked["walks"] = 0
+        return
+    if c.rows is not None:
+        rows = c.rows
+        probe_l = [row[0] for row in rows] + [row[1] - 1 for row in rows]
+        exp_l = [row[2] for row in rows] + [row[2] + (row[1] - row[0]) - 1 for row in rows]
+        t = c.translate(np.array(probe_l, _U64))
+        pa_l, err_l = t.pa.tolist(), t.error.tolist()
+        bad_l = [i for i, (p, e, x) in enumerate(zip(pa_l, err_l, exp_l)) if e != -1 or p != x]
+        for i in bad_l[:MAX_PER_RULE]:
+            r.fail(f"walk of {probe_l[i]:#x} gives pa {pa_l[i]:#x} error {err_l[i]}, "
+                   f"enumeration says {exp_l[i]:#x}", "walk.mismatch", probe_l[i])
+        r.count("walk.mismatch", len(bad_l) - min(len(bad_l), MAX_PER_RULE))
+        r.checked["walks"] = len(probe_l)
         return
     probes = np.concatenate([runs[:, 0], runs[:, 1] - _U64(1)])
     t = c.translate(probes)
@@ -458,12 +522,20 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     image_lo, image_hi = image_range(k)
     root = _U64(k.pgd_pfn)
 
+    small = len(pfn) <= SMALL and len(tree.tables) <= SMALL
     # allocation log vs what the walk reaches (the root PGD is reached through CR3)
-    ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
-    logged = pfn[pfn != root]
-    alloc = np.sort(logged)
-    if not (ref.shape == alloc.shape and np.array_equal(ref, alloc)
-            and (len(alloc) < 2 or bool((np.diff(alloc) > 0).all()))):
+    if small:
+        ref_l = sorted(tree.tables[:, 0].tolist())
+        alloc_l = sorted(p for p in pfn.tolist() if p != k.pgd_pfn)
+        same = ref_l == alloc_l and len(set(alloc_l)) == len(alloc_l)
+    else:
+        ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
+        alloc = np.sort(pfn[pfn != root])
+        same = (ref.shape == alloc.shape and np.array_equal(ref, alloc)
+                and (len(alloc) < 2 or bool((np.diff(alloc) > 0).all())))
+    if not same:
+        logged = pfn[pfn != root]
+        ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
         uniq, counts = np.unique(ref, return_counts=True)
         multi = uniq[counts > 1]
         r.fail_each(multi, "pt.multi-ref", lambda p: f"page-table page {p << 12:#x} is referenced "
@@ -479,6 +551,9 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
                     lambda p: f"page-table page {p << 12:#x} is not reachable from CR3")
     if not len(pfn):
         return image_lo, image_hi
+    if small:
+        _check_table_pages_small(c, pfn.tolist(), src.tolist(), call.tolist(), level.tolist(), image_lo, image_hi)
+        return image_lo, image_hi
     pa = pfn << _U64(PAGE_SHIFT)
     pa_end = pa + _U64(PAGE_SIZE)
 
@@ -488,7 +563,7 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
             r.fail(text.format(int(pa[i])), rule, int(pa[i]))
         r.count(rule, len(idx) - min(len(idx), MAX_PER_RULE))
 
-    ram_s, ram_e = _arrays(ram_ranges(k))
+    ram_s, ram_e = _arrays(c.ram)
     is_image = src == SRC_IMAGE
     flag(~is_image & ~_inside(ram_s, ram_e, pa, pa_end), "pt.not-ram", "page-table page {:#x} is not in e820 RAM")
     rs = np.array(k.memblock.reserved.bases, _U64)
@@ -534,6 +609,74 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
                    "pt.unmapped-write", int(pa[i]))
         r.count("pt.unmapped-write", len(idx) - min(len(idx), MAX_PER_RULE))
     return image_lo, image_hi
+
+
+def _check_table_pages_small(c: _Ctx, pfn: List[int], src: List[int], call: List[int], level: List[int],
+                             image_lo: int, image_hi: int) -> None:
+    """The page rules of :func:`_check_table_pages` on Python lists (a small map): the same
+    rules, in the same order, with the same messages."""
+    k, r = c.k, c.r
+    brk_lo, brk_hi = k.pgt_buf_start, k.pgt_buf_top
+    pa = [p << PAGE_SHIFT for p in pfn]
+    n = len(pfn)
+
+    def flag(bad: List[int], rule: str, text: str) -> None:
+        for i in bad[:MAX_PER_RULE]:
+            r.fail(text.format(pa[i]), rule, pa[i])
+        r.count(rule, len(bad) - min(len(bad), MAX_PER_RULE))
+
+    def inside(iv: List[Interval], starts: List[int], a: int) -> bool:
+        """Does some interval of the sorted disjoint ``iv`` hold the page at ``a``?"""
+        i = bisect.bisect_right(starts, a) - 1
+        return i >= 0 and a + PAGE_SIZE <= iv[i][1]
+
+    ram = c.ram
+    ram_starts = [s for s, _ in ram]
+    is_image = [x == SRC_IMAGE for x in src]
+    is_brk = [x == SRC_BRK for x in src]
+    flag([i for i in range(n) if not is_image[i] and not inside(ram, ram_starts, pa[i])], "pt.not-ram",
+         "page-table page {:#x} is not in e820 RAM")
+    res = list(zip(k.memblock.reserved.bases, k.memblock.reserved.ends))
+    res_starts = [s for s, _ in res]
+    flag([i for i in range(n) if not inside(res, res_starts, pa[i])], "pt.not-reserved",
+         "page-table page {:#x} is not reserved in memblock")
+    in_image = [image_lo <= p < image_hi for p in pfn]
+    flag([i for i in range(n) if is_brk[i] and not brk_lo <= pfn[i] < brk_hi], "pt.outside-brk",
+         "page-table page {:#x} counted as BRK lies outside the BRK buffer "
+         f"[{brk_lo << 12:#x}-{(brk_hi << 12) - 1:#x}]")
+    flag([i for i in range(n) if not is_brk[i] and not is_image[i] and in_image[i]], "pt.image",
+         "page-table page {:#x} lies inside the kernel image "
+         f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
+    flag([i for i in range(n) if is_image[i] and not in_image[i]], "pt.image",
+         "static page-table page {:#x} lies outside the kernel image "
+         f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
+    dynamic = [i for i in range(n) if not is_brk[i] and not is_image[i]]
+    if k.params.initrd is not None:
+        s, e = k.params.initrd
+        e = -(-e // PAGE_SIZE) * PAGE_SIZE
+        flag([i for i in dynamic if pa[i] < e and pa[i] + PAGE_SIZE > s], "pt.initrd",
+             "page-table page {:#x} overlaps the initrd " f"[{s:#x}-{e - 1:#x}]")
+    # the seed's rule (see _check_table_pages): the first interval, in order, that maps the
+    # page must come from the image or a call before the one that allocated it
+    calls = k.calls
+    if calls and dynamic:
+        early = early_mapped(k)
+        cover = early + [(cl.start, max(cl.end, cl.ret)) for cl in calls]
+        bad = []
+        for i in dynamic:
+            p = pa[i]
+            first = next((j for j, (a, b) in enumerate(cover) if a <= p < b), len(cover)) - len(early)
+            if first >= call[i]:
+                bad.append(i)
+        via = "__va" if getattr(k.profile, "pgt_access_va", True) else "early_memremap"
+        for i in bad[:MAX_PER_RULE]:
+            ci = call[i]
+            cl = calls[ci] if 0 <= ci < len(calls) else None
+            where = f"init_memory_mapping [mem {cl.start:#010x}-{cl.end - 1:#010x}]" if cl else "?"
+            r.fail(f"page-table page {pa[i]:#x} ({SRC_NAMES.get(src[i], '?')}, level {level[i]}, "
+                   f"reached through {via}) was written during {where} before any earlier call mapped it",
+                   "pt.unmapped-write", pa[i])
+        r.count("pt.unmapped-write", len(bad) - min(len(bad), MAX_PER_RULE))
 
 
 class _LeafIndex:
@@ -794,6 +937,8 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     r = Report(mode=k.mode.name)
     c = _Ctx(k, r, engine)
     tree = c.enumerate()
+    if len(tree.runs) <= SMALL:
+        c.rows = tree.runs.tolist()
     mapped = _check_leaves(c, tree)
     _check_coverage(c, mapped)
     _check_walk(c, tree)
