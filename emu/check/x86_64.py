@@ -681,11 +681,26 @@ def _check_table_pages_small(c: _Ctx, pfn: List[int], src: List[int], call: List
 
 class _LeafIndex:
     """The direct map's leaf runs by size, as physical intervals with running byte sums, so
-    the bytes of leaves of one size inside any physical range are two lookups."""
+    the bytes of leaves of one size inside any physical range are two lookups.
 
-    def __init__(self, runs: np.ndarray) -> None:
+    ``rows`` (a small map: the runs as Python rows) builds the lists only; the numpy
+    columns are made when a lookup needs them (more than 64 ranges at once)."""
+
+    def __init__(self, runs: np.ndarray, rows: Optional[List[List[int]]] = None) -> None:
+        self.runs, self.rows = runs, rows
         self.by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
+        if rows is not None:
+            for s in (12, 21, 30):
+                stl, enl, cum, acc = [], [], [], 0
+                for row in rows:
+                    if row[3] == s:
+                        stl.append(row[2])
+                        enl.append(row[2] + (row[1] - row[0]))
+                        acc += row[1] - row[0]
+                        cum.append(acc)
+                self.by_list[s] = (stl, enl, cum)
+            return
         for s in (12, 21, 30):
             sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
             st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
@@ -699,22 +714,30 @@ class _LeafIndex:
                     cum.append(acc)
                 self.by_list[s] = (stl, enl, cum)
 
-    def _below(self, s: int, x: int) -> int:
-        stl, enl, cum = self.by_list[s]
-        i = bisect.bisect_right(stl, x) - 1
-        if i < 0:
-            return 0
-        return (cum[i - 1] if i else 0) + max(0, min(x, enl[i]) - stl[i])
+    def arrays(self, s: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The runs of ``1 << s`` leaves as numpy columns: starts, ends, running byte sums."""
+        if s not in self.by:
+            stl, enl, _ = self.by_list[s]
+            st, en = np.array(stl, _U64), np.array(enl, _U64)
+            self.by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
+        return self.by[s]
 
-    def cover(self, s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def lists(self, s: int) -> Tuple[List[int], List[int]]:
+        """The runs of ``1 << s`` leaves as Python lists: physical starts and ends."""
+        if s in self.by_list:
+            return self.by_list[s][0], self.by_list[s][1]
+        st, en, _ = self.by[s]
+        return st.tolist(), en.tolist()
+
+    def cover(self, s: int, a: List[int], b: List[int]) -> List[int]:
         """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
         if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
             stl, enl, cuml = self.by_list[s]
             if not stl:
-                return np.zeros(len(a), np.int64)
+                return [0] * len(a)
             out = []
             br = bisect.bisect_right
-            for x, y in zip(a.tolist(), b.tolist()):   # _below(s, y) - _below(s, x), inlined
+            for x, y in zip(a, b):   # bytes below y minus bytes below x
                 # (stl[i] <= x and stl[i] < enl[i]: the clipped part of run i is never negative)
                 v = 0
                 i = br(stl, y) - 1
@@ -724,9 +747,10 @@ class _LeafIndex:
                 if i >= 0:
                     v -= (cuml[i - 1] if i else 0) + (x if x < enl[i] else enl[i]) - stl[i]
                 out.append(v)
-            return np.array(out, np.int64)
-        st, en, cum = self.by[s]
-        return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
+            return out
+        st, en, cum = self.arrays(s)
+        aa, bb = np.array(a, _U64), np.array(b, _U64)
+        return (_bytes_below(st, cum, en, bb) - _bytes_below(st, cum, en, aa)).tolist()
 
 
 def _direct_map_runs(c: _Ctx, tree: TreeSummary) -> np.ndarray:
@@ -738,7 +762,8 @@ def _direct_map_runs(c: _Ctx, tree: TreeSummary) -> np.ndarray:
 def _logged_pieces(c: _Ctx) -> List[Tuple[int, int, int]]:
     """The pieces as the kernel printed them (`` [mem a-b] page 2M``, pr_debug lines included):
     ``(start, end, leaf shift)``, one per ``kernel_physical_mapping_init`` call."""
-    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in c.k.log.records])]
+    # (every piece line has " page " in it: the others need not go through the parser)
+    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in c.k.log.records if " page " in t])]
     c.r.checked["pieces"] = len(pieces)
     return pieces
 
@@ -747,25 +772,27 @@ def _check_page_sizes(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Leaf
     """map.size: a leaf larger than its piece's logged size is wrong; a smaller one needs a
     lower table that a piece logged with that smaller size created."""
     k, r = c.k, c.r
-    ps, pe, psz = _piece_arrays(pieces)
     small = {12: _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
                          for s, e, z in pieces if z == 12]),
              21: _merge([(s >> 30 << 30, -(-e >> 30) << 30)
                          for s, e, z in pieces if z <= 21] + early_mapped(k))}
     for leaf in (21, 30):
-        too_big = (psz < leaf) & (leaves.cover(leaf, ps, pe) > 0)
-        for i in np.nonzero(too_big)[0][:MAX_PER_RULE]:
-            r.fail(f"[mem {int(ps[i]):#010x}-{int(pe[i]) - 1:#010x}] is logged as page "
-                   f"{ {12: '4k', 21: '2M', 30: '1G'}[int(psz[i])]} but mapped with {1 << leaf >> 10}K leaves",
-                   "map.size", int(ps[i]))
-        r.count("map.size", int(too_big.sum()) - min(int(too_big.sum()), MAX_PER_RULE))
+        # (only pieces logged smaller than the leaf can be too small for it)
+        sel = [p for p in pieces if p[2] < leaf]
+        cov = leaves.cover(leaf, [p[0] for p in sel], [p[1] for p in sel])
+        too_big = [p for p, v in zip(sel, cov) if v > 0]
+        for ps, pe, psz in too_big[:MAX_PER_RULE]:
+            r.fail(f"[mem {ps:#010x}-{pe - 1:#010x}] is logged as page "
+                   f"{ {12: '4k', 21: '2M', 30: '1G'}[psz]} but mapped with {1 << leaf >> 10}K leaves",
+                   "map.size", ps)
+        r.count("map.size", len(too_big) - min(len(too_big), MAX_PER_RULE))
     for leaf in (12, 21):
-        st, en, _ = leaves.by[leaf]
-        if not len(st):
+        st, en = leaves.lists(leaf)
+        if not st:
             continue
         # leaves of this size inside pieces logged larger, outside slots explained by smaller pieces
         big = _merge([(s, e) for s, e, z in pieces if z > leaf])
-        runs_iv = _merge(list(zip(st.tolist(), en.tolist())))
+        runs_iv = _merge(list(zip(st, en)))
         unexplained = _subtract(_intersect(runs_iv, big), small[leaf])
         for s, e in unexplained[:MAX_PER_RULE]:
             r.fail(f"[mem {s:#010x}-{e - 1:#010x}] is mapped with {1 << leaf >> 10}K leaves, but the log "
@@ -820,29 +847,39 @@ def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Le
         for group in (pieces, wrap):
             if not group:
                 continue
-            ps, pe, _ = _piece_arrays(group)
-            if leaf == 12:
-                n = int(leaves.cover(12, ps, pe).sum()) >> 12
+            if group is wrap:
+                # (as unsigned 64-bit addresses, which the wrap's arithmetic must give)
+                ps_a, pe_a, _ = _piece_arrays(group)
+                ps, pe = ps_a.tolist(), pe_a.tolist()
             else:
-                a = ps // _U64(1 << leaf) * _U64(1 << leaf)
-                b = (pe + _U64((1 << leaf) - 1)) // _U64(1 << leaf) * _U64(1 << leaf)
+                ps, pe = [p[0] for p in group], [p[1] for p in group]
+            if leaf == 12:
+                n = sum(leaves.cover(12, ps, pe)) >> 12
+            else:
+                m = 1 << leaf
+                a = [x // m * m for x in ps]
+                b = [(x + m - 1) // m * m for x in pe]
                 if count_kept:
-                    n = int(leaves.cover(leaf, a, b).sum()) >> leaf
+                    n = sum(leaves.cover(leaf, a, b)) >> leaf
                 else:
                     # kept leaves are not counted: each leaf once, and the image's static
                     # identity leaves (0x1E3, which NX-capable kernels never write) not at all
-                    iv = _merge(list(zip(a.tolist(), b.tolist())))
-                    ia, ib = _arrays(iv)
-                    n = int(leaves.cover(leaf, ia, ib).sum()) >> leaf
+                    iv = _merge(list(zip(a, b)))
+                    n = sum(leaves.cover(leaf, [x for x, _ in iv], [y for _, y in iv])) >> leaf
                     if leaf == 21 and prepopulated_ident(k):
                         if not k.params.cpu.nx:
                             skip.add(leaf)
                             r.notes.append("DirectMap2M not checked: without NX the static identity leaves "
                                            "look like the kernel's own")
                         else:
-                            st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3))
-                                       & (runs[:, 2] < _U64(1 << 30))]
-                            sv = _merge(list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist())))
+                            if leaves.rows is not None:
+                                ident = [(row[2], row[2] + row[1] - row[0]) for row in leaves.rows
+                                         if row[3] == 21 and row[4] == 0x1E3 and row[2] < 1 << 30]
+                            else:
+                                st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3))
+                                           & (runs[:, 2] < _U64(1 << 30))]
+                                ident = list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist()))
+                            sv = _merge(ident)
                             n -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
             if group is wrap and n:
                 c.wrap_counts[leaf] = n
@@ -883,32 +920,58 @@ def _pud_slots_pre_top_down(c: _Ctx, pieces: List[Tuple[int, int, int]], off_s: 
     return len(slots)
 
 
+def _level_counts(levels: np.ndarray, top: int) -> Dict[int, int]:
+    """How many of ``levels`` are 1, 2, ... ``top - 1``."""
+    if len(levels) <= SMALL:
+        lv = levels.tolist()
+        return {L: lv.count(L) for L in range(1, top)}
+    return {L: int((levels == L).sum()) for L in range(1, top)}
+
+
 def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
-                        pieces: Optional[List[Tuple[int, int, int]]] = None) -> None:
+                        pieces: Optional[List[Tuple[int, int, int]]] = None,
+                        rows: Optional[List[List[int]]] = None) -> None:
     """acct.tables: page-table pages per level, allocated (the log) = reachable (the walk) =
     needed (distinct slots of the mapped leaves; before 3.9 the PUD pages of every PGD slot
-    a logged piece meets, see :func:`_pud_slots_pre_top_down`)."""
+    a logged piece meets, see :func:`_pud_slots_pre_top_down`).  ``rows``: the same runs
+    as Python rows (a small map)."""
     k, r, po = c.k, c.r, c.po
     levels = c.mode.levels
     need = {}
-    off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
-    off_e = (runs[:, 1] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
-    shifts = runs[:, 3] if len(runs) else np.zeros(0, _U64)
-    # a table at level L (1 = PTE) covers 1 << (12 + 9 * L) bytes and is needed by leaves smaller than that
-    for L in range(1, levels):
-        span = 12 + 9 * L
-        sel = shifts < _U64(span)
-        if not sel.any():
-            need[L] = 0
-            continue
-        first = off_s[sel] >> _U64(span)
-        last = (off_e[sel] - _U64(1)) >> _U64(span)
-        need[L] = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
+
+    def offsets() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
+        off_e = (runs[:, 1] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
+        return off_s, off_e, (runs[:, 3] if len(runs) else np.zeros(0, _U64))
+
+    # a table at level L (1 = PTE) covers 1 << (12 + 9 * L) bytes and is needed by leaves smaller
+    # than that: the slots the runs span, a slot shared by neighbouring runs counted once
+    if rows is not None:
+        for L in range(1, levels):
+            span = 12 + 9 * L
+            n, prev = 0, -1
+            for row in rows:
+                if row[3] < span:
+                    first, last = (row[0] - po) >> span, (row[1] - po - 1) >> span
+                    n += last - first + (first != prev)
+                    prev = last
+            need[L] = n
+    else:
+        off_s, off_e, shifts = offsets()
+        for L in range(1, levels):
+            span = 12 + 9 * L
+            sel = shifts < _U64(span)
+            if not sel.any():
+                need[L] = 0
+                continue
+            first = off_s[sel] >> _U64(span)
+            last = (off_e[sel] - _U64(1)) >> _U64(span)
+            need[L] = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
     if pieces and levels == 4 and pre_top_down(k):
-        need[3] = _pud_slots_pre_top_down(c, pieces, off_s, off_e, shifts)
-    walked = {L: int((tree.tables[:, 1] == _U64(L)).sum()) if len(tree.tables) else 0 for L in range(1, levels)}
-    lv = k.table_pages.column("level")[k.table_pages.column("pfn") != _U64(k.pgd_pfn)]
-    logged = {L: int((lv == L).sum()) for L in range(1, levels)}
+        need[3] = _pud_slots_pre_top_down(c, pieces, *offsets())
+    walked = _level_counts(tree.tables[:, 1], levels)
+    tp = k.table_pages
+    logged = _level_counts(tp.column("level")[tp.column("pfn") != _U64(k.pgd_pfn)], levels)
     names = {1: "PTE", 2: "PMD", 3: "PUD", 4: "P4D"}
     for L in range(1, levels):
         if not (need[L] == walked[L] == logged[L]):
@@ -923,13 +986,14 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
 def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
     """map.size against the logged pieces; acct.directmap; acct.tables."""
     runs = _direct_map_runs(c, tree)
+    rows = c.dm_rows() if c.rows is not None else None
     pieces = _logged_pieces(c)
     if pieces:
-        leaves = _LeafIndex(runs)
+        leaves = _LeafIndex(runs, rows)
         _check_page_sizes(c, pieces, leaves)
         exp, skip = _expected_directmap(c, pieces, leaves, runs)
         _check_directmap(c, exp, skip)
-    _check_table_counts(c, tree, runs, pieces)
+    _check_table_counts(c, tree, runs, pieces, rows)
 
 
 def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report:
