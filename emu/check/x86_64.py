@@ -1010,7 +1010,7 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     _check_upper_entries(c, tree, image_lo, image_hi)
     if accounting:
         _check_sizes_and_accounting(c, tree)
-    verify_kernel_image(k, r, c.direct_slots, engine)
+    verify_kernel_image(k, r, c.direct_slots, engine, c.mmu)
     return r
 
 
