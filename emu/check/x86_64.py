@@ -429,12 +429,14 @@ def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int)
     with low address bits), instead of re-reading every upper table page."""
     k, r = c.k, c.r
     tp = k.table_pages
-    static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
+    static: Optional[Set[int]] = None        # the image's static tables, read at the first pointer
     n_ptr = n_low = 0
     odd = tree.odd if tree.odd is not None else np.empty((0, 4), _U64)
-    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in odd):
+    for table_pfn, index, e, kind in odd.tolist():
         lvl = _level_of(k, tree, table_pfn)
         if kind == 1:
+            if static is None:
+                static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
             fl = e & 0x8000000000000FFF
             target = (e & 0x000FFFFFFFFFF000) >> 12
             in_image = (target in static) if static else (
@@ -689,17 +691,18 @@ class _LeafIndex:
     def __init__(self, runs: np.ndarray, rows: Optional[List[List[int]]] = None) -> None:
         self.runs, self.rows = runs, rows
         self.by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: by size: starts, ends and ``base[i]`` (the bytes of the runs before run i, minus its start)
         self.by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
         if rows is not None:
             for s in (12, 21, 30):
-                stl, enl, cum, acc = [], [], [], 0
+                stl, enl, base, acc = [], [], [], 0
                 for row in rows:
                     if row[3] == s:
                         stl.append(row[2])
                         enl.append(row[2] + (row[1] - row[0]))
+                        base.append(acc - row[2])
                         acc += row[1] - row[0]
-                        cum.append(acc)
-                self.by_list[s] = (stl, enl, cum)
+                self.by_list[s] = (stl, enl, base)
             return
         for s in (12, 21, 30):
             sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
@@ -708,11 +711,11 @@ class _LeafIndex:
             self.by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
             if len(st) <= 256:
                 stl, enl = st.tolist(), en.tolist()
-                cum, acc = [], 0
+                base, acc = [], 0
                 for a_, b_ in zip(stl, enl):
+                    base.append(acc - a_)
                     acc += b_ - a_
-                    cum.append(acc)
-                self.by_list[s] = (stl, enl, cum)
+                self.by_list[s] = (stl, enl, base)
 
     def arrays(self, s: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The runs of ``1 << s`` leaves as numpy columns: starts, ends, running byte sums."""
@@ -732,20 +735,19 @@ class _LeafIndex:
     def cover(self, s: int, a: List[int], b: List[int]) -> List[int]:
         """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
         if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
-            stl, enl, cuml = self.by_list[s]
+            stl, enl, base = self.by_list[s]
             if not stl:
                 return [0] * len(a)
             out = []
             br = bisect.bisect_right
             for x, y in zip(a, b):   # bytes below y minus bytes below x
-                # (stl[i] <= x and stl[i] < enl[i]: the clipped part of run i is never negative)
-                v = 0
+                # bytes below x, in run i (the last starting at or before x): the bytes of the
+                # runs before it, base[i] + stl[i], plus min(x, enl[i]) - stl[i] (never negative)
                 i = br(stl, y) - 1
-                if i >= 0:
-                    v = (cuml[i - 1] if i else 0) + (y if y < enl[i] else enl[i]) - stl[i]
+                v = base[i] + (y if y < enl[i] else enl[i]) if i >= 0 else 0
                 i = br(stl, x) - 1
                 if i >= 0:
-                    v -= (cuml[i - 1] if i else 0) + (x if x < enl[i] else enl[i]) - stl[i]
+                    v -= base[i] + (x if x < enl[i] else enl[i])
                 out.append(v)
             return out
         st, en, cum = self.arrays(s)
@@ -947,15 +949,15 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
     # a table at level L (1 = PTE) covers 1 << (12 + 9 * L) bytes and is needed by leaves smaller
     # than that: the slots the runs span, a slot shared by neighbouring runs counted once
     if rows is not None:
-        for L in range(1, levels):
-            span = 12 + 9 * L
-            n, prev = 0, -1
-            for row in rows:
-                if row[3] < span:
-                    first, last = (row[0] - po) >> span, (row[1] - po - 1) >> span
-                    n += last - first + (first != prev)
-                    prev = last
-            need[L] = n
+        spans = [(L, 12 + 9 * L) for L in range(1, levels)]
+        prev = {L: -1 for L in range(1, levels)}
+        need = {L: 0 for L in range(1, levels)}
+        for va, va_end, _, shift, _, _ in rows:
+            for L, span in spans:
+                if shift < span:
+                    first, last = (va - po) >> span, (va_end - po - 1) >> span
+                    need[L] += last - first + (first != prev[L])
+                    prev[L] = last
     else:
         off_s, off_e, shifts = offsets()
         for L in range(1, levels):

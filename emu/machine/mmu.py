@@ -233,10 +233,12 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
     cap_t = max(phys.nframes + 16, 16)
     fast = select(engine)
     while True:
-        runs = np.zeros((cap_r, 6), np.uint64)
-        tables = np.zeros((cap_t, 4), np.uint64)
+        # (both engines write every count and read no row they have not written: the rows
+        # past the counts are cut off, so the buffers need no zeroing)
+        runs = np.empty((cap_r, 6), np.uint64)
+        tables = np.empty((cap_t, 4), np.uint64)
         counts = np.zeros(7, np.int64)
-        odd = np.zeros((256, 4), np.uint64)
+        odd = np.empty((256, 4), np.uint64)
         ok = fast.enumerate64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                               mmu.cr3 >> 12, mmu.levels, top_lo, top_hi, mmu.maxphyaddr,
                               runs, tables, counts, ptr_flags, odd)
