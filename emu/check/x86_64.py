@@ -774,10 +774,6 @@ def _check_page_sizes(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Leaf
     """map.size: a leaf larger than its piece's logged size is wrong; a smaller one needs a
     lower table that a piece logged with that smaller size created."""
     k, r = c.k, c.r
-    small = {12: _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
-                         for s, e, z in pieces if z == 12]),
-             21: _merge([(s >> 30 << 30, -(-e >> 30) << 30)
-                         for s, e, z in pieces if z <= 21] + early_mapped(k))}
     for leaf in (21, 30):
         # (only pieces logged smaller than the leaf can be too small for it)
         sel = [p for p in pieces if p[2] < leaf]
@@ -793,9 +789,17 @@ def _check_page_sizes(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Leaf
         if not st:
             continue
         # leaves of this size inside pieces logged larger, outside slots explained by smaller pieces
+        # (the PMD slots of 4k pieces for 4K leaves, the PUD slots of 4k and 2M pieces for 2M ones)
         big = _merge([(s, e) for s, e, z in pieces if z > leaf])
-        runs_iv = _merge(list(zip(st, en)))
-        unexplained = _subtract(_intersect(runs_iv, big), small[leaf])
+        inside_big = _intersect(_merge(list(zip(st, en))), big) if big else []
+        if not inside_big:
+            continue
+        if leaf == 12:
+            small = _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
+                            for s, e, z in pieces if z == 12])
+        else:
+            small = _merge([(s >> 30 << 30, -(-e >> 30) << 30) for s, e, z in pieces if z <= 21] + early_mapped(k))
+        unexplained = _subtract(inside_big, small)
         for s, e in unexplained[:MAX_PER_RULE]:
             r.fail(f"[mem {s:#010x}-{e - 1:#010x}] is mapped with {1 << leaf >> 10}K leaves, but the log "
                    f"says larger pages and no smaller piece shares its table", "map.size", s)
