@@ -235,13 +235,10 @@ class _Ctx:
         #: the enumeration's leaf runs as Python rows ``[va, va_end, pa, shift, flags, eff]``
         #: when there are at most :data:`SMALL` of them (set by :func:`verify_x86_64`), else None
         self.rows: Optional[List[List[int]]] = None
-
-    @property
-    def direct_slots(self) -> range:
-        """The top-level slots of the direct map: 64 TiB (4-level) or 32 PiB (5-level) from
-        PAGE_OFFSET, 128 slots either way."""
+        #: the top-level slots of the direct map: 64 TiB (4-level) or 32 PiB (5-level) from
+        #: PAGE_OFFSET, 128 slots either way
         lo = (self.po >> self.mode.top_shift) & 511
-        return range(lo, min(512, lo + DIRECT_MAP_SLOTS))
+        self.direct_slots = range(lo, min(512, lo + DIRECT_MAP_SLOTS))
 
     def enumerate(self) -> TreeSummary:
         """Every present entry of the direct map's top-level slots."""
@@ -688,7 +685,7 @@ class _LeafIndex:
     ``rows`` (a small map: the runs as Python rows) builds the lists only; the numpy
     columns are made when a lookup needs them (more than 64 ranges at once)."""
 
-    def __init__(self, runs: np.ndarray, rows: Optional[List[List[int]]] = None) -> None:
+    def __init__(self, runs: Optional[np.ndarray], rows: Optional[List[List[int]]] = None) -> None:
         self.runs, self.rows = runs, rows
         self.by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         #: by size: starts, ends and ``base[i]`` (the bytes of the runs before run i, minus its start)
@@ -704,6 +701,7 @@ class _LeafIndex:
                         acc += row[1] - row[0]
                 self.by_list[s] = (stl, enl, base)
             return
+        assert runs is not None
         for s in (12, 21, 30):
             sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
             st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
@@ -838,7 +836,7 @@ def p4d_wrap_pieces(k: Any, pieces: List[Tuple[int, int, int]]) -> List[Tuple[in
 
 
 def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _LeafIndex,
-                        runs: np.ndarray) -> Tuple[Dict[int, int], set]:
+                        runs: Optional[np.ndarray]) -> Tuple[Dict[int, int], set]:
     """DirectMap4k/2M/1G as the kernel counts them: every piece counts the leaves it covers
     (present leaves kept from an earlier call are counted again, 3.9+; before, kept 2M/1G
     leaves are not counted), plus the 5.2+ P4D wrap's second counts.  Returns the expected
@@ -882,6 +880,7 @@ def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Le
                                 ident = [(row[2], row[2] + row[1] - row[0]) for row in leaves.rows
                                          if row[3] == 21 and row[4] == 0x1E3 and row[2] < 1 << 30]
                             else:
+                                assert runs is not None
                                 st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3))
                                            & (runs[:, 2] < _U64(1 << 30))]
                                 ident = list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist()))
@@ -934,18 +933,21 @@ def _level_counts(levels: np.ndarray, top: int) -> Dict[int, int]:
     return {L: int((levels == L).sum()) for L in range(1, top)}
 
 
-def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
+def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: Optional[np.ndarray],
                         pieces: Optional[List[Tuple[int, int, int]]] = None,
                         rows: Optional[List[List[int]]] = None) -> None:
     """acct.tables: page-table pages per level, allocated (the log) = reachable (the walk) =
     needed (distinct slots of the mapped leaves; before 3.9 the PUD pages of every PGD slot
     a logged piece meets, see :func:`_pud_slots_pre_top_down`).  ``rows``: the same runs
-    as Python rows (a small map)."""
+    as Python rows (a small map; ``runs`` may then be None)."""
     k, r, po = c.k, c.r, c.po
     levels = c.mode.levels
     need = {}
 
     def offsets() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nonlocal runs
+        if runs is None:
+            runs = np.array(rows, _U64).reshape(-1, 6)
         off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
         off_e = (runs[:, 1] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
         return off_s, off_e, (runs[:, 3] if len(runs) else np.zeros(0, _U64))
@@ -991,8 +993,9 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
 
 def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
     """map.size against the logged pieces; acct.directmap; acct.tables."""
-    runs = _direct_map_runs(c, tree)
     rows = c.dm_rows() if c.rows is not None else None
+    # (numpy rows only for a large map: the small one's checks read the Python rows)
+    runs = _direct_map_runs(c, tree) if rows is None else None
     pieces = _logged_pieces(c)
     if pieces:
         leaves = _LeafIndex(runs, rows)
