@@ -316,11 +316,13 @@ def _check_leaves_small(c: _Ctx, rows: List[List[int]]) -> List[Interval]:
         r.fail(f"[{va:#x}-{va_end - 1:#x}] maps pa {pa:#x}, not {va - po:#x}", "map.offset", va)
     r.count("map.offset", len(bad) - min(len(bad), MAX_PER_RULE))
     # flags: the profile's value, or (first GiB only) one of the others it allows
-    allowed = {s: allowed_leaf_flags(k, s, 0) for s in (12, 21, 30)}
+    allowed: Dict[int, Tuple[int, ...]] = {}      # by leaf shift, read at its first leaf
     low = 1 << 30
     badf = []
     for row in rows:
         a = allowed.get(row[3])
+        if a is None and row[3] in (12, 21, 30):
+            a = allowed[row[3]] = allowed_leaf_flags(k, row[3], 0)
         fl = row[4]
         if a is None or not (fl == a[0] or (fl in a[1:] and row[2] < low)):
             badf.append(row)
@@ -723,6 +725,10 @@ class _LeafIndex:
             self.by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
         return self.by[s]
 
+    def has(self, s: int) -> bool:
+        """Are there leaves of size ``1 << s``?"""
+        return bool(self.by_list[s][0]) if s in self.by_list else len(self.by[s][0]) > 0
+
     def lists(self, s: int) -> Tuple[List[int], List[int]]:
         """The runs of ``1 << s`` leaves as Python lists: physical starts and ends."""
         if s in self.by_list:
@@ -844,21 +850,20 @@ def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Le
     k, r = c.k, c.r
     count_kept = getattr(k.profile, "kpmi_rules", "zero_non_ram") != "zero_rest"
     wrap = p4d_wrap_pieces(k, pieces)
+    ends = [([p[0] for p in pieces], [p[1] for p in pieces])]
+    if wrap:
+        # (as unsigned 64-bit addresses, which the wrap's arithmetic must give)
+        ps_a, pe_a, _ = _piece_arrays(wrap)
+        ends.append((ps_a.tolist(), pe_a.tolist()))
     exp: Dict[int, int] = {}
     skip: set = set()
     for leaf in (12, 21, 30):
         total = 0
-        for group in (pieces, wrap):
-            if not group:
-                continue
-            if group is wrap:
-                # (as unsigned 64-bit addresses, which the wrap's arithmetic must give)
-                ps_a, pe_a, _ = _piece_arrays(group)
-                ps, pe = ps_a.tolist(), pe_a.tolist()
-            else:
-                ps, pe = [p[0] for p in group], [p[1] for p in group]
+        for gi, (ps, pe) in enumerate(ends):
             if leaf == 12:
                 n = sum(leaves.cover(12, ps, pe)) >> 12
+            elif count_kept and not leaves.has(leaf):
+                n = 0                     # no leaves of this size: nothing to count
             else:
                 m = 1 << leaf
                 a = [x // m * m for x in ps]
@@ -886,7 +891,7 @@ def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Le
                                 ident = list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist()))
                             sv = _merge(ident)
                             n -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
-            if group is wrap and n:
+            if gi and n:                  # the wrap's second counts
                 c.wrap_counts[leaf] = n
             total += n
         exp[leaf] = total
