@@ -18,7 +18,7 @@ Re-derived here from the hardware bits and the image's placement (``image``,
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -34,16 +34,19 @@ TEXT_FLAGS = bits.P | bits.RW | bits.A | bits.D | bits.PS | bits.G
 PTR_FLAGS = (bits.P | bits.RW | bits.US | bits.A | bits.D, bits.P | bits.RW | bits.A | bits.D)
 
 
-def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = None) -> None:
-    """Check PGD[511] and what it leads to (see the module doc)."""
-    mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
+def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = None,
+                        mmu: Optional[MMU] = None) -> None:
+    """Check PGD[511] and what it leads to (see the module doc).  ``mmu``: the walker the
+    caller already has for this boot (the same CR3, levels, MAXPHYADDR 52 and NXE)."""
+    if mmu is None:
+        mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
     root = k.phys.table(k.pgd_pfn)
-    present = np.nonzero(root & np.uint64(1))[0]
-    stray = [int(i) for i in present if int(i) not in direct_slots and int(i) != 511]
+    present = np.flatnonzero(root & np.uint64(1)).tolist()
+    stray = [i for i in present if i not in direct_slots and i != 511]
     for i in stray[:MAX_PER_RULE]:
         r.fail(f"root table entry {i} is present (outside the direct map and PGD[511])", "image.extra",
                k.pgd_pfn << 12)
-    if not root[511] & np.uint64(1):
+    if 511 not in present:
         r.fail("PGD[511] (the kernel image's mapping) is not present", "image.tables", k.pgd_pfn << 12)
         return
     tree = enumerate_tables(k.phys, mmu, 511, 512, engine=engine, ptr_flags=PTR_FLAGS[0])
@@ -51,7 +54,7 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
     start_pa, brk_end = k.image
     want_lo = START_KERNEL_MAP + (start_pa - k.phys_base)
     want_hi = START_KERNEL_MAP + (-(-(brk_end - k.phys_base) // PMD) * PMD)
-    got = [(int(a), int(b), int(pa), int(sh), int(fl)) for a, b, pa, sh, fl, _ in runs]
+    got = [(a, b, pa, sh, fl) for a, b, pa, sh, fl in runs[:, :5].tolist()]
     if [(a, b) for a, b, *_ in got] != [(want_lo, want_hi)]:
         r.fail(f"the image's leaves cover {', '.join(f'[{a:#x}-{b - 1:#x}]' for a, b, *_ in got) or 'nothing'}, "
                f"not [{want_lo:#x}-{want_hi - 1:#x}] (_text .. roundup(_brk_end, 2M))", "image.text", want_lo)
@@ -67,7 +70,7 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
             r.fail(f"leaf [{a:#x}-{b - 1:#x}] below PGD[511] outside the image", "image.extra", a)
     # the tables: each referenced once, all of them the image's static tables
     static = {int(p) for p, _, _ in k.image_tables}
-    walked = [int(p) for p in tree.tables[:, 0]] if len(tree.tables) else []
+    walked = tree.tables[:, 0].tolist()
     for p in sorted({p for p in walked if walked.count(p) > 1}):
         r.fail(f"image table page {p << 12:#x} is referenced more than once", "image.tables", p << 12)
     for p in sorted(set(walked) - static):
@@ -77,7 +80,7 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
         r.fail(f"static table {p << 12:#x} of the image is not reachable from PGD[511]", "image.tables", p << 12)
     # pointer flags: the odd ones the enumeration singled out (not _PAGE_TABLE); only
     # level3_kernel_pgt[510] may be _KERNPG_TABLE
-    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in (tree.odd if tree.odd is not None else ())):
+    for table_pfn, index, e, kind in (tree.odd.tolist() if tree.odd is not None else ()):
         fl = e & bits.FLAGS_LOW_AND_XD
         if kind == 1 and not (index == 510 and fl == PTR_FLAGS[1]):
             r.fail(f"entry {index} of image table {table_pfn << 12:#x} has flags {fl:#x}", "image.tables",

@@ -13,15 +13,21 @@ _U64 = np.uint64
 
 # ---------------------------------------------------------------------------
 def merge(iv: Sequence[Interval]) -> List[Interval]:
+    """The union of ``iv`` as sorted disjoint intervals (touching ones joined, empty ones dropped)."""
     out: List[Interval] = []
+    have, cs, ce = False, 0, 0       # the interval being grown, kept in locals
     for s, e in sorted(iv):
         if e <= s:
             continue
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
+        if have and s <= ce:
+            if e > ce:
+                ce = e
         else:
-            out.append((s, e))
+            if have:
+                out.append((cs, ce))
+            have, cs, ce = True, s, e
+    if have:
+        out.append((cs, ce))
     return out
 
 

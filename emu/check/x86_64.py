@@ -43,7 +43,9 @@ printed lines (with the boot-log reader of :mod:`emu.inputs`) and the state the 
 left (:mod:`emu.check.view` lists every field it reads), and knows each version only
 through its profile's data.  It works on maximal leaf runs and numpy columns, so a
 1 TiB layout mapped with 4 KiB pages (500,000 table pages) is checked in well under a
-second.
+second; a small map (at most :data:`SMALL` runs and table pages, the usual case) has its
+runs, pages and logged pieces checked as Python lists instead, by the same rules with the
+same messages in the same order, because there each numpy call costs more than the loop.
 """
 from __future__ import annotations
 
@@ -83,6 +85,10 @@ TABLE_ENTRY_FLAGS = 0x067
 #: _KERNPG_TABLE (P RW A D): entries of the static tables in the kernel image
 KERNPG_TABLE_FLAGS = 0x063
 _SIZE_NAMES = {12: "4K", 21: "2M", 30: "1G"}
+#: up to this many leaf runs (and table pages) the checks run on Python lists: a numpy call
+#: costs about a microsecond whatever its size, more than a loop over a few dozen rows, and
+#: a small map has 5-50 runs and table pages; above it, the same rules on numpy columns
+SMALL = 256
 
 
 # ---------------------------------------------------------------------------
@@ -163,8 +169,8 @@ def pre_top_down(k: Any) -> bool:
     return getattr(k.profile, "scheme", "brk_top_down") == "early_table_space"
 
 
-def kernel_maps(k: Any) -> List[Interval]:
-    """What the kernel promises to map.
+def kernel_maps(k: Any, ram: Optional[List[Interval]] = None) -> List[Interval]:
+    """What the kernel promises to map (``ram``: :func:`ram_ranges`, when the caller has it).
 
     3.9+ and the seed: the ISA range, and memblock memory (e820 RAM and
     RESERVED_KERN, merged, trimmed to whole pages) below ``max_pfn``.  Before the
@@ -188,18 +194,19 @@ def kernel_maps(k: Any) -> List[Interval]:
                 g += 1 << 30
         return _subtract(_merge(want), _merge(empty))
     want = [(0, ISA_END)]
-    for s, e in ram_ranges(k):
+    for s, e in (ram_ranges(k) if ram is None else ram):
         e = min(e, end)
         if s < e:
             want.append((s, e))
     return _merge(want)
 
 
-def may_map(k: Any) -> List[Interval]:
+def may_map(k: Any, want: Optional[List[Interval]] = None) -> List[Interval]:
     """Where the kernel may map pages that are not entirely RAM: the ISA range
-    (3.9+), or everything it promises to map (before the rewrite)."""
+    (3.9+), or everything it promises to map (before the rewrite; ``want``:
+    :func:`kernel_maps`, when the caller has it)."""
     if pre_top_down(k):
-        return _merge(kernel_maps(k) + [(0, ISA_END)])
+        return _merge((kernel_maps(k) if want is None else want) + [(0, ISA_END)])
     return [(0, ISA_END)]
 
 
@@ -225,13 +232,15 @@ class _Ctx:
         self.mmu = MMU(cr3=k.pgd_pfn << PAGE_SHIFT, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
         #: leaves counted again by the 5.2+ P4D wrap, by leaf shift (reported in a note)
         self.wrap_counts: Dict[int, int] = {}
-
-    @property
-    def direct_slots(self) -> range:
-        """The top-level slots of the direct map: 64 TiB (4-level) or 32 PiB (5-level) from
-        PAGE_OFFSET, 128 slots either way."""
+        #: e820 RAM, merged and page-trimmed: three checks read it, computed once
+        self.ram = ram_ranges(k)
+        #: the enumeration's leaf runs as Python rows ``[va, va_end, pa, shift, flags, eff]``
+        #: when there are at most :data:`SMALL` of them (set by :func:`verify_x86_64`), else None
+        self.rows: Optional[List[List[int]]] = None
+        #: the top-level slots of the direct map: 64 TiB (4-level) or 32 PiB (5-level) from
+        #: PAGE_OFFSET, 128 slots either way
         lo = (self.po >> self.mode.top_shift) & 511
-        return range(lo, min(512, lo + DIRECT_MAP_SLOTS))
+        self.direct_slots = range(lo, min(512, lo + DIRECT_MAP_SLOTS))
 
     def enumerate(self) -> TreeSummary:
         """Every present entry of the direct map's top-level slots."""
@@ -240,6 +249,12 @@ class _Ctx:
 
     def translate(self, vas: np.ndarray):
         return translate(self.k.phys, self.mmu, vas, engine=self.engine)
+
+    def dm_rows(self) -> List[List[int]]:
+        """The rows of the direct map's runs (``va >= PAGE_OFFSET``), small maps only."""
+        assert self.rows is not None
+        po = self.po
+        return [row for row in self.rows if row[0] >= po]
 
 
 def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
@@ -250,6 +265,8 @@ def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
     r.checked["leaf_runs"] = n
     if n == 0:
         return []
+    if c.rows is not None:
+        return _check_leaves_small(c, c.rows)
     va, va_end, pa, shift, flags = runs[:, 0], runs[:, 1], runs[:, 2], runs[:, 3], runs[:, 4]
     below = va < _U64(po)
     for i in np.nonzero(below)[0][:MAX_PER_RULE]:
@@ -288,14 +305,49 @@ def _check_leaves(c: _Ctx, tree: TreeSummary) -> List[Interval]:
     return _merge(list(zip(pa[keep].tolist(), (pa[keep] + sizes[keep]).tolist())))
 
 
+def _check_leaves_small(c: _Ctx, rows: List[List[int]]) -> List[Interval]:
+    """:func:`_check_leaves` on Python rows (a small map): the same rules, messages and order."""
+    k, r, po = c.k, c.r, c.po
+    below = [row for row in rows if row[0] < po]
+    for va, *_ in below[:MAX_PER_RULE]:
+        r.fail(f"leaf at {va:#x} lies below PAGE_OFFSET {po:#x}", "map.outside", va)
+    r.count("map.outside", len(below) - min(len(below), MAX_PER_RULE))
+    above = [row for row in rows if row[0] >= po] if below else rows
+    bad = [row for row in above if row[0] - po != row[2]]
+    for va, va_end, pa, *_ in bad[:MAX_PER_RULE]:
+        r.fail(f"[{va:#x}-{va_end - 1:#x}] maps pa {pa:#x}, not {va - po:#x}", "map.offset", va)
+    r.count("map.offset", len(bad) - min(len(bad), MAX_PER_RULE))
+    # flags: the profile's value, or (first GiB only) one of the others it allows
+    allowed: Dict[int, Tuple[int, ...]] = {}      # by leaf shift, read at its first leaf
+    low = 1 << 30
+    badf = []
+    for row in rows:
+        a = allowed.get(row[3])
+        if a is None and row[3] in (12, 21, 30):
+            a = allowed[row[3]] = allowed_leaf_flags(k, row[3], 0)
+        fl = row[4]
+        if a is None or not (fl == a[0] or (fl in a[1:] and row[2] < low)):
+            badf.append(row)
+    for va, va_end, pa, s, fl, _ in badf[:MAX_PER_RULE]:
+        r.fail(f"[mem {pa:#010x}-{pa + (va_end - va) - 1:#010x}] {1 << s >> 10}K leaves "
+               f"have flags {fl:#x}, expected {expected_flags(k, s):#x}", "map.flags", pa)
+    r.count("map.flags", len(badf) - min(len(badf), MAX_PER_RULE))
+    by = {12: 0, 21: 0, 30: 0}
+    for row in rows:
+        if row[3] in by:
+            by[row[3]] += row[1] - row[0]
+    r.mapped = {"4k": by[12], "2M": by[21], "1G": by[30]}
+    return _merge([(row[2], row[2] + row[1] - row[0]) for row in above])
+
+
 def _check_coverage(c: _Ctx, mapped: List[Interval]) -> None:
     k, r = c.k, c.r
-    want = kernel_maps(k)
+    want = kernel_maps(k, c.ram)
     missing = _subtract(want, mapped)
     for s, e in missing[:MAX_PER_RULE]:
         r.fail(f"RAM [mem {s:#010x}-{e - 1:#010x}] is not mapped", "map.missing", s)
     r.count("map.missing", len(missing) - min(len(missing), MAX_PER_RULE))
-    ram = _merge(ram_ranges(k) + may_map(k))
+    ram = _merge(c.ram + may_map(k, want))
     holes = _subtract(mapped, ram)
     for s, e in holes[:MAX_PER_RULE]:
         r.fail(f"non-RAM [mem {s:#010x}-{e - 1:#010x}] is mapped", "map.hole", s)
@@ -320,6 +372,19 @@ def _check_walk(c: _Ctx, tree: TreeSummary) -> None:
     runs, r = tree.runs, c.r
     if not len(runs):
         r.checked["walks"] = 0
+        return
+    if c.rows is not None:
+        rows = c.rows
+        probe_l = [row[0] for row in rows] + [row[1] - 1 for row in rows]
+        exp_l = [row[2] for row in rows] + [row[2] + (row[1] - row[0]) - 1 for row in rows]
+        t = c.translate(np.array(probe_l, _U64))
+        pa_l, err_l = t.pa.tolist(), t.error.tolist()
+        bad_l = [i for i, (p, e, x) in enumerate(zip(pa_l, err_l, exp_l)) if e != -1 or p != x]
+        for i in bad_l[:MAX_PER_RULE]:
+            r.fail(f"walk of {probe_l[i]:#x} gives pa {pa_l[i]:#x} error {err_l[i]}, "
+                   f"enumeration says {exp_l[i]:#x}", "walk.mismatch", probe_l[i])
+        r.count("walk.mismatch", len(bad_l) - min(len(bad_l), MAX_PER_RULE))
+        r.checked["walks"] = len(probe_l)
         return
     probes = np.concatenate([runs[:, 0], runs[:, 1] - _U64(1)])
     t = c.translate(probes)
@@ -365,12 +430,14 @@ def _check_odd_entries(c: _Ctx, tree: TreeSummary, image_lo: int, image_hi: int)
     with low address bits), instead of re-reading every upper table page."""
     k, r = c.k, c.r
     tp = k.table_pages
-    static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
+    static: Optional[Set[int]] = None        # the image's static tables, read at the first pointer
     n_ptr = n_low = 0
     odd = tree.odd if tree.odd is not None else np.empty((0, 4), _U64)
-    for table_pfn, index, e, kind in (tuple(int(x) for x in row) for row in odd):
+    for table_pfn, index, e, kind in odd.tolist():
         lvl = _level_of(k, tree, table_pfn)
         if kind == 1:
+            if static is None:
+                static = set(tp.column("pfn")[tp.column("src") == SRC_IMAGE].tolist())
             fl = e & 0x8000000000000FFF
             target = (e & 0x000FFFFFFFFFF000) >> 12
             in_image = (target in static) if static else (
@@ -458,12 +525,20 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     image_lo, image_hi = image_range(k)
     root = _U64(k.pgd_pfn)
 
+    small = len(pfn) <= SMALL and len(tree.tables) <= SMALL
     # allocation log vs what the walk reaches (the root PGD is reached through CR3)
-    ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
-    logged = pfn[pfn != root]
-    alloc = np.sort(logged)
-    if not (ref.shape == alloc.shape and np.array_equal(ref, alloc)
-            and (len(alloc) < 2 or bool((np.diff(alloc) > 0).all()))):
+    if small:
+        ref_l = sorted(tree.tables[:, 0].tolist())
+        alloc_l = sorted(p for p in pfn.tolist() if p != k.pgd_pfn)
+        same = ref_l == alloc_l and len(set(alloc_l)) == len(alloc_l)
+    else:
+        ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
+        alloc = np.sort(pfn[pfn != root])
+        same = (ref.shape == alloc.shape and np.array_equal(ref, alloc)
+                and (len(alloc) < 2 or bool((np.diff(alloc) > 0).all())))
+    if not same:
+        logged = pfn[pfn != root]
+        ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
         uniq, counts = np.unique(ref, return_counts=True)
         multi = uniq[counts > 1]
         r.fail_each(multi, "pt.multi-ref", lambda p: f"page-table page {p << 12:#x} is referenced "
@@ -479,6 +554,9 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
                     lambda p: f"page-table page {p << 12:#x} is not reachable from CR3")
     if not len(pfn):
         return image_lo, image_hi
+    if small:
+        _check_table_pages_small(c, pfn.tolist(), src.tolist(), call.tolist(), level.tolist(), image_lo, image_hi)
+        return image_lo, image_hi
     pa = pfn << _U64(PAGE_SHIFT)
     pa_end = pa + _U64(PAGE_SIZE)
 
@@ -488,7 +566,7 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
             r.fail(text.format(int(pa[i])), rule, int(pa[i]))
         r.count(rule, len(idx) - min(len(idx), MAX_PER_RULE))
 
-    ram_s, ram_e = _arrays(ram_ranges(k))
+    ram_s, ram_e = _arrays(c.ram)
     is_image = src == SRC_IMAGE
     flag(~is_image & ~_inside(ram_s, ram_e, pa, pa_end), "pt.not-ram", "page-table page {:#x} is not in e820 RAM")
     rs = np.array(k.memblock.reserved.bases, _U64)
@@ -536,13 +614,98 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     return image_lo, image_hi
 
 
+def _check_table_pages_small(c: _Ctx, pfn: List[int], src: List[int], call: List[int], level: List[int],
+                             image_lo: int, image_hi: int) -> None:
+    """The page rules of :func:`_check_table_pages` on Python lists (a small map): the same
+    rules, in the same order, with the same messages."""
+    k, r = c.k, c.r
+    brk_lo, brk_hi = k.pgt_buf_start, k.pgt_buf_top
+    pa = [p << PAGE_SHIFT for p in pfn]
+    n = len(pfn)
+
+    def flag(bad: List[int], rule: str, text: str) -> None:
+        for i in bad[:MAX_PER_RULE]:
+            r.fail(text.format(pa[i]), rule, pa[i])
+        r.count(rule, len(bad) - min(len(bad), MAX_PER_RULE))
+
+    def inside(iv: List[Interval], starts: List[int], a: int) -> bool:
+        """Does some interval of the sorted disjoint ``iv`` hold the page at ``a``?"""
+        i = bisect.bisect_right(starts, a) - 1
+        return i >= 0 and a + PAGE_SIZE <= iv[i][1]
+
+    ram = c.ram
+    ram_starts = [s for s, _ in ram]
+    is_image = [x == SRC_IMAGE for x in src]
+    is_brk = [x == SRC_BRK for x in src]
+    flag([i for i in range(n) if not is_image[i] and not inside(ram, ram_starts, pa[i])], "pt.not-ram",
+         "page-table page {:#x} is not in e820 RAM")
+    res = list(zip(k.memblock.reserved.bases, k.memblock.reserved.ends))
+    res_starts = [s for s, _ in res]
+    flag([i for i in range(n) if not inside(res, res_starts, pa[i])], "pt.not-reserved",
+         "page-table page {:#x} is not reserved in memblock")
+    in_image = [image_lo <= p < image_hi for p in pfn]
+    flag([i for i in range(n) if is_brk[i] and not brk_lo <= pfn[i] < brk_hi], "pt.outside-brk",
+         "page-table page {:#x} counted as BRK lies outside the BRK buffer "
+         f"[{brk_lo << 12:#x}-{(brk_hi << 12) - 1:#x}]")
+    flag([i for i in range(n) if not is_brk[i] and not is_image[i] and in_image[i]], "pt.image",
+         "page-table page {:#x} lies inside the kernel image "
+         f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
+    flag([i for i in range(n) if is_image[i] and not in_image[i]], "pt.image",
+         "static page-table page {:#x} lies outside the kernel image "
+         f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
+    dynamic = [i for i in range(n) if not is_brk[i] and not is_image[i]]
+    if k.params.initrd is not None:
+        s, e = k.params.initrd
+        e = -(-e // PAGE_SIZE) * PAGE_SIZE
+        flag([i for i in dynamic if pa[i] < e and pa[i] + PAGE_SIZE > s], "pt.initrd",
+             "page-table page {:#x} overlaps the initrd " f"[{s:#x}-{e - 1:#x}]")
+    # the seed's rule (see _check_table_pages): the first interval, in order, that maps the
+    # page must come from the image or a call before the one that allocated it
+    calls = k.calls
+    if calls and dynamic:
+        early = early_mapped(k)
+        cover = early + [(cl.start, max(cl.end, cl.ret)) for cl in calls]
+        bad = []
+        for i in dynamic:
+            p = pa[i]
+            first = next((j for j, (a, b) in enumerate(cover) if a <= p < b), len(cover)) - len(early)
+            if first >= call[i]:
+                bad.append(i)
+        via = "__va" if getattr(k.profile, "pgt_access_va", True) else "early_memremap"
+        for i in bad[:MAX_PER_RULE]:
+            ci = call[i]
+            cl = calls[ci] if 0 <= ci < len(calls) else None
+            where = f"init_memory_mapping [mem {cl.start:#010x}-{cl.end - 1:#010x}]" if cl else "?"
+            r.fail(f"page-table page {pa[i]:#x} ({SRC_NAMES.get(src[i], '?')}, level {level[i]}, "
+                   f"reached through {via}) was written during {where} before any earlier call mapped it",
+                   "pt.unmapped-write", pa[i])
+        r.count("pt.unmapped-write", len(bad) - min(len(bad), MAX_PER_RULE))
+
+
 class _LeafIndex:
     """The direct map's leaf runs by size, as physical intervals with running byte sums, so
-    the bytes of leaves of one size inside any physical range are two lookups."""
+    the bytes of leaves of one size inside any physical range are two lookups.
 
-    def __init__(self, runs: np.ndarray) -> None:
+    ``rows`` (a small map: the runs as Python rows) builds the lists only; the numpy
+    columns are made when a lookup needs them (more than 64 ranges at once)."""
+
+    def __init__(self, runs: Optional[np.ndarray], rows: Optional[List[List[int]]] = None) -> None:
+        self.runs, self.rows = runs, rows
         self.by: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: by size: starts, ends and ``base[i]`` (the bytes of the runs before run i, minus its start)
         self.by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
+        if rows is not None:
+            for s in (12, 21, 30):
+                stl, enl, base, acc = [], [], [], 0
+                for row in rows:
+                    if row[3] == s:
+                        stl.append(row[2])
+                        enl.append(row[2] + (row[1] - row[0]))
+                        base.append(acc - row[2])
+                        acc += row[1] - row[0]
+                self.by_list[s] = (stl, enl, base)
+            return
+        assert runs is not None
         for s in (12, 21, 30):
             sel = runs[:, 3] == _U64(s) if len(runs) else np.zeros(0, bool)
             st = runs[sel, 2] if len(runs) else np.zeros(0, _U64)
@@ -550,40 +713,52 @@ class _LeafIndex:
             self.by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
             if len(st) <= 256:
                 stl, enl = st.tolist(), en.tolist()
-                cum, acc = [], 0
+                base, acc = [], 0
                 for a_, b_ in zip(stl, enl):
+                    base.append(acc - a_)
                     acc += b_ - a_
-                    cum.append(acc)
-                self.by_list[s] = (stl, enl, cum)
+                self.by_list[s] = (stl, enl, base)
 
-    def _below(self, s: int, x: int) -> int:
-        stl, enl, cum = self.by_list[s]
-        i = bisect.bisect_right(stl, x) - 1
-        if i < 0:
-            return 0
-        return (cum[i - 1] if i else 0) + max(0, min(x, enl[i]) - stl[i])
+    def arrays(self, s: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The runs of ``1 << s`` leaves as numpy columns: starts, ends, running byte sums."""
+        if s not in self.by:
+            stl, enl, _ = self.by_list[s]
+            st, en = np.array(stl, _U64), np.array(enl, _U64)
+            self.by[s] = (st, en, np.cumsum((en - st).astype(np.int64)))
+        return self.by[s]
 
-    def cover(self, s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def has(self, s: int) -> bool:
+        """Are there leaves of size ``1 << s``?"""
+        return bool(self.by_list[s][0]) if s in self.by_list else len(self.by[s][0]) > 0
+
+    def lists(self, s: int) -> Tuple[List[int], List[int]]:
+        """The runs of ``1 << s`` leaves as Python lists: physical starts and ends."""
+        if s in self.by_list:
+            return self.by_list[s][0], self.by_list[s][1]
+        st, en, _ = self.by[s]
+        return st.tolist(), en.tolist()
+
+    def cover(self, s: int, a: List[int], b: List[int]) -> List[int]:
         """Bytes of ``1 << s`` leaves inside each physical range ``[a[i], b[i])``."""
         if s in self.by_list and len(a) <= 64:   # a few runs and pieces: plain Python is cheaper
-            stl, enl, cuml = self.by_list[s]
+            stl, enl, base = self.by_list[s]
             if not stl:
-                return np.zeros(len(a), np.int64)
+                return [0] * len(a)
             out = []
             br = bisect.bisect_right
-            for x, y in zip(a.tolist(), b.tolist()):   # _below(s, y) - _below(s, x), inlined
-                # (stl[i] <= x and stl[i] < enl[i]: the clipped part of run i is never negative)
-                v = 0
+            for x, y in zip(a, b):   # bytes below y minus bytes below x
+                # bytes below x, in run i (the last starting at or before x): the bytes of the
+                # runs before it, base[i] + stl[i], plus min(x, enl[i]) - stl[i] (never negative)
                 i = br(stl, y) - 1
-                if i >= 0:
-                    v = (cuml[i - 1] if i else 0) + (y if y < enl[i] else enl[i]) - stl[i]
+                v = base[i] + (y if y < enl[i] else enl[i]) if i >= 0 else 0
                 i = br(stl, x) - 1
                 if i >= 0:
-                    v -= (cuml[i - 1] if i else 0) + (x if x < enl[i] else enl[i]) - stl[i]
+                    v -= base[i] + (x if x < enl[i] else enl[i])
                 out.append(v)
-            return np.array(out, np.int64)
-        st, en, cum = self.by[s]
-        return _bytes_below(st, cum, en, b) - _bytes_below(st, cum, en, a)
+            return out
+        st, en, cum = self.arrays(s)
+        aa, bb = np.array(a, _U64), np.array(b, _U64)
+        return (_bytes_below(st, cum, en, bb) - _bytes_below(st, cum, en, aa)).tolist()
 
 
 def _direct_map_runs(c: _Ctx, tree: TreeSummary) -> np.ndarray:
@@ -595,7 +770,8 @@ def _direct_map_runs(c: _Ctx, tree: TreeSummary) -> np.ndarray:
 def _logged_pieces(c: _Ctx) -> List[Tuple[int, int, int]]:
     """The pieces as the kernel printed them (`` [mem a-b] page 2M``, pr_debug lines included):
     ``(start, end, leaf shift)``, one per ``kernel_physical_mapping_init`` call."""
-    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in c.k.log.records])]
+    # (every piece line has " page " in it: the others need not go through the parser)
+    pieces = [(s, e, PIECE_SHIFTS[z]) for s, e, z in page_pieces([t for _, t in c.k.log.records if " page " in t])]
     c.r.checked["pieces"] = len(pieces)
     return pieces
 
@@ -604,26 +780,32 @@ def _check_page_sizes(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Leaf
     """map.size: a leaf larger than its piece's logged size is wrong; a smaller one needs a
     lower table that a piece logged with that smaller size created."""
     k, r = c.k, c.r
-    ps, pe, psz = _piece_arrays(pieces)
-    small = {12: _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
-                         for s, e, z in pieces if z == 12]),
-             21: _merge([(s >> 30 << 30, -(-e >> 30) << 30)
-                         for s, e, z in pieces if z <= 21] + early_mapped(k))}
     for leaf in (21, 30):
-        too_big = (psz < leaf) & (leaves.cover(leaf, ps, pe) > 0)
-        for i in np.nonzero(too_big)[0][:MAX_PER_RULE]:
-            r.fail(f"[mem {int(ps[i]):#010x}-{int(pe[i]) - 1:#010x}] is logged as page "
-                   f"{ {12: '4k', 21: '2M', 30: '1G'}[int(psz[i])]} but mapped with {1 << leaf >> 10}K leaves",
-                   "map.size", int(ps[i]))
-        r.count("map.size", int(too_big.sum()) - min(int(too_big.sum()), MAX_PER_RULE))
+        # (only pieces logged smaller than the leaf can be too small for it)
+        sel = [p for p in pieces if p[2] < leaf]
+        cov = leaves.cover(leaf, [p[0] for p in sel], [p[1] for p in sel])
+        too_big = [p for p, v in zip(sel, cov) if v > 0]
+        for ps, pe, psz in too_big[:MAX_PER_RULE]:
+            r.fail(f"[mem {ps:#010x}-{pe - 1:#010x}] is logged as page "
+                   f"{ {12: '4k', 21: '2M', 30: '1G'}[psz]} but mapped with {1 << leaf >> 10}K leaves",
+                   "map.size", ps)
+        r.count("map.size", len(too_big) - min(len(too_big), MAX_PER_RULE))
     for leaf in (12, 21):
-        st, en, _ = leaves.by[leaf]
-        if not len(st):
+        st, en = leaves.lists(leaf)
+        if not st:
             continue
         # leaves of this size inside pieces logged larger, outside slots explained by smaller pieces
+        # (the PMD slots of 4k pieces for 4K leaves, the PUD slots of 4k and 2M pieces for 2M ones)
         big = _merge([(s, e) for s, e, z in pieces if z > leaf])
-        runs_iv = _merge(list(zip(st.tolist(), en.tolist())))
-        unexplained = _subtract(_intersect(runs_iv, big), small[leaf])
+        inside_big = _intersect(_merge(list(zip(st, en))), big) if big else []
+        if not inside_big:
+            continue
+        if leaf == 12:
+            small = _merge([(s // (1 << 21) * (1 << 21), -(-e // (1 << 21)) * (1 << 21))
+                            for s, e, z in pieces if z == 12])
+        else:
+            small = _merge([(s >> 30 << 30, -(-e >> 30) << 30) for s, e, z in pieces if z <= 21] + early_mapped(k))
+        unexplained = _subtract(inside_big, small)
         for s, e in unexplained[:MAX_PER_RULE]:
             r.fail(f"[mem {s:#010x}-{e - 1:#010x}] is mapped with {1 << leaf >> 10}K leaves, but the log "
                    f"says larger pages and no smaller piece shares its table", "map.size", s)
@@ -662,7 +844,7 @@ def p4d_wrap_pieces(k: Any, pieces: List[Tuple[int, int, int]]) -> List[Tuple[in
 
 
 def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _LeafIndex,
-                        runs: np.ndarray) -> Tuple[Dict[int, int], set]:
+                        runs: Optional[np.ndarray]) -> Tuple[Dict[int, int], set]:
     """DirectMap4k/2M/1G as the kernel counts them: every piece counts the leaves it covers
     (present leaves kept from an earlier call are counted again, 3.9+; before, kept 2M/1G
     leaves are not counted), plus the 5.2+ P4D wrap's second counts.  Returns the expected
@@ -670,38 +852,48 @@ def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Le
     k, r = c.k, c.r
     count_kept = getattr(k.profile, "kpmi_rules", "zero_non_ram") != "zero_rest"
     wrap = p4d_wrap_pieces(k, pieces)
+    ends = [([p[0] for p in pieces], [p[1] for p in pieces])]
+    if wrap:
+        # (as unsigned 64-bit addresses, which the wrap's arithmetic must give)
+        ps_a, pe_a, _ = _piece_arrays(wrap)
+        ends.append((ps_a.tolist(), pe_a.tolist()))
     exp: Dict[int, int] = {}
     skip: set = set()
     for leaf in (12, 21, 30):
         total = 0
-        for group in (pieces, wrap):
-            if not group:
-                continue
-            ps, pe, _ = _piece_arrays(group)
+        for gi, (ps, pe) in enumerate(ends):
             if leaf == 12:
-                n = int(leaves.cover(12, ps, pe).sum()) >> 12
+                n = sum(leaves.cover(12, ps, pe)) >> 12
+            elif count_kept and not leaves.has(leaf):
+                n = 0                     # no leaves of this size: nothing to count
             else:
-                a = ps // _U64(1 << leaf) * _U64(1 << leaf)
-                b = (pe + _U64((1 << leaf) - 1)) // _U64(1 << leaf) * _U64(1 << leaf)
+                m = 1 << leaf
+                a = [x // m * m for x in ps]
+                b = [(x + m - 1) // m * m for x in pe]
                 if count_kept:
-                    n = int(leaves.cover(leaf, a, b).sum()) >> leaf
+                    n = sum(leaves.cover(leaf, a, b)) >> leaf
                 else:
                     # kept leaves are not counted: each leaf once, and the image's static
                     # identity leaves (0x1E3, which NX-capable kernels never write) not at all
-                    iv = _merge(list(zip(a.tolist(), b.tolist())))
-                    ia, ib = _arrays(iv)
-                    n = int(leaves.cover(leaf, ia, ib).sum()) >> leaf
+                    iv = _merge(list(zip(a, b)))
+                    n = sum(leaves.cover(leaf, [x for x, _ in iv], [y for _, y in iv])) >> leaf
                     if leaf == 21 and prepopulated_ident(k):
                         if not k.params.cpu.nx:
                             skip.add(leaf)
                             r.notes.append("DirectMap2M not checked: without NX the static identity leaves "
                                            "look like the kernel's own")
                         else:
-                            st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3))
-                                       & (runs[:, 2] < _U64(1 << 30))]
-                            sv = _merge(list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist())))
+                            if leaves.rows is not None:
+                                ident = [(row[2], row[2] + row[1] - row[0]) for row in leaves.rows
+                                         if row[3] == 21 and row[4] == 0x1E3 and row[2] < 1 << 30]
+                            else:
+                                assert runs is not None
+                                st_ = runs[(runs[:, 3] == _U64(21)) & (runs[:, 4] == _U64(0x1E3))
+                                           & (runs[:, 2] < _U64(1 << 30))]
+                                ident = list(zip(st_[:, 2].tolist(), (st_[:, 2] + st_[:, 1] - st_[:, 0]).tolist()))
+                            sv = _merge(ident)
                             n -= sum(e - s for s, e in _intersect(sv, iv)) >> 21
-            if group is wrap and n:
+            if gi and n:                  # the wrap's second counts
                 c.wrap_counts[leaf] = n
             total += n
         exp[leaf] = total
@@ -740,32 +932,61 @@ def _pud_slots_pre_top_down(c: _Ctx, pieces: List[Tuple[int, int, int]], off_s: 
     return len(slots)
 
 
-def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
-                        pieces: Optional[List[Tuple[int, int, int]]] = None) -> None:
+def _level_counts(levels: np.ndarray, top: int) -> Dict[int, int]:
+    """How many of ``levels`` are 1, 2, ... ``top - 1``."""
+    if len(levels) <= SMALL:
+        lv = levels.tolist()
+        return {L: lv.count(L) for L in range(1, top)}
+    return {L: int((levels == L).sum()) for L in range(1, top)}
+
+
+def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: Optional[np.ndarray],
+                        pieces: Optional[List[Tuple[int, int, int]]] = None,
+                        rows: Optional[List[List[int]]] = None) -> None:
     """acct.tables: page-table pages per level, allocated (the log) = reachable (the walk) =
     needed (distinct slots of the mapped leaves; before 3.9 the PUD pages of every PGD slot
-    a logged piece meets, see :func:`_pud_slots_pre_top_down`)."""
+    a logged piece meets, see :func:`_pud_slots_pre_top_down`).  ``rows``: the same runs
+    as Python rows (a small map; ``runs`` may then be None)."""
     k, r, po = c.k, c.r, c.po
     levels = c.mode.levels
     need = {}
-    off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
-    off_e = (runs[:, 1] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
-    shifts = runs[:, 3] if len(runs) else np.zeros(0, _U64)
-    # a table at level L (1 = PTE) covers 1 << (12 + 9 * L) bytes and is needed by leaves smaller than that
-    for L in range(1, levels):
-        span = 12 + 9 * L
-        sel = shifts < _U64(span)
-        if not sel.any():
-            need[L] = 0
-            continue
-        first = off_s[sel] >> _U64(span)
-        last = (off_e[sel] - _U64(1)) >> _U64(span)
-        need[L] = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
+
+    def offsets() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nonlocal runs
+        if runs is None:
+            runs = np.array(rows, _U64).reshape(-1, 6)
+        off_s = (runs[:, 0] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
+        off_e = (runs[:, 1] - _U64(po)).astype(np.uint64) if len(runs) else np.zeros(0, _U64)
+        return off_s, off_e, (runs[:, 3] if len(runs) else np.zeros(0, _U64))
+
+    # a table at level L (1 = PTE) covers 1 << (12 + 9 * L) bytes and is needed by leaves smaller
+    # than that: the slots the runs span, a slot shared by neighbouring runs counted once
+    if rows is not None:
+        spans = [(L, 12 + 9 * L) for L in range(1, levels)]
+        prev = {L: -1 for L in range(1, levels)}
+        need = {L: 0 for L in range(1, levels)}
+        for va, va_end, _, shift, _, _ in rows:
+            for L, span in spans:
+                if shift < span:
+                    first, last = (va - po) >> span, (va_end - po - 1) >> span
+                    need[L] += last - first + (first != prev[L])
+                    prev[L] = last
+    else:
+        off_s, off_e, shifts = offsets()
+        for L in range(1, levels):
+            span = 12 + 9 * L
+            sel = shifts < _U64(span)
+            if not sel.any():
+                need[L] = 0
+                continue
+            first = off_s[sel] >> _U64(span)
+            last = (off_e[sel] - _U64(1)) >> _U64(span)
+            need[L] = int((last - first).sum()) + int(sel.sum()) - int((first[1:] == last[:-1]).sum())
     if pieces and levels == 4 and pre_top_down(k):
-        need[3] = _pud_slots_pre_top_down(c, pieces, off_s, off_e, shifts)
-    walked = {L: int((tree.tables[:, 1] == _U64(L)).sum()) if len(tree.tables) else 0 for L in range(1, levels)}
-    lv = k.table_pages.column("level")[k.table_pages.column("pfn") != _U64(k.pgd_pfn)]
-    logged = {L: int((lv == L).sum()) for L in range(1, levels)}
+        need[3] = _pud_slots_pre_top_down(c, pieces, *offsets())
+    walked = _level_counts(tree.tables[:, 1], levels)
+    tp = k.table_pages
+    logged = _level_counts(tp.column("level")[tp.column("pfn") != _U64(k.pgd_pfn)], levels)
     names = {1: "PTE", 2: "PMD", 3: "PUD", 4: "P4D"}
     for L in range(1, levels):
         if not (need[L] == walked[L] == logged[L]):
@@ -779,14 +1000,16 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: np.ndarray,
 
 def _check_sizes_and_accounting(c: _Ctx, tree: TreeSummary) -> None:
     """map.size against the logged pieces; acct.directmap; acct.tables."""
-    runs = _direct_map_runs(c, tree)
+    rows = c.dm_rows() if c.rows is not None else None
+    # (numpy rows only for a large map: the small one's checks read the Python rows)
+    runs = _direct_map_runs(c, tree) if rows is None else None
     pieces = _logged_pieces(c)
     if pieces:
-        leaves = _LeafIndex(runs)
+        leaves = _LeafIndex(runs, rows)
         _check_page_sizes(c, pieces, leaves)
         exp, skip = _expected_directmap(c, pieces, leaves, runs)
         _check_directmap(c, exp, skip)
-    _check_table_counts(c, tree, runs, pieces)
+    _check_table_counts(c, tree, runs, pieces, rows)
 
 
 def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report:
@@ -794,6 +1017,8 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     r = Report(mode=k.mode.name)
     c = _Ctx(k, r, engine)
     tree = c.enumerate()
+    if len(tree.runs) <= SMALL:
+        c.rows = tree.runs.tolist()
     mapped = _check_leaves(c, tree)
     _check_coverage(c, mapped)
     _check_walk(c, tree)
@@ -801,7 +1026,7 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     _check_upper_entries(c, tree, image_lo, image_hi)
     if accounting:
         _check_sizes_and_accounting(c, tree)
-    verify_kernel_image(k, r, c.direct_slots, engine)
+    verify_kernel_image(k, r, c.direct_slots, engine, c.mmu)
     return r
 
 

@@ -233,19 +233,21 @@ def enumerate_tables(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: int = 512
     cap_t = max(phys.nframes + 16, 16)
     fast = select(engine)
     while True:
-        runs = np.zeros((cap_r, 6), np.uint64)
-        tables = np.zeros((cap_t, 4), np.uint64)
+        # (both engines write every count and read no row they have not written: the rows
+        # past the counts are cut off, so the buffers need no zeroing)
+        runs = np.empty((cap_r, 6), np.uint64)
+        tables = np.empty((cap_t, 4), np.uint64)
         counts = np.zeros(7, np.int64)
-        odd = np.zeros((256, 4), np.uint64)
+        odd = np.empty((256, 4), np.uint64)
         ok = fast.enumerate64(phys.directory, phys.blocks[: max(phys.nblocks, 1)], phys.frames,
                               mmu.cr3 >> 12, mmu.levels, top_lo, top_hi, mmu.maxphyaddr,
                               runs, tables, counts, ptr_flags, odd)
+        n = counts.tolist()
         if ok:
             break
-        cap_r = max(cap_r, int(counts[0]))
-        cap_t = max(cap_t, int(counts[1]))
-    return TreeSummary(runs[: counts[0]], tables[: counts[1]], int(counts[2]), int(counts[3]),
-                       int(counts[4]), int(counts[5]), odd[: min(int(counts[6]), 256)], int(counts[6]))
+        cap_r = max(cap_r, n[0])
+        cap_t = max(cap_t, n[1])
+    return TreeSummary(runs[: n[0]], tables[: n[1]], n[2], n[3], n[4], n[5], odd[: min(n[6], 256)], n[6])
 
 
 def enumerate_entries(phys: PhysMem, mmu: MMU, top_lo: int = 0, top_hi: Optional[int] = None,
