@@ -134,8 +134,13 @@ class Memblock:
 
     def is_region_memory(self, base: int, size: int) -> bool:
         """``memblock_is_region_memory``: one memory region holds [base, base+size)."""
-        end = min(base + size, PHYS_ADDR_MAX)
-        return self.memory.contains(base, end - base)
+        end = base + size
+        if end > PHYS_ADDR_MAX:
+            end = PHYS_ADDR_MAX
+        # RegionList.contains(base, end - base), inlined (split_mem_range asks for each piece)
+        mem = self.memory
+        i = bisect.bisect_right(mem.bases, base) - 1
+        return i >= 0 and mem.ends[i] >= end and mem.ends[i] > base
 
     def is_region_reserved(self, base: int, size: int) -> bool:
         return self.reserved.overlaps(base, size)
