@@ -89,41 +89,38 @@ class TablePageLog:
         self._mapped = np.zeros(0, bool)       # inside pfn_mapped when allocated
         self._call = np.zeros(0, np.int32)     # index into Kernel.calls
         self._n = 0
-        # rows appended as Python values, not yet in the columns
-        self._ppfn: List[int] = []
-        self._plevel: List[int] = []
-        self._psrc: List[int] = []
-        self._pmapped: List[bool] = []
-        self._pcall: List[int] = []
+        # rows appended as Python lists, not yet in the columns: (pfns, levels, srcs, mapped, call)
+        self._pending: List[Tuple[List[int], List[int], List[int], List[bool], int]] = []
+        self._npending = 0
 
     # the columns (rows pending in lists joined first)
     @property
     def pfn(self) -> np.ndarray:
-        if self._ppfn:
+        if self._pending:
             self._join()
         return self._pfn
 
     @property
     def level(self) -> np.ndarray:
-        if self._ppfn:
+        if self._pending:
             self._join()
         return self._level
 
     @property
     def src(self) -> np.ndarray:
-        if self._ppfn:
+        if self._pending:
             self._join()
         return self._src
 
     @property
     def mapped(self) -> np.ndarray:
-        if self._ppfn:
+        if self._pending:
             self._join()
         return self._mapped
 
     @property
     def call(self) -> np.ndarray:
-        if self._ppfn:
+        if self._pending:
             self._join()
         return self._call
 
@@ -138,19 +135,31 @@ class TablePageLog:
 
     def _join(self) -> None:
         """Move the rows waiting in lists into the columns."""
-        n = len(self._ppfn)
+        n = self._npending
         if not n:
             return
         need = self._n + n
         self._reserve(need)
+        pfn: List[int] = []
+        level: List[int] = []
+        src: List[int] = []
+        mapped: List[bool] = []
+        call: List[int] = []
+        for p, lv, s, m, c in self._pending:
+            pfn += p
+            level += lv
+            src += s
+            mapped += m
+            call += [c] * len(p)
         sl = slice(self._n, need)
-        self._pfn[sl] = self._ppfn
-        self._level[sl] = self._plevel
-        self._src[sl] = self._psrc
-        self._mapped[sl] = self._pmapped
-        self._call[sl] = self._pcall
+        self._pfn[sl] = pfn
+        self._level[sl] = level
+        self._src[sl] = src
+        self._mapped[sl] = mapped
+        self._call[sl] = call
         self._n = need
-        self._ppfn, self._plevel, self._psrc, self._pmapped, self._pcall = [], [], [], [], []
+        self._pending = []
+        self._npending = 0
 
     def append_rows(self, pfns: List[int], levels: List[int], srcs: List[int],
                     pfn_mapped: List[Tuple[int, int]], call: int) -> None:
@@ -158,21 +167,19 @@ class TablePageLog:
         n = len(pfns)
         if n == 0:
             return
-        self._ppfn += pfns
-        self._plevel += levels
-        self._psrc += srcs
-        pm = self._pmapped
+        mapped: List[bool] = []
         if not pfn_mapped:
-            pm += [False] * n
+            mapped = [False] * n
         else:
             for p in pfns:
                 for a, b in pfn_mapped:
                     if a <= p < b:
-                        pm.append(True)
+                        mapped.append(True)
                         break
                 else:
-                    pm.append(False)
-        self._pcall += [call] * n
+                    mapped.append(False)
+        self._pending.append((pfns, levels, srcs, mapped, call))
+        self._npending += n
 
     def append(self, pfns: np.ndarray, levels: np.ndarray, srcs: np.ndarray,
                pfn_mapped: List[Tuple[int, int]], call: int) -> None:
@@ -197,10 +204,10 @@ class TablePageLog:
         self._n = need
 
     def __len__(self) -> int:
-        return self._n + len(self._ppfn)
+        return self._n + self._npending
 
     def column(self, name: str) -> np.ndarray:
-        if self._ppfn:
+        if self._pending:
             self._join()
         return getattr(self, "_" + name)[: self._n]
 

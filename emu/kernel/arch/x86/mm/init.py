@@ -249,10 +249,9 @@ def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
     want_2m, want_1g = psm & MASK_2M, psm & MASK_1G
     if not (want_2m or want_1g):
         return
-    mode = k.mode
-    pmd_mask = mode.pmd_size - 1       # PMD_SIZE and PUD_SIZE are powers of two:
+    _, _, is_64bit, pmd_size = _split_consts(k)[:4]
+    pmd_mask = pmd_size - 1            # PMD_SIZE and PUD_SIZE are powers of two:
     pud_mask = PUD_SIZE - 1            # round_down/round_up are the kernel's masks
-    is_64bit = mode.is_64bit
     is_region_memory = k.memblock.is_region_memory
     hit = k.coverage.hit
     for r in mr:
@@ -443,10 +442,9 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
     if early and not k.after_bootmem:
         find_early_table_space(k, mr, start, end)
     ret = 0
-    prot = page_kernel(k)
-    if mr:
+    if pieces:
         # kernel_physical_mapping_init of this build (init_64.c or init_32.c), piece by piece
-        ret = k.arch_mm.map_pieces(k, pieces, prot)
+        ret = k.arch_mm.map_pieces(k, pieces, page_kernel(k))
     call.ret = ret
     if early:
         if not k.after_bootmem and k.pgt_buf_end > k.pgt_buf_start:
@@ -550,12 +548,22 @@ def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
     """``init_range_memory_mapping``: map the memblock memory inside [r_start, r_end);
     returns the bytes of RAM mapped.  Sets ``can_use_brk_pgt`` per call."""
     mapped = 0
+    check_brk = k.profile.can_use_brk_pgt
     for start_pfn, end_pfn in k.memblock.mem_pfn_ranges_meeting(r_start, r_end):
-        start = min(max(start_pfn << PAGE_SHIFT, r_start), r_end)
-        end = min(max(end_pfn << PAGE_SHIFT, r_start), r_end)
+        # clamp(start_pfn << PAGE_SHIFT, r_start, r_end), the same for the end
+        start = start_pfn << PAGE_SHIFT
+        if start < r_start:
+            start = r_start
+        if start > r_end:
+            start = r_end
+        end = end_pfn << PAGE_SHIFT
+        if end < r_start:
+            end = r_start
+        if end > r_end:
+            end = r_end
         if start >= end:
             continue
-        if k.profile.can_use_brk_pgt:
+        if check_brk:
             k.can_use_brk_pgt = max(start, k.pgt_buf_end << PAGE_SHIFT) >= min(end, k.pgt_buf_top << PAGE_SHIFT)
             if not k.can_use_brk_pgt:
                 k.coverage.hit("can_use_brk_pgt.false")  # coverage
