@@ -219,8 +219,15 @@ class Memblock:
     # -- searches -------------------------------------------------------------
     def _find_top_down(self, start: int, end: int, size: int, align: int) -> int:
         for this_start, this_end in self.free_ranges_reverse(start, end):
-            this_start = min(max(this_start, start), end)
-            this_end = min(max(this_end, start), end)
+            # clamp(this_start, start, end), clamp(this_end, start, end)
+            if this_start < start:
+                this_start = start
+            if this_start > end:
+                this_start = end
+            if this_end < start:
+                this_end = start
+            if this_end > end:
+                this_end = end
             if this_end < size:
                 continue
             cand = round_down(this_end - size, align)
