@@ -73,23 +73,120 @@ class TablePage:
 
 
 class TablePageLog:
-    """Every page-table page allocated, as numpy columns (one row per page)."""
+    """Every page-table page allocated, as numpy columns (one row per page).
+
+    Rows come in two ways: :meth:`append` (numpy columns, any number of rows) and
+    :meth:`append_rows` (Python lists, the few pages one ``init_memory_mapping`` call
+    allocates).  The latter wait in lists and join the columns the next time a column
+    (or :meth:`append`) is asked for, in the order they were appended."""
 
     SOURCES = {1: SOURCE_BRK, 2: SOURCE_MEMBLOCK, 3: SOURCE_PGT_BUF, 4: SOURCE_IMAGE}
 
     def __init__(self) -> None:
-        self.pfn = np.zeros(0, np.uint64)
-        self.level = np.zeros(0, np.uint8)
-        self.src = np.zeros(0, np.uint8)      # 1 BRK, 2 memblock, 3 pgt_buf (<= 3.8), 4 kernel image
-        self.mapped = np.zeros(0, bool)       # inside pfn_mapped when allocated
-        self.call = np.zeros(0, np.int32)     # index into Kernel.calls
+        self._pfn = np.zeros(0, np.uint64)
+        self._level = np.zeros(0, np.uint8)
+        self._src = np.zeros(0, np.uint8)      # 1 BRK, 2 memblock, 3 pgt_buf (<= 3.8), 4 kernel image
+        self._mapped = np.zeros(0, bool)       # inside pfn_mapped when allocated
+        self._call = np.zeros(0, np.int32)     # index into Kernel.calls
         self._n = 0
+        # rows appended as Python lists, not yet in the columns: (pfns, levels, srcs, mapped, call)
+        self._pending: List[Tuple[List[int], List[int], List[int], List[bool], int]] = []
+        self._npending = 0
+
+    # the columns (rows pending in lists joined first)
+    @property
+    def pfn(self) -> np.ndarray:
+        if self._pending:
+            self._join()
+        return self._pfn
+
+    @property
+    def level(self) -> np.ndarray:
+        if self._pending:
+            self._join()
+        return self._level
+
+    @property
+    def src(self) -> np.ndarray:
+        if self._pending:
+            self._join()
+        return self._src
+
+    @property
+    def mapped(self) -> np.ndarray:
+        if self._pending:
+            self._join()
+        return self._mapped
+
+    @property
+    def call(self) -> np.ndarray:
+        if self._pending:
+            self._join()
+        return self._call
+
+    def _reserve(self, need: int) -> None:
+        if need > self._pfn.shape[0]:
+            cap = max(need, 2 * self._pfn.shape[0], 64)
+            for name in ("_pfn", "_level", "_src", "_mapped", "_call"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[: self._n] = old[: self._n]
+                setattr(self, name, new)
+
+    def _join(self) -> None:
+        """Move the rows waiting in lists into the columns."""
+        n = self._npending
+        if not n:
+            return
+        need = self._n + n
+        self._reserve(need)
+        pfn: List[int] = []
+        level: List[int] = []
+        src: List[int] = []
+        mapped: List[bool] = []
+        call: List[int] = []
+        for p, lv, s, m, c in self._pending:
+            pfn += p
+            level += lv
+            src += s
+            mapped += m
+            call += [c] * len(p)
+        sl = slice(self._n, need)
+        self._pfn[sl] = pfn
+        self._level[sl] = level
+        self._src[sl] = src
+        self._mapped[sl] = mapped
+        self._call[sl] = call
+        self._n = need
+        self._pending = []
+        self._npending = 0
+
+    def append_rows(self, pfns: List[int], levels: List[int], srcs: List[int],
+                    pfn_mapped: List[Tuple[int, int]], call: int) -> None:
+        """:meth:`append` for a few rows given as Python lists (joined to the columns later)."""
+        n = len(pfns)
+        if n == 0:
+            return
+        mapped: List[bool] = []
+        if not pfn_mapped:
+            mapped = [False] * n
+        else:
+            for p in pfns:
+                for a, b in pfn_mapped:
+                    if a <= p < b:
+                        mapped.append(True)
+                        break
+                else:
+                    mapped.append(False)
+        self._pending.append((pfns, levels, srcs, mapped, call))
+        self._npending += n
 
     def append(self, pfns: np.ndarray, levels: np.ndarray, srcs: np.ndarray,
                pfn_mapped: List[Tuple[int, int]], call: int) -> None:
         n = len(pfns)
         if n == 0:
             return
+        self._join()
         if not pfn_mapped:
             mapped = np.zeros(n, bool)
         elif n <= 16 and len(pfn_mapped) <= 16:
@@ -100,28 +197,25 @@ class TablePageLog:
             i = np.searchsorted(starts, pfns, side="right") - 1
             mapped = (i >= 0) & (pfns < ends[np.maximum(i, 0)])
         need = self._n + n
-        if need > self.pfn.shape[0]:
-            cap = max(need, 2 * self.pfn.shape[0], 64)
-            for name in ("pfn", "level", "src", "mapped", "call"):
-                old = getattr(self, name)
-                new = np.zeros(cap, old.dtype)
-                new[: self._n] = old[: self._n]
-                setattr(self, name, new)
+        self._reserve(need)
         sl = slice(self._n, need)
-        self.pfn[sl], self.level[sl], self.src[sl], self.mapped[sl] = pfns, levels, srcs, mapped
-        self.call[sl] = call
+        self._pfn[sl], self._level[sl], self._src[sl], self._mapped[sl] = pfns, levels, srcs, mapped
+        self._call[sl] = call
         self._n = need
 
     def __len__(self) -> int:
-        return self._n
+        return self._n + self._npending
 
     def column(self, name: str) -> np.ndarray:
-        return getattr(self, name)[: self._n]
+        if self._pending:
+            self._join()
+        return getattr(self, "_" + name)[: self._n]
 
     def __iter__(self):
+        self._join()
         for i in range(self._n):
-            yield TablePage(int(self.pfn[i]), int(self.level[i]), self.SOURCES[int(self.src[i])],
-                            bool(self.mapped[i]), int(self.call[i]))
+            yield TablePage(int(self._pfn[i]), int(self._level[i]), self.SOURCES[int(self._src[i])],
+                            bool(self._mapped[i]), int(self._call[i]))
 
 
 @dataclass(frozen=True)

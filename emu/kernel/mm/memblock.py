@@ -134,8 +134,13 @@ class Memblock:
 
     def is_region_memory(self, base: int, size: int) -> bool:
         """``memblock_is_region_memory``: one memory region holds [base, base+size)."""
-        end = min(base + size, PHYS_ADDR_MAX)
-        return self.memory.contains(base, end - base)
+        end = base + size
+        if end > PHYS_ADDR_MAX:
+            end = PHYS_ADDR_MAX
+        # RegionList.contains(base, end - base), inlined (split_mem_range asks for each piece)
+        mem = self.memory
+        i = bisect.bisect_right(mem.bases, base) - 1
+        return i >= 0 and mem.ends[i] >= end and mem.ends[i] > base
 
     def is_region_reserved(self, base: int, size: int) -> bool:
         return self.reserved.overlaps(base, size)
@@ -214,8 +219,15 @@ class Memblock:
     # -- searches -------------------------------------------------------------
     def _find_top_down(self, start: int, end: int, size: int, align: int) -> int:
         for this_start, this_end in self.free_ranges_reverse(start, end):
-            this_start = min(max(this_start, start), end)
-            this_end = min(max(this_end, start), end)
+            # clamp(this_start, start, end), clamp(this_end, start, end)
+            if this_start < start:
+                this_start = start
+            if this_start > end:
+                this_start = end
+            if this_end < start:
+                this_end = start
+            if this_end > end:
+                this_end = end
             if this_end < size:
                 continue
             cand = round_down(this_end - size, align)

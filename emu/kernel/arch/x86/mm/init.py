@@ -8,7 +8,6 @@ where versions differ, the difference is a field of
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 from emu.kernel.state import Kernel, MappingCall, MappingWindow
@@ -32,6 +31,7 @@ ISA_END_ADDRESS = 0x100000
 Progress = Optional[Callable[[int], None]]
 STEP_SIZE_SHIFT = 5
 _M64 = (1 << 64) - 1
+_PFN_4G = 1 << (32 - PAGE_SHIFT)
 
 
 def panic(k: Kernel, text: str) -> None:
@@ -208,13 +208,25 @@ def alloc_low_pages(k: Kernel, num: int, level: int) -> int:
 # ---------------------------------------------------------------------------
 # Splitting a range by page size
 # ---------------------------------------------------------------------------
-@dataclass
 class MapRange:
     """``struct map_range``."""
 
-    start: int
-    end: int
-    page_size_mask: int
+    __slots__ = ("start", "end", "page_size_mask")
+
+    def __init__(self, start: int, end: int, page_size_mask: int) -> None:
+        self.start = start
+        self.end = end
+        self.page_size_mask = page_size_mask
+
+    def __repr__(self) -> str:
+        return f"MapRange(start={self.start!r}, end={self.end!r}, page_size_mask={self.page_size_mask!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MapRange):
+            return NotImplemented
+        return (self.start, self.end, self.page_size_mask) == (other.start, other.end, other.page_size_mask)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
 
 
 def nr_range_mr(k: Kernel) -> int:
@@ -224,7 +236,7 @@ def nr_range_mr(k: Kernel) -> int:
 
 def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
     if start_pfn < end_pfn:
-        if len(mr) >= nr_range_mr(k):
+        if len(mr) >= 3 and len(mr) >= nr_range_mr(k):   # (NR_RANGE_MR is 3 or 5)
             k.coverage.hit("panic:run out of range for init_memory_mapping")  # coverage
             raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
@@ -233,20 +245,28 @@ def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: i
 def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
     """``adjust_range_page_size_mask``: promote a piece whose surrounding
     2M (1G) block is all one memblock memory region; its bounds stay."""
-    pmd_size = k.mode.pmd_size
+    psm = k.page_size_mask
+    want_2m, want_1g = psm & MASK_2M, psm & MASK_1G
+    if not (want_2m or want_1g):
+        return
+    _, _, is_64bit, pmd_size = _split_consts(k)[:4]
+    pmd_mask = pmd_size - 1            # PMD_SIZE and PUD_SIZE are powers of two:
+    pud_mask = PUD_SIZE - 1            # round_down/round_up are the kernel's masks
+    is_region_memory = k.memblock.is_region_memory
+    hit = k.coverage.hit
     for r in mr:
-        if k.page_size_mask & MASK_2M and not r.page_size_mask & MASK_2M:
-            s, e = round_down(r.start, pmd_size), round_up(r.end, pmd_size)
-            if not k.mode.is_64bit and (e >> PAGE_SHIFT) > k.max_low_pfn:
+        if want_2m and not r.page_size_mask & MASK_2M:
+            s, e = r.start & ~pmd_mask, (r.end + pmd_mask) & ~pmd_mask
+            if not is_64bit and (e >> PAGE_SHIFT) > k.max_low_pfn:
                 continue  # 32-bit: never past lowmem
-            if k.memblock.is_region_memory(s, e - s):
+            if is_region_memory(s, e - s):
                 r.page_size_mask |= MASK_2M
-                k.coverage.hit("adjust.promote_2M")  # coverage
-        if k.page_size_mask & MASK_1G and not r.page_size_mask & MASK_1G:
-            s, e = round_down(r.start, PUD_SIZE), round_up(r.end, PUD_SIZE)
-            if k.memblock.is_region_memory(s, e - s):
+                hit("adjust.promote_2M")  # coverage
+        if want_1g and not r.page_size_mask & MASK_1G:
+            s, e = r.start & ~pud_mask, (r.end + pud_mask) & ~pud_mask
+            if is_region_memory(s, e - s):
                 r.page_size_mask |= MASK_1G
-                k.coverage.hit("adjust.promote_1G")  # coverage
+                hit("adjust.promote_1G")  # coverage
 
 
 def _merge_ranges(mr: List[MapRange]) -> None:
@@ -260,11 +280,26 @@ def _merge_ranges(mr: List[MapRange]) -> None:
 
 
 def page_size_string(k: Kernel, r: MapRange) -> str:
-    if r.page_size_mask & MASK_1G:
+    mask = r.page_size_mask
+    if mask & MASK_1G:
         return "1G"
-    if r.page_size_mask & MASK_2M:
+    if mask & MASK_2M:
         return "4M" if (k.mode.pmd_shift == 22 and k.profile.page_size_4m_string) else "2M"
     return "4k"
+
+
+def _split_consts(k: Kernel) -> tuple:
+    """What ``split_mem_range`` reads from the paging mode and the profile, once per kernel
+    (both are fixed for a kernel; the tuple is kept with the two objects it came from)."""
+    c = k.__dict__.get("_split_consts")
+    mode, prof = k.mode, k.profile
+    if c is None or c[0] is not mode or c[1] is not prof:
+        is_64bit = mode.is_64bit
+        c = k.__dict__["_split_consts"] = (
+            mode, prof, is_64bit, mode.pmd_size, prof.scheme == "brk_top_down",
+            prof.split_order == "adjust_merge", prof.log_page_lines,
+            "4M" if (mode.pmd_shift == 22 and prof.page_size_4m_string) else "2M")
+    return c
 
 
 def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
@@ -273,66 +308,82 @@ def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
     large pages, tail 4k (i386); then ``adjust_range_page_size_mask`` and
     merging (order per profile); prints one ``page`` line per piece."""
     mr: List[MapRange] = []
-    mode = k.mode
+    _, _, is_64bit, pmd_size, may_adjust, adjust_first, page_level, name_2m = _split_consts(k)
     psm = k.page_size_mask
-    pmd_size = mode.pmd_size
+    # PMD_SIZE and PUD_SIZE are powers of two: round_up/round_down as the kernel's masks
+    pmd_mask = pmd_size - 1
+    pud_mask = PUD_SIZE - 1
     limit_pfn = end >> PAGE_SHIFT
     start_pfn = start >> PAGE_SHIFT
     pos = start_pfn << PAGE_SHIFT
     # head, up to the first large-page boundary
-    if not mode.is_64bit and pos == 0:
+    if not is_64bit and pos == 0:
         end_pfn = pmd_size >> PAGE_SHIFT  # the first 2/4M is never mapped with a large page
     else:
-        end_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
-    end_pfn = min(end_pfn, limit_pfn)
+        end_pfn = ((pos + pmd_mask) & ~pmd_mask) >> PAGE_SHIFT            # round_up(pos, PMD_SIZE)
+    if end_pfn > limit_pfn:
+        end_pfn = limit_pfn
     if start_pfn < end_pfn:
         save_mr(k, mr, start_pfn, end_pfn, 0)
         pos = end_pfn << PAGE_SHIFT
     # large pages (up to the first 1G boundary on x86-64)
-    start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
-    if not mode.is_64bit:
-        end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
+    start_pfn = ((pos + pmd_mask) & ~pmd_mask) >> PAGE_SHIFT              # round_up(pos, PMD_SIZE)
+    end_down_pmd = end & ~pmd_mask                                        # round_down(end, PMD_SIZE)
+    if not is_64bit:
+        end_pfn = end_down_pmd >> PAGE_SHIFT
     else:
-        end_pfn = min(round_up(pos, PUD_SIZE), round_down(end, pmd_size)) >> PAGE_SHIFT
+        end_pfn = (pos + pud_mask) & ~pud_mask                            # round_up(pos, PUD_SIZE)
+        end_pfn = (end_pfn if end_pfn < end_down_pmd else end_down_pmd) >> PAGE_SHIFT
     if start_pfn < end_pfn:
         save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
         pos = end_pfn << PAGE_SHIFT
-    if mode.is_64bit:
+    if is_64bit:
         # 1G pages
-        start_pfn = round_up(pos, PUD_SIZE) >> PAGE_SHIFT
-        end_pfn = round_down(end, PUD_SIZE) >> PAGE_SHIFT
+        start_pfn = ((pos + pud_mask) & ~pud_mask) >> PAGE_SHIFT          # round_up(pos, PUD_SIZE)
+        end_pfn = (end & ~pud_mask) >> PAGE_SHIFT                         # round_down(end, PUD_SIZE)
         if start_pfn < end_pfn:
             save_mr(k, mr, start_pfn, end_pfn, psm & (MASK_2M | MASK_1G))
             pos = end_pfn << PAGE_SHIFT
         # tail 2M
-        start_pfn = round_up(pos, pmd_size) >> PAGE_SHIFT
-        end_pfn = round_down(end, pmd_size) >> PAGE_SHIFT
+        start_pfn = ((pos + pmd_mask) & ~pmd_mask) >> PAGE_SHIFT          # round_up(pos, PMD_SIZE)
+        end_pfn = end_down_pmd >> PAGE_SHIFT
         if start_pfn < end_pfn:
             save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
             pos = end_pfn << PAGE_SHIFT
     # tail 4k
     save_mr(k, mr, pos >> PAGE_SHIFT, limit_pfn, 0)
 
-    adjust = not k.after_bootmem and k.profile.scheme == "brk_top_down"  # <= 3.8: no adjusting
-    if k.profile.split_order == "adjust_merge":
+    adjust = may_adjust and not k.after_bootmem and psm & (MASK_2M | MASK_1G)  # <= 3.8: no adjusting
+    if adjust_first:
         if adjust:
             adjust_range_page_size_mask(k, mr)
-        _merge_ranges(mr)
+        if len(mr) > 1:
+            _merge_ranges(mr)
     else:
-        _merge_ranges(mr)
+        if len(mr) > 1:
+            _merge_ranges(mr)
         if adjust:
             adjust_range_page_size_mask(k, mr)
+    # the page lines and the coverage point, with one page_size_string per piece
+    printk = k.log.printk
+    shape = []
     for r in mr:
-        k.log.printk(k.profile.log_page_lines, fmt_page_line(k, r))
-    k.coverage.hit("split:" + "+".join(page_size_string(k, r) for r in mr))  # coverage: the shape
+        mask = r.page_size_mask
+        size = "1G" if mask & MASK_1G else name_2m if mask & MASK_2M else "4k"   # page_size_string
+        shape.append(size)
+        printk(page_level, fmt_page_line(k, r, size))
+    k.coverage.hit("split:" + "+".join(shape))  # coverage: the shape
     return mr
 
 
-def fmt_page_line(k: Kernel, r: MapRange) -> str:
-    """`` [mem %#010lx-%#010lx] page %s`` (3.5+) or `` %010lx - %010lx page %s`` (<= 3.4)."""
+def fmt_page_line(k: Kernel, r: MapRange, size: Optional[str] = None) -> str:
+    """`` [mem %#010lx-%#010lx] page %s`` (3.5+) or `` %010lx - %010lx page %s`` (<= 3.4).
+    ``size``: ``page_size_string(k, r)`` when the caller has it already."""
+    if size is None:
+        size = page_size_string(k, r)
     if k.profile.log_style == "hex":
-        return " %010x - %010x page %s" % (r.start, r.end, page_size_string(k, r))
-    return " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, page_size_string(k, r))
+        return " %010x - %010x page %s" % (r.start, r.end, size)
+    return " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, size)
 
 
 def fmt_init_memory_mapping(k: Kernel, start: int, end: int) -> str:
@@ -351,7 +402,10 @@ def add_range_with_merge(ranges: list, start: int, end: int) -> list:
     out = []
     for s, e in ranges:
         if s <= end and e >= start:  # overlaps or touches: absorb
-            start, end = min(s, start), max(e, end)
+            if s < start:
+                start = s
+            if e > end:
+                end = e
         else:
             out.append((s, e))
     out.append((start, end))
@@ -362,9 +416,12 @@ def add_range_with_merge(ranges: list, start: int, end: int) -> list:
 def add_pfn_range_mapped(k: Kernel, start_pfn: int, end_pfn: int) -> None:
     """``add_pfn_range_mapped``: record a mapped pfn range; raise ``max_pfn_mapped``."""
     k.pfn_mapped = add_range_with_merge(k.pfn_mapped, start_pfn, end_pfn)
-    k.max_pfn_mapped = max(k.max_pfn_mapped, end_pfn)
-    if start_pfn < (1 << (32 - PAGE_SHIFT)):
-        k.max_low_pfn_mapped = max(k.max_low_pfn_mapped, min(end_pfn, 1 << (32 - PAGE_SHIFT)))
+    if end_pfn > k.max_pfn_mapped:
+        k.max_pfn_mapped = end_pfn
+    if start_pfn < _PFN_4G:
+        low = end_pfn if end_pfn < _PFN_4G else _PFN_4G
+        if low > k.max_low_pfn_mapped:
+            k.max_low_pfn_mapped = low
 
 
 def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
@@ -378,16 +435,16 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
     prof = k.profile
     k.log.printk(prof.log_init_memory_mapping, fmt_init_memory_mapping(k, start, end))
     mr = split_mem_range(k, start, end)
-    call = MappingCall(start, end, [(r.start, r.end, r.page_size_mask) for r in mr])
+    pieces = [(r.start, r.end, r.page_size_mask) for r in mr]
+    call = MappingCall(start, end, pieces)
     k.calls.append(call)
     early = prof.scheme == "early_table_space"
     if early and not k.after_bootmem:
         find_early_table_space(k, mr, start, end)
     ret = 0
-    prot = page_kernel(k)
-    if mr:
+    if pieces:
         # kernel_physical_mapping_init of this build (init_64.c or init_32.c), piece by piece
-        ret = k.arch_mm.map_pieces(k, [(r.start, r.end, r.page_size_mask) for r in mr], prot)
+        ret = k.arch_mm.map_pieces(k, pieces, page_kernel(k))
     call.ret = ret
     if early:
         if not k.after_bootmem and k.pgt_buf_end > k.pgt_buf_start:
@@ -491,12 +548,22 @@ def init_range_memory_mapping(k: Kernel, r_start: int, r_end: int) -> int:
     """``init_range_memory_mapping``: map the memblock memory inside [r_start, r_end);
     returns the bytes of RAM mapped.  Sets ``can_use_brk_pgt`` per call."""
     mapped = 0
+    check_brk = k.profile.can_use_brk_pgt
     for start_pfn, end_pfn in k.memblock.mem_pfn_ranges_meeting(r_start, r_end):
-        start = min(max(start_pfn << PAGE_SHIFT, r_start), r_end)
-        end = min(max(end_pfn << PAGE_SHIFT, r_start), r_end)
+        # clamp(start_pfn << PAGE_SHIFT, r_start, r_end), the same for the end
+        start = start_pfn << PAGE_SHIFT
+        if start < r_start:
+            start = r_start
+        if start > r_end:
+            start = r_end
+        end = end_pfn << PAGE_SHIFT
+        if end < r_start:
+            end = r_start
+        if end > r_end:
+            end = r_end
         if start >= end:
             continue
-        if k.profile.can_use_brk_pgt:
+        if check_brk:
             k.can_use_brk_pgt = max(start, k.pgt_buf_end << PAGE_SHIFT) >= min(end, k.pgt_buf_top << PAGE_SHIFT)
             if not k.can_use_brk_pgt:
                 k.coverage.hit("can_use_brk_pgt.false")  # coverage

@@ -86,6 +86,7 @@ class MapJob:
         self.nout = 0
         self.nflushed = 0
         self.run_top = 0  # end (pfn) of the current run when it was handed out
+        self.leaf_key: tuple = ()  # (prot, masks) pud_leaf_flags was computed from (init_64._job)
 
     def grow_out(self) -> None:
         cap = self.out_pfn.shape[0] * 2
@@ -98,30 +99,33 @@ class MapJob:
     def flush(self) -> None:
         """Book the allocations made since the last flush: BRK printk lines,
         memblock reservations, the table-page records."""
-        k = self.k
         a, b = self.nflushed, self.nout
         if a == b:
             return
-        pfns = self.out_pfn[a:b].copy()
-        src = self.out_src[a:b].copy()
-        k.pgt_buf_end = max(k.pgt_buf_end, self.brk_next)
+        k = self.k
+        if self.brk_next > k.pgt_buf_end:
+            k.pgt_buf_end = self.brk_next
         if b - a <= 16:   # the common case: a few pages, plain Python is cheaper than numpy
-            pl, sl = pfns.tolist(), src.tolist()
+            pl, sl = self.out_pfn[a:b].tolist(), self.out_src[a:b].tolist()
             brk_level = k.profile.log_brk
-            run_hi = run_lo = None
+            printk = k.log.printk
+            run_hi = run_lo = -1
             for pfn, s_ in zip(pl, sl):
                 if s_ == SRC_BRK:
-                    k.log.printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
+                    printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
                 elif s_ == SRC_MEMBLOCK:
-                    if run_lo is not None and pfn == run_lo - 1:
+                    if run_lo >= 0 and pfn == run_lo - 1:
                         run_lo = pfn
                     else:
-                        if run_lo is not None:
+                        if run_lo >= 0:
                             k.memblock.reserve(run_lo << PAGE_SHIFT, (run_hi - run_lo) << PAGE_SHIFT)
                         run_lo, run_hi = pfn, pfn + 1
-            if run_lo is not None:
+            if run_lo >= 0:
                 k.memblock.reserve(run_lo << PAGE_SHIFT, (run_hi - run_lo) << PAGE_SHIFT)
+            k.table_pages.append_rows(pl, self.out_level[a:b].tolist(), sl, k.pfn_mapped, len(k.calls) - 1)
         else:
+            pfns = self.out_pfn[a:b].copy()
+            src = self.out_src[a:b].copy()
             brk = pfns[src == SRC_BRK].tolist()
             brk_level = k.profile.log_brk
             for pfn in brk:
@@ -133,7 +137,7 @@ class MapJob:
                 for r in runs:
                     lo = int(r[-1])
                     k.memblock.reserve(lo << PAGE_SHIFT, (int(r[0]) - lo + 1) << PAGE_SHIFT)
-        k.table_pages.append(pfns, self.out_level[a:b].copy(), src, k.pfn_mapped, len(k.calls) - 1)
+            k.table_pages.append(pfns, self.out_level[a:b].copy(), src, k.pfn_mapped, len(k.calls) - 1)
         self.nflushed = b
 
     def refill(self) -> None:
@@ -158,11 +162,16 @@ def _pud_leaf_flags(k, prot: int) -> int:
 
 def _job(k, prot: int) -> MapJob:
     """The kernel's MapJob, created once and re-armed for each call."""
-    job = getattr(k, "_mapjob", None)
+    job = k.__dict__.get("_mapjob")
+    # what _pud_leaf_flags reads (the profile is the kernel's for good)
+    key = (prot, k.supported_pte_mask, k.default_kernel_pte_mask)
     if job is None:
         job = k._mapjob = MapJob(k, _pud_leaf_flags(k, prot))
+        job.leaf_key = key
     else:
-        job.pud_leaf_flags = _pud_leaf_flags(k, prot)
+        if key != job.leaf_key:
+            job.pud_leaf_flags = _pud_leaf_flags(k, prot)
+            job.leaf_key = key
         job.supported = k.supported_pte_mask
         job.brk_next, job.brk_top = k.pgt_buf_end, k.pgt_buf_top
         job.run_lo = job.run_hi = 0
@@ -187,21 +196,27 @@ def map_pieces(k, pieces, prot: int) -> int:
     """
     job = _job(k, prot)
     fn = k.engine.kernel_physical_mapping_init
+    pgd_pfn = k.pgd_pfn
     last = 0
     p4k = p2m = p1g = 0
     try:
         for start, end, mask in pieces:
-            last, pages = fn(job, k.pgd_pfn, start, end, mask, prot)
-            p4k += pages[1]
-            p2m += pages[2]
-            p1g += pages[3]
+            last, pages = fn(job, pgd_pfn, start, end, mask, prot)
+            _, n4k, n2m, n1g = pages
+            p4k += n4k
+            p2m += n2m
+            p1g += n1g
     except KernelPanic:
         job.flush()
         raise
     job.flush()
-    update_page_count(k, PG_LEVEL_4K, p4k)
-    update_page_count(k, PG_LEVEL_2M, p2m)
-    update_page_count(k, PG_LEVEL_1G, p1g)
+    # (a count of 0 changes nothing)
+    if p4k:
+        update_page_count(k, PG_LEVEL_4K, p4k)
+    if p2m:
+        update_page_count(k, PG_LEVEL_2M, p2m)
+    if p1g:
+        update_page_count(k, PG_LEVEL_1G, p1g)
     return last
 
 
