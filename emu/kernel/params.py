@@ -149,6 +149,26 @@ class BootParams:
 
 _T = TypeVar("_T")
 
+#: BootParams' field names (what ``dataclasses.replace`` passes to ``__init__``)
+_FIELDS = frozenset(f.name for f in dataclasses.fields(BootParams))
+
+
+def copy_params(params: BootParams, **changes) -> BootParams:
+    """``dataclasses.replace(params, **changes)``, without the keyword round trip through
+    ``__init__`` for a plain :class:`BootParams` (no ``__post_init__``, every field in
+    ``__init__``): a new object whose fields are ``params``' with ``changes`` applied
+    (a shallow copy, as ``replace`` makes).  Subclasses and objects with extra or missing
+    attributes go through ``dataclasses.replace``."""
+    d = params.__dict__
+    if type(params) is not BootParams or len(d) != len(_FIELDS) or not _FIELDS.issuperset(d) \
+            or not _FIELDS.issuperset(changes):
+        return dataclasses.replace(params, **changes)
+    new = object.__new__(BootParams)
+    nd = new.__dict__
+    nd.update(d)
+    nd.update(changes)
+    return new
+
 
 def given(value: Optional[_T], name: str) -> _T:
     """A field :func:`resolve_params` (or ``resolve_brk``) has set: the emulation reads
@@ -163,7 +183,7 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     assumptions made (for the inputs that change this mode's and profile's tables).
     Defaults that need the emulated state (the i386 geometry, the BRK and root-table
     addresses) are resolved, and said, where ``setup_arch`` computes them."""
-    p = dataclasses.replace(params, reserves=list(params.reserves), memmap=list(params.memmap))
+    p = copy_params(params, reserves=list(params.reserves), memmap=list(params.memmap))
     out: List[Assumption] = []
     is64 = p.arch == "x86_64"
 
@@ -217,4 +237,4 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     return p, out
 
 
-__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "given", "resolve_params"]
+__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "copy_params", "given", "resolve_params"]

@@ -217,15 +217,23 @@ class E820Table(E820Map):
         for e in old:
             if ((e.addr + e.size) & U64_MAX) < e.addr:
                 return E820Table(self.entries, self.max_entries).copy(), False
+        cap = self.max_entries
+        fast = _sanitize_disjoint(old, nomerge_set)
+        if fast is not None:
+            if cap is not None and len(fast) > cap:
+                del fast[cap:]
+            t = E820Table(fast, self.max_entries)
+            t.messages = list(self.messages)
+            return t, True
         # change points: (addr, is_end, entry index); at one address starts sort
-        # before ends (cpcompare); within a kind the order does not change the result.
+        # before ends (cpcompare); within a kind the order does not change the result
+        # (so the entry index may break the remaining ties).
         points: List[Tuple[int, int, int]] = []
         for i, e in enumerate(old):
             if e.size != 0:
                 points.append((e.addr, 0, i))
                 points.append((e.addr + e.size, 1, i))
-        points.sort(key=lambda p: (p[0], p[1]))
-        cap = self.max_entries
+        points.sort()
         overlap: List[int] = []
         out: List[E820Entry] = []
         cur_addr = 0      # start of the entry being built
@@ -465,6 +473,43 @@ class E820Table(E820Map):
                 out.append(" %s: %016x - %016x %s" % (who, e.addr, (e.addr + e.size) & U64_MAX,
                                                       type_name(e.type, version)))
         return out
+
+
+def _sanitize_disjoint(entries: List[E820Entry], nomerge: frozenset) -> Optional[List[E820Entry]]:
+    """What the change-point pass of :meth:`E820Table.sanitize_with_status` makes of
+    ``entries`` (none of which wraps) when the non-empty ones (zero-size entries make no
+    change points) do not overlap: the entries of a type other than 0 in address order,
+    touching neighbours of one type merged unless the type is in ``nomerge``.  None when two
+    of them overlap (the full pass decides: there a type-0 entry's ends, too, split an entry
+    of a no-merge type).  Without a cap; the caller keeps the first ``max_entries``, as the
+    pass stops there."""
+    live = [e for e in entries if e.size]
+    for i in range(1, len(live)):
+        if live[i].addr < live[i - 1].addr:
+            live.sort(key=_addr_of)
+            break
+    out: List[E820Entry] = []
+    last_end = out_end = -1
+    for e in live:
+        a = e.addr
+        if a < last_end:
+            return None
+        last_end = a + e.size
+        if not e.type:
+            continue             # a hole: nothing overlaps it, so it changes no type
+        if a == out_end:
+            prev = out[-1]
+            if prev.type == e.type and e.type not in nomerge:
+                out[-1] = E820Entry(prev.addr, prev.size + e.size, e.type)
+                out_end = last_end
+                continue
+        out.append(e if type(e) is E820Entry else E820Entry(a, e.size, e.type))
+        out_end = last_end
+    return out
+
+
+def _addr_of(e: E820Entry) -> int:
+    return e.addr
 
 
 def apply_edits(table: E820Map, edits: Sequence, sanitize: bool = False) -> E820Table:

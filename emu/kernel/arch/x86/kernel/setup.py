@@ -24,7 +24,7 @@ from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
 from emu.kernel.mm.memblock import round_up
-from emu.kernel.params import Assumption, BootParams, given, resolve_params
+from emu.kernel.params import Assumption, BootParams, copy_params, given, resolve_params
 from emu.kernel.profiles import Profile
 from emu.errors import EmuError
 from emu.kernel import estimate
@@ -166,7 +166,7 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
         is64 = params.arch == "x86_64"
         pages = profile.pgt_buf_count(bool(params.randomize_memory) and is64, bool(params.x86_5level_config) and is64)
         end = round_up(params.brk_end, PAGE_SIZE)   # 2.6.3x early_res BRK ends mid-page
-        return dataclasses.replace(params, brk_base=end - (pages << PAGE_SHIFT))
+        return copy_params(params, brk_base=end - (pages << PAGE_SHIFT))
     if params.arch == "i386":
         off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
     else:
@@ -175,7 +175,7 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
     assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
                                   "no BRK line, no memblock=debug reserve_brk line, no --system-map"
                                   % (off, who)))
-    return dataclasses.replace(params, brk_base=brk)
+    return copy_params(params, brk_base=brk)
 
 
 #: the smallest E820_MAX_ENTRIES any build has (E820_MAX_ENTRIES_ZEROPAGE, no NUMA nodes)
