@@ -259,7 +259,7 @@ def _boot_fields() -> Tuple[Tuple[str, Any, Any, bool, Any], ...]:
         inner, opt, _, _ = _hint_info(hint)
         rec = None
         if isinstance(inner, type) and dataclasses.is_dataclass(inner) \
-                and getattr(inner, "__dataclass_params__").frozen:
+                and inner.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             sub = [(n, _hint_info(h)) for n, h in _dataclass_hints(inner)]
             if all(info[0] in (bool, int, str) and not info[1] for _, info in sub):
                 rec = (inner, tuple((n, info[0]) for n, info in sub))
