@@ -256,9 +256,11 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     limit = max([max_pfn << PAGE_SHIFT, brk_base + (64 << 20)] + [a + (64 << 20) for a in image])
     limit = round_up(limit, 1 << 30)
     eng = select(engine)
-    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name)
+    host = estimate.effective_limit(max_memory)      # once: the guard's limit is the store's budget
+    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name,
+                         host=host)
     k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64)
-    k.phys.set_budget(estimate.effective_limit(max_memory)[0])
+    k.phys.set_budget(host[0])
     k.phys.reserve_frames(est.table_pages)
     k.assumptions.extend(assumptions)
     for line in early_log:
