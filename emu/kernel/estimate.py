@@ -172,25 +172,38 @@ def distinct_blocks(ranges: Iterable[Tuple[int, int]], shift: int) -> int:
         if e <= s:
             continue
         b0, b1 = s >> shift, (e - 1) >> shift
-        b0 = max(b0, last + 1)
+        if b0 <= last:
+            b0 = last + 1
         if b1 >= b0:
             n += b1 - b0 + 1
-        last = max(last, b1)
+        if b1 > last:
+            last = b1
     return n
 
 
 def merge(ranges: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
-    out: List[List[int]] = []
+    starts: List[int] = []
+    ends: List[int] = []
     for s, e in sorted(r for r in ranges if r[1] > r[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
+        if starts and s <= ends[-1]:
+            if e > ends[-1]:
+                ends[-1] = e
         else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
+            starts.append(s)
+            ends.append(e)
+    return list(zip(starts, ends))
 
 
 def clip(ranges: Iterable[Tuple[int, int]], lo: int, hi: int) -> List[Tuple[int, int]]:
-    return [(max(s, lo), min(e, hi)) for s, e in ranges if min(e, hi) > max(s, lo)]
+    out = []
+    for s, e in ranges:
+        if s < lo:
+            s = lo
+        if e > hi:
+            e = hi
+        if e > s:
+            out.append((s, e))
+    return out
 
 
 def unaligned_ends(ranges: Iterable[Tuple[int, int]], size: int) -> List[Tuple[int, int]]:
@@ -198,8 +211,12 @@ def unaligned_ends(ranges: Iterable[Tuple[int, int]], size: int) -> List[Tuple[i
     ``[round_down(e), e)`` (``split_mem_range``'s head and tail pieces)."""
     out = []
     for s, e in ranges:
-        a = min(-(-s // size) * size, e)
-        b = max(e // size * size, a)
+        a = -(-s // size) * size
+        if a > e:
+            a = e
+        b = e // size * size
+        if b < a:
+            b = a
         if a > s:
             out.append((s, a))
         if e > b:

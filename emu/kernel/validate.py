@@ -354,8 +354,10 @@ def check_boot_params(params, profile) -> Any:
     if not isinstance(params, BootParams):
         raise ParamError("params", params, "must be an emu.BootParams")
     values = {}
+    # the fields as attributes hold them (a plain BootParams: its __dict__, read once)
+    attrs = params.__dict__ if type(params) is BootParams else None
     for name, hint, exact, opt, rec in _boot_fields():
-        v = getattr(params, name)
+        v = attrs[name] if attrs is not None and name in attrs else getattr(params, name)
         # a value of exactly the field's plain type (or None where allowed) is what check_type
         # would return as it is; everything else goes through it
         if v is None and opt:

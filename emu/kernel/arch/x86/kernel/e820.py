@@ -222,9 +222,7 @@ class E820Table(E820Map):
         if fast is not None:
             if cap is not None and len(fast) > cap:
                 del fast[cap:]
-            t = E820Table(fast, self.max_entries)
-            t.messages = list(self.messages)
-            return t, True
+            return _table(fast, self.max_entries, self.messages), True
         # change points: (addr, is_end, entry index); at one address starts sort
         # before ends (cpcompare); within a kind the order does not change the result
         # (so the entry index may break the remaining ties).
@@ -261,9 +259,7 @@ class E820Table(E820Map):
                     cur_type = current_type
                     last_addr = addr
                 last_type = current_type
-        t = E820Table(out, self.max_entries)
-        t.messages = list(self.messages)
-        return t, True
+        return _table(out, self.max_entries, self.messages), True
 
     def sanitize(self, nomerge: Optional[Iterable[int]] = None,
                  version: VersionLike = None) -> "E820Table":
@@ -443,18 +439,22 @@ class E820Table(E820Map):
         ``e820_any_mapped(.., T1) || e820_any_mapped(.., T2) ...`` over ``types``.
         """
         kinds = set(types)
-        rs = sorted((e.addr, min(e.addr + e.size, U64_MAX)) for e in self.entries
-                    if e.type in kinds and e.size > 0)
-        merged: List[List[int]] = []
+        rs = [(e.addr, e.addr + e.size) for e in self.entries if e.type in kinds and e.size > 0]
+        rs.sort()
+        starts: List[int] = []
+        ends: List[int] = []
+        last = -1
         for s, e in rs:
-            if merged and s <= merged[-1][1]:
-                if e > merged[-1][1]:
-                    merged[-1][1] = e
+            if e > U64_MAX:
+                e = U64_MAX
+            if s <= last:
+                if e > last:
+                    ends[-1] = last = e
             else:
-                merged.append([s, e])
-        starts = np.array([m[0] for m in merged], dtype=np.uint64)
-        ends = np.array([m[1] for m in merged], dtype=np.uint64)
-        return starts, ends
+                starts.append(s)
+                ends.append(e)
+                last = e
+        return np.array(starts, dtype=np.uint64), np.array(ends, dtype=np.uint64)
 
     # -- output ---------------------------------------------------------------------
     def print_lines(self, who: str = "BIOS-e820", version: VersionLike = None) -> List[str]:
@@ -473,6 +473,16 @@ class E820Table(E820Map):
                 out.append(" %s: %016x - %016x %s" % (who, e.addr, (e.addr + e.size) & U64_MAX,
                                                       type_name(e.type, version)))
         return out
+
+
+def _table(entries: List[E820Entry], max_entries: Optional[int], messages: List[str]) -> E820Table:
+    """``E820Table(entries, max_entries)`` with a copy of ``messages``, for a list of
+    :class:`E820Entry` the table takes as it is (no per-entry conversion)."""
+    t = E820Table.__new__(E820Table)
+    t.entries = entries
+    t.max_entries = max_entries
+    t.messages = list(messages)
+    return t
 
 
 def _sanitize_disjoint(entries: List[E820Entry], nomerge: frozenset) -> Optional[List[E820Entry]]:

@@ -108,9 +108,8 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     if not 0 <= first < last <= 512:
         raise EmuError(f"the kernel image [{p.kernel_start:#x}, {brk_end:#x}) does not fit the 1 GiB "
                        f"kernel mapping")
-    l2t = phys.table(l2)
-    for i in range(first, last):
-        l2t[i] = ((i << 21) + k.phys_base) | PAGE_KERNEL_LARGE_EXEC
+    pb = k.phys_base
+    phys.table(l2)[first:last] = [((i << 21) + pb) | PAGE_KERNEL_LARGE_EXEC for i in range(first, last)]
     # the fixmap's page tables (empty at this point) and early_ioremap's bm_pte
     fixt = phys.table(fix)
     for j in range(prof.fixmap_pmd_num):

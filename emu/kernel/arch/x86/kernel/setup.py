@@ -351,7 +351,7 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     k.max_pfn_mapped = profile.early_max_pfn_mapped_64
     printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
     k.table_pages.append(np.array([q for q, _ in image], np.uint64), np.array([lv for _, lv in image], np.uint8),
-                         np.full(len(image), SRC_IMAGE, np.uint8), [], -1)
+                         np.array([SRC_IMAGE] * len(image), np.uint8), [], -1)
 
 
 def printk_initial_memory_mapped(k: Kernel, level: str) -> None:
