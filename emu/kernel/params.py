@@ -160,8 +160,7 @@ def copy_params(params: BootParams, **changes) -> BootParams:
     (a shallow copy, as ``replace`` makes).  Subclasses and objects with extra or missing
     attributes go through ``dataclasses.replace``."""
     d = params.__dict__
-    if type(params) is not BootParams or len(d) != len(_FIELDS) or not _FIELDS.issuperset(d) \
-            or not _FIELDS.issuperset(changes):
+    if type(params) is not BootParams or d.keys() != _FIELDS or not _FIELDS.issuperset(changes):
         return dataclasses.replace(params, **changes)
     new = object.__new__(BootParams)
     nd = new.__dict__

@@ -577,6 +577,12 @@ def _params_api() -> Tuple[Any, Any]:
 
 
 @functools.lru_cache(maxsize=None)
+def _e820_entry() -> Any:
+    from emu.inputs.e820 import E820Entry
+    return E820Entry
+
+
+@functools.lru_cache(maxsize=None)
 def _image_tables() -> Tuple[str, ...]:
     from emu.kernel.arch.x86.kernel.head64 import IMAGE_TABLES
     return IMAGE_TABLES
@@ -589,8 +595,12 @@ def check_e820(e820) -> None:
     if not isinstance(entries, list):
         raise ParamError("e820", e820, "must be an e820 map (emu.inputs.e820.E820Map: load_e820, "
                                        "parse_e820_json, parse_e820_text)")
+    entry_type = _e820_entry()
     for i, e in enumerate(entries):
-        a, n, t = getattr(e, "addr", None), getattr(e, "size", None), getattr(e, "type", None)
+        if type(e) is entry_type:           # a frozen E820Entry: its three fields are there
+            a, n, t = e.addr, e.size, e.type
+        else:
+            a, n, t = getattr(e, "addr", None), getattr(e, "size", None), getattr(e, "type", None)
         if type(a) is int and type(n) is int and type(t) is int and 0 <= a < U64 and 0 <= n < U64 \
                 and 0 <= t < 1 << 32:       # plain ints in range (the usual case): only the end is left
             if a + n > U64:

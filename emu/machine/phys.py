@@ -123,10 +123,10 @@ class PhysMem:
         d = pfn >> BLOCK_SHIFT
         if pfn < 0 or d >= self.directory.shape[0]:
             return -1
-        b = int(self.directory[d])
+        b = self.directory.item(d)
         if b < 0:
             return -1
-        return int(self.blocks[b, pfn & _BLOCK_MASK])
+        return self.blocks.item(b, pfn & _BLOCK_MASK)
 
     def is_backed(self, pfn: int) -> bool:
         return self.slot(pfn) >= 0
@@ -163,7 +163,7 @@ class PhysMem:
 
     def _block_for(self, pfn: int) -> int:
         d = pfn >> BLOCK_SHIFT
-        b = int(self.directory[d])
+        b = self.directory.item(d)
         if b < 0:
             if self.nblocks == self.blocks.shape[0]:
                 cap = self.blocks.shape[0] * 2
@@ -175,7 +175,7 @@ class PhysMem:
                 blocks[: self.nblocks] = self.blocks[: self.nblocks]
                 self.blocks = blocks
             b = self.nblocks
-            self.blocks[b].fill(-1)
+            self.blocks[b].view(np.uint8).fill(0xFF)     # every slot -1 (a byte fill: memset)
             self.nblocks += 1
             self.directory[d] = b
         return b
@@ -185,9 +185,10 @@ class PhysMem:
 
         Backing an already backed frame clears it again.
         """
-        self._check_pfn(pfn)
+        if pfn < 0 or (pfn << PAGE_SHIFT) >= self.limit:
+            self._check_pfn(pfn)
         b = self._block_for(pfn)
-        s = int(self.blocks[b, pfn & _BLOCK_MASK])
+        s = self.blocks.item(b, pfn & _BLOCK_MASK)
         if s < 0:
             if self.nframes == self.frames.shape[0]:
                 self._grow_frames()
