@@ -208,17 +208,26 @@ class E820Table(E820Map):
         ``nomerge``: types never merged with a touching same-type neighbour;
         default from ``version`` (see :func:`nomerge_types_for`; newest if None).
         """
-        if nomerge is None:
-            nomerge = nomerge_types_for(version)
-        nomerge_set = frozenset(nomerge)
+        nomerge_set = _nomerge_set(version) if nomerge is None else frozenset(nomerge)
         old = self.entries
         if len(old) < 2:
             return E820Table(self.entries, self.max_entries).copy(), False
+        # one pass: no entry may wrap; the non-empty ones (the only ones that make change
+        # points) and whether they are in address order
+        live: List[E820Entry] = []
+        last = -1
+        in_order = True
         for e in old:
-            if ((e.addr + e.size) & U64_MAX) < e.addr:
+            a, n = e.addr, e.size
+            if ((a + n) & U64_MAX) < a:
                 return E820Table(self.entries, self.max_entries).copy(), False
+            if n:
+                if a < last:
+                    in_order = False
+                last = a
+                live.append(e)
         cap = self.max_entries
-        fast = _sanitize_disjoint(old, nomerge_set)
+        fast = _sanitize_disjoint(live, in_order, nomerge_set)
         if fast is not None:
             if cap is not None and len(fast) > cap:
                 del fast[cap:]
@@ -485,19 +494,16 @@ def _table(entries: List[E820Entry], max_entries: Optional[int], messages: List[
     return t
 
 
-def _sanitize_disjoint(entries: List[E820Entry], nomerge: frozenset) -> Optional[List[E820Entry]]:
-    """What the change-point pass of :meth:`E820Table.sanitize_with_status` makes of
-    ``entries`` (none of which wraps) when the non-empty ones (zero-size entries make no
-    change points) do not overlap: the entries of a type other than 0 in address order,
-    touching neighbours of one type merged unless the type is in ``nomerge``.  None when two
-    of them overlap (the full pass decides: there a type-0 entry's ends, too, split an entry
-    of a no-merge type).  Without a cap; the caller keeps the first ``max_entries``, as the
-    pass stops there."""
-    live = [e for e in entries if e.size]
-    for i in range(1, len(live)):
-        if live[i].addr < live[i - 1].addr:
-            live.sort(key=_addr_of)
-            break
+def _sanitize_disjoint(live: List[E820Entry], in_order: bool, nomerge: frozenset) -> Optional[List[E820Entry]]:
+    """What the change-point pass of :meth:`E820Table.sanitize_with_status` makes of a
+    table whose non-empty entries ``live`` (none wraps; ``in_order``: by address already;
+    zero-size entries make no change points) do not overlap: the entries of a type other
+    than 0 in address order, touching neighbours of one type merged unless the type is in
+    ``nomerge``.  None when two of them overlap (the full pass decides: there a type-0
+    entry's ends, too, split an entry of a no-merge type).  Without a cap; the caller keeps
+    the first ``max_entries``, as the pass stops there."""
+    if not in_order:
+        live = sorted(live, key=_addr_of)
     out: List[E820Entry] = []
     last_end = out_end = -1
     for e in live:
@@ -505,17 +511,30 @@ def _sanitize_disjoint(entries: List[E820Entry], nomerge: frozenset) -> Optional
         if a < last_end:
             return None
         last_end = a + e.size
-        if not e.type:
+        t = e.type
+        if not t:
             continue             # a hole: nothing overlaps it, so it changes no type
         if a == out_end:
             prev = out[-1]
-            if prev.type == e.type and e.type not in nomerge:
-                out[-1] = E820Entry(prev.addr, prev.size + e.size, e.type)
+            if prev.type == t and t not in nomerge:
+                out[-1] = E820Entry(prev.addr, prev.size + e.size, t)
                 out_end = last_end
                 continue
-        out.append(e if type(e) is E820Entry else E820Entry(a, e.size, e.type))
+        out.append(e if type(e) is E820Entry else E820Entry(a, e.size, t))
         out_end = last_end
     return out
+
+
+_NOMERGE: dict = {}
+
+
+def _nomerge_set(version: VersionLike) -> frozenset:
+    """``frozenset(nomerge_types_for(version))``, once per version."""
+    key = None if version is None else tuple(version)
+    got = _NOMERGE.get(key)
+    if got is None:
+        got = _NOMERGE[key] = frozenset(nomerge_types_for(key))
+    return got
 
 
 def _addr_of(e: E820Entry) -> int:
