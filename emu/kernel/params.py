@@ -11,6 +11,7 @@ mode and profile (a kernel without PTI support needs no PTI assumption).  The bo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, TypeVar
 
@@ -39,6 +40,11 @@ class Assumption:
 
     def to_json(self) -> dict:
         return {"field": self.field, "value": self.value, "why": self.why, "text": self.text()}
+
+
+#: ``Assumption(field, value, why)``, made once per distinct text (frozen: one object serves
+#: every emulation that assumes the same; a batch of maps assumes the same few dozen things)
+assumption = functools.lru_cache(maxsize=1024)(Assumption)
 
 
 @dataclass
@@ -187,7 +193,7 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     is64 = p.arch == "x86_64"
 
     def say(name: str, value: str, why: str) -> None:
-        out.append(Assumption(name, value, why))
+        out.append(assumption(name, value, why))
 
     if p.cpu is None:
         p.cpu = CpuFeatures()
@@ -236,4 +242,4 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     return p, out
 
 
-__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "copy_params", "given", "resolve_params"]
+__all__ = ["Assumption", "BootParams", "assumption", "DEFAULT_KERNEL_START", "copy_params", "given", "resolve_params"]

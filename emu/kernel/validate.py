@@ -353,11 +353,40 @@ def check_boot_params(params, profile) -> Any:
     BootParams, copy_params = _params_api()
     if not isinstance(params, BootParams):
         raise ParamError("params", params, "must be an emu.BootParams")
+    p = copy_params(params, **_field_values(params, None))     # a copy: never the caller's object
+    _check_limits(p, profile)
+    return p
+
+
+def check_resolved_params(params, checked, profile) -> Any:
+    """:func:`check_boot_params` for ``params`` that ``setup_arch`` made from ``checked`` (a
+    result of :func:`check_boot_params`) by filling fields in (``resolve_params``,
+    ``resolve_brk``): a field that still holds the very object ``checked`` holds passed its
+    type check there; every other field is checked as :func:`check_boot_params` checks it,
+    and every limit is checked again.  ``params`` is the caller's own new object: the
+    checked values go into it (no further copy), and it is returned."""
+    BootParams, _ = _params_api()
+    if type(params) is not BootParams or type(checked) is not BootParams or params is checked:
+        return check_boot_params(params, profile)
+    for name, v in _field_values(params, checked.__dict__).items():
+        setattr(params, name, v)
+    _check_limits(params, profile)
+    return params
+
+
+def _field_values(params, checked: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Every field of ``params`` checked by type (and its integers as unsigned 64-bit); the
+    values to replace (:func:`check_type`'s results where they are not the field's value).
+    ``checked``: the fields of an earlier checked object, whose very values are not checked
+    again."""
+    BootParams, _ = _params_api()
     values = {}
     # the fields as attributes hold them (a plain BootParams: its __dict__, read once)
     attrs = params.__dict__ if type(params) is BootParams else None
     for name, hint, exact, opt, rec in _boot_fields():
         v = attrs[name] if attrs is not None and name in attrs else getattr(params, name)
+        if checked is not None and name in checked and checked[name] is v:
+            continue
         # a value of exactly the field's plain type (or None where allowed) is what check_type
         # would return as it is; everything else goes through it
         if v is None and opt:
@@ -379,7 +408,11 @@ def check_boot_params(params, profile) -> Any:
                 _check_unsigned(name, v)
         elif type(v) is not bool and type(v) is not str:
             _check_unsigned(name, v)
-    p = copy_params(params, **values)     # a copy: never the caller's object
+    return values
+
+
+def _check_limits(p, profile) -> None:
+    """The limits of the mode ``p`` runs in (``p`` checked by type): :class:`ParamError`."""
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
             raise ParamError(name, getattr(p, name), f"must be one of {', '.join(choices)}")
@@ -473,7 +506,6 @@ def check_boot_params(params, profile) -> Any:
         if not po <= v < 1 << 32:
             raise ParamError("fixmap_static_pmds", v, f"must be i386 virtual addresses in "
                                                       f"[PAGE_OFFSET {po:#x}, 0xffffffff]")
-    return p
 
 
 def _check_unsigned(name: str, v: Any) -> None:
@@ -632,7 +664,8 @@ def check_inputs(profile, params, e820, max_memory: Optional[int] = None):
     return check_boot_params(params, profile)
 
 
-__all__ = ["SetupError", "ParamError", "U64", "check_inputs", "check_boot_params", "check_e820",
+__all__ = ["SetupError", "ParamError", "U64", "check_inputs", "check_boot_params", "check_resolved_params",
+           "check_e820",
            "check_max_memory", "check_type", "parse_memmap_one", "parse_size_text", "param_types",
            "phys_bits", "mode_name", "fmt_bytes", "show", "unwrap_optional", "describe_type", "ENUMS",
            "FIELD_LIMITS"]

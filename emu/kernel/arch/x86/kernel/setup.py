@@ -24,12 +24,19 @@ from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
 from emu.kernel.mm.memblock import round_up
-from emu.kernel.params import Assumption, BootParams, copy_params, given, resolve_params
+from emu.kernel.params import Assumption, BootParams, assumption, copy_params, given, resolve_params
 from emu.kernel.profiles import Profile
 from emu.errors import EmuError
 from emu.kernel import estimate
 from emu.kernel.estimate import MemoryLimitError, available_memory  # noqa: F401  (re-exported)
-from emu.kernel.validate import SetupError, check_boot_params, check_inputs, parse_memmap_one, parse_size_text
+from emu.kernel.validate import (  # noqa: F401  (check_boot_params re-exported)
+    SetupError,
+    check_boot_params,
+    check_inputs,
+    check_resolved_params,
+    parse_memmap_one,
+    parse_size_text,
+)
 from emu.kernel.state import ArchMM, Kernel
 from emu.machine.abi import SRC_IMAGE
 from emu.machine.engine import Engine, select
@@ -172,7 +179,7 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
     else:
         _, off, who = typical_x86_64_layout(profile)
     brk = given(params.kernel_start, "kernel_start") + off
-    assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
+    assumptions.append(assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
                                   "no BRK line, no memblock=debug reserve_brk line, no --system-map"
                                   % (off, who)))
     return copy_params(params, brk_base=brk)
@@ -231,9 +238,10 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     update``/``remove`` edits of a boot log; they replace the emulator's own
     ``mem=``/``memmap=``/``trim_bios_range`` edits (the log already shows them).
     """
-    params = check_inputs(profile, params, e820, max_memory)        # before anything reads them
-    params, assumptions = resolve_params(profile, params)
-    params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
+    checked = check_inputs(profile, params, e820, max_memory)       # before anything reads them
+    params, assumptions = resolve_params(profile, checked)
+    # the fields the resolution filled in, checked as the inputs were, and every limit again
+    params = check_resolved_params(resolve_brk(profile, params, assumptions), checked, profile)
     early_log: List[str] = []   # lines printed before the state object exists
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
     if params.e820_max_entries is None and len(table.entries) >= E820_MAX_ENTRIES_MIN:
@@ -336,7 +344,7 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
         off, _, who = typical_x86_64_layout(profile)
         k.pgd_pfn = ((kernel_start + off) >> PAGE_SHIFT if kernel_start + off + 0x10000 <= brk_base
                      else k.pgt_buf_start - 16)
-        k.assumptions.append(Assumption("swapper_pg_dir_addr", "%#x" % (k.pgd_pfn << PAGE_SHIFT),
+        k.assumptions.append(assumption("swapper_pg_dir_addr", "%#x" % (k.pgd_pfn << PAGE_SHIFT),
                                         "init_top_pgt %#x into the image, the layout of %s; no --system-map"
                                         % (off, who)))
     k.phys.clear_page(k.pgd_pfn)
