@@ -169,9 +169,7 @@ def copy_params(params: BootParams, **changes) -> BootParams:
     if type(params) is not BootParams or d.keys() != _FIELDS or not _FIELDS.issuperset(changes):
         return dataclasses.replace(params, **changes)
     new = object.__new__(BootParams)
-    nd = new.__dict__
-    nd.update(d)
-    nd.update(changes)
+    new.__dict__ = d | changes
     return new
 
 

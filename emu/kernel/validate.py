@@ -374,6 +374,9 @@ def check_resolved_params(params, checked, profile) -> Any:
     return params
 
 
+_MISSING = object()
+
+
 def _field_values(params, checked: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Every field of ``params`` checked by type (and its integers as unsigned 64-bit); the
     values to replace (:func:`check_type`'s results where they are not the field's value).
@@ -383,10 +386,12 @@ def _field_values(params, checked: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     values = {}
     # the fields as attributes hold them (a plain BootParams: its __dict__, read once)
     attrs = params.__dict__ if type(params) is BootParams else None
-    for name, hint, exact, opt, rec in _boot_fields():
+    fields = _boot_fields()
+    if checked is not None and attrs is not None:
+        # only the fields whose object is not the one checked before (in the fields' order)
+        fields = tuple(f for f in fields if attrs.get(f[0], _MISSING) is not checked.get(f[0], _MISSING))
+    for name, hint, exact, opt, rec in fields:
         v = attrs[name] if attrs is not None and name in attrs else getattr(params, name)
-        if checked is not None and name in checked and checked[name] is v:
-            continue
         # a value of exactly the field's plain type (or None where allowed) is what check_type
         # would return as it is; everything else goes through it
         if v is None and opt:

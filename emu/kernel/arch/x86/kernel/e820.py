@@ -50,6 +50,7 @@ from emu.inputs.e820 import (  # noqa: F401  (the kernel's e820 types, re-export
 __all__ = [
     "E820Table", "type_name", "nomerge_types_for", "max_arch_pfn_for",
     "format_update_line", "format_remove_line", "format_last_pfn_line", "apply_edits", "logged_table",
+    "table_of",
 ]
 
 PAGE_SHIFT = 12
@@ -482,6 +483,17 @@ class E820Table(E820Map):
                 out.append(" %s: %016x - %016x %s" % (who, e.addr, (e.addr + e.size) & U64_MAX,
                                                       type_name(e.type, version)))
         return out
+
+
+def table_of(entries: Sequence, max_entries: Optional[int] = None) -> E820Table:
+    """``E820Table(entries, max_entries)``; a list of plain :class:`E820Entry` is taken
+    without converting entry by entry (the map handed to an emulation, checked)."""
+    if type(entries) is list and set(map(type, entries)) <= _PLAIN_ENTRY:
+        return _table(list(entries), max_entries, [])
+    return E820Table(entries, max_entries)
+
+
+_PLAIN_ENTRY = frozenset((E820Entry,))
 
 
 def _table(entries: List[E820Entry], max_entries: Optional[int], messages: List[str]) -> E820Table:

@@ -12,13 +12,14 @@ only in-place reservations shape the top-down search.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from emu.inputs.e820 import E820Map
 from emu.kernel.arch.x86.kernel import head64
-from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table, table_of
 from emu.kernel.arch.x86.mm import init as mm_init
 from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
@@ -117,9 +118,12 @@ def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E82
     return e820.sanitize()
 
 
+_ADDR = operator.attrgetter("addr")
+
+
 def _all_ram(e820: E820Table, start: int, end: int) -> bool:
     cur = start
-    for e in sorted((x for x in e820.entries if x.type == E820_RAM), key=lambda x: x.addr):
+    for e in sorted([x for x in e820.entries if x.type == E820_RAM], key=_ADDR):
         if e.addr <= cur < e.end:
             cur = e.end
         if cur >= end:
@@ -196,7 +200,7 @@ def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_ed
     ``trim_bios_range`` -- or, for a boot log, the edits the log shows.  The table holds
     ``params.e820_max_entries`` entries (``E820_MAX_ENTRIES``; None: unbounded): an edit
     that needs one more is ignored, as ``__e820__range_add`` does ("too many entries")."""
-    table = E820Table(e820.entries, params.e820_max_entries).sanitize()
+    table = table_of(e820.entries, params.e820_max_entries).sanitize()
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
