@@ -83,9 +83,10 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     k.phys_base = p.kernel_start - link
     t = image_table_addresses(k, first_free_pfn)
     tables: List[Tuple[int, int, str]] = []
+    slot_of: Dict[int, int] = {}     # the frame slot of each page cleared here
 
     def page(name: str, level: int, pfn: int) -> int:
-        phys.clear_page(pfn)
+        slot_of[pfn] = phys.clear_page(pfn)
         tables.append((pfn, level, name))
         return pfn
 
@@ -94,13 +95,13 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     if k.paging_levels == 5:
         l4 = page("level4_kernel_pgt", 4, t["level4_kernel_pgt"])
         top[511] = (l4 << PAGE_SHIFT) | PAGE_TABLE
-        phys.table(l4)[511] = (l3 << PAGE_SHIFT) | PAGE_TABLE
+        phys.frames[slot_of[l4], 511] = (l3 << PAGE_SHIFT) | PAGE_TABLE
     else:
         top[511] = (l3 << PAGE_SHIFT) | PAGE_TABLE
     l2 = page("level2_kernel_pgt", 2, t["level2_kernel_pgt"])
     fix = page("level2_fixmap_pgt", 2, t["level2_fixmap_pgt"])
-    phys.table(l3)[510] = (l2 << PAGE_SHIFT) | KERNPG_TABLE
-    phys.table(l3)[511] = (fix << PAGE_SHIFT) | PAGE_TABLE
+    phys.frames[slot_of[l3], 510] = (l2 << PAGE_SHIFT) | KERNPG_TABLE
+    phys.frames[slot_of[l3], 511] = (fix << PAGE_SHIFT) | PAGE_TABLE
     # cleanup_highmap: the image's 2M leaves from _text to roundup(_brk_end, 2M)
     brk_end = k.pgt_buf_top << PAGE_SHIFT
     first = link >> 21
@@ -109,7 +110,7 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
         raise EmuError(f"the kernel image [{p.kernel_start:#x}, {brk_end:#x}) does not fit the 1 GiB "
                        f"kernel mapping")
     pb = k.phys_base
-    phys.table(l2)[first:last] = [((i << 21) + pb) | PAGE_KERNEL_LARGE_EXEC for i in range(first, last)]
+    phys.frames[slot_of[l2], first:last] = [((i << 21) + pb) | PAGE_KERNEL_LARGE_EXEC for i in range(first, last)]
     # the fixmap's page tables (empty at this point) and early_ioremap's bm_pte
     fixt = phys.table(fix)
     for j in range(prof.fixmap_pmd_num):

@@ -60,11 +60,21 @@ def typical_x86_64_layout(profile: Profile) -> Tuple[int, int, str]:
     """(init_top_pgt offset, BRK page-table buffer offset, whose layout) for ``profile``:
     the newest :data:`TYPICAL_X86_64_LAYOUTS` entry at or before its release, else a 32 MiB
     image with init_top_pgt 10 MiB in."""
+    got = _LAYOUTS.get(id(profile))
+    if got is not None and got[0] is profile:       # profiles are frozen: once per profile
+        return got[1]
     best = (0xA00000, DEFAULT_BRK_OFFSET, "a 32 MiB image")
     for rel, pgd, brk, who in TYPICAL_X86_64_LAYOUTS:
         if tuple(profile.version[:2]) >= rel and profile.by_version:
             best = (pgd, brk, who)
+    if len(_LAYOUTS) < 1024:
+        _LAYOUTS[id(profile)] = (profile, best)
     return best
+
+
+#: typical_x86_64_layout's answers by profile identity (profile, answer): hashing a profile
+#: costs more than the answer
+_LAYOUTS: dict = {}
 #: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
 DEFAULT_BRK_OFFSET_32 = 0xB88000
 #: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
@@ -262,11 +272,13 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     # (and every page of the image a System.map or --param may place elsewhere: the root table,
     # the static tables, head_32's BRK start)
-    image = [a for a in (params.kernel_start, params.swapper_pg_dir_addr, params.head_brk_base,
-                         params.initial_pg_pmd_addr, params.initial_pg_fixmap_addr, params.bm_pte_addr,
-                         params.image_end, params.init_end) if a is not None] + list(params.image_tables.values())
-    limit = max([max_pfn << PAGE_SHIFT, brk_base + (64 << 20)] + [a + (64 << 20) for a in image])
-    limit = round_up(limit, 1 << 30)
+    image_top = brk_base
+    for a in (params.kernel_start, params.swapper_pg_dir_addr, params.head_brk_base, params.initial_pg_pmd_addr,
+              params.initial_pg_fixmap_addr, params.bm_pte_addr, params.image_end, params.init_end,
+              *params.image_tables.values()):
+        if a is not None and a > image_top:
+            image_top = a
+    limit = round_up(max(max_pfn << PAGE_SHIFT, image_top + (64 << 20)), 1 << 30)
     eng = select(engine)
     host = estimate.effective_limit(max_memory)      # once: the guard's limit is the store's budget
     est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name,
