@@ -178,7 +178,7 @@ class Kernel:
     """The state of one emulated boot, from ``setup_arch`` to the end of ``init_mem_mapping``."""
 
     def __init__(self, profile: Profile, params: BootParams, e820: E820Table, phys_limit: int,
-                 engine: Engine, arch_mm: "ArchMM") -> None:
+                 engine: Engine, arch_mm: "ArchMM", initial_frames: int = 64) -> None:
         self.profile = profile
         #: the loop implementation this emulation runs on (compiled or pure Python)
         self.engine = engine
@@ -187,7 +187,8 @@ class Kernel:
         self.params = params
         self.e820 = e820
         self.memblock = Memblock(bottom_up_clamp=profile.memblock_bottom_up_clamp)
-        self.phys = PhysMem(phys_limit)
+        #: the store, its frame pool sized for ``initial_frames`` (setup_arch: the estimate)
+        self.phys = PhysMem(phys_limit, initial_frames)
         self.log = KernelLog()
         self.mode = paging_mode(params)
         self.paging_levels = self.mode.levels

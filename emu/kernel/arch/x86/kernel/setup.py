@@ -283,7 +283,9 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     host = estimate.effective_limit(max_memory)      # once: the guard's limit is the store's budget
     est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name,
                          host=host)
-    k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64)
+    # the frame pool sized by the estimate from the start (within the budget: the guard's
+    # estimate counts the pool, the store's index and more)
+    k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64, est.table_pages)
     k.phys.set_budget(host[0])
     k.phys.reserve_frames(est.table_pages)
     k.assumptions.extend(assumptions)
