@@ -32,6 +32,7 @@ estimate missed still stops at the limit with a :class:`MemoryLimitError`.
 from __future__ import annotations
 
 import functools
+import time
 import types
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
@@ -71,17 +72,37 @@ def available_memory() -> int:
     return 8 << 30
 
 
+try:
+    import resource as _resource
+except ImportError:             # not a Unix
+    _resource = None            # type: ignore[assignment]
+
+#: seconds a reading of this process' size (``/proc/self/status``) serves
+#: :func:`address_space_room` for the same resource limits: a guard against passing the host's
+#: memory need not read it afresh for every emulation of a batch (thousands a second); the
+#: process grows by little in that time, and the store still stops at its budget
+#: (:class:`emu.machine.phys.PhysMem`).  A change of the limits is seen at once.
+ROOM_TTL = 1.0
+_room_cache: List = [None, -1.0, None]     # (soft limits, when, room)
+
+
 def address_space_room() -> Optional[int]:
     """Bytes this process may still map under its ``RLIMIT_AS``/``RLIMIT_DATA`` (``ulimit
-    -v``/``-d``), or None when unlimited."""
-    try:
-        import resource
-    except ImportError:         # not a Unix
+    -v``/``-d``), or None when unlimited.  The limits are read every time; the process' size
+    at most :data:`ROOM_TTL` seconds ago."""
+    if _resource is None:
         return None
+    res = _resource
+    limits = (res.getrlimit(res.RLIMIT_AS)[0], res.getrlimit(res.RLIMIT_DATA)[0])
+    if limits[0] == res.RLIM_INFINITY and limits[1] == res.RLIM_INFINITY:
+        return None
+    now = time.monotonic()
+    cached_limits, when, cached = _room_cache
+    if cached_limits == limits and 0 <= now - when < ROOM_TTL:
+        return cached
     room = None
-    for which, field in ((resource.RLIMIT_AS, "VmSize:"), (resource.RLIMIT_DATA, "VmData:")):
-        soft = resource.getrlimit(which)[0]
-        if soft == resource.RLIM_INFINITY:
+    for soft, field in zip(limits, ("VmSize:", "VmData:")):
+        if soft == res.RLIM_INFINITY:
             continue
         used = 0
         try:
@@ -91,6 +112,7 @@ def address_space_room() -> Optional[int]:
             pass
         r = max(0, soft - used)
         room = r if room is None else min(room, r)
+    _room_cache[:] = [limits, now, room]
     return room
 
 
@@ -150,25 +172,38 @@ def distinct_blocks(ranges: Iterable[Tuple[int, int]], shift: int) -> int:
         if e <= s:
             continue
         b0, b1 = s >> shift, (e - 1) >> shift
-        b0 = max(b0, last + 1)
+        if b0 <= last:
+            b0 = last + 1
         if b1 >= b0:
             n += b1 - b0 + 1
-        last = max(last, b1)
+        if b1 > last:
+            last = b1
     return n
 
 
 def merge(ranges: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
-    out: List[List[int]] = []
+    starts: List[int] = []
+    ends: List[int] = []
     for s, e in sorted(r for r in ranges if r[1] > r[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
+        if starts and s <= ends[-1]:
+            if e > ends[-1]:
+                ends[-1] = e
         else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
+            starts.append(s)
+            ends.append(e)
+    return list(zip(starts, ends))
 
 
 def clip(ranges: Iterable[Tuple[int, int]], lo: int, hi: int) -> List[Tuple[int, int]]:
-    return [(max(s, lo), min(e, hi)) for s, e in ranges if min(e, hi) > max(s, lo)]
+    out = []
+    for s, e in ranges:
+        if s < lo:
+            s = lo
+        if e > hi:
+            e = hi
+        if e > s:
+            out.append((s, e))
+    return out
 
 
 def unaligned_ends(ranges: Iterable[Tuple[int, int]], size: int) -> List[Tuple[int, int]]:
@@ -176,8 +211,12 @@ def unaligned_ends(ranges: Iterable[Tuple[int, int]], size: int) -> List[Tuple[i
     ``[round_down(e), e)`` (``split_mem_range``'s head and tail pieces)."""
     out = []
     for s, e in ranges:
-        a = min(-(-s // size) * size, e)
-        b = max(e // size * size, a)
+        a = -(-s // size) * size
+        if a > e:
+            a = e
+        b = e // size * size
+        if b < a:
+            b = a
         if a > s:
             out.append((s, a))
         if e > b:
@@ -306,16 +345,18 @@ PURE_MAX_TABLE_PAGES = 1 << 14
 
 
 def guard(profile, params, table, max_pfn: int, max_low_pfn: int, brk_base: int, phys_limit: int,
-          max_memory: Optional[int] = None, engine: str = "cython") -> Estimate:
+          max_memory: Optional[int] = None, engine: str = "cython",
+          host: Optional[Tuple[int, str]] = None) -> Estimate:
     """The estimate, or :class:`MemoryLimitError` when it exceeds ``max_memory`` (default:
     half of the memory available) -- or, with the pure-Python engine, when its tables would
-    take it more than about 15 s (:data:`PURE_MAX_TABLE_PAGES`)."""
+    take it more than about 15 s (:data:`PURE_MAX_TABLE_PAGES`).  ``host``: what
+    :func:`effective_limit` says for ``max_memory``, when the caller has it already."""
     est = estimate(profile, params, table, max_pfn, max_low_pfn, brk_base, phys_limit)
     if engine == "python" and est.table_pages > PURE_MAX_TABLE_PAGES:
         raise MemoryLimitError(
             f"layout needs up to {est.table_pages} page-table pages, over the {PURE_MAX_TABLE_PAGES} the "
             f"pure-Python engine writes in about 15 s (--pure, EMU_PURE=1); use the compiled engine")
-    limit, named = effective_limit(max_memory)
+    limit, named = effective_limit(max_memory) if host is None else host
     if est.store_bytes > limit:
         raise MemoryLimitError(
             f"layout needs up to {fmt_bytes(est.store_bytes)} of page tables and their index "

@@ -11,6 +11,7 @@ mode and profile (a kernel without PTI support needs no PTI assumption).  The bo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, TypeVar
 
@@ -39,6 +40,11 @@ class Assumption:
 
     def to_json(self) -> dict:
         return {"field": self.field, "value": self.value, "why": self.why, "text": self.text()}
+
+
+#: ``Assumption(field, value, why)``, made once per distinct text (frozen: one object serves
+#: every emulation that assumes the same; a batch of maps assumes the same few dozen things)
+assumption = functools.lru_cache(maxsize=1024)(Assumption)
 
 
 @dataclass
@@ -149,6 +155,23 @@ class BootParams:
 
 _T = TypeVar("_T")
 
+#: BootParams' field names (what ``dataclasses.replace`` passes to ``__init__``)
+_FIELDS = frozenset(f.name for f in dataclasses.fields(BootParams))
+
+
+def copy_params(params: BootParams, **changes) -> BootParams:
+    """``dataclasses.replace(params, **changes)``, without the keyword round trip through
+    ``__init__`` for a plain :class:`BootParams` (no ``__post_init__``, every field in
+    ``__init__``): a new object whose fields are ``params``' with ``changes`` applied
+    (a shallow copy, as ``replace`` makes).  Subclasses and objects with extra or missing
+    attributes go through ``dataclasses.replace``."""
+    d = params.__dict__
+    if type(params) is not BootParams or d.keys() != _FIELDS or not _FIELDS.issuperset(changes):
+        return dataclasses.replace(params, **changes)
+    new = object.__new__(BootParams)
+    new.__dict__ = d | changes
+    return new
+
 
 def given(value: Optional[_T], name: str) -> _T:
     """A field :func:`resolve_params` (or ``resolve_brk``) has set: the emulation reads
@@ -163,12 +186,12 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     assumptions made (for the inputs that change this mode's and profile's tables).
     Defaults that need the emulated state (the i386 geometry, the BRK and root-table
     addresses) are resolved, and said, where ``setup_arch`` computes them."""
-    p = dataclasses.replace(params, reserves=list(params.reserves), memmap=list(params.memmap))
+    p = copy_params(params, reserves=list(params.reserves), memmap=list(params.memmap))
     out: List[Assumption] = []
     is64 = p.arch == "x86_64"
 
     def say(name: str, value: str, why: str) -> None:
-        out.append(Assumption(name, value, why))
+        out.append(assumption(name, value, why))
 
     if p.cpu is None:
         p.cpu = CpuFeatures()
@@ -217,4 +240,4 @@ def resolve_params(profile: Profile, params: BootParams) -> Tuple[BootParams, Li
     return p, out
 
 
-__all__ = ["Assumption", "BootParams", "DEFAULT_KERNEL_START", "given", "resolve_params"]
+__all__ = ["Assumption", "BootParams", "assumption", "DEFAULT_KERNEL_START", "copy_params", "given", "resolve_params"]

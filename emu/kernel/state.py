@@ -262,11 +262,17 @@ def paging_mode(params: "BootParams") -> PagingMode:
     return X86_64_5LEVEL if params.la57 else X86_64_4LEVEL
 
 
+#: what ``E820Table.ram_ranges`` takes by default (E820_RAM, E820_RESERVED_KERN)
+_RAM_TYPES = frozenset((1, 128))
+#: the e820 range arrays of a Kernel before refresh_e820_ranges (empty)
+_NO_RANGES = np.zeros(0, dtype=np.uint64)
+
+
 class Kernel:
     """The state of one emulated boot, from ``setup_arch`` to the end of ``init_mem_mapping``."""
 
     def __init__(self, profile: Profile, params: BootParams, e820: E820Table, phys_limit: int,
-                 engine: Engine, arch_mm: "ArchMM") -> None:
+                 engine: Engine, arch_mm: "ArchMM", initial_frames: int = 64) -> None:
         self.profile = profile
         #: the loop implementation this emulation runs on (compiled or pure Python)
         self.engine = engine
@@ -275,7 +281,8 @@ class Kernel:
         self.params = params
         self.e820 = e820
         self.memblock = Memblock(bottom_up_clamp=profile.memblock_bottom_up_clamp)
-        self.phys = PhysMem(phys_limit)
+        #: the store, its frame pool sized for ``initial_frames`` (setup_arch: the estimate)
+        self.phys = PhysMem(phys_limit, initial_frames)
         self.log = KernelLog()
         self.mode = paging_mode(params)
         self.paging_levels = self.mode.levels
@@ -326,12 +333,8 @@ class Kernel:
         self.i386_static: List[Tuple[int, int, str]] = []
         #: i386: page-table pages replaced by copies (page_table_kmap_check) and no longer referenced
         self.i386_orphans: set = set()
-        self.ram_s = np.zeros(0, dtype=np.uint64)
-        self.ram_e = np.zeros(0, dtype=np.uint64)
-        self.keep_s = np.zeros(0, dtype=np.uint64)
-        self.keep_e = np.zeros(0, dtype=np.uint64)
-        self.any_s = np.zeros(0, dtype=np.uint64)
-        self.any_e = np.zeros(0, dtype=np.uint64)
+        # no ranges until refresh_e820_ranges (one empty array serves: nothing writes into them)
+        self.ram_s = self.ram_e = self.keep_s = self.keep_e = self.any_s = self.any_e = _NO_RANGES
 
     # -- helpers the mm code shares -------------------------------------
     @property
@@ -344,15 +347,25 @@ class Kernel:
         kernel_physical_mapping_init keeps past a call's end (the profile's ``e820_keep_types``)
         and the ranges of entries of any type, as sorted arrays for the Cython loops."""
         self.ram_s, self.ram_e = self.e820.ram_ranges()
-        self.keep_s, self.keep_e = self.e820.ram_ranges(self.profile.e820_keep_types)
-        merged: List[List[int]] = []
-        for s, e in sorted((x.addr, x.end) for x in self.e820.entries if x.size > 0):
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
+        if set(self.profile.e820_keep_types) == _RAM_TYPES:     # the same ranges (own copies)
+            self.keep_s, self.keep_e = self.ram_s.copy(), self.ram_e.copy()
+        else:
+            self.keep_s, self.keep_e = self.e820.ram_ranges(self.profile.e820_keep_types)
+        rs = [(x.addr, x.addr + x.size) for x in self.e820.entries if x.size > 0]
+        rs.sort()
+        starts: List[int] = []
+        ends: List[int] = []
+        last = -1
+        for s, e in rs:
+            if starts and s <= last:
+                if e > last:
+                    ends[-1] = last = e
             else:
-                merged.append([s, e])
-        self.any_s = np.array([m[0] for m in merged], dtype=np.uint64)
-        self.any_e = np.array([m[1] for m in merged], dtype=np.uint64)
+                starts.append(s)
+                ends.append(e)
+                last = e
+        self.any_s = np.array(starts, dtype=np.uint64)
+        self.any_e = np.array(ends, dtype=np.uint64)
 
     def pfn_is_mapped(self, pfn: int) -> bool:
         return any(s <= pfn < e for s, e in self.pfn_mapped)

@@ -127,7 +127,16 @@ def parse_memmap_one(text: str) -> Tuple[str, int, int, int]:
     size, start, type)`` for ``nn@ss`` (RAM), ``nn#ss`` (ACPI), ``nn$ss`` (reserved),
     ``nn!ss`` (PRAM).  Stricter than the kernel, which stops at the first character it
     does not know: every character must belong to the option.  ``nn%ss-old+new``
-    (4.17+ type edits) is not emulated."""
+    (4.17+ type edits) is not emulated.
+    (The result for a ``str`` is remembered: it depends on the text alone; a bad option
+    raises every time.)"""
+    if type(text) is str:
+        return _parse_memmap_cached(text)
+    return _parse_memmap_one(text)
+
+
+def _parse_memmap_one(text: str) -> Tuple[str, int, int, int]:
+    """The parse itself (:func:`parse_memmap_one`)."""
     t = text.strip()
     if t == "exactmap":
         return ("exactmap", 0, 0, 0)
@@ -154,6 +163,9 @@ def parse_memmap_one(text: str) -> Tuple[str, int, int, int]:
     if size == 0:
         raise ParamError("memmap", text, "memmap=0 would remove all RAM")
     return ("limit", size, 0, 0)
+
+
+_parse_memmap_cached = functools.lru_cache(maxsize=1024)(_parse_memmap_one)
 
 
 # ---------------------------------------------------------------------------
@@ -235,15 +247,46 @@ def _dataclass_hints(cls) -> Tuple[Tuple[str, Any], ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _boot_fields() -> Tuple[Tuple[str, Any, Any, bool], ...]:
-    """BootParams' ``(field, hint, plain type or None, optional?)``: bool, int and str fields
-    name their type, whose exact instances :func:`check_boot_params` takes as they are."""
+def _boot_fields() -> Tuple[Tuple[str, Any, Any, bool, Any], ...]:
+    """BootParams' ``(field, hint, plain type or None, optional?, frozen record)``: bool, int
+    and str fields name their type, whose exact instances :func:`check_boot_params` takes as
+    they are (list and dict fields name list and dict: an empty one is taken as a new empty
+    one); a field holding a frozen dataclass of such fields (``cpu``) names the class and
+    ``(field, plain type)`` of its fields (see :func:`_plain_record`)."""
     from emu.kernel.params import BootParams
     out = []
     for name, hint in _dataclass_hints(BootParams):
         inner, opt, _, _ = _hint_info(hint)
-        out.append((name, hint, inner if inner in (bool, int, str) else None, opt))
+        rec = None
+        if isinstance(inner, type) and dataclasses.is_dataclass(inner) \
+                and inner.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            sub = [(n, _hint_info(h)) for n, h in _dataclass_hints(inner)]
+            if all(info[0] in (bool, int, str) and not info[1] for _, info in sub):
+                rec = (inner, tuple((n, info[0]) for n, info in sub))
+        origin = _hint_info(hint)[2]
+        if inner in (bool, int, str):
+            exact = inner
+        elif origin in (list, List):
+            exact = list           # an empty list is checked as a new empty list
+        elif origin in (dict, Dict):
+            exact = dict
+        else:
+            exact = None
+        out.append((name, hint, exact, opt, rec))
     return tuple(out)
+
+
+def _plain_record(v: Any, rec: Any) -> bool:
+    """``v`` is an instance of exactly the frozen dataclass ``rec[0]`` whose every field holds
+    exactly its plain type (bool, int in [0, 2^64), str): what :func:`check_type` would copy
+    field for field unchanged (frozen, so the same object serves)."""
+    if rec is None or type(v) is not rec[0]:
+        return False
+    for n, t in rec[1]:
+        x = getattr(v, n)
+        if type(x) is not t or (t is int and not 0 <= x < U64):
+            return False
+    return True
 
 
 def check_type(field: str, value: Any, hint: Any = None) -> Any:
@@ -307,17 +350,62 @@ def check_boot_params(params, profile) -> Any:
     """``params`` checked (types, then limits of the mode it runs in); returns a copy with
     numpy integers made ints and lists made tuples where the field is a tuple.  Raises
     :class:`ParamError`."""
-    from emu.kernel.params import BootParams
+    BootParams, copy_params = _params_api()
     if not isinstance(params, BootParams):
         raise ParamError("params", params, "must be an emu.BootParams")
+    p = copy_params(params, **_field_values(params, None))     # a copy: never the caller's object
+    _check_limits(p, profile)
+    return p
+
+
+def check_resolved_params(params, checked, profile) -> Any:
+    """:func:`check_boot_params` for ``params`` that ``setup_arch`` made from ``checked`` (a
+    result of :func:`check_boot_params`) by filling fields in (``resolve_params``,
+    ``resolve_brk``): a field that still holds the very object ``checked`` holds passed its
+    type check there; every other field is checked as :func:`check_boot_params` checks it,
+    and every limit is checked again.  ``params`` is the caller's own new object: the
+    checked values go into it (no further copy), and it is returned."""
+    BootParams, _ = _params_api()
+    if type(params) is not BootParams or type(checked) is not BootParams or params is checked:
+        return check_boot_params(params, profile)
+    for name, v in _field_values(params, checked.__dict__).items():
+        setattr(params, name, v)
+    _check_limits(params, profile)
+    return params
+
+
+_MISSING = object()
+
+
+def _field_values(params, checked: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Every field of ``params`` checked by type (and its integers as unsigned 64-bit); the
+    values to replace (:func:`check_type`'s results where they are not the field's value).
+    ``checked``: the fields of an earlier checked object, whose very values are not checked
+    again."""
+    BootParams, _ = _params_api()
     values = {}
-    for name, hint, exact, opt in _boot_fields():
-        v = getattr(params, name)
+    # the fields as attributes hold them (a plain BootParams: its __dict__, read once)
+    attrs = params.__dict__ if type(params) is BootParams else None
+    fields = _boot_fields()
+    if checked is not None and attrs is not None:
+        # only the fields whose object is not the one checked before (in the fields' order)
+        fields = tuple(f for f in fields if attrs.get(f[0], _MISSING) is not checked.get(f[0], _MISSING))
+    for name, hint, exact, opt, rec in fields:
+        v = attrs[name] if attrs is not None and name in attrs else getattr(params, name)
         # a value of exactly the field's plain type (or None where allowed) is what check_type
         # would return as it is; everything else goes through it
         if v is None and opt:
             continue
-        if type(v) is not exact:
+        tv = type(v)
+        if tv is list or tv is dict:
+            if tv is exact and not v:
+                values[name] = tv()        # what check_type makes of an empty list/mapping
+                continue
+            v = check_type(name, v, hint)
+            values[name] = v
+        elif tv is not exact:
+            if _plain_record(v, rec):
+                continue          # a frozen record check_type would copy unchanged, no integers
             v = check_type(name, v, hint)
             values[name] = v
         if type(v) is int:
@@ -325,7 +413,11 @@ def check_boot_params(params, profile) -> Any:
                 _check_unsigned(name, v)
         elif type(v) is not bool and type(v) is not str:
             _check_unsigned(name, v)
-    p = dataclasses.replace(params, **values)     # a copy: never the caller's object
+    return values
+
+
+def _check_limits(p, profile) -> None:
+    """The limits of the mode ``p`` runs in (``p`` checked by type): :class:`ParamError`."""
     for name, choices in ENUMS.items():
         if getattr(p, name) not in choices:
             raise ParamError(name, getattr(p, name), f"must be one of {', '.join(choices)}")
@@ -335,22 +427,23 @@ def check_boot_params(params, profile) -> Any:
         raise ParamError("la57", True, f"profile {profile.name} has no 5-level paging (4.20+)")
     bits = phys_bits(p, profile)
     top = 1 << bits
-    limit_text = f"the physical address limit {top:#x} (2^{bits}, {mode_name(p)}, profile {profile.name})"
     i386 = p.arch == "i386"
     po = p.page_offset_32 if p.page_offset_32 is not None else DEFAULT_PAGE_OFFSET_32
+    # the limits as the messages name them (made only for a message)
+    _limit = _LimitText(bits, p, profile, i386, po)
     if i386:
         if not (0x40000000 <= po <= 0xC0000000 and po % (4 << 20) == 0):
             raise ParamError("page_offset_32", po, "must be a 4 MiB aligned PAGE_OFFSET in "
                                                    "[0x40000000, 0xc0000000] (CONFIG_VMSPLIT_*)")
     window = (1 << 32) - po if i386 else top        # where the kernel image can lie
-    window_text = (f"the i386 direct-map window {window:#x} (4 GiB - PAGE_OFFSET {po:#x})" if i386
-                   else limit_text)
-    from emu.kernel.arch.x86.kernel.head64 import IMAGE_TABLES
-    for n in p.image_tables:
-        if n not in IMAGE_TABLES:
-            raise ParamError("image_tables", n, f"is not one of {', '.join(IMAGE_TABLES)}")
+    if p.image_tables:
+        IMAGE_TABLES = _image_tables()
+        for n in p.image_tables:
+            if n not in IMAGE_TABLES:
+                raise ParamError("image_tables", n, f"is not one of {', '.join(IMAGE_TABLES)}")
     image = [(name, getattr(p, name)) for name in IMAGE_ADDRESSES]
-    image += [(f"image_tables[{n!r}]", a) for n, a in sorted(p.image_tables.items())]
+    if p.image_tables:
+        image += [(f"image_tables[{n!r}]", a) for n, a in sorted(p.image_tables.items())]
     for name, v in image:
         if v is None:
             continue
@@ -359,11 +452,11 @@ def check_boot_params(params, profile) -> Any:
         if v < ISA_END:
             raise ParamError(name, v, f"lies below {ISA_END:#x} (the kernel image lies above the ISA range)")
         if v + PAGE_SIZE > window:
-            raise ParamError(name, v, f"lies beyond {window_text}")
+            raise ParamError(name, v, f"lies beyond {_limit.window_text}")
     for name in IMAGE_ENDS:
         v = getattr(p, name)
         if v is not None and not ISA_END < v <= window:
-            raise ParamError(name, v, f"must lie in ({ISA_END:#x}, {window:#x}] ({window_text})")
+            raise ParamError(name, v, f"must lie in ({ISA_END:#x}, {window:#x}] ({_limit.window_text})")
     if p.brk_end is not None and p.brk_base is None:
         # resolve_brk: the page-table buffer is the BRK's last pages below round_up(brk_end)
         is64 = p.arch == "x86_64"
@@ -376,13 +469,13 @@ def check_boot_params(params, profile) -> Any:
             raise ParamError("brk_end", p.brk_end, f"leaves no room below it for the {pages}-page BRK page-table "
                                                    f"buffer above {ISA_END:#x} (profile {profile.name})")
     if p.initrd is not None:
-        _check_range("initrd", p.initrd, top, limit_text)
+        _check_range("initrd", p.initrd, top, _limit)
     for r in p.reserves:
-        _check_range("reserves", r, top, limit_text)
+        _check_range("reserves", r, top, _limit)
     if p.xen_extra_mem is not None and not 0 < p.xen_extra_mem < top:
-        raise ParamError("xen_extra_mem", p.xen_extra_mem, f"must lie in (0, {top:#x}) ({limit_text})")
+        raise ParamError("xen_extra_mem", p.xen_extra_mem, f"must lie in (0, {top:#x}) ({_limit.text})")
     if p.highmem is not None and not 0 <= p.highmem < top:
-        raise ParamError("highmem", p.highmem, f"must lie below {limit_text}")
+        raise ParamError("highmem", p.highmem, f"must lie below {_limit.text}")
     if p.e820_max_entries is not None and not 2 <= p.e820_max_entries <= 1 << 20:
         raise ParamError("e820_max_entries", p.e820_max_entries, "must be in [2, 2^20]")
     if p.mem_limit is not None:
@@ -393,7 +486,7 @@ def check_boot_params(params, profile) -> Any:
     if p.kernel_link_start is not None and not (ISA_END <= p.kernel_link_start < window
                                                 and p.kernel_link_start % (2 << 20) == 0):
         raise ParamError("kernel_link_start", p.kernel_link_start, f"must be 2 MiB aligned in [{ISA_END:#x}, "
-                                                                   f"{window:#x}) ({window_text})")
+                                                                   f"{window:#x}) ({_limit.window_text})")
     if p.bm_pte_slot is not None and not 0 <= p.bm_pte_slot < 512:
         raise ParamError("bm_pte_slot", p.bm_pte_slot, "must be a level2_fixmap_pgt slot in [0, 511]")
     if not 0 <= p.fixmap_ptes <= 1 << 20:
@@ -401,7 +494,7 @@ def check_boot_params(params, profile) -> Any:
     for spec in p.memmap:
         kind, size, start, _ = parse_memmap_one(spec)
         if kind == "add" and start + size > top:
-            raise ParamError("memmap", spec, f"[{start:#x}, {start + size:#x}) ends beyond {limit_text}")
+            raise ParamError("memmap", spec, f"[{start:#x}, {start + size:#x}) ends beyond {_limit.text}")
     if p.lowmem_limit is not None and not 0 < p.lowmem_limit <= (1 << 32) - po:
         raise ParamError("lowmem_limit", p.lowmem_limit, f"must lie in (0, {(1 << 32) - po:#x}] "
                                                          f"(4 GiB - PAGE_OFFSET {po:#x})")
@@ -418,7 +511,6 @@ def check_boot_params(params, profile) -> Any:
         if not po <= v < 1 << 32:
             raise ParamError("fixmap_static_pmds", v, f"must be i386 virtual addresses in "
                                                       f"[PAGE_OFFSET {po:#x}, 0xffffffff]")
-    return p
 
 
 def _check_unsigned(name: str, v: Any) -> None:
@@ -481,14 +573,56 @@ FIELD_LIMITS: Dict[str, str] = {
 }
 
 
-def _check_range(name: str, r: Tuple[int, int], top: int, limit_text: str) -> None:
+def _check_range(name: str, r: Tuple[int, int], top: int, limit: "_LimitText") -> None:
     s, e = r
     if s < 0:
         raise ParamError(name, r, "starts below 0")
     if not s < e:
         raise ParamError(name, r, "is an empty or inverted range (start < end expected)")
     if e > top:
-        raise ParamError(name, r, f"ends beyond {limit_text}")
+        raise ParamError(name, r, f"ends beyond {limit.text}")
+
+
+class _LimitText:
+    """How a message names the mode's physical limit (``text``) and where the kernel image
+    can lie (``window_text``), formatted only when a message needs them."""
+
+    __slots__ = ("bits", "p", "profile", "i386", "po")
+
+    def __init__(self, bits: int, p: Any, profile: Any, i386: bool, po: int) -> None:
+        self.bits, self.p, self.profile, self.i386, self.po = bits, p, profile, i386, po
+
+    @property
+    def text(self) -> str:
+        top = 1 << self.bits
+        return f"the physical address limit {top:#x} (2^{self.bits}, {mode_name(self.p)}, profile {self.profile.name})"
+
+    @property
+    def window_text(self) -> str:
+        if self.i386:
+            window = (1 << 32) - self.po
+            return f"the i386 direct-map window {window:#x} (4 GiB - PAGE_OFFSET {self.po:#x})"
+        return self.text
+
+
+@functools.lru_cache(maxsize=None)
+def _params_api() -> Tuple[Any, Any]:
+    """(BootParams, its field-for-field copy) (imported once: emu.kernel.params imports this
+    module's users)."""
+    from emu.kernel.params import BootParams, copy_params
+    return BootParams, copy_params
+
+
+@functools.lru_cache(maxsize=None)
+def _e820_entry() -> Any:
+    from emu.inputs.e820 import E820Entry
+    return E820Entry
+
+
+@functools.lru_cache(maxsize=None)
+def _image_tables() -> Tuple[str, ...]:
+    from emu.kernel.arch.x86.kernel.head64 import IMAGE_TABLES
+    return IMAGE_TABLES
 
 
 def check_e820(e820) -> None:
@@ -498,8 +632,12 @@ def check_e820(e820) -> None:
     if not isinstance(entries, list):
         raise ParamError("e820", e820, "must be an e820 map (emu.inputs.e820.E820Map: load_e820, "
                                        "parse_e820_json, parse_e820_text)")
+    entry_type = _e820_entry()
     for i, e in enumerate(entries):
-        a, n, t = getattr(e, "addr", None), getattr(e, "size", None), getattr(e, "type", None)
+        if type(e) is entry_type:           # a frozen E820Entry: its three fields are there
+            a, n, t = e.addr, e.size, e.type
+        else:
+            a, n, t = getattr(e, "addr", None), getattr(e, "size", None), getattr(e, "type", None)
         if type(a) is int and type(n) is int and type(t) is int and 0 <= a < U64 and 0 <= n < U64 \
                 and 0 <= t < 1 << 32:       # plain ints in range (the usual case): only the end is left
             if a + n > U64:
@@ -531,7 +669,8 @@ def check_inputs(profile, params, e820, max_memory: Optional[int] = None):
     return check_boot_params(params, profile)
 
 
-__all__ = ["SetupError", "ParamError", "U64", "check_inputs", "check_boot_params", "check_e820",
+__all__ = ["SetupError", "ParamError", "U64", "check_inputs", "check_boot_params", "check_resolved_params",
+           "check_e820",
            "check_max_memory", "check_type", "parse_memmap_one", "parse_size_text", "param_types",
            "phys_bits", "mode_name", "fmt_bytes", "show", "unwrap_optional", "describe_type", "ENUMS",
            "FIELD_LIMITS"]

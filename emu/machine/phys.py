@@ -11,7 +11,9 @@ typed memoryviews and no Python objects):
     int32 index of a *block* (one block covers 256 MiB of physical address
     space), or -1.
 ``blocks[block, pfn & 0xffff]``
-    int32 index of the frame's *slot*, or -1.
+    int32 index of the frame's *slot*, or -1.  Only the first ``nblocks`` rows are
+    blocks: a row is filled with -1 when it is handed out (the directory never points
+    at a row beyond them), so a store does not write rows it never uses.
 ``frames[slot]``
     the frame's 4096 bytes, as 512 uint64 (8-byte entries: x86-64, PAE) or,
     through :meth:`PhysMem.table32`, as 1024 uint32 (32-bit non-PAE entries).
@@ -77,7 +79,8 @@ class PhysMem:
         n0 = max(1, initial_frames)
         self._charge(ndir * 4 + 2 * BLOCK_BYTES + n0 * FRAME_BYTES, "the store's index")
         self.directory = np.full(ndir, -1, dtype=np.int32)
-        self.blocks = np.full((2, BLOCK_PFNS), -1, dtype=np.int32)  # a run needs two: BRK and the top of RAM
+        # a run needs two: BRK and the top of RAM (rows filled when handed out: _block_for)
+        self.blocks = np.empty((2, BLOCK_PFNS), dtype=np.int32)
         self.nblocks = 0
         self.frames = np.zeros((max(1, initial_frames), 512), dtype=np.uint64)
         self.frame_pfn = np.zeros(max(1, initial_frames), dtype=np.uint64)
@@ -120,10 +123,10 @@ class PhysMem:
         d = pfn >> BLOCK_SHIFT
         if pfn < 0 or d >= self.directory.shape[0]:
             return -1
-        b = int(self.directory[d])
+        b = self.directory.item(d)
         if b < 0:
             return -1
-        return int(self.blocks[b, pfn & _BLOCK_MASK])
+        return self.blocks.item(b, pfn & _BLOCK_MASK)
 
     def is_backed(self, pfn: int) -> bool:
         return self.slot(pfn) >= 0
@@ -160,7 +163,7 @@ class PhysMem:
 
     def _block_for(self, pfn: int) -> int:
         d = pfn >> BLOCK_SHIFT
-        b = int(self.directory[d])
+        b = self.directory.item(d)
         if b < 0:
             if self.nblocks == self.blocks.shape[0]:
                 cap = self.blocks.shape[0] * 2
@@ -168,10 +171,11 @@ class PhysMem:
                     rest = self.nbytes - self.blocks.nbytes
                     cap = max(self.nblocks + 1, min(cap, (self.budget - rest) // BLOCK_BYTES))
                     self._charge(rest + cap * BLOCK_BYTES, f"{cap} blocks of its index")
-                blocks = np.full((cap, BLOCK_PFNS), -1, dtype=np.int32)
+                blocks = np.empty((cap, BLOCK_PFNS), dtype=np.int32)
                 blocks[: self.nblocks] = self.blocks[: self.nblocks]
                 self.blocks = blocks
             b = self.nblocks
+            self.blocks[b].view(np.uint8).fill(0xFF)     # every slot -1 (a byte fill: memset)
             self.nblocks += 1
             self.directory[d] = b
         return b
@@ -181,9 +185,10 @@ class PhysMem:
 
         Backing an already backed frame clears it again.
         """
-        self._check_pfn(pfn)
+        if pfn < 0 or (pfn << PAGE_SHIFT) >= self.limit:
+            self._check_pfn(pfn)
         b = self._block_for(pfn)
-        s = int(self.blocks[b, pfn & _BLOCK_MASK])
+        s = self.blocks.item(b, pfn & _BLOCK_MASK)
         if s < 0:
             if self.nframes == self.frames.shape[0]:
                 self._grow_frames()
@@ -191,7 +196,9 @@ class PhysMem:
             self.nframes += 1
             self.blocks[b, pfn & _BLOCK_MASK] = s
             self.frame_pfn[s] = pfn
-        self.frames[s].fill(0)  # clear_page: a frame backed again is cleared too
+            # a slot never handed out is zero (the pools are zero-filled: reserve_frames)
+        else:
+            self.frames[s].fill(0)  # clear_page: a frame backed again is cleared too
         return s
 
     clear_page = frame

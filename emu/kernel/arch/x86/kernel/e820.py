@@ -50,6 +50,7 @@ from emu.inputs.e820 import (  # noqa: F401  (the kernel's e820 types, re-export
 __all__ = [
     "E820Table", "type_name", "nomerge_types_for", "max_arch_pfn_for",
     "format_update_line", "format_remove_line", "format_last_pfn_line", "apply_edits", "logged_table",
+    "table_of",
 ]
 
 PAGE_SHIFT = 12
@@ -208,24 +209,39 @@ class E820Table(E820Map):
         ``nomerge``: types never merged with a touching same-type neighbour;
         default from ``version`` (see :func:`nomerge_types_for`; newest if None).
         """
-        if nomerge is None:
-            nomerge = nomerge_types_for(version)
-        nomerge_set = frozenset(nomerge)
+        nomerge_set = _nomerge_set(version) if nomerge is None else frozenset(nomerge)
         old = self.entries
         if len(old) < 2:
             return E820Table(self.entries, self.max_entries).copy(), False
+        # one pass: no entry may wrap; the non-empty ones (the only ones that make change
+        # points) and whether they are in address order
+        live: List[E820Entry] = []
+        last = -1
+        in_order = True
         for e in old:
-            if ((e.addr + e.size) & U64_MAX) < e.addr:
+            a, n = e.addr, e.size
+            if ((a + n) & U64_MAX) < a:
                 return E820Table(self.entries, self.max_entries).copy(), False
+            if n:
+                if a < last:
+                    in_order = False
+                last = a
+                live.append(e)
+        cap = self.max_entries
+        fast = _sanitize_disjoint(live, in_order, nomerge_set)
+        if fast is not None:
+            if cap is not None and len(fast) > cap:
+                del fast[cap:]
+            return _table(fast, self.max_entries, self.messages), True
         # change points: (addr, is_end, entry index); at one address starts sort
-        # before ends (cpcompare); within a kind the order does not change the result.
+        # before ends (cpcompare); within a kind the order does not change the result
+        # (so the entry index may break the remaining ties).
         points: List[Tuple[int, int, int]] = []
         for i, e in enumerate(old):
             if e.size != 0:
                 points.append((e.addr, 0, i))
                 points.append((e.addr + e.size, 1, i))
-        points.sort(key=lambda p: (p[0], p[1]))
-        cap = self.max_entries
+        points.sort()
         overlap: List[int] = []
         out: List[E820Entry] = []
         cur_addr = 0      # start of the entry being built
@@ -253,9 +269,7 @@ class E820Table(E820Map):
                     cur_type = current_type
                     last_addr = addr
                 last_type = current_type
-        t = E820Table(out, self.max_entries)
-        t.messages = list(self.messages)
-        return t, True
+        return _table(out, self.max_entries, self.messages), True
 
     def sanitize(self, nomerge: Optional[Iterable[int]] = None,
                  version: VersionLike = None) -> "E820Table":
@@ -435,18 +449,22 @@ class E820Table(E820Map):
         ``e820_any_mapped(.., T1) || e820_any_mapped(.., T2) ...`` over ``types``.
         """
         kinds = set(types)
-        rs = sorted((e.addr, min(e.addr + e.size, U64_MAX)) for e in self.entries
-                    if e.type in kinds and e.size > 0)
-        merged: List[List[int]] = []
+        rs = [(e.addr, e.addr + e.size) for e in self.entries if e.type in kinds and e.size > 0]
+        rs.sort()
+        starts: List[int] = []
+        ends: List[int] = []
+        last = -1
         for s, e in rs:
-            if merged and s <= merged[-1][1]:
-                if e > merged[-1][1]:
-                    merged[-1][1] = e
+            if e > U64_MAX:
+                e = U64_MAX
+            if s <= last:
+                if e > last:
+                    ends[-1] = last = e
             else:
-                merged.append([s, e])
-        starts = np.array([m[0] for m in merged], dtype=np.uint64)
-        ends = np.array([m[1] for m in merged], dtype=np.uint64)
-        return starts, ends
+                starts.append(s)
+                ends.append(e)
+                last = e
+        return np.array(starts, dtype=np.uint64), np.array(ends, dtype=np.uint64)
 
     # -- output ---------------------------------------------------------------------
     def print_lines(self, who: str = "BIOS-e820", version: VersionLike = None) -> List[str]:
@@ -465,6 +483,74 @@ class E820Table(E820Map):
                 out.append(" %s: %016x - %016x %s" % (who, e.addr, (e.addr + e.size) & U64_MAX,
                                                       type_name(e.type, version)))
         return out
+
+
+def table_of(entries: Sequence, max_entries: Optional[int] = None) -> E820Table:
+    """``E820Table(entries, max_entries)``; a list of plain :class:`E820Entry` is taken
+    without converting entry by entry (the map handed to an emulation, checked)."""
+    if type(entries) is list and set(map(type, entries)) <= _PLAIN_ENTRY:
+        return _table(list(entries), max_entries, [])
+    return E820Table(entries, max_entries)
+
+
+_PLAIN_ENTRY = frozenset((E820Entry,))
+
+
+def _table(entries: List[E820Entry], max_entries: Optional[int], messages: List[str]) -> E820Table:
+    """``E820Table(entries, max_entries)`` with a copy of ``messages``, for a list of
+    :class:`E820Entry` the table takes as it is (no per-entry conversion)."""
+    t = E820Table.__new__(E820Table)
+    t.entries = entries
+    t.max_entries = max_entries
+    t.messages = list(messages)
+    return t
+
+
+def _sanitize_disjoint(live: List[E820Entry], in_order: bool, nomerge: frozenset) -> Optional[List[E820Entry]]:
+    """What the change-point pass of :meth:`E820Table.sanitize_with_status` makes of a
+    table whose non-empty entries ``live`` (none wraps; ``in_order``: by address already;
+    zero-size entries make no change points) do not overlap: the entries of a type other
+    than 0 in address order, touching neighbours of one type merged unless the type is in
+    ``nomerge``.  None when two of them overlap (the full pass decides: there a type-0
+    entry's ends, too, split an entry of a no-merge type).  Without a cap; the caller keeps
+    the first ``max_entries``, as the pass stops there."""
+    if not in_order:
+        live = sorted(live, key=_addr_of)
+    out: List[E820Entry] = []
+    last_end = out_end = -1
+    for e in live:
+        a = e.addr
+        if a < last_end:
+            return None
+        last_end = a + e.size
+        t = e.type
+        if not t:
+            continue             # a hole: nothing overlaps it, so it changes no type
+        if a == out_end:
+            prev = out[-1]
+            if prev.type == t and t not in nomerge:
+                out[-1] = E820Entry(prev.addr, prev.size + e.size, t)
+                out_end = last_end
+                continue
+        out.append(e if type(e) is E820Entry else E820Entry(a, e.size, t))
+        out_end = last_end
+    return out
+
+
+_NOMERGE: dict = {}
+
+
+def _nomerge_set(version: VersionLike) -> frozenset:
+    """``frozenset(nomerge_types_for(version))``, once per version."""
+    key = None if version is None else tuple(version)
+    got = _NOMERGE.get(key)
+    if got is None:
+        got = _NOMERGE[key] = frozenset(nomerge_types_for(key))
+    return got
+
+
+def _addr_of(e: E820Entry) -> int:
+    return e.addr
 
 
 def apply_edits(table: E820Map, edits: Sequence, sanitize: bool = False) -> E820Table:

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Tuple
 
 from emu.errors import EmuError
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_TABLE
-from emu.kernel.params import Assumption
+from emu.kernel.params import assumption
 
 #: __START_KERNEL_map: the kernel image's virtual base
 START_KERNEL_MAP = 0xFFFFFFFF80000000
@@ -60,7 +60,7 @@ def image_table_addresses(k, first_free_pfn: int) -> Dict[str, int]:
             if name != "level4_kernel_pgt" or k.paging_levels == 5:   # unused with 4 levels
                 missing.append(name)
     if missing:
-        k.assumptions.append(Assumption(
+        k.assumptions.append(assumption(
             "image_tables", "the pages after init_top_pgt (%#x...)" % (first_free_pfn << PAGE_SHIFT),
             "no --system-map for " + ", ".join(missing)))
     return out
@@ -75,7 +75,7 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     if link is None:
         # CONFIG_PHYSICAL_START's default; a kernel loaded elsewhere was relocated (phys_base)
         link = DEFAULT_LINK_START if p.kernel_start >= DEFAULT_LINK_START else p.kernel_start & ~(PMD_SIZE - 1)
-        k.assumptions.append(Assumption("kernel_link_start", "%#x" % link,
+        k.assumptions.append(assumption("kernel_link_start", "%#x" % link,
                                         "_text linked at CONFIG_PHYSICAL_START's default; no --system-map"))
     if link & (PMD_SIZE - 1) or (p.kernel_start - link) & (PMD_SIZE - 1):
         raise EmuError(f"kernel_start {p.kernel_start:#x} (linked at {link:#x}) is not 2 MiB aligned: x86-64 "
@@ -83,9 +83,10 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     k.phys_base = p.kernel_start - link
     t = image_table_addresses(k, first_free_pfn)
     tables: List[Tuple[int, int, str]] = []
+    slot_of: Dict[int, int] = {}     # the frame slot of each page cleared here
 
     def page(name: str, level: int, pfn: int) -> int:
-        phys.clear_page(pfn)
+        slot_of[pfn] = phys.clear_page(pfn)
         tables.append((pfn, level, name))
         return pfn
 
@@ -94,13 +95,13 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     if k.paging_levels == 5:
         l4 = page("level4_kernel_pgt", 4, t["level4_kernel_pgt"])
         top[511] = (l4 << PAGE_SHIFT) | PAGE_TABLE
-        phys.table(l4)[511] = (l3 << PAGE_SHIFT) | PAGE_TABLE
+        phys.frames[slot_of[l4], 511] = (l3 << PAGE_SHIFT) | PAGE_TABLE
     else:
         top[511] = (l3 << PAGE_SHIFT) | PAGE_TABLE
     l2 = page("level2_kernel_pgt", 2, t["level2_kernel_pgt"])
     fix = page("level2_fixmap_pgt", 2, t["level2_fixmap_pgt"])
-    phys.table(l3)[510] = (l2 << PAGE_SHIFT) | KERNPG_TABLE
-    phys.table(l3)[511] = (fix << PAGE_SHIFT) | PAGE_TABLE
+    phys.frames[slot_of[l3], 510] = (l2 << PAGE_SHIFT) | KERNPG_TABLE
+    phys.frames[slot_of[l3], 511] = (fix << PAGE_SHIFT) | PAGE_TABLE
     # cleanup_highmap: the image's 2M leaves from _text to roundup(_brk_end, 2M)
     brk_end = k.pgt_buf_top << PAGE_SHIFT
     first = link >> 21
@@ -108,9 +109,8 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     if not 0 <= first < last <= 512:
         raise EmuError(f"the kernel image [{p.kernel_start:#x}, {brk_end:#x}) does not fit the 1 GiB "
                        f"kernel mapping")
-    l2t = phys.table(l2)
-    for i in range(first, last):
-        l2t[i] = ((i << 21) + k.phys_base) | PAGE_KERNEL_LARGE_EXEC
+    pb = k.phys_base
+    phys.frames[slot_of[l2], first:last] = [((i << 21) + pb) | PAGE_KERNEL_LARGE_EXEC for i in range(first, last)]
     # the fixmap's page tables (empty at this point) and early_ioremap's bm_pte
     fixt = phys.table(fix)
     for j in range(prof.fixmap_pmd_num):
@@ -119,7 +119,7 @@ def x86_64_start_kernel(k, first_free_pfn: int) -> List[Tuple[int, int, str]]:
     slot = p.bm_pte_slot
     if slot is None:
         slot = DEFAULT_BM_PTE_SLOT
-        k.assumptions.append(Assumption("bm_pte_slot", str(slot), "FIX_BTMAP_BEGIN of a build with vsyscall "
+        k.assumptions.append(assumption("bm_pte_slot", str(slot), "FIX_BTMAP_BEGIN of a build with vsyscall "
                                         "emulation; no --config to compute the fixmap enum from"))
     if not 0 <= slot < 512:
         raise EmuError(f"bm_pte slot {slot} is not a level2_fixmap_pgt slot (0-511)")

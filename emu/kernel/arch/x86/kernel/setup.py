@@ -12,24 +12,32 @@ only in-place reservations shape the top-down search.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from emu.inputs.e820 import E820Map
 from emu.kernel.arch.x86.kernel import head64
-from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table
+from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820_RESERVED_KERN, E820Table, table_of
 from emu.kernel.arch.x86.mm import init as mm_init
 from emu.kernel.arch.x86.mm import init_32 as mm_init_32
 from emu.kernel.arch.x86.mm import init_64 as mm_init_64
 from emu.kernel.arch.x86.pgtable_types import KERNPG_TABLE, PAGE_KERNEL_LARGE_EXEC, PAGE_SHIFT, PAGE_SIZE
 from emu.kernel.mm.memblock import round_up
-from emu.kernel.params import Assumption, BootParams, given, resolve_params
+from emu.kernel.params import Assumption, BootParams, assumption, copy_params, given, resolve_params
 from emu.kernel.profiles import Profile
 from emu.errors import EmuError
 from emu.kernel import estimate
 from emu.kernel.estimate import MemoryLimitError, available_memory  # noqa: F401  (re-exported)
-from emu.kernel.validate import SetupError, check_boot_params, check_inputs, parse_memmap_one, parse_size_text
+from emu.kernel.validate import (  # noqa: F401  (check_boot_params re-exported)
+    SetupError,
+    check_boot_params,
+    check_inputs,
+    check_resolved_params,
+    parse_memmap_one,
+    parse_size_text,
+)
 from emu.kernel.state import ArchMM, Kernel
 from emu.machine.abi import SRC_IMAGE
 from emu.machine.engine import Engine, select
@@ -52,11 +60,21 @@ def typical_x86_64_layout(profile: Profile) -> Tuple[int, int, str]:
     """(init_top_pgt offset, BRK page-table buffer offset, whose layout) for ``profile``:
     the newest :data:`TYPICAL_X86_64_LAYOUTS` entry at or before its release, else a 32 MiB
     image with init_top_pgt 10 MiB in."""
+    got = _LAYOUTS.get(id(profile))
+    if got is not None and got[0] is profile:       # profiles are frozen: once per profile
+        return got[1]
     best = (0xA00000, DEFAULT_BRK_OFFSET, "a 32 MiB image")
     for rel, pgd, brk, who in TYPICAL_X86_64_LAYOUTS:
         if tuple(profile.version[:2]) >= rel and profile.by_version:
             best = (pgd, brk, who)
+    if len(_LAYOUTS) < 1024:
+        _LAYOUTS[id(profile)] = (profile, best)
     return best
+
+
+#: typical_x86_64_layout's answers by profile identity (profile, answer): hashing a profile
+#: costs more than the answer
+_LAYOUTS: dict = {}
 #: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
 DEFAULT_BRK_OFFSET_32 = 0xB88000
 #: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
@@ -110,9 +128,12 @@ def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E82
     return e820.sanitize()
 
 
+_ADDR = operator.attrgetter("addr")
+
+
 def _all_ram(e820: E820Table, start: int, end: int) -> bool:
     cur = start
-    for e in sorted((x for x in e820.entries if x.type == E820_RAM), key=lambda x: x.addr):
+    for e in sorted([x for x in e820.entries if x.type == E820_RAM], key=_ADDR):
         if e.addr <= cur < e.end:
             cur = e.end
         if cur >= end:
@@ -166,16 +187,16 @@ def resolve_brk(profile: Profile, params: BootParams, assumptions: List[Assumpti
         is64 = params.arch == "x86_64"
         pages = profile.pgt_buf_count(bool(params.randomize_memory) and is64, bool(params.x86_5level_config) and is64)
         end = round_up(params.brk_end, PAGE_SIZE)   # 2.6.3x early_res BRK ends mid-page
-        return dataclasses.replace(params, brk_base=end - (pages << PAGE_SHIFT))
+        return copy_params(params, brk_base=end - (pages << PAGE_SHIFT))
     if params.arch == "i386":
         off, who = DEFAULT_BRK_OFFSET_32, "a distribution 3.13 PAE build"
     else:
         _, off, who = typical_x86_64_layout(profile)
     brk = given(params.kernel_start, "kernel_start") + off
-    assumptions.append(Assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
+    assumptions.append(assumption("brk_base", "%#x" % brk, "kernel_start + %#x, the layout of %s; "
                                   "no BRK line, no memblock=debug reserve_brk line, no --system-map"
                                   % (off, who)))
-    return dataclasses.replace(params, brk_base=brk)
+    return copy_params(params, brk_base=brk)
 
 
 #: the smallest E820_MAX_ENTRIES any build has (E820_MAX_ENTRIES_ZEROPAGE, no NUMA nodes)
@@ -189,7 +210,7 @@ def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_ed
     ``trim_bios_range`` -- or, for a boot log, the edits the log shows.  The table holds
     ``params.e820_max_entries`` entries (``E820_MAX_ENTRIES``; None: unbounded): an edit
     that needs one more is ignored, as ``__e820__range_add`` does ("too many entries")."""
-    table = E820Table(e820.entries, params.e820_max_entries).sanitize()
+    table = table_of(e820.entries, params.e820_max_entries).sanitize()
     if log_edits is not None:
         for ed in log_edits:
             ed.apply(table)
@@ -231,9 +252,10 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     update``/``remove`` edits of a boot log; they replace the emulator's own
     ``mem=``/``memmap=``/``trim_bios_range`` edits (the log already shows them).
     """
-    params = check_inputs(profile, params, e820, max_memory)        # before anything reads them
-    params, assumptions = resolve_params(profile, params)
-    params = check_boot_params(resolve_brk(profile, params, assumptions), profile)
+    checked = check_inputs(profile, params, e820, max_memory)       # before anything reads them
+    params, assumptions = resolve_params(profile, checked)
+    # the fields the resolution filled in, checked as the inputs were, and every limit again
+    params = check_resolved_params(resolve_brk(profile, params, assumptions), checked, profile)
     early_log: List[str] = []   # lines printed before the state object exists
     table = setup_memory_map(profile, params, e820, log_edits, early_log)
     if params.e820_max_entries is None and len(table.entries) >= E820_MAX_ENTRIES_MIN:
@@ -250,15 +272,21 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     # the physical space the store must cover: RAM up to max_pfn, the kernel image, BRK
     # (and every page of the image a System.map or --param may place elsewhere: the root table,
     # the static tables, head_32's BRK start)
-    image = [a for a in (params.kernel_start, params.swapper_pg_dir_addr, params.head_brk_base,
-                         params.initial_pg_pmd_addr, params.initial_pg_fixmap_addr, params.bm_pte_addr,
-                         params.image_end, params.init_end) if a is not None] + list(params.image_tables.values())
-    limit = max([max_pfn << PAGE_SHIFT, brk_base + (64 << 20)] + [a + (64 << 20) for a in image])
-    limit = round_up(limit, 1 << 30)
+    image_top = brk_base
+    for a in (params.kernel_start, params.swapper_pg_dir_addr, params.head_brk_base, params.initial_pg_pmd_addr,
+              params.initial_pg_fixmap_addr, params.bm_pte_addr, params.image_end, params.init_end,
+              *params.image_tables.values()):
+        if a is not None and a > image_top:
+            image_top = a
+    limit = round_up(max(max_pfn << PAGE_SHIFT, image_top + (64 << 20)), 1 << 30)
     eng = select(engine)
-    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name)
-    k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64)
-    k.phys.set_budget(estimate.effective_limit(max_memory)[0])
+    host = estimate.effective_limit(max_memory)      # once: the guard's limit is the store's budget
+    est = estimate.guard(profile, params, table, max_pfn, max_low_pfn, brk_base, limit, max_memory, eng.name,
+                         host=host)
+    # the frame pool sized by the estimate from the start (within the budget: the guard's
+    # estimate counts the pool, the store's index and more)
+    k = Kernel(profile, params, table, limit, eng, ARCH_MM_32 if i386 else ARCH_MM_64, est.table_pages)
+    k.phys.set_budget(host[0])
     k.phys.reserve_frames(est.table_pages)
     k.assumptions.extend(assumptions)
     for line in early_log:
@@ -334,7 +362,7 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
         off, _, who = typical_x86_64_layout(profile)
         k.pgd_pfn = ((kernel_start + off) >> PAGE_SHIFT if kernel_start + off + 0x10000 <= brk_base
                      else k.pgt_buf_start - 16)
-        k.assumptions.append(Assumption("swapper_pg_dir_addr", "%#x" % (k.pgd_pfn << PAGE_SHIFT),
+        k.assumptions.append(assumption("swapper_pg_dir_addr", "%#x" % (k.pgd_pfn << PAGE_SHIFT),
                                         "init_top_pgt %#x into the image, the layout of %s; no --system-map"
                                         % (off, who)))
     k.phys.clear_page(k.pgd_pfn)
@@ -349,7 +377,7 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     k.max_pfn_mapped = profile.early_max_pfn_mapped_64
     printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
     k.table_pages.append(np.array([q for q, _ in image], np.uint64), np.array([lv for _, lv in image], np.uint8),
-                         np.full(len(image), SRC_IMAGE, np.uint8), [], -1)
+                         np.array([SRC_IMAGE] * len(image), np.uint8), [], -1)
 
 
 def printk_initial_memory_mapped(k: Kernel, level: str) -> None:
