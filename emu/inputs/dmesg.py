@@ -68,33 +68,33 @@ _RE_PAGE_PIECE = re.compile(r"^\s*(?:\[mem 0x" + _HEX + r"-0x" + _HEX + r"\]|" +
                             + r") page (?:4k|2M|1G|4M)$")
 
 
-_RE_PIECE_MEM = re.compile(r"^\s*\[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\] page (4k|2M|1G|4M)$")
-_RE_PIECE_HEX = re.compile(r"^\s*([0-9a-fA-F]+) - ([0-9a-fA-F]+) page (4k|2M|1G|4M)$")
+#: both piece formats in one pattern (one match per line instead of two): groups 1-2 the
+#: 3.5+ ``[mem 0x..-0x..]`` ends (inclusive), 3-4 the older ``.. - ..`` ends (exclusive), 5 the size
+_RE_PIECE = re.compile(r"^\s*(?:\[mem 0x([0-9a-fA-F]+)-0x([0-9a-fA-F]+)\]|([0-9a-fA-F]+) - ([0-9a-fA-F]+))"
+                       r" page (4k|2M|1G|4M)$")
 #: the page size a piece line names, as a shift
 PIECE_SHIFTS = {"4k": 12, "2M": 21, "4M": 22, "1G": 30}
+
+
+def _piece(m: "re.Match[str]") -> Tuple[int, int, str]:
+    a, b, c, d, z = m.groups()
+    if a is not None:
+        return int(a, 16), int(b, 16) + 1, z
+    return int(c, 16), int(d, 16), z
 
 
 def parse_page_piece(line: str) -> Optional[Tuple[int, int, str]]:
     """A ``split_mem_range`` piece line as ``(start, end, size)``, ``end`` exclusive:
     `` [mem 0x00100000-0x001fffff] page 4k`` (3.5+, inclusive end) or
     `` 0000100000 - 0000200000 page 4k`` (before, exclusive end); None for other lines."""
-    m = _RE_PIECE_MEM.match(line)
-    if m:
-        return int(m.group(1), 16), int(m.group(2), 16) + 1, m.group(3)
-    m = _RE_PIECE_HEX.match(line)
-    if m:
-        return int(m.group(1), 16), int(m.group(2), 16), m.group(3)
-    return None
+    m = _RE_PIECE.match(line)
+    return _piece(m) if m is not None else None
 
 
 def page_pieces(lines: Sequence[str]) -> List[Tuple[int, int, str]]:
     """Every piece line of ``lines`` in order (see :func:`parse_page_piece`)."""
-    out = []
-    for ln in lines:
-        p = parse_page_piece(ln)
-        if p is not None:
-            out.append(p)
-    return out
+    match = _RE_PIECE.match
+    return [_piece(m) for m in map(match, lines) if m is not None]
 
 
 def normalize_pagetable_line(line: str) -> str:
