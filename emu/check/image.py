@@ -35,9 +35,10 @@ PTR_FLAGS = (bits.P | bits.RW | bits.US | bits.A | bits.D, bits.P | bits.RW | bi
 
 
 def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = None,
-                        mmu: Optional[MMU] = None) -> None:
+                        mmu: Optional[MMU] = None, store_checked: bool = False) -> None:
     """Check PGD[511] and what it leads to (see the module doc).  ``mmu``: the walker the
-    caller already has for this boot (the same CR3, levels, MAXPHYADDR 52 and NXE)."""
+    caller already has for this boot (the same CR3, levels, MAXPHYADDR 52 and NXE);
+    ``store_checked``: the caller's own walk already checked the physical memory store."""
     if mmu is None:
         mmu = MMU(cr3=k.pgd_pfn << 12, levels=k.mode.levels, maxphyaddr=52, nxe=k.params.cpu.nx)
     root = k.phys.table(k.pgd_pfn)
@@ -49,7 +50,8 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
     if 511 not in present:
         r.fail("PGD[511] (the kernel image's mapping) is not present", "image.tables", k.pgd_pfn << 12)
         return
-    tree = enumerate_tables(k.phys, mmu, 511, 512, engine=engine, ptr_flags=PTR_FLAGS[0])
+    tree = enumerate_tables(k.phys, mmu, 511, 512, engine=engine, ptr_flags=PTR_FLAGS[0],
+                            store_checked=store_checked)
     runs = tree.runs
     start_pa, brk_end = k.image
     want_lo = START_KERNEL_MAP + (start_pa - k.phys_base)
