@@ -237,6 +237,9 @@ class _Ctx:
         #: the enumeration's leaf runs as Python rows ``[va, va_end, pa, shift, flags, eff]``
         #: when there are at most :data:`SMALL` of them (set by :func:`verify_x86_64`), else None
         self.rows: Optional[List[List[int]]] = None
+        #: the allocation log's pfn and level columns as Python lists, when
+        #: :func:`_check_table_pages` read them for a small map (the table counts reuse them)
+        self.pages: Optional[Tuple[List[int], List[int]]] = None
         #: the top-level slots of the direct map: 64 TiB (4-level) or 32 PiB (5-level) from
         #: PAGE_OFFSET, 128 slots either way
         lo = (self.po >> self.mode.top_shift) & 511
@@ -248,7 +251,9 @@ class _Ctx:
         return enumerate_tables(self.k.phys, self.mmu, sl.start, sl.stop, engine=self.engine)
 
     def translate(self, vas: np.ndarray):
-        return translate(self.k.phys, self.mmu, vas, engine=self.engine)
+        """The MMU walk of ``vas``; only ``pa`` and ``error`` are filled (all the checks read).
+        The store was checked by :meth:`enumerate`, which runs first; the checker changes nothing."""
+        return translate(self.k.phys, self.mmu, vas, full=False, engine=self.engine, store_checked=True)
 
     def dm_rows(self) -> List[List[int]]:
         """The rows of the direct map's runs (``va >= PAGE_OFFSET``), small maps only."""
@@ -379,7 +384,11 @@ def _check_walk(c: _Ctx, tree: TreeSummary) -> None:
         exp_l = [row[2] for row in rows] + [row[2] + (row[1] - row[0]) - 1 for row in rows]
         t = c.translate(np.array(probe_l, _U64))
         pa_l, err_l = t.pa.tolist(), t.error.tolist()
-        bad_l = [i for i, (p, e, x) in enumerate(zip(pa_l, err_l, exp_l)) if e != -1 or p != x]
+        # (every walk agrees, the usual case: two list comparisons instead of a loop)
+        if pa_l == exp_l and err_l.count(-1) == len(err_l):
+            bad_l = []
+        else:
+            bad_l = [i for i, (p, e, x) in enumerate(zip(pa_l, err_l, exp_l)) if e != -1 or p != x]
         for i in bad_l[:MAX_PER_RULE]:
             r.fail(f"walk of {probe_l[i]:#x} gives pa {pa_l[i]:#x} error {err_l[i]}, "
                    f"enumeration says {exp_l[i]:#x}", "walk.mismatch", probe_l[i])
@@ -528,8 +537,10 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     small = len(pfn) <= SMALL and len(tree.tables) <= SMALL
     # allocation log vs what the walk reaches (the root PGD is reached through CR3)
     if small:
+        pfn_l, level_l = pfn.tolist(), level.tolist()
+        c.pages = (pfn_l, level_l)
         ref_l = sorted(tree.tables[:, 0].tolist())
-        alloc_l = sorted(p for p in pfn.tolist() if p != k.pgd_pfn)
+        alloc_l = sorted(p for p in pfn_l if p != k.pgd_pfn)
         same = ref_l == alloc_l and len(set(alloc_l)) == len(alloc_l)
     else:
         ref = np.sort(np.ascontiguousarray(tree.tables[:, 0])) if len(tree.tables) else np.zeros(0, _U64)
@@ -555,7 +566,7 @@ def _check_table_pages(c: _Ctx, tree: TreeSummary) -> Tuple[int, int]:
     if not len(pfn):
         return image_lo, image_hi
     if small:
-        _check_table_pages_small(c, pfn.tolist(), src.tolist(), call.tolist(), level.tolist(), image_lo, image_hi)
+        _check_table_pages_small(c, pfn_l, src.tolist(), call.tolist(), level_l, image_lo, image_hi)
         return image_lo, image_hi
     pa = pfn << _U64(PAGE_SHIFT)
     pa_end = pa + _U64(PAGE_SIZE)
@@ -628,37 +639,56 @@ def _check_table_pages_small(c: _Ctx, pfn: List[int], src: List[int], call: List
             r.fail(text.format(pa[i]), rule, pa[i])
         r.count(rule, len(bad) - min(len(bad), MAX_PER_RULE))
 
-    def inside(iv: List[Interval], starts: List[int], a: int) -> bool:
-        """Does some interval of the sorted disjoint ``iv`` hold the page at ``a``?"""
-        i = bisect.bisect_right(starts, a) - 1
-        return i >= 0 and a + PAGE_SIZE <= iv[i][1]
-
-    ram = c.ram
-    ram_starts = [s for s, _ in ram]
-    is_image = [x == SRC_IMAGE for x in src]
-    is_brk = [x == SRC_BRK for x in src]
-    flag([i for i in range(n) if not is_image[i] and not inside(ram, ram_starts, pa[i])], "pt.not-ram",
-         "page-table page {:#x} is not in e820 RAM")
-    res = list(zip(k.memblock.reserved.bases, k.memblock.reserved.ends))
-    res_starts = [s for s, _ in res]
-    flag([i for i in range(n) if not inside(res, res_starts, pa[i])], "pt.not-reserved",
-         "page-table page {:#x} is not reserved in memblock")
-    in_image = [image_lo <= p < image_hi for p in pfn]
-    flag([i for i in range(n) if is_brk[i] and not brk_lo <= pfn[i] < brk_hi], "pt.outside-brk",
+    # one pass over the pages collects every rule's offenders; reported below rule by rule
+    ram, res = c.ram, list(zip(k.memblock.reserved.bases, k.memblock.reserved.ends))
+    ram_starts, res_starts = [s for s, _ in ram], [s for s, _ in res]
+    initrd = k.params.initrd
+    if initrd is not None:
+        rd_s, rd_e = initrd[0], -(-initrd[1] // PAGE_SIZE) * PAGE_SIZE
+    not_ram: List[int] = []
+    not_res: List[int] = []
+    outside_brk: List[int] = []
+    in_image: List[int] = []
+    static_out: List[int] = []
+    on_initrd: List[int] = []
+    dynamic: List[int] = []
+    br = bisect.bisect_right
+    for i in range(n):
+        p, a, x = pfn[i], pa[i], src[i]
+        # (inside a sorted disjoint interval list: the last interval starting at or before
+        # the page must reach its end)
+        if x != SRC_IMAGE:
+            j = br(ram_starts, a) - 1
+            if j < 0 or a + PAGE_SIZE > ram[j][1]:
+                not_ram.append(i)
+        j = br(res_starts, a) - 1
+        if j < 0 or a + PAGE_SIZE > res[j][1]:
+            not_res.append(i)
+        if x == SRC_BRK:
+            if not brk_lo <= p < brk_hi:
+                outside_brk.append(i)
+        elif x == SRC_IMAGE:
+            if not image_lo <= p < image_hi:
+                static_out.append(i)
+        else:
+            if image_lo <= p < image_hi:
+                in_image.append(i)
+            dynamic.append(i)
+            if initrd is not None and a < rd_e and a + PAGE_SIZE > rd_s:
+                on_initrd.append(i)
+    flag(not_ram, "pt.not-ram", "page-table page {:#x} is not in e820 RAM")
+    flag(not_res, "pt.not-reserved", "page-table page {:#x} is not reserved in memblock")
+    flag(outside_brk, "pt.outside-brk",
          "page-table page {:#x} counted as BRK lies outside the BRK buffer "
          f"[{brk_lo << 12:#x}-{(brk_hi << 12) - 1:#x}]")
-    flag([i for i in range(n) if not is_brk[i] and not is_image[i] and in_image[i]], "pt.image",
+    flag(in_image, "pt.image",
          "page-table page {:#x} lies inside the kernel image "
          f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
-    flag([i for i in range(n) if is_image[i] and not in_image[i]], "pt.image",
+    flag(static_out, "pt.image",
          "static page-table page {:#x} lies outside the kernel image "
          f"[{image_lo << 12:#x}-{(image_hi << 12) - 1:#x}]")
-    dynamic = [i for i in range(n) if not is_brk[i] and not is_image[i]]
-    if k.params.initrd is not None:
-        s, e = k.params.initrd
-        e = -(-e // PAGE_SIZE) * PAGE_SIZE
-        flag([i for i in dynamic if pa[i] < e and pa[i] + PAGE_SIZE > s], "pt.initrd",
-             "page-table page {:#x} overlaps the initrd " f"[{s:#x}-{e - 1:#x}]")
+    if initrd is not None:
+        flag(on_initrd, "pt.initrd", "page-table page {:#x} overlaps the initrd " f"[{rd_s:#x}-{rd_e - 1:#x}]")
     # the seed's rule (see _check_table_pages): the first interval, in order, that maps the
     # page must come from the image or a call before the one that allocated it
     calls = k.calls
@@ -781,6 +811,8 @@ def _check_page_sizes(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Leaf
     lower table that a piece logged with that smaller size created."""
     k, r = c.k, c.r
     for leaf in (21, 30):
+        if not leaves.has(leaf):
+            continue                      # no leaf of this size: none is too big
         # (only pieces logged smaller than the leaf can be too small for it)
         sel = [p for p in pieces if p[2] < leaf]
         cov = leaves.cover(leaf, [p[0] for p in sel], [p[1] for p in sel])
@@ -863,7 +895,7 @@ def _expected_directmap(c: _Ctx, pieces: List[Tuple[int, int, int]], leaves: _Le
         total = 0
         for gi, (ps, pe) in enumerate(ends):
             if leaf == 12:
-                n = sum(leaves.cover(12, ps, pe)) >> 12
+                n = sum(leaves.cover(12, ps, pe)) >> 12 if leaves.has(12) else 0
             elif count_kept and not leaves.has(leaf):
                 n = 0                     # no leaves of this size: nothing to count
             else:
@@ -985,8 +1017,13 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: Optional[np.ndarray],
     if pieces and levels == 4 and pre_top_down(k):
         need[3] = _pud_slots_pre_top_down(c, pieces, *offsets())
     walked = _level_counts(tree.tables[:, 1], levels)
-    tp = k.table_pages
-    logged = _level_counts(tp.column("level")[tp.column("pfn") != _U64(k.pgd_pfn)], levels)
+    if c.pages is not None:
+        pgd = k.pgd_pfn
+        lv = [lvl for p, lvl in zip(*c.pages) if p != pgd]
+        logged = {L: lv.count(L) for L in range(1, levels)}
+    else:
+        tp = k.table_pages
+        logged = _level_counts(tp.column("level")[tp.column("pfn") != _U64(k.pgd_pfn)], levels)
     names = {1: "PTE", 2: "PMD", 3: "PUD", 4: "P4D"}
     for L in range(1, levels):
         if not (need[L] == walked[L] == logged[L]):
@@ -1026,7 +1063,7 @@ def verify_x86_64(k: Any, accounting: bool = True, engine: Any = None) -> Report
     _check_upper_entries(c, tree, image_lo, image_hi)
     if accounting:
         _check_sizes_and_accounting(c, tree)
-    verify_kernel_image(k, r, c.direct_slots, engine, c.mmu)
+    verify_kernel_image(k, r, c.direct_slots, engine, c.mmu, store_checked=True)
     return r
 
 
