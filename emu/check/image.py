@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-
 from emu.check.report import MAX_PER_RULE, Report
 from emu.machine import bits
 from emu.machine.mmu import MMU, enumerate_tables
@@ -57,8 +56,8 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
     start_pa, brk_end = k.image
     want_lo = START_KERNEL_MAP + (start_pa - k.phys_base)
     want_hi = START_KERNEL_MAP + (-(-(brk_end - k.phys_base) // PMD) * PMD)
-    got = [(a, b, pa, sh, fl) for a, b, pa, sh, fl in runs[:, :5].tolist()]
-    if [(a, b) for a, b, *_ in got] != [(want_lo, want_hi)]:
+    got = runs[:, :5].tolist()
+    if len(got) != 1 or got[0][0] != want_lo or got[0][1] != want_hi:
         r.fail(f"the image's leaves cover {', '.join(f'[{a:#x}-{b - 1:#x}]' for a, b, *_ in got) or 'nothing'}, "
                f"not [{want_lo:#x}-{want_hi - 1:#x}] (_text .. roundup(_brk_end, 2M))", "image.text", want_lo)
     for a, b, pa, sh, fl in got:
@@ -74,12 +73,14 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
     # the tables: each referenced once, all of them the image's static tables
     static = {int(p) for p, _, _ in k.image_tables}
     walked = tree.tables[:, 0].tolist()
-    for p in sorted({p for p in walked if walked.count(p) > 1}):
-        r.fail(f"image table page {p << 12:#x} is referenced more than once", "image.tables", p << 12)
-    for p in sorted(set(walked) - static):
+    walked_set = set(walked)
+    if len(walked_set) != len(walked):       # (some page is listed twice: find which)
+        for p in sorted({p for p in walked if walked.count(p) > 1}):
+            r.fail(f"image table page {p << 12:#x} is referenced more than once", "image.tables", p << 12)
+    for p in sorted(walked_set - static):
         r.fail(f"entry below PGD[511] points to {p << 12:#x}, not a static table of the image", "image.tables",
                p << 12)
-    for p in sorted(static - set(walked)):
+    for p in sorted(static - walked_set):
         r.fail(f"static table {p << 12:#x} of the image is not reachable from PGD[511]", "image.tables", p << 12)
     # pointer flags: the odd ones the enumeration singled out (not _PAGE_TABLE); only
     # level3_kernel_pgt[510] may be _KERNPG_TABLE
@@ -88,7 +89,7 @@ def verify_kernel_image(k: Any, r: Report, direct_slots: range, engine: Any = No
         if kind == 1 and not (index == 510 and fl == PTR_FLAGS[1]):
             r.fail(f"entry {index} of image table {table_pfn << 12:#x} has flags {fl:#x}", "image.tables",
                    table_pfn << 12)
-    r.checked["image_tables"] = len(set(walked))
+    r.checked["image_tables"] = len(walked_set)
 
 
 __all__ = ["verify_kernel_image", "START_KERNEL_MAP"]

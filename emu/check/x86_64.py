@@ -322,14 +322,19 @@ def _check_leaves_small(c: _Ctx, rows: List[List[int]]) -> List[Interval]:
     for va, va_end, pa, *_ in bad[:MAX_PER_RULE]:
         r.fail(f"[{va:#x}-{va_end - 1:#x}] maps pa {pa:#x}, not {va - po:#x}", "map.offset", va)
     r.count("map.offset", len(bad) - min(len(bad), MAX_PER_RULE))
-    # flags: the profile's value, or (first GiB only) one of the others it allows
+    # flags: the profile's value, or (first GiB only) one of the others it allows; in the same
+    # pass, the bytes mapped by each leaf size
     allowed: Dict[int, Tuple[int, ...]] = {}      # by leaf shift, read at its first leaf
     low = 1 << 30
     badf = []
+    by = {12: 0, 21: 0, 30: 0}
     for row in rows:
-        a = allowed.get(row[3])
-        if a is None and row[3] in (12, 21, 30):
-            a = allowed[row[3]] = allowed_leaf_flags(k, row[3], 0)
+        sh = row[3]
+        a = allowed.get(sh)
+        if a is None and sh in by:
+            a = allowed[sh] = allowed_leaf_flags(k, sh, 0)
+        if a is not None:
+            by[sh] += row[1] - row[0]
         fl = row[4]
         if a is None or not (fl == a[0] or (fl in a[1:] and row[2] < low)):
             badf.append(row)
@@ -337,10 +342,6 @@ def _check_leaves_small(c: _Ctx, rows: List[List[int]]) -> List[Interval]:
         r.fail(f"[mem {pa:#010x}-{pa + (va_end - va) - 1:#010x}] {1 << s >> 10}K leaves "
                f"have flags {fl:#x}, expected {expected_flags(k, s):#x}", "map.flags", pa)
     r.count("map.flags", len(badf) - min(len(badf), MAX_PER_RULE))
-    by = {12: 0, 21: 0, 30: 0}
-    for row in rows:
-        if row[3] in by:
-            by[row[3]] += row[1] - row[0]
     r.mapped = {"4k": by[12], "2M": by[21], "1G": by[30]}
     return _merge([(row[2], row[2] + row[1] - row[0]) for row in above])
 
@@ -725,15 +726,16 @@ class _LeafIndex:
         #: by size: starts, ends and ``base[i]`` (the bytes of the runs before run i, minus its start)
         self.by_list: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
         if rows is not None:
-            for s in (12, 21, 30):
-                stl, enl, base, acc = [], [], [], 0
-                for row in rows:
-                    if row[3] == s:
-                        stl.append(row[2])
-                        enl.append(row[2] + (row[1] - row[0]))
-                        base.append(acc - row[2])
-                        acc += row[1] - row[0]
-                self.by_list[s] = (stl, enl, base)
+            # one pass over the rows, each to the lists of its size (other sizes: none exist)
+            by = self.by_list = {12: ([], [], []), 21: ([], [], []), 30: ([], [], [])}
+            total = {12: 0, 21: 0, 30: 0}        # bytes of the runs so far, by size
+            for va, va_end, pa, shift, _, _ in rows:
+                lists = by.get(shift)
+                if lists is not None:
+                    lists[0].append(pa)
+                    lists[1].append(pa + (va_end - va))
+                    lists[2].append(total[shift] - pa)
+                    total[shift] += va_end - va
             return
         assert runs is not None
         for s in (12, 21, 30):
@@ -998,9 +1000,10 @@ def _check_table_counts(c: _Ctx, tree: TreeSummary, runs: Optional[np.ndarray],
         prev = {L: -1 for L in range(1, levels)}
         need = {L: 0 for L in range(1, levels)}
         for va, va_end, _, shift, _, _ in rows:
+            a, b = va - po, va_end - po - 1
             for L, span in spans:
                 if shift < span:
-                    first, last = (va - po) >> span, (va_end - po - 1) >> span
+                    first, last = a >> span, b >> span
                     need[L] += last - first + (first != prev[L])
                     prev[L] = last
     else:
