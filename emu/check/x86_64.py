@@ -358,7 +358,9 @@ def _check_coverage(c: _Ctx, mapped: List[Interval]) -> None:
     for s, e in holes[:MAX_PER_RULE]:
         r.fail(f"non-RAM [mem {s:#010x}-{e - 1:#010x}] is mapped", "map.hole", s)
     r.count("map.hole", len(holes) - min(len(holes), MAX_PER_RULE))
-    beyond = _subtract(mapped, [(0, max(c.end, ISA_END))])
+    lim = max(c.end, ISA_END)
+    # (mapped is merged and sorted: nothing lies beyond unless its last range ends past the limit)
+    beyond = _subtract(mapped, [(0, lim)]) if mapped and mapped[-1][1] > lim else []
     nb = 0
     for s, e in beyond:
         if _subtract([(s, e)], ram):
@@ -776,6 +778,10 @@ class _LeafIndex:
             stl, enl, base = self.by_list[s]
             if not stl:
                 return [0] * len(a)
+            if len(stl) == 1:     # one run (often so): the same sums without the searches
+                s0, e0 = stl[0], enl[0]
+                return [((y if y < e0 else e0) - s0 if y >= s0 else 0) - ((x if x < e0 else e0) - s0 if x >= s0 else 0)
+                        for x, y in zip(a, b)]
             out = []
             br = bisect.bisect_right
             for x, y in zip(a, b):   # bytes below y minus bytes below x
