@@ -160,6 +160,7 @@ def _phys_bits_32(mmu: MMU) -> int:
     return mmu.maxphyaddr if mmu.levels == 3 else min(mmu.maxphyaddr, 40)
 
 
+#: the maximum of a large directory (ndarray.max without its Python-level wrapper)
 _MAX = np.maximum.reduce
 
 
@@ -169,7 +170,7 @@ def _check_store(phys: PhysMem) -> None:
         raise TypeError("corrupt physical memory store")
     # (a small machine's few directory entries as a Python list: a numpy reduction right after
     # an emulation, which runs none, costs ~9 us the first time against ~1 us for the list)
-    if d.size and (max(d.tolist()) if d.size <= 256 else int(_MAX(d))) >= phys.nblocks:
+    if d.size and (max(d.tolist()) if d.ndim == 1 and d.size <= 256 else int(_MAX(d, axis=None))) >= phys.nblocks:
         raise ValueError("corrupt physical memory store: directory points past the blocks")
 
 
