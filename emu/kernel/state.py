@@ -7,6 +7,7 @@ emulations can run side by side and every run is reproducible.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -70,6 +71,10 @@ class TablePage:
     mapped_at_alloc: bool
     #: ``init_memory_mapping`` call (index into Kernel.calls) that allocated it
     call: int
+
+
+#: above every pfn: ``(pfn, _NO_END)`` sorts after every range starting at or below pfn
+_NO_END = 1 << 64
 
 
 class TablePageLog:
@@ -171,13 +176,11 @@ class TablePageLog:
         if not pfn_mapped:
             mapped = [False] * n
         else:
+            # pfn_mapped is ascending and disjoint (as append's searchsorted also takes it):
+            # the range that may hold p is the last one starting at or below it
             for p in pfns:
-                for a, b in pfn_mapped:
-                    if a <= p < b:
-                        mapped.append(True)
-                        break
-                else:
-                    mapped.append(False)
+                i = bisect_right(pfn_mapped, (p, _NO_END))
+                mapped.append(i > 0 and p < pfn_mapped[i - 1][1])
         self._pending.append((pfns, levels, srcs, mapped, call))
         self._npending += n
 

@@ -7,7 +7,7 @@ neighbours, as ``memblock_add_range`` does when node id and flags match (at
 """
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
@@ -49,8 +49,8 @@ class RegionList:
             return
         end = min(base + size, PHYS_ADDR_MAX)  # memblock_cap_size
         # regions that overlap or touch [base, end)
-        lo = bisect.bisect_left(self.ends, base)
-        hi = bisect.bisect_right(self.bases, end)
+        lo = bisect_left(self.ends, base)
+        hi = bisect_right(self.bases, end)
         if lo < hi:
             base = min(base, self.bases[lo])
             end = max(end, self.ends[hi - 1])
@@ -62,8 +62,8 @@ class RegionList:
         if size <= 0:
             return
         end = min(base + size, PHYS_ADDR_MAX)
-        lo = bisect.bisect_right(self.ends, base)
-        hi = bisect.bisect_left(self.bases, end)
+        lo = bisect_right(self.ends, base)
+        hi = bisect_left(self.bases, end)
         if lo >= hi:
             return
         nb: List[int] = []
@@ -79,11 +79,11 @@ class RegionList:
 
     def contains(self, base: int, size: int) -> bool:
         """True if one single region contains [base, base+size)."""
-        i = bisect.bisect_right(self.bases, base) - 1
+        i = bisect_right(self.bases, base) - 1
         return i >= 0 and self.ends[i] >= base + size and self.ends[i] > base
 
     def overlaps(self, base: int, size: int) -> bool:
-        i = bisect.bisect_right(self.ends, base)
+        i = bisect_right(self.ends, base)
         return i < len(self.bases) and self.bases[i] < base + size
 
     def total(self) -> int:
@@ -139,8 +139,11 @@ class Memblock:
             end = PHYS_ADDR_MAX
         # RegionList.contains(base, end - base), inlined (split_mem_range asks for each piece)
         mem = self.memory
-        i = bisect.bisect_right(mem.bases, base) - 1
-        return i >= 0 and mem.ends[i] >= end and mem.ends[i] > base
+        i = bisect_right(mem.bases, base) - 1
+        if i < 0:
+            return False
+        e = mem.ends[i]
+        return e >= end and e > base
 
     def is_region_reserved(self, base: int, size: int) -> bool:
         return self.reserved.overlaps(base, size)
@@ -157,8 +160,8 @@ class Memblock:
         (a list, taken now): the others' pfn ranges cannot meet it either, so a caller that
         clips each range to ``[start, end)`` and skips the empty ones sees the same ranges."""
         mem = self.memory
-        lo = bisect.bisect_right(mem.ends, start)
-        hi = bisect.bisect_left(mem.bases, end)
+        lo = bisect_right(mem.ends, start)
+        hi = bisect_left(mem.bases, end)
         out = []
         for b, e in zip(mem.bases[lo:hi], mem.ends[lo:hi]):
             s, t = -(-b // PAGE_SIZE), e // PAGE_SIZE
@@ -171,7 +174,7 @@ class Memblock:
         """Free ranges (memory minus reserved), ascending (``for_each_free_mem_range``)."""
         rb, re_ = self.reserved.bases, self.reserved.ends
         for mb, me in self.memory:
-            i = bisect.bisect_right(re_, mb)
+            i = bisect_right(re_, mb)
             cur = mb
             while i < len(rb) and rb[i] < me:
                 if rb[i] > cur:
@@ -184,12 +187,12 @@ class Memblock:
     def free_ranges_reverse(self, start: int = 0, end: int = PHYS_ADDR_MAX) -> Iterator[Tuple[int, int]]:
         """Free ranges from the top down (``for_each_free_mem_range_reverse``), restricted to [start, end)."""
         rb, re_ = self.reserved.bases, self.reserved.ends
-        mi = bisect.bisect_left(self.memory.bases, end) - 1
+        mi = bisect_left(self.memory.bases, end) - 1
         while mi >= 0:
             mb, me = self.memory.bases[mi], self.memory.ends[mi]
             if me <= start:
                 return
-            i = bisect.bisect_left(rb, me) - 1
+            i = bisect_left(rb, me) - 1
             cur = me
             while i >= 0 and re_[i] > mb:
                 if re_[i] < cur:
@@ -202,12 +205,12 @@ class Memblock:
 
     def free_range_containing(self, addr: int) -> Optional[Tuple[int, int]]:
         """The free range (memory minus reserved) that contains ``addr``, if any."""
-        mi = bisect.bisect_right(self.memory.bases, addr) - 1
+        mi = bisect_right(self.memory.bases, addr) - 1
         if mi < 0 or self.memory.ends[mi] <= addr:
             return None
         lo, hi = self.memory.bases[mi], self.memory.ends[mi]
         rb, re_ = self.reserved.bases, self.reserved.ends
-        i = bisect.bisect_right(rb, addr) - 1
+        i = bisect_right(rb, addr) - 1
         if i >= 0 and re_[i] > addr:
             return None  # addr itself is reserved
         if i >= 0:

@@ -8,6 +8,7 @@ where versions differ, the difference is a field of
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Callable, List, Optional
 
 from emu.kernel.state import Kernel, MappingCall, MappingWindow
@@ -23,7 +24,7 @@ from emu.kernel.arch.x86.pgtable_types import (
     __PAGE_KERNEL,
 )
 from emu.kernel.printk import KernelPanic
-from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_INFO
+from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_INFO, LEVEL_NONE
 
 ISA_END_ADDRESS = 0x100000
 #: a caller's progress callback: called with the bytes of RAM each step mapped (the
@@ -242,39 +243,47 @@ def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: i
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
 
 
-def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange]) -> None:
+def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange], consts: Optional[tuple] = None) -> None:
     """``adjust_range_page_size_mask``: promote a piece whose surrounding
-    2M (1G) block is all one memblock memory region; its bounds stay."""
+    2M (1G) block is all one memblock memory region; its bounds stay.
+    (``consts``: ``_split_consts(k)`` when the caller has it already.)"""
     psm = k.page_size_mask
-    want_2m, want_1g = psm & MASK_2M, psm & MASK_1G
-    if not (want_2m or want_1g):
+    if not psm & (MASK_2M | MASK_1G):
         return
-    _, _, is_64bit, pmd_size = _split_consts(k)[:4]
-    pmd_mask = pmd_size - 1            # PMD_SIZE and PUD_SIZE are powers of two:
+    want_2m, want_1g = psm & MASK_2M, psm & MASK_1G
+    c = consts or _split_consts(k)
+    is_64bit = c[2]
+    pmd_mask = c[3] - 1                # PMD_SIZE and PUD_SIZE are powers of two:
     pud_mask = PUD_SIZE - 1            # round_down/round_up are the kernel's masks
     is_region_memory = k.memblock.is_region_memory
-    hit = k.coverage.hit
     for r in mr:
-        if want_2m and not r.page_size_mask & MASK_2M:
-            s, e = r.start & ~pmd_mask, (r.end + pmd_mask) & ~pmd_mask
+        mask = r.page_size_mask
+        if want_2m and not mask & MASK_2M:
+            s = r.start & ~pmd_mask
+            e = (r.end + pmd_mask) & ~pmd_mask
             if not is_64bit and (e >> PAGE_SHIFT) > k.max_low_pfn:
                 continue  # 32-bit: never past lowmem
             if is_region_memory(s, e - s):
-                r.page_size_mask |= MASK_2M
-                hit("adjust.promote_2M")  # coverage
-        if want_1g and not r.page_size_mask & MASK_1G:
-            s, e = r.start & ~pud_mask, (r.end + pud_mask) & ~pud_mask
+                r.page_size_mask = mask = mask | MASK_2M
+                k.coverage.hit("adjust.promote_2M")  # coverage
+        if want_1g and not mask & MASK_1G:
+            s = r.start & ~pud_mask
+            e = (r.end + pud_mask) & ~pud_mask
             if is_region_memory(s, e - s):
-                r.page_size_mask |= MASK_1G
-                hit("adjust.promote_1G")  # coverage
+                r.page_size_mask = mask | MASK_1G
+                k.coverage.hit("adjust.promote_1G")  # coverage
 
 
 def _merge_ranges(mr: List[MapRange]) -> None:
+    """``split_mem_range``'s merging: neighbours that touch and share the page size become one."""
     i = 0
-    while len(mr) > 1 and i < len(mr) - 1:
-        if mr[i].end == mr[i + 1].start and mr[i].page_size_mask == mr[i + 1].page_size_mask:
-            mr[i + 1].start = mr[i].start
+    n = len(mr)
+    while i < n - 1:
+        a, b = mr[i], mr[i + 1]
+        if a.end == b.start and a.page_size_mask == b.page_size_mask:
+            b.start = a.start
             del mr[i]
+            n -= 1
             continue
         i += 1
 
@@ -289,90 +298,103 @@ def page_size_string(k: Kernel, r: MapRange) -> str:
 
 
 def _split_consts(k: Kernel) -> tuple:
-    """What ``split_mem_range`` reads from the paging mode and the profile, once per kernel
-    (both are fixed for a kernel; the tuple is kept with the two objects it came from)."""
+    """What ``split_mem_range`` and ``init_memory_mapping`` read from the paging mode and the
+    profile, once per kernel (both are fixed for a kernel; the tuple is kept with the two
+    objects it came from): ``(mode, profile, is_64bit, PMD_SIZE, adjusting scheme,
+    adjust before merging, page-line level, the 2M size's name, <= 3.4 log style,
+    init_memory_mapping line level, early_table_space scheme, PFN_DOWN(PMD_SIZE) - 1,
+    PFN_DOWN(PUD_SIZE) - 1)``."""
     c = k.__dict__.get("_split_consts")
-    mode, prof = k.mode, k.profile
-    if c is None or c[0] is not mode or c[1] is not prof:
+    if c is None or c[0] is not k.mode or c[1] is not k.profile:
+        mode, prof = k.mode, k.profile
         is_64bit = mode.is_64bit
         c = k.__dict__["_split_consts"] = (
             mode, prof, is_64bit, mode.pmd_size, prof.scheme == "brk_top_down",
             prof.split_order == "adjust_merge", prof.log_page_lines,
-            "4M" if (mode.pmd_shift == 22 and prof.page_size_4m_string) else "2M")
+            "4M" if (mode.pmd_shift == 22 and prof.page_size_4m_string) else "2M",
+            prof.log_style == "hex", prof.log_init_memory_mapping, prof.scheme == "early_table_space",
+            (mode.pmd_size >> PAGE_SHIFT) - 1, (PUD_SIZE >> PAGE_SHIFT) - 1)
     return c
 
 
-def split_mem_range(k: Kernel, start: int, end: int) -> List[MapRange]:
+def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[tuple] = None) -> List[MapRange]:
     """``split_mem_range``: head 4k, 2M up to the 1G boundary, 1G, tail 2M,
     tail 4k (x86-64); head 4k (the whole first PMD_SIZE when starting at 0),
     large pages, tail 4k (i386); then ``adjust_range_page_size_mask`` and
-    merging (order per profile); prints one ``page`` line per piece."""
+    merging (order per profile); prints one ``page`` line per piece.
+    (``consts``: ``_split_consts(k)`` when the caller has it already.)"""
     mr: List[MapRange] = []
-    _, _, is_64bit, pmd_size, may_adjust, adjust_first, page_level, name_2m = _split_consts(k)
+    c = consts or _split_consts(k)
+    is_64bit = c[2]
+    # PFN_DOWN(PMD_SIZE) and PFN_DOWN(PUD_SIZE) are powers of two: round_up/round_down
+    # as the kernel's masks
+    pmd_m, pud_m = c[11], c[12]
     psm = k.page_size_mask
-    # PMD_SIZE and PUD_SIZE are powers of two: round_up/round_down as the kernel's masks
-    pmd_mask = pmd_size - 1
-    pud_mask = PUD_SIZE - 1
-    limit_pfn = end >> PAGE_SHIFT
-    start_pfn = start >> PAGE_SHIFT
-    pos = start_pfn << PAGE_SHIFT
-    # head, up to the first large-page boundary
-    if not is_64bit and pos == 0:
-        end_pfn = pmd_size >> PAGE_SHIFT  # the first 2/4M is never mapped with a large page
+    limit_pfn = end >> PAGE_SHIFT                                         # PFN_DOWN(end)
+    # head if not big page alignment
+    pfn = start_pfn = start >> PAGE_SHIFT                                 # PFN_DOWN(start)
+    if not is_64bit and pfn == 0:
+        end_pfn = pmd_m + 1               # PFN_DOWN(PMD_SIZE): the first 2/4M never gets a large page
     else:
-        end_pfn = ((pos + pmd_mask) & ~pmd_mask) >> PAGE_SHIFT            # round_up(pos, PMD_SIZE)
+        end_pfn = (pfn + pmd_m) & ~pmd_m                                  # round_up(pfn, PFN_DOWN(PMD_SIZE))
     if end_pfn > limit_pfn:
         end_pfn = limit_pfn
     if start_pfn < end_pfn:
         save_mr(k, mr, start_pfn, end_pfn, 0)
-        pos = end_pfn << PAGE_SHIFT
-    # large pages (up to the first 1G boundary on x86-64)
-    start_pfn = ((pos + pmd_mask) & ~pmd_mask) >> PAGE_SHIFT              # round_up(pos, PMD_SIZE)
-    end_down_pmd = end & ~pmd_mask                                        # round_down(end, PMD_SIZE)
-    if not is_64bit:
-        end_pfn = end_down_pmd >> PAGE_SHIFT
+        pfn = end_pfn
+    # big page (2M) range (up to the first 1G boundary on x86-64)
+    start_pfn = (pfn + pmd_m) & ~pmd_m                                    # round_up(pfn, PFN_DOWN(PMD_SIZE))
+    limit_down_pmd = limit_pfn & ~pmd_m                                   # round_down(limit_pfn, PFN_DOWN(PMD_SIZE))
+    if is_64bit:
+        end_pfn = (pfn + pud_m) & ~pud_m                                  # round_up(pfn, PFN_DOWN(PUD_SIZE))
+        if end_pfn > limit_down_pmd:
+            end_pfn = limit_down_pmd
     else:
-        end_pfn = (pos + pud_mask) & ~pud_mask                            # round_up(pos, PUD_SIZE)
-        end_pfn = (end_pfn if end_pfn < end_down_pmd else end_down_pmd) >> PAGE_SHIFT
+        end_pfn = limit_down_pmd
     if start_pfn < end_pfn:
         save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
-        pos = end_pfn << PAGE_SHIFT
+        pfn = end_pfn
     if is_64bit:
-        # 1G pages
-        start_pfn = ((pos + pud_mask) & ~pud_mask) >> PAGE_SHIFT          # round_up(pos, PUD_SIZE)
-        end_pfn = (end & ~pud_mask) >> PAGE_SHIFT                         # round_down(end, PUD_SIZE)
+        # big page (1G) range
+        start_pfn = (pfn + pud_m) & ~pud_m                                # round_up(pfn, PFN_DOWN(PUD_SIZE))
+        end_pfn = limit_pfn & ~pud_m                                      # round_down(limit_pfn, PFN_DOWN(PUD_SIZE))
         if start_pfn < end_pfn:
             save_mr(k, mr, start_pfn, end_pfn, psm & (MASK_2M | MASK_1G))
-            pos = end_pfn << PAGE_SHIFT
-        # tail 2M
-        start_pfn = ((pos + pmd_mask) & ~pmd_mask) >> PAGE_SHIFT          # round_up(pos, PMD_SIZE)
-        end_pfn = end_down_pmd >> PAGE_SHIFT
-        if start_pfn < end_pfn:
-            save_mr(k, mr, start_pfn, end_pfn, psm & MASK_2M)
-            pos = end_pfn << PAGE_SHIFT
-    # tail 4k
-    save_mr(k, mr, pos >> PAGE_SHIFT, limit_pfn, 0)
+            pfn = end_pfn
+        # tail is not big page (1G) alignment
+        start_pfn = (pfn + pmd_m) & ~pmd_m                                # round_up(pfn, PFN_DOWN(PMD_SIZE))
+        if start_pfn < limit_down_pmd:
+            save_mr(k, mr, start_pfn, limit_down_pmd, psm & MASK_2M)
+            pfn = limit_down_pmd
+    # tail is not big page (2M) alignment
+    save_mr(k, mr, pfn, limit_pfn, 0)
 
-    adjust = may_adjust and not k.after_bootmem and psm & (MASK_2M | MASK_1G)  # <= 3.8: no adjusting
-    if adjust_first:
-        if adjust:
-            adjust_range_page_size_mask(k, mr)
-        if len(mr) > 1:
-            _merge_ranges(mr)
-    else:
-        if len(mr) > 1:
-            _merge_ranges(mr)
-        if adjust:
-            adjust_range_page_size_mask(k, mr)
-    # the page lines and the coverage point, with one page_size_string per piece
-    printk = k.log.printk
-    shape = []
+    if c[4] and not k.after_bootmem and psm & (MASK_2M | MASK_1G):      # <= 3.8: no adjusting
+        if c[5]:
+            adjust_range_page_size_mask(k, mr, c)
+            if len(mr) > 1:
+                _merge_ranges(mr)
+        else:
+            if len(mr) > 1:
+                _merge_ranges(mr)
+            adjust_range_page_size_mask(k, mr, c)
+    elif len(mr) > 1:
+        _merge_ranges(mr)
+    # the page lines (fmt_page_line) and the coverage point, with one page_size_string per piece
+    page_level = c[6]
+    records = k.log.records if page_level != LEVEL_NONE else None      # (KernelLog.printk)
+    name_2m, hex_style = c[7], c[8]
+    shape = ""
     for r in mr:
         mask = r.page_size_mask
         size = "1G" if mask & MASK_1G else name_2m if mask & MASK_2M else "4k"   # page_size_string
-        shape.append(size)
-        printk(page_level, fmt_page_line(k, r, size))
-    k.coverage.hit("split:" + "+".join(shape))  # coverage: the shape
+        shape = shape + "+" + size if shape else size
+        if records is not None:
+            if hex_style:
+                records.append((page_level, " %010x - %010x page %s" % (r.start, r.end, size)))
+            else:
+                records.append((page_level, " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, size)))
+    k.coverage.hit("split:" + shape)  # coverage: the shape
     return mr
 
 
@@ -396,21 +418,30 @@ def fmt_init_memory_mapping(k: Kernel, start: int, end: int) -> str:
 # Mapping
 # ---------------------------------------------------------------------------
 def add_range_with_merge(ranges: list, start: int, end: int) -> list:
-    """kernel/range.c ``add_range_with_merge`` + ``clean_sort_range``."""
+    """kernel/range.c ``add_range_with_merge`` + ``clean_sort_range``.
+
+    ``ranges`` as this function returns them (``pfn_mapped``: ascending, neither
+    overlapping nor touching): the ranges the new one overlaps or touches are neighbours,
+    found by bisection and merged with it in their place (in a new list)."""
     if start >= end:
         return ranges
-    out = []
-    for s, e in ranges:
-        if s <= end and e >= start:  # overlaps or touches: absorb
-            if s < start:
-                start = s
-            if e > end:
-                end = e
-        else:
-            out.append((s, e))
-    out.append((start, end))
-    out.sort()
-    return out
+    i = bisect_left(ranges, (start,))     # the first range starting at or above start
+    if i and ranges[i - 1][1] >= start:   # the one below overlaps or touches: absorb
+        i -= 1
+        s, e = ranges[i]
+        start = s
+        if e > end:
+            end = e
+    j = i
+    n = len(ranges)
+    while j < n:
+        s, e = ranges[j]
+        if s > end:                       # wholly above, not touching
+            break
+        if e > end:                       # overlaps or touches: absorb
+            end = e
+        j += 1
+    return ranges[:i] + [(start, end)] + ranges[j:]
 
 
 def add_pfn_range_mapped(k: Kernel, start_pfn: int, end_pfn: int) -> None:
@@ -432,13 +463,18 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
     of it afterwards; from the seed on, pages come from BRK and memblock and
     the mapped range is recorded (``add_pfn_range_mapped``).
     """
-    prof = k.profile
-    k.log.printk(prof.log_init_memory_mapping, fmt_init_memory_mapping(k, start, end))
-    mr = split_mem_range(k, start, end)
+    c = _split_consts(k)
+    level = c[9]
+    if level != LEVEL_NONE:     # (KernelLog.printk of fmt_init_memory_mapping's line)
+        if c[8]:
+            k.log.records.append((level, "init_memory_mapping: %016x-%016x" % (start, end)))
+        else:
+            k.log.records.append((level, "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1)))
+    mr = split_mem_range(k, start, end, c)
     pieces = [(r.start, r.end, r.page_size_mask) for r in mr]
     call = MappingCall(start, end, pieces)
     k.calls.append(call)
-    early = prof.scheme == "early_table_space"
+    early = c[10]
     if early and not k.after_bootmem:
         find_early_table_space(k, mr, start, end)
     ret = 0

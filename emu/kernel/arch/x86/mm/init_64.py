@@ -41,6 +41,7 @@ from emu.kernel.arch.x86.pgtable_types import (
     massage_pgprot,
 )
 from emu.kernel.printk import KernelPanic
+from emu.kernel.profiles import LEVEL_NONE
 from emu.kernel.arch.x86.mm.pageattr import update_page_count
 from emu.machine.abi import COV_COUNT
 
@@ -108,11 +109,13 @@ class MapJob:
         if b - a <= 16:   # the common case: a few pages, plain Python is cheaper than numpy
             pl, sl = self.out_pfn[a:b].tolist(), self.out_src[a:b].tolist()
             brk_level = k.profile.log_brk
-            printk = k.log.printk
+            records = k.log.records if brk_level != LEVEL_NONE else None     # (KernelLog.printk)
             run_hi = run_lo = -1
             for pfn, s_ in zip(pl, sl):
                 if s_ == SRC_BRK:
-                    printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
+                    if records is not None:
+                        records.append((brk_level, "BRK [%#010x, %#010x] PGTABLE"
+                                        % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1)))
                 elif s_ == SRC_MEMBLOCK:
                     if run_lo >= 0 and pfn == run_lo - 1:
                         run_lo = pfn
@@ -164,15 +167,16 @@ def _job(k, prot: int) -> MapJob:
     """The kernel's MapJob, created once and re-armed for each call."""
     job = k.__dict__.get("_mapjob")
     # what _pud_leaf_flags reads (the profile is the kernel's for good)
-    key = (prot, k.supported_pte_mask, k.default_kernel_pte_mask)
+    supported = k.supported_pte_mask
     if job is None:
         job = k._mapjob = MapJob(k, _pud_leaf_flags(k, prot))
-        job.leaf_key = key
+        job.leaf_key = (prot, supported, k.default_kernel_pte_mask)
     else:
-        if key != job.leaf_key:
+        key = job.leaf_key
+        if key[0] != prot or key[1] != supported or key[2] != k.default_kernel_pte_mask:
             job.pud_leaf_flags = _pud_leaf_flags(k, prot)
-            job.leaf_key = key
-        job.supported = k.supported_pte_mask
+            job.leaf_key = (prot, supported, k.default_kernel_pte_mask)
+        job.supported = supported
         job.brk_next, job.brk_top = k.pgt_buf_end, k.pgt_buf_top
         job.run_lo = job.run_hi = 0
         job.nout = job.nflushed = 0
@@ -197,19 +201,23 @@ def map_pieces(k, pieces, prot: int) -> int:
     job = _job(k, prot)
     fn = k.engine.kernel_physical_mapping_init
     pgd_pfn = k.pgd_pfn
-    last = 0
-    p4k = p2m = p1g = 0
     try:
-        for start, end, mask in pieces:
-            last, pages = fn(job, pgd_pfn, start, end, mask, prot)
-            _, n4k, n2m, n1g = pages
-            p4k += n4k
-            p2m += n2m
-            p1g += n1g
+        if len(pieces) == 1:
+            start, end, mask = pieces[0]
+            last, (_, p4k, p2m, p1g) = fn(job, pgd_pfn, start, end, mask, prot)
+        else:
+            last = 0
+            p4k = p2m = p1g = 0
+            for start, end, mask in pieces:
+                last, (_, n4k, n2m, n1g) = fn(job, pgd_pfn, start, end, mask, prot)
+                p4k += n4k
+                p2m += n2m
+                p1g += n1g
     except KernelPanic:
         job.flush()
         raise
-    job.flush()
+    if job.nout != job.nflushed:    # (else flush has nothing to book)
+        job.flush()
     # (a count of 0 changes nothing)
     if p4k:
         update_page_count(k, PG_LEVEL_4K, p4k)
