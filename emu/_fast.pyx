@@ -217,13 +217,7 @@ cdef class Mapper:
         store's and the record's pointers are taken again only when their arrays were
         replaced (the Mapper holds references to them, so an unchanged identity is the same
         memory); the counts are re-read and checked every time."""
-        if (self.phys.directory is not self._dir_obj or self.phys.blocks is not self._blk_obj
-                or self.phys.frames is not self._frm_obj or self.phys.frame_pfn is not self._fp_obj):
-            self._load_store()
-        else:
-            self.nframes = self.phys.nframes
-            if not 0 <= self.nframes <= self.fcap:
-                raise ValueError("physical store: frame count outside the frame pool")
+        self._reload_store()
         if (self.job.out_pfn is not self._out_obj or self.job.out_level is not self._ol_obj
                 or self.job.out_src is not self._os_obj):
             self._load_out()
@@ -236,6 +230,19 @@ cdef class Mapper:
         self.pud_leaf_flags = self.job.pud_leaf_flags
         self.after_bootmem = self.job.after_bootmem
         self.pages4k = self.pages2m = self.pages1g = 0
+
+    cdef void _reload_store(self) except *:
+        """After Python ran (a call, a callback): the store's pointers taken again only where
+        its arrays were replaced (the Mapper holds references to the old ones, so an unchanged
+        identity is the same memory; a new block only writes the directory in place); the frame
+        count re-read and checked every time."""
+        if (self.phys.directory is not self._dir_obj or self.phys.blocks is not self._blk_obj
+                or self.phys.frames is not self._frm_obj or self.phys.frame_pfn is not self._fp_obj):
+            self._load_store()
+        else:
+            self.nframes = self.phys.nframes
+            if not 0 <= self.nframes <= self.fcap:
+                raise ValueError("physical store: frame count outside the frame pool")
 
     cdef void _load_store(self) except *:
         check_store(self.phys.directory, self.phys.blocks, self.phys.frames, self.phys.frame_pfn)
@@ -326,7 +333,7 @@ cdef class Mapper:
             if self.run_hi <= self.run_lo:
                 self._save()
                 self.job.refill()          # may raise the kernel's panic
-                self._load_store()         # Python ran: reload every pointer
+                self._reload_store()       # Python ran: reload what it replaced
                 self._load_alloc()
                 self._load_out()
             self.run_hi -= 1
@@ -340,7 +347,7 @@ cdef class Mapper:
         if b < 0:
             self._save()
             self.phys.block_for(pfn)
-            self._load_store()
+            self._reload_store()
             b = self.dir_[pfn >> BLK_SHIFT]
         if b < 0 or b >= self.nblocks:
             self._save()
@@ -353,7 +360,7 @@ cdef class Mapper:
             if self.nframes == self.fcap:
                 self._save()
                 self.phys.reserve_frames(2 * self.fcap)
-                self._load_store()
+                self._reload_store()
             s = self.nframes
             self.nframes += 1
             self.blocks[(<Py_ssize_t>b << BLK_SHIFT) + <Py_ssize_t>(pfn & BLK_MASK)] = <int32_t>s
@@ -365,7 +372,7 @@ cdef class Mapper:
         if self.nout == self.ocap:
             self._save()
             self.job.grow_out()
-            self._load_store()
+            self._reload_store()
             self._load_out()
         self.out_pfn[self.nout] = pfn
         self.out_level[self.nout] = level
