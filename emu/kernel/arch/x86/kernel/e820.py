@@ -214,7 +214,8 @@ class E820Table(E820Map):
         if len(old) < 2:
             return E820Table(self.entries, self.max_entries).copy(), False
         cap = self.max_entries
-        fast = _sanitize_sorted(old, nomerge_set)
+        # (a piece an edit appended at the end, below the entry before it: the passes at once)
+        fast = _sanitize_sorted(old, nomerge_set) if old[-1].addr >= old[-2].addr else None
         if fast is not None:
             if fast is _WRAPS:
                 return E820Table(self.entries, self.max_entries).copy(), False
