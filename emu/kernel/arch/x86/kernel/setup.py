@@ -355,6 +355,42 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     """The root table (``init_top_pgt``, a page of the kernel image's data) and, before
     3.9, head_64's static identity tables in the direct-map slot and setup_arch's
     ``initial memory mapped`` line."""
+    p, profile, phys = k.params, k.profile, k.phys
+    # the image's pages depend only on these values (the profile by identity: profiles are
+    # frozen): on a fresh store, the same pages come out with the same contents, so a second
+    # emulation with them copies the first one's pages (_IMAGES) instead of writing them again
+    key = (id(profile), kernel_start, brk_base, k.pgt_buf_start, k.pgt_buf_top, k.paging_levels, k.page_offset,
+           p.swapper_pg_dir_addr, p.kernel_start, p.kernel_link_start, p.bm_pte_slot, p.x86_5level_config,
+           tuple(sorted(p.image_tables.items())) if p.image_tables else ())
+    got = _IMAGES.get(key) if phys.nframes == 0 else None
+    if got is not None and got[0] is profile:
+        _, k.pgd_pfn, made, image, k.image_tables, k.phys_base, pfns, rows = got
+        k.image_tables = list(k.image_tables)
+        k.assumptions.extend(made)
+        for pfn in pfns:
+            phys.clear_page(pfn)            # the same slots, in the same order
+        phys.frames[:len(pfns)] = rows
+    else:
+        fresh, n_assumed = phys.nframes == 0, len(k.assumptions)
+        image = _x86_64_image(k, kernel_start, brk_base)
+        if fresh and len(_IMAGES) < 256:
+            n = phys.nframes
+            _IMAGES[key] = (profile, k.pgd_pfn, tuple(k.assumptions[n_assumed:]), tuple(image), tuple(k.image_tables),
+                            k.phys_base, phys.frame_pfn[:n].tolist(), phys.frames[:n].copy())
+    k.max_pfn_mapped = profile.early_max_pfn_mapped_64
+    printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
+    k.table_pages.append_rows([q for q, _ in image], [lv for _, lv in image], [SRC_IMAGE] * len(image), [], -1)
+
+
+#: setup_x86_64_tables' pages by the values they depend on: (profile, pgd_pfn, assumptions,
+#: (pfn, level) of the root and identity tables, image_tables, phys_base, the pfns in the order
+#: they were backed, their contents)
+_IMAGES: dict = {}
+
+
+def _x86_64_image(k: Kernel, kernel_start: int, brk_base: int) -> List[Tuple[int, int]]:
+    """:func:`setup_x86_64_tables`' pages: ``init_top_pgt``, head_64's identity tables before
+    3.9, ``x86_64_start_kernel``'s; returns (pfn, level) of the first two."""
     p, profile = k.params, k.profile
     if p.swapper_pg_dir_addr is not None:
         k.pgd_pfn = p.swapper_pg_dir_addr >> PAGE_SHIFT
@@ -374,10 +410,7 @@ def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     # them out (Debian's 5.10-6.12 images)
     first = k.pgd_pfn + 4 if profile.early_direct_map != "ident_1g" else max(q for q, _ in image) + 2
     k.image_tables = head64.x86_64_start_kernel(k, first)
-    k.max_pfn_mapped = profile.early_max_pfn_mapped_64
-    printk_initial_memory_mapped(k, profile.log_initial_mapped_64)
-    k.table_pages.append(np.array([q for q, _ in image], np.uint64), np.array([lv for _, lv in image], np.uint8),
-                         np.array([SRC_IMAGE] * len(image), np.uint8), [], -1)
+    return image
 
 
 def printk_initial_memory_mapped(k: Kernel, level: str) -> None:
