@@ -13,9 +13,7 @@ typed memoryviews and no Python objects):
 ``blocks[block, pfn & 0xffff]``
     int32 index of the frame's *slot*, or -1.  Only the first ``nblocks`` rows are
     blocks: a row is filled with -1 when it is handed out (the directory never points
-    at a row beyond them), so a store does not write rows it never uses.  A store garbage collected with
-    no other reference to its two-row blocks array hands it on to the next store
-    (:meth:`PhysMem.__del__`): its used entries set back to -1, those rows need no fill.
+    at a row beyond them), so a store does not write rows it never uses.
 ``frames[slot]``
     the frame's 4096 bytes, as 512 uint64 (8-byte entries: x86-64, PAE) or,
     through :meth:`PhysMem.table32`, as 1024 uint32 (32-bit non-PAE entries).
@@ -32,8 +30,7 @@ to the budget instead.
 """
 from __future__ import annotations
 
-import sys
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -69,14 +66,6 @@ def _fmt(n: int) -> str:
     return f"{n} B"
 
 
-#: two-row blocks arrays of stores no longer referenced, with how many of their first rows hold
-#: -1 only (PhysMem.__del__ -> PhysMem.__init__); at most _POOL_MAX of them
-_CLEAN_BLOCKS: List[Tuple[np.ndarray, int]] = []
-_POOL_MAX = 4
-#: stores with a larger frame pool do not hand their blocks on (resetting them costs more)
-_RECYCLE_MAX_FRAMES = 1 << 14
-
-
 class PhysMem:
     """Sparse physical memory of ``limit`` bytes (a multiple of 1 GiB is used), holding at
     most ``budget`` bytes of host memory (None: unbounded)."""
@@ -91,33 +80,11 @@ class PhysMem:
         self._charge(ndir * 4 + 2 * BLOCK_BYTES + n0 * FRAME_BYTES, "the store's index")
         self.directory = np.full(ndir, -1, dtype=np.int32)
         # a run needs two: BRK and the top of RAM (rows filled when handed out: _block_for)
-        try:
-            self.blocks, self._clean = _CLEAN_BLOCKS.pop()
-        except IndexError:
-            self.blocks = np.empty((2, BLOCK_PFNS), dtype=np.int32)
-            self._clean = 0             # rows below this hold -1 only (a recycled array's)
+        self.blocks = np.empty((2, BLOCK_PFNS), dtype=np.int32)
         self.nblocks = 0
         self.frames = np.zeros((max(1, initial_frames), 512), dtype=np.uint64)
         self.frame_pfn = np.zeros(max(1, initial_frames), dtype=np.uint64)
         self.nframes = 0
-
-    def __del__(self) -> None:
-        """Hand the blocks array on to the next store when nothing else holds it (no view,
-        no memoryview of a compiled loop): every entry a frame number of the pool points to
-        set back to -1 (every slot the store handed out: ``frame()`` and the compiled loops
-        record the pfn of each slot they fill, in the pool's zero-filled ``frame_pfn``)."""
-        try:
-            blocks = self.__dict__.get("blocks")
-            if (blocks is None or blocks.shape[0] != 2 or len(_CLEAN_BLOCKS) >= _POOL_MAX
-                    or self.frame_pfn.shape[0] > _RECYCLE_MAX_FRAMES or sys.getrefcount(blocks) > 3):
-                return
-            pfns = self.frame_pfn              # beyond the used slots: 0, whose reset is harmless
-            d = self.directory[(pfns >> BLOCK_SHIFT).astype(np.intp)]
-            used = d >= 0
-            blocks[d[used], (pfns[used] & _BLOCK_MASK).astype(np.intp)] = -1
-            _CLEAN_BLOCKS.append((blocks, max(self.nblocks, self._clean)))
-        except Exception:       # interpreter shutdown, a store made half: nothing handed on
-            pass
 
     # -- the budget -----------------------------------------------------
     def _charge(self, total: int, what: str) -> None:
@@ -207,10 +174,8 @@ class PhysMem:
                 blocks = np.empty((cap, BLOCK_PFNS), dtype=np.int32)
                 blocks[: self.nblocks] = self.blocks[: self.nblocks]
                 self.blocks = blocks
-                self._clean = 0
             b = self.nblocks
-            if b >= self._clean:
-                self.blocks[b].view(np.uint8).fill(0xFF)     # every slot -1 (a byte fill: memset)
+            self.blocks[b].view(np.uint8).fill(0xFF)     # every slot -1 (a byte fill: memset)
             self.nblocks += 1
             self.directory[d] = b
         return b
