@@ -148,7 +148,7 @@ cdef class Mapper:
     cdef int32_t* dir_
     cdef Py_ssize_t ndir
     cdef int32_t* blocks
-    cdef Py_ssize_t nblocks
+    cdef Py_ssize_t nblocks, blocks_rows
     cdef uint64_t* frames
     cdef uint64_t* frame_pfn
     cdef Py_ssize_t nframes, fcap
@@ -243,6 +243,15 @@ cdef class Mapper:
             self.nframes = self.phys.nframes
             if not 0 <= self.nframes <= self.fcap:
                 raise ValueError("physical store: frame count outside the frame pool")
+            self._load_nblocks(self.blocks_rows)
+
+    cdef void _load_nblocks(self, Py_ssize_t rows) except *:
+        """The blocks handed out (``phys.nblocks``): only their rows are initialised (the rest
+        of the array is spare capacity), so a directory entry at or past it reads as unbacked."""
+        self.blocks_rows = rows
+        self.nblocks = self.phys.nblocks
+        if not 0 <= self.nblocks <= rows:
+            raise ValueError("physical store: block count outside the block array")
 
     cdef void _load_store(self) except *:
         check_store(self.phys.directory, self.phys.blocks, self.phys.frames, self.phys.frame_pfn)
@@ -257,7 +266,7 @@ cdef class Mapper:
         self.dir_ = &d[0]
         self.ndir = d.shape[0]
         self.blocks = &b[0, 0]
-        self.nblocks = b.shape[0]
+        self._load_nblocks(b.shape[0])
         self.frames = &f[0, 0]
         self.frame_pfn = &fp[0]
         self.fcap = f.shape[0]

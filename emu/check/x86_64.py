@@ -218,7 +218,7 @@ def _slot_lookup(k: Any, pfns: np.ndarray) -> np.ndarray:
     b = np.full(len(pfns), -1, np.int64)
     b[ok] = phys.directory[d[ok]]
     out = np.full(len(pfns), -1, np.int64)
-    good = b >= 0
+    good = (b >= 0) & (b < phys.nblocks)      # (the index's rows past nblocks are not initialised)
     out[good] = phys.blocks[b[good], (pfns[good] & _U64((1 << BLOCK_SHIFT) - 1)).astype(np.int64)]
     return out
 

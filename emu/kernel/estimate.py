@@ -32,7 +32,6 @@ estimate missed still stops at the limit with a :class:`MemoryLimitError`.
 from __future__ import annotations
 
 import functools
-import time
 import types
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
@@ -77,29 +76,17 @@ try:
 except ImportError:             # not a Unix
     _resource = None            # type: ignore[assignment]
 
-#: seconds a reading of this process' size (``/proc/self/status``) serves
-#: :func:`address_space_room` for the same resource limits: a guard against passing the host's
-#: memory need not read it afresh for every emulation of a batch (thousands a second); the
-#: process grows by little in that time, and the store still stops at its budget
-#: (:class:`emu.machine.phys.PhysMem`).  A change of the limits is seen at once.
-ROOM_TTL = 1.0
-_room_cache: List = [None, -1.0, None]     # (soft limits, when, room)
-
-
 def address_space_room() -> Optional[int]:
     """Bytes this process may still map under its ``RLIMIT_AS``/``RLIMIT_DATA`` (``ulimit
-    -v``/``-d``), or None when unlimited.  The limits are read every time; the process' size
-    at most :data:`ROOM_TTL` seconds ago."""
+    -v``/``-d``), or None when unlimited.  Read afresh every time: the process may have grown
+    by gigabytes since the last emulation (a caller's arrays, another thread's result), and a
+    stale figure would let through a layout that then fails in numpy instead of here."""
     if _resource is None:
         return None
     res = _resource
     limits = (res.getrlimit(res.RLIMIT_AS)[0], res.getrlimit(res.RLIMIT_DATA)[0])
     if limits[0] == res.RLIM_INFINITY and limits[1] == res.RLIM_INFINITY:
         return None
-    now = time.monotonic()
-    cached_limits, when, cached = _room_cache
-    if cached_limits == limits and 0 <= now - when < ROOM_TTL:
-        return cached
     room = None
     for soft, field in zip(limits, ("VmSize:", "VmData:")):
         if soft == res.RLIM_INFINITY:
@@ -112,7 +99,6 @@ def address_space_room() -> Optional[int]:
             pass
         r = max(0, soft - used)
         room = r if room is None else min(room, r)
-    _room_cache[:] = [limits, now, room]
     return room
 
 

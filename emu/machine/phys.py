@@ -124,7 +124,7 @@ class PhysMem:
         if pfn < 0 or d >= self.directory.shape[0]:
             return -1
         b = self.directory.item(d)
-        if b < 0:
+        if b < 0 or b >= self.nblocks:     # (rows past nblocks are not initialised)
             return -1
         return self.blocks.item(b, pfn & _BLOCK_MASK)
 
