@@ -9,7 +9,7 @@ where versions differ, the difference is a field of
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, NamedTuple, Optional
 
 from emu.kernel.state import Kernel, MappingCall, MappingWindow
 from emu.kernel.mm.memblock import round_down, round_up
@@ -243,7 +243,7 @@ def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: i
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
 
 
-def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange], consts: Optional[tuple] = None) -> None:
+def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange], consts: Optional[SplitConsts] = None) -> None:
     """``adjust_range_page_size_mask``: promote a piece whose surrounding
     2M (1G) block is all one memblock memory region; its bounds stay.
     (``consts``: ``_split_consts(k)`` when the caller has it already.)"""
@@ -252,8 +252,8 @@ def adjust_range_page_size_mask(k: Kernel, mr: List[MapRange], consts: Optional[
         return
     want_2m, want_1g = psm & MASK_2M, psm & MASK_1G
     c = consts or _split_consts(k)
-    is_64bit = c[2]
-    pmd_mask = c[3] - 1                # PMD_SIZE and PUD_SIZE are powers of two:
+    is_64bit = c.is_64bit
+    pmd_mask = c.pmd_size - 1                # PMD_SIZE and PUD_SIZE are powers of two:
     pud_mask = PUD_SIZE - 1            # round_down/round_up are the kernel's masks
     is_region_memory = k.memblock.is_region_memory
     for r in mr:
@@ -297,19 +297,41 @@ def page_size_string(k: Kernel, r: MapRange) -> str:
     return "4k"
 
 
-def _split_consts(k: Kernel) -> tuple:
+class SplitConsts(NamedTuple):
     """What ``split_mem_range`` and ``init_memory_mapping`` read from the paging mode and the
-    profile, once per kernel (both are fixed for a kernel; the tuple is kept with the two
-    objects it came from): ``(mode, profile, is_64bit, PMD_SIZE, adjusting scheme,
-    adjust before merging, page-line level, the 2M size's name, <= 3.4 log style,
-    init_memory_mapping line level, early_table_space scheme, PFN_DOWN(PMD_SIZE) - 1,
-    PFN_DOWN(PUD_SIZE) - 1)``."""
+    profile: fixed for a kernel, so taken once (:func:`_split_consts`)."""
+
+    mode: Any
+    profile: Any
+    is_64bit: bool
+    pmd_size: int                 # PMD_SIZE
+    adjusting: bool               # the brk_top_down scheme adjusts page sizes (3.9+)
+    adjust_first: bool            # adjust_range_page_size_mask before merging
+    page_level: str               # the printk level of the `` page`` lines
+    name_2m: str                  # "2M", or "4M" (i386 non-PAE where the profile says so)
+    hex_style: bool               # <= 3.4's `` %010lx - %010lx`` lines
+    imm_level: str                # the printk level of the ``init_memory_mapping`` line
+    early_table_space: bool       # <= 3.8: find_early_table_space
+    pmd_pfn_mask: int             # PFN_DOWN(PMD_SIZE) - 1
+    pud_pfn_mask: int             # PFN_DOWN(PUD_SIZE) - 1
+
+
+#: the lines ``split_mem_range`` and ``init_memory_mapping`` print (3.5+ and <= 3.4 styles):
+#: :func:`fmt_page_line`, :func:`fmt_init_memory_mapping` and the inlined copies use these
+PAGE_LINE = " [mem %#010x-%#010x] page %s"
+PAGE_LINE_HEX = " %010x - %010x page %s"
+IMM_LINE = "init_memory_mapping: [mem %#010x-%#010x]"
+IMM_LINE_HEX = "init_memory_mapping: %016x-%016x"
+
+
+def _split_consts(k: Kernel) -> SplitConsts:
+    """:class:`SplitConsts` of ``k``, kept on the kernel with the mode and profile objects it
+    came from (taken again if either is replaced)."""
     c = k.__dict__.get("_split_consts")
-    if c is None or c[0] is not k.mode or c[1] is not k.profile:
+    if c is None or c.mode is not k.mode or c.profile is not k.profile:
         mode, prof = k.mode, k.profile
-        is_64bit = mode.is_64bit
-        c = k.__dict__["_split_consts"] = (
-            mode, prof, is_64bit, mode.pmd_size, prof.scheme == "brk_top_down",
+        c = k.__dict__["_split_consts"] = SplitConsts(
+            mode, prof, mode.is_64bit, mode.pmd_size, prof.scheme == "brk_top_down",
             prof.split_order == "adjust_merge", prof.log_page_lines,
             "4M" if (mode.pmd_shift == 22 and prof.page_size_4m_string) else "2M",
             prof.log_style == "hex", prof.log_init_memory_mapping, prof.scheme == "early_table_space",
@@ -317,7 +339,7 @@ def _split_consts(k: Kernel) -> tuple:
     return c
 
 
-def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[tuple] = None) -> List[MapRange]:
+def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[SplitConsts] = None) -> List[MapRange]:
     """``split_mem_range``: head 4k, 2M up to the 1G boundary, 1G, tail 2M,
     tail 4k (x86-64); head 4k (the whole first PMD_SIZE when starting at 0),
     large pages, tail 4k (i386); then ``adjust_range_page_size_mask`` and
@@ -325,10 +347,10 @@ def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[tuple] = N
     (``consts``: ``_split_consts(k)`` when the caller has it already.)"""
     mr: List[MapRange] = []
     c = consts or _split_consts(k)
-    is_64bit = c[2]
+    is_64bit = c.is_64bit
     # PFN_DOWN(PMD_SIZE) and PFN_DOWN(PUD_SIZE) are powers of two: round_up/round_down
     # as the kernel's masks
-    pmd_m, pud_m = c[11], c[12]
+    pmd_m, pud_m = c.pmd_pfn_mask, c.pud_pfn_mask
     psm = k.page_size_mask
     limit_pfn = end >> PAGE_SHIFT                                         # PFN_DOWN(end)
     # head if not big page alignment
@@ -369,8 +391,8 @@ def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[tuple] = N
     # tail is not big page (2M) alignment
     save_mr(k, mr, pfn, limit_pfn, 0)
 
-    if c[4] and not k.after_bootmem and psm & (MASK_2M | MASK_1G):      # <= 3.8: no adjusting
-        if c[5]:
+    if c.adjusting and not k.after_bootmem and psm & (MASK_2M | MASK_1G):      # <= 3.8: no adjusting
+        if c.adjust_first:
             adjust_range_page_size_mask(k, mr, c)
             if len(mr) > 1:
                 _merge_ranges(mr)
@@ -381,9 +403,9 @@ def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[tuple] = N
     elif len(mr) > 1:
         _merge_ranges(mr)
     # the page lines (fmt_page_line) and the coverage point, with one page_size_string per piece
-    page_level = c[6]
+    page_level = c.page_level
     records = k.log.records if page_level != LEVEL_NONE else None      # (KernelLog.printk)
-    name_2m, hex_style = c[7], c[8]
+    name_2m, hex_style = c.name_2m, c.hex_style
     shape = ""
     for r in mr:
         mask = r.page_size_mask
@@ -391,9 +413,9 @@ def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[tuple] = N
         shape = shape + "+" + size if shape else size
         if records is not None:
             if hex_style:
-                records.append((page_level, " %010x - %010x page %s" % (r.start, r.end, size)))
+                records.append((page_level, PAGE_LINE_HEX % (r.start, r.end, size)))
             else:
-                records.append((page_level, " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, size)))
+                records.append((page_level, PAGE_LINE % (r.start, r.end - 1, size)))
     k.coverage.hit("split:" + shape)  # coverage: the shape
     return mr
 
@@ -404,14 +426,14 @@ def fmt_page_line(k: Kernel, r: MapRange, size: Optional[str] = None) -> str:
     if size is None:
         size = page_size_string(k, r)
     if k.profile.log_style == "hex":
-        return " %010x - %010x page %s" % (r.start, r.end, size)
-    return " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, size)
+        return PAGE_LINE_HEX % (r.start, r.end, size)
+    return PAGE_LINE % (r.start, r.end - 1, size)
 
 
 def fmt_init_memory_mapping(k: Kernel, start: int, end: int) -> str:
     if k.profile.log_style == "hex":
-        return "init_memory_mapping: %016x-%016x" % (start, end)
-    return "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1)
+        return IMM_LINE_HEX % (start, end)
+    return IMM_LINE % (start, end - 1)
 
 
 # ---------------------------------------------------------------------------
@@ -464,17 +486,17 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
     the mapped range is recorded (``add_pfn_range_mapped``).
     """
     c = _split_consts(k)
-    level = c[9]
+    level = c.imm_level
     if level != LEVEL_NONE:     # (KernelLog.printk of fmt_init_memory_mapping's line)
-        if c[8]:
-            k.log.records.append((level, "init_memory_mapping: %016x-%016x" % (start, end)))
+        if c.hex_style:
+            k.log.records.append((level, IMM_LINE_HEX % (start, end)))
         else:
-            k.log.records.append((level, "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1)))
+            k.log.records.append((level, IMM_LINE % (start, end - 1)))
     mr = split_mem_range(k, start, end, c)
     pieces = [(r.start, r.end, r.page_size_mask) for r in mr]
     call = MappingCall(start, end, pieces)
     k.calls.append(call)
-    early = c[10]
+    early = c.early_table_space
     if early and not k.after_bootmem:
         find_early_table_space(k, mr, start, end)
     ret = 0
