@@ -159,6 +159,10 @@ _T = TypeVar("_T")
 _FIELDS = frozenset(f.name for f in dataclasses.fields(BootParams))
 
 
+# copy_params bypasses __init__: it must stay a plain dataclass without __post_init__
+assert not hasattr(BootParams, "__post_init__"), "BootParams gained __post_init__: copy_params would skip it"
+
+
 def copy_params(params: BootParams, **changes) -> BootParams:
     """``dataclasses.replace(params, **changes)``, without the keyword round trip through
     ``__init__`` for a plain :class:`BootParams` (no ``__post_init__``, every field in

@@ -168,7 +168,9 @@ class TablePageLog:
 
     def append_rows(self, pfns: List[int], levels: List[int], srcs: List[int],
                     pfn_mapped: List[Tuple[int, int]], call: int) -> None:
-        """:meth:`append` for a few rows given as Python lists (joined to the columns later)."""
+        """:meth:`append` for a few rows given as Python lists (joined to the columns later).
+        The lists are kept, not copied, until then: the caller hands them over and must not
+        change them afterwards."""
         n = len(pfns)
         if n == 0:
             return
@@ -269,6 +271,7 @@ def paging_mode(params: "BootParams") -> PagingMode:
 _RAM_TYPES = frozenset((1, 128))
 #: the e820 range arrays of a Kernel before refresh_e820_ranges (empty)
 _NO_RANGES = np.zeros(0, dtype=np.uint64)
+_NO_RANGES.setflags(write=False)     # shared by every Kernel until its e820 ranges are set
 
 
 class Kernel:
