@@ -92,7 +92,7 @@ def test_the_checker_reads_spare_block_rows_as_unbacked():
     assert slots.tolist() == [-1]
 
 
-def test_the_guard_sees_this_process_grow_at_once():
+def test_the_guard_sees_this_process_grow_at_once(tmp_path):
     """``address_space_room`` reads the process' size every time (a figure even a second old
     let a layout through that then failed in numpy, a crash instead of a refusal)."""
     code = textwrap.dedent("""
@@ -106,7 +106,9 @@ def test_the_guard_sees_this_process_grow_at_once():
         after = address_space_room()
         print(before - after)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # (from a scratch folder: a checkout as the working directory would shadow the installed emu)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) >= 250 << 20
 
