@@ -77,6 +77,18 @@ class TablePage:
 _NO_END = 1 << 64
 
 
+def _column(name: str) -> Any:
+    """A :class:`TablePageLog` column as a read-only property: the rows still pending as
+    Python lists are joined into the arrays first."""
+    attr = "_" + name
+
+    def get(self: "TablePageLog") -> np.ndarray:
+        if self._pending:
+            self._join()
+        return getattr(self, attr)
+    return property(get, doc=f"the ``{name}`` column")
+
+
 class TablePageLog:
     """Every page-table page allocated, as numpy columns (one row per page).
 
@@ -99,35 +111,11 @@ class TablePageLog:
         self._npending = 0
 
     # the columns (rows pending in lists joined first)
-    @property
-    def pfn(self) -> np.ndarray:
-        if self._pending:
-            self._join()
-        return self._pfn
-
-    @property
-    def level(self) -> np.ndarray:
-        if self._pending:
-            self._join()
-        return self._level
-
-    @property
-    def src(self) -> np.ndarray:
-        if self._pending:
-            self._join()
-        return self._src
-
-    @property
-    def mapped(self) -> np.ndarray:
-        if self._pending:
-            self._join()
-        return self._mapped
-
-    @property
-    def call(self) -> np.ndarray:
-        if self._pending:
-            self._join()
-        return self._call
+    pfn = _column("pfn")
+    level = _column("level")
+    src = _column("src")
+    mapped = _column("mapped")
+    call = _column("call")
 
     def _reserve(self, need: int) -> None:
         if need > self._pfn.shape[0]:

@@ -213,15 +213,6 @@ class E820Table(E820Map):
         old = self.entries
         if len(old) < 2:
             return E820Table(self.entries, self.max_entries).copy(), False
-        cap = self.max_entries
-        # (a piece an edit appended at the end, below the entry before it: the passes at once)
-        fast = _sanitize_sorted(old, nomerge_set) if old[-1].addr >= old[-2].addr else None
-        if fast is not None:
-            if fast is _WRAPS:
-                return E820Table(self.entries, self.max_entries).copy(), False
-            if cap is not None and len(fast) > cap:
-                del fast[cap:]
-            return _table(fast, self.max_entries, self.messages), True
         # one pass: no entry may wrap; the non-empty ones (the only ones that make change
         # points) and whether they are in address order
         live: List[E820Entry] = []
@@ -513,42 +504,6 @@ def _table(entries: List[E820Entry], max_entries: Optional[int], messages: List[
     t.max_entries = max_entries
     t.messages = list(messages)
     return t
-
-
-#: what _sanitize_sorted says of a table with an entry that wraps past 2^64
-_WRAPS: List[E820Entry] = []
-
-
-def _sanitize_sorted(entries: List[E820Entry], nomerge: frozenset) -> Optional[List[E820Entry]]:
-    """:func:`_sanitize_disjoint` in the same pass as the checks, for a table whose non-empty
-    entries lie in address order without overlapping (a table sanitized before and then
-    edited at its ends, a firmware's map): :data:`_WRAPS` at an entry that wraps past 2^64
-    (seen before any disorder), None as soon as a non-empty entry starts below the end of the
-    one before (the general pass decides)."""
-    out: List[E820Entry] = []
-    last_end = out_end = -1
-    for e in entries:
-        a, n = e.addr, e.size
-        end = a + n
-        if (end & U64_MAX) < a:
-            return _WRAPS
-        if not n:
-            continue
-        if a < last_end:
-            return None
-        last_end = end
-        t = e.type
-        if not t:
-            continue             # a hole: nothing overlaps it, so it changes no type
-        if a == out_end:
-            prev = out[-1]
-            if prev.type == t and t not in nomerge:
-                out[-1] = E820Entry(prev.addr, prev.size + n, t)
-                out_end = end
-                continue
-        out.append(e if type(e) is E820Entry else E820Entry(a, n, t))
-        out_end = end
-    return out
 
 
 def _sanitize_disjoint(live: List[E820Entry], in_order: bool, nomerge: frozenset) -> Optional[List[E820Entry]]:
