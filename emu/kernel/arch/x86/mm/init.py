@@ -24,7 +24,7 @@ from emu.kernel.arch.x86.pgtable_types import (
     __PAGE_KERNEL,
 )
 from emu.kernel.printk import KernelPanic
-from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_INFO, LEVEL_NONE
+from emu.kernel.profiles import LEVEL_DEBUG, LEVEL_INFO
 
 ISA_END_ADDRESS = 0x100000
 #: a caller's progress callback: called with the bytes of RAM each step mapped (the
@@ -237,7 +237,7 @@ def nr_range_mr(k: Kernel) -> int:
 
 def save_mr(k: Kernel, mr: List[MapRange], start_pfn: int, end_pfn: int, mask: int) -> None:
     if start_pfn < end_pfn:
-        if len(mr) >= 3 and len(mr) >= nr_range_mr(k):   # (NR_RANGE_MR is 3 or 5)
+        if len(mr) >= nr_range_mr(k):
             k.coverage.hit("panic:run out of range for init_memory_mapping")  # coverage
             raise KernelPanic("Kernel panic - not syncing: run out of range for init_memory_mapping")
         mr.append(MapRange(start_pfn << PAGE_SHIFT, end_pfn << PAGE_SHIFT, mask))
@@ -293,7 +293,7 @@ def page_size_string(k: Kernel, r: MapRange) -> str:
     if mask & MASK_1G:
         return "1G"
     if mask & MASK_2M:
-        return "4M" if (k.mode.pmd_shift == 22 and k.profile.page_size_4m_string) else "2M"
+        return _split_consts(k).name_2m        # "4M" on i386 non-PAE where the profile says so
     return "4k"
 
 
@@ -309,19 +309,10 @@ class SplitConsts(NamedTuple):
     adjust_first: bool            # adjust_range_page_size_mask before merging
     page_level: str               # the printk level of the `` page`` lines
     name_2m: str                  # "2M", or "4M" (i386 non-PAE where the profile says so)
-    hex_style: bool               # <= 3.4's `` %010lx - %010lx`` lines
     imm_level: str                # the printk level of the ``init_memory_mapping`` line
     early_table_space: bool       # <= 3.8: find_early_table_space
     pmd_pfn_mask: int             # PFN_DOWN(PMD_SIZE) - 1
     pud_pfn_mask: int             # PFN_DOWN(PUD_SIZE) - 1
-
-
-#: the lines ``split_mem_range`` and ``init_memory_mapping`` print (3.5+ and <= 3.4 styles):
-#: :func:`fmt_page_line`, :func:`fmt_init_memory_mapping` and the inlined copies use these
-PAGE_LINE = " [mem %#010x-%#010x] page %s"
-PAGE_LINE_HEX = " %010x - %010x page %s"
-IMM_LINE = "init_memory_mapping: [mem %#010x-%#010x]"
-IMM_LINE_HEX = "init_memory_mapping: %016x-%016x"
 
 
 def _split_consts(k: Kernel) -> SplitConsts:
@@ -334,7 +325,7 @@ def _split_consts(k: Kernel) -> SplitConsts:
             mode, prof, mode.is_64bit, mode.pmd_size, prof.scheme == "brk_top_down",
             prof.split_order == "adjust_merge", prof.log_page_lines,
             "4M" if (mode.pmd_shift == 22 and prof.page_size_4m_string) else "2M",
-            prof.log_style == "hex", prof.log_init_memory_mapping, prof.scheme == "early_table_space",
+            prof.log_init_memory_mapping, prof.scheme == "early_table_space",
             (mode.pmd_size >> PAGE_SHIFT) - 1, (PUD_SIZE >> PAGE_SHIFT) - 1)
     return c
 
@@ -402,21 +393,14 @@ def split_mem_range(k: Kernel, start: int, end: int, consts: Optional[SplitConst
             adjust_range_page_size_mask(k, mr, c)
     elif len(mr) > 1:
         _merge_ranges(mr)
-    # the page lines (fmt_page_line) and the coverage point, with one page_size_string per piece
-    page_level = c.page_level
-    records = k.log.records if page_level != LEVEL_NONE else None      # (KernelLog.printk)
-    name_2m, hex_style = c.name_2m, c.hex_style
-    shape = ""
+    # the page lines and the coverage point, with one page_size_string per piece
+    printk, page_level = k.log.printk, c.page_level
+    sizes = []
     for r in mr:
-        mask = r.page_size_mask
-        size = "1G" if mask & MASK_1G else name_2m if mask & MASK_2M else "4k"   # page_size_string
-        shape = shape + "+" + size if shape else size
-        if records is not None:
-            if hex_style:
-                records.append((page_level, PAGE_LINE_HEX % (r.start, r.end, size)))
-            else:
-                records.append((page_level, PAGE_LINE % (r.start, r.end - 1, size)))
-    k.coverage.hit("split:" + shape)  # coverage: the shape
+        size = page_size_string(k, r)
+        sizes.append(size)
+        printk(page_level, fmt_page_line(k, r, size))
+    k.coverage.hit("split:" + "+".join(sizes))  # coverage: the shape
     return mr
 
 
@@ -426,14 +410,14 @@ def fmt_page_line(k: Kernel, r: MapRange, size: Optional[str] = None) -> str:
     if size is None:
         size = page_size_string(k, r)
     if k.profile.log_style == "hex":
-        return PAGE_LINE_HEX % (r.start, r.end, size)
-    return PAGE_LINE % (r.start, r.end - 1, size)
+        return " %010x - %010x page %s" % (r.start, r.end, size)
+    return " [mem %#010x-%#010x] page %s" % (r.start, r.end - 1, size)
 
 
 def fmt_init_memory_mapping(k: Kernel, start: int, end: int) -> str:
     if k.profile.log_style == "hex":
-        return IMM_LINE_HEX % (start, end)
-    return IMM_LINE % (start, end - 1)
+        return "init_memory_mapping: %016x-%016x" % (start, end)
+    return "init_memory_mapping: [mem %#010x-%#010x]" % (start, end - 1)
 
 
 # ---------------------------------------------------------------------------
@@ -486,12 +470,7 @@ def init_memory_mapping(k: Kernel, start: int, end: int) -> int:
     the mapped range is recorded (``add_pfn_range_mapped``).
     """
     c = _split_consts(k)
-    level = c.imm_level
-    if level != LEVEL_NONE:     # (KernelLog.printk of fmt_init_memory_mapping's line)
-        if c.hex_style:
-            k.log.records.append((level, IMM_LINE_HEX % (start, end)))
-        else:
-            k.log.records.append((level, IMM_LINE % (start, end - 1)))
+    k.log.printk(c.imm_level, fmt_init_memory_mapping(k, start, end))
     mr = split_mem_range(k, start, end, c)
     pieces = [(r.start, r.end, r.page_size_mask) for r in mr]
     call = MappingCall(start, end, pieces)

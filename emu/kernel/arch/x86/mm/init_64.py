@@ -41,7 +41,6 @@ from emu.kernel.arch.x86.pgtable_types import (
     massage_pgprot,
 )
 from emu.kernel.printk import KernelPanic
-from emu.kernel.profiles import LEVEL_NONE
 from emu.kernel.arch.x86.mm.pageattr import update_page_count
 from emu.machine.abi import COV_COUNT
 
@@ -109,13 +108,11 @@ class MapJob:
         if b - a <= 16:   # the common case: a few pages, plain Python is cheaper than numpy
             pl, sl = self.out_pfn[a:b].tolist(), self.out_src[a:b].tolist()
             brk_level = k.profile.log_brk
-            records = k.log.records if brk_level != LEVEL_NONE else None     # (KernelLog.printk)
+            printk = k.log.printk
             run_hi = run_lo = -1
             for pfn, s_ in zip(pl, sl):
                 if s_ == SRC_BRK:
-                    if records is not None:
-                        records.append((brk_level, "BRK [%#010x, %#010x] PGTABLE"
-                                        % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1)))
+                    printk(brk_level, "BRK [%#010x, %#010x] PGTABLE" % (pfn << PAGE_SHIFT, ((pfn + 1) << PAGE_SHIFT) - 1))
                 elif s_ == SRC_MEMBLOCK:
                     if run_lo >= 0 and pfn == run_lo - 1:
                         run_lo = pfn
