@@ -253,6 +253,28 @@ def test_open_runner_choices():
         open_runner(2, backend="nonsense")
 
 
+def test_local_cluster_workers_start_without_the_malloc_trim_threshold():
+    """Dask's nanny gives its workers MALLOC_TRIM_THRESHOLD_=65536; emu's LocalCluster leaves it
+    out (each map's store arrays would be unmapped and faulted in again: 11 % of a campaign),
+    and the other variables the nanny sets stay as they are."""
+    pytest.importorskip("distributed")
+    import dask
+    from emu.tools.batches import MALLOC_TRIM_ENV, DaskRunner
+    default = dask.config.get("distributed.nanny.pre-spawn-environ")
+    assert MALLOC_TRIM_ENV in default                 # (else the test proves nothing)
+    with DaskRunner(jobs=1) as r:
+        r.submit(0, os.getenv, MALLOC_TRIM_ENV)
+        r.submit(1, os.getenv, "OMP_NUM_THREADS")
+        got = {}
+        while len(got) < 2:
+            done = r.next_done(timeout=30)
+            assert done is not None
+            got[done[0]] = done[1]
+    assert got[0].ok and got[0].value is None
+    assert got[1].ok and got[1].value == str(default["OMP_NUM_THREADS"])
+    assert dask.config.get("distributed.nanny.pre-spawn-environ") == default   # the caller's config untouched
+
+
 def test_replay_on_a_pool_and_the_cluster_gives_the_inline_replay(cluster, corpus):
     """`emu replay --jobs N` / `--scheduler` run the logs on the campaigns' runners: the
     same results, in the order given (a PASS, a FAIL naming its input, i686 and x86-64)."""

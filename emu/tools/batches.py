@@ -37,6 +37,8 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Optional, Tup
 
 #: a task that loses its worker this many times is reported as ``killed``
 KILLS_TO_BLAME = 2
+#: what Dask's nanny sets for its workers and emu's LocalCluster leaves out (see DaskRunner)
+MALLOC_TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
 
 
 @dataclass
@@ -288,9 +290,16 @@ class DaskRunner(Runner):
                 raise EmuError(f"cannot use the Dask scheduler {scheduler!r}: "
                                f"{' '.join(str(e).split()) or type(e).__name__}") from None
         else:
+            # the nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536 (distributed's
+            # default, for honest memory figures): glibc then hands each map's store arrays
+            # back to the kernel and faults them in again for the next map, 11 % of a
+            # campaign's time (bench/README.md); our workers start without it
+            env = {k: v for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}).items()
+                   if k != MALLOC_TRIM_ENV}
             with dask.config.set({"distributed.scheduler.allowed-failures": KILLS_TO_BLAME - 1,
                                   "distributed.worker.daemon": False,
-                                  "distributed.logging.distributed": "error"}):
+                                  "distributed.logging.distributed": "error",
+                                  "distributed.nanny.pre-spawn-environ": env}):
                 self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=40)
                 self.client = Client(self._cluster)
