@@ -294,12 +294,13 @@ class DaskRunner(Runner):
             # default, for honest memory figures): glibc then hands each map's store arrays
             # back to the kernel and faults them in again for the next map, 11 % of a
             # campaign's time (bench/README.md); our workers start without it
-            env = {k: v for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}).items()
-                   if k != MALLOC_TRIM_ENV}
-            with dask.config.set({"distributed.scheduler.allowed-failures": KILLS_TO_BLAME - 1,
-                                  "distributed.worker.daemon": False,
-                                  "distributed.logging.distributed": "error",
-                                  "distributed.nanny.pre-spawn-environ": env}):
+            conf = {"distributed.scheduler.allowed-failures": KILLS_TO_BLAME - 1,
+                    "distributed.worker.daemon": False,
+                    "distributed.logging.distributed": "error"}
+            env = dask.config.get("distributed.nanny.pre-spawn-environ", None)
+            if isinstance(env, dict):        # (anything else is the user's configuration, left to Dask)
+                conf["distributed.nanny.pre-spawn-environ"] = {k: v for k, v in env.items() if k != MALLOC_TRIM_ENV}
+            with dask.config.set(conf):
                 self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=40)
                 self.client = Client(self._cluster)
