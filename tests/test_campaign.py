@@ -261,7 +261,8 @@ def test_local_cluster_workers_start_without_the_malloc_trim_threshold():
     import dask
     from emu.tools.batches import MALLOC_TRIM_ENV, DaskRunner
     default = dask.config.get("distributed.nanny.pre-spawn-environ")
-    assert MALLOC_TRIM_ENV in default                 # (else the test proves nothing)
+    if not isinstance(default, dict) or MALLOC_TRIM_ENV not in default:
+        pytest.skip("this Dask's configuration does not set MALLOC_TRIM_THRESHOLD_ for its workers")
     with DaskRunner(jobs=1) as r:
         r.submit(0, os.getenv, MALLOC_TRIM_ENV)
         r.submit(1, os.getenv, "OMP_NUM_THREADS")
