@@ -374,7 +374,7 @@ def open_runner(jobs: int = 1, scheduler: Optional[str] = None, backend: Optiona
     """The runner for ``jobs`` local workers or a Dask cluster at ``scheduler``.  ``backend``:
     ``inline``, ``pool`` or ``dask`` (default: ``dask`` with a scheduler, ``inline`` for one
     job, else ``pool``: measured on one machine, a forked pool starts in milliseconds and
-    runs as fast as a LocalCluster, see bench/README.md).  Never more workers than ``tasks``
+    runs faster than a LocalCluster, see bench/README.md).  Never more workers than ``tasks``
     when that number is known; local worker processes (a pool, a LocalCluster) at most
     :data:`MAX_LOCAL_WORKERS` (:class:`emu.errors.EmuError` beyond)."""
     if tasks is not None:
