@@ -171,3 +171,29 @@ def test_i386_kernel_image_stays_below_every_profiles_lowmem():
     for i in range(300):
         c = case_for(0, i, modes=["i386"], force={"movable_node": True})
         assert _kernel_in_lowmem(c) or not kernel_in_ram(c)
+
+
+#: F8 (docs/findings.md): bottom-up (movable_node), a page-table page written before any call
+#: mapped it, in two shapes.  5.11+: memblock's bottom-up search no longer starts at kernel_end
+#: (so the free pages below the kernel, mapped last, are candidates).  3.13-5.10: it does, and
+#: when nothing above kernel_end is free (here an initrd from the image's end to the top of
+#: RAM) memblock warns and searches top-down, which finds the page just below the kernel,
+#: inside the call being made
+F8_NEW = Case([(0, 16 * G, 1), (0, 0x4A0000, 4)], gbpages=False, movable_node=True)
+F8_OLD = Case([(0, 256 * M, 1), (0x4000000, 0x1578000, 3)], kernel_start=0xBA00000, movable_node=True)
+
+
+@pytest.mark.parametrize("prof,fails", [("5.10", False), ("5.11", True), ("6.1", True), ("6.18", True)])
+def test_f8_5_11_bottom_up_search_below_the_kernel(prof, fails):
+    assert (run_case(F8_NEW, prof, reference=None).signature == "check:pt.unmapped-write") == fails
+
+
+@pytest.mark.parametrize("prof,fails", [("3.13", True), ("4.19", True), ("5.10", True), ("5.11", False),
+                                        ("6.18", False)])
+def test_f8_3_13_to_5_10_top_down_fallback_below_the_kernel(prof, fails):
+    import dataclasses
+    kernel_end = emulate(F8_OLD.table(), prof, F8_OLD.boot_params(), check=False).kernel.kernel_end
+    case = dataclasses.replace(F8_OLD, initrd=(kernel_end, 256 * M))   # the initrd right after the image
+    assert (run_case(case, prof, reference=None).signature == "check:pt.unmapped-write") == fails
+    r = emulate(case.table(), prof, case.boot_params())
+    assert (r.warnings == ["memblock: bottom-up allocation failed, memory hotremove may be affected"]) == fails
