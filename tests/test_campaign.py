@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -256,14 +257,26 @@ def test_open_runner_choices():
 def test_local_cluster_workers_start_without_the_malloc_trim_threshold():
     """Dask's nanny gives its workers MALLOC_TRIM_THRESHOLD_=65536; emu's LocalCluster leaves it
     out (each map's store arrays would be unmapped and faulted in again: 11 % of a campaign),
-    and the other variables the nanny sets stay as they are."""
+    and the other variables the nanny sets stay as they are.  It starts quietly when another
+    cluster holds Dask's default HTTP port."""
     pytest.importorskip("distributed")
     import dask
     from emu.tools.batches import MALLOC_TRIM_ENV, DaskRunner
     default = dask.config.get("distributed.nanny.pre-spawn-environ")
     if not isinstance(default, dict) or MALLOC_TRIM_ENV not in default:
         pytest.skip("this Dask's configuration does not set MALLOC_TRIM_THRESHOLD_ for its workers")
-    with DaskRunner(jobs=1) as r:
+    busy = socket.socket()            # Dask's default HTTP port taken, as by another cluster:
+    try:                              # emu's LocalCluster does not warn about it (it never asks for it)
+        busy.bind(("", 8787))
+        busy.listen()
+    except OSError:
+        pass                          # (taken already)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = DaskRunner(jobs=1)
+    busy.close()
+    assert not [w for w in caught if "8787" in str(w.message)], [str(w.message) for w in caught]
+    with r:
         r.submit(0, os.getenv, MALLOC_TRIM_ENV)
         r.submit(1, os.getenv, "OMP_NUM_THREADS")
         got = {}

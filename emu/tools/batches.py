@@ -301,8 +301,11 @@ class DaskRunner(Runner):
             if isinstance(env, dict):        # (anything else is the user's configuration, left to Dask)
                 conf["distributed.nanny.pre-spawn-environ"] = {k: v for k, v in env.items() if k != MALLOC_TRIM_ENV}
             with dask.config.set(conf):
+                # no dashboard; the scheduler's HTTP endpoint on a free port (its default, 8787,
+                # may be another cluster's: Dask would warn on stderr and move)
                 self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=40)
+                                             dashboard_address=None, silence_logs=40,
+                                             scheduler_kwargs={"dashboard_address": ":0"})
                 self.client = Client(self._cluster)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
         from distributed import as_completed
