@@ -271,10 +271,12 @@ def test_local_cluster_workers_start_without_the_malloc_trim_threshold():
         busy.listen()
     except OSError:
         pass                          # (taken already)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        r = DaskRunner(jobs=1)
-    busy.close()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = DaskRunner(jobs=1)
+    finally:
+        busy.close()
     assert not [w for w in caught if "8787" in str(w.message)], [str(w.message) for w in caught]
     with r:
         r.submit(0, os.getenv, MALLOC_TRIM_ENV)

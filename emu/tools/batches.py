@@ -291,9 +291,9 @@ class DaskRunner(Runner):
                                f"{' '.join(str(e).split()) or type(e).__name__}") from None
         else:
             # the nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536 (distributed's
-            # default, so that freed memory goes back to the OS): glibc then hands each map's store arrays
-            # back to the kernel and faults them in again for the next map, 11 % of a
-            # campaign's time (bench/README.md); our workers start without it
+            # default, so that freed memory goes back to the OS): glibc then hands each map's
+            # store arrays back to the kernel and faults them in again for the next map, 11 %
+            # of a campaign's time (bench/README.md); our workers start without it
             conf = {"distributed.scheduler.allowed-failures": KILLS_TO_BLAME - 1,
                     "distributed.worker.daemon": False,
                     "distributed.logging.distributed": "error"}
