@@ -2,7 +2,7 @@
 and readers see of the extension module.  ``tests/test_stub.py`` holds it to the module
 (every name, every enum value)."""
 from enum import IntEnum
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class Mapper32(Mapper):
 
 def kernel_physical_mapping_init(job: Any, pgd_pfn: int, paddr_start: int, paddr_end: int, mask: int,
                                  prot: int) -> Tuple[int, Tuple[int, int, int, int]]: ...
+def map_pieces(job: Any, pgd_pfn: int, pieces: List[Tuple[int, int, int]],
+               prot: int) -> Tuple[int, Tuple[int, int, int, int]]: ...
 def kernel_physical_mapping_init_32(job: Any, pgd_pfn: int, paddr_start: int,
                                     paddr_end: int) -> Tuple[int, int, int]: ...
 def walk64(directory: np.ndarray, blocks: np.ndarray, frames: np.ndarray, cr3: int, levels: int, maxphyaddr: int,

@@ -711,6 +711,30 @@ def kernel_physical_mapping_init(job, uint64_t pgd_pfn, uint64_t paddr_start, ui
     return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
 
+def map_pieces(job, uint64_t pgd_pfn, list pieces, uint64_t prot):
+    """``kernel_physical_mapping_init`` for each ``(start, end, page_size_mask)`` piece of
+    one ``init_memory_mapping`` call (arch/x86/mm/init.c), in order, with one re-arming of
+    the job's Mapper: no Python runs between the pieces (a memblock refill is a callback
+    from inside a piece, as in a single call).  Returns ``(paddr_last of the last piece,
+    (0, 4k, 2M, 1G pages counted over all of them))``; ``(0, (0, 0, 0, 0))`` for none."""
+    cdef Mapper m
+    cdef uint64_t start, end, last = 0
+    cdef int mask
+    if not pieces:
+        return 0, (0, 0, 0, 0)
+    cached = getattr(job, "_mapper", None)
+    if isinstance(cached, Mapper):
+        m = cached
+        m.rearm()
+    else:
+        m = Mapper(job)
+        job._mapper = m
+    for piece in pieces:
+        start, end, mask = piece
+        last = m.kernel_physical_mapping_init(pgd_pfn, start, end, mask, prot)
+    return last, (0, m.pages4k, m.pages2m, m.pages1g)
+
+
 # ---------------------------------------------------------------------------
 # The hardware walk (Intel SDM vol. 3A, 4.5 "4-level and 5-level paging").
 # ---------------------------------------------------------------------------

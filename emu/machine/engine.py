@@ -37,13 +37,15 @@ class Engine:
 
     name: str                        # "cython" or "python"
     kernel_physical_mapping_init: Callable[..., Any]     # x86-64 (init_64.c)
+    map_pieces: Callable[..., Any]   # x86-64: the pieces of one init_memory_mapping call, in order
     kernel_physical_mapping_init_32: Callable[..., Any]  # i386 (init_32.c, both passes)
     walk64: Callable[..., Any]       # the MMU walk, 4-/5-level
     walk32: Callable[..., Any]       # the MMU walk, PAE / 32-bit paging
     enumerate64: Callable[..., Any]  # every present entry below a root, as leaf runs and table pages
 
 
-PYTHON = Engine("python", reference.kernel_physical_mapping_init, reference32.kernel_physical_mapping_init_32,
+PYTHON = Engine("python", reference.kernel_physical_mapping_init, reference.map_pieces,
+                reference32.kernel_physical_mapping_init_32,
                 reference.walk64, reference32.walk32, reference.enumerate64)
 
 
@@ -57,7 +59,8 @@ def compiled() -> Engine:
         fast = _compiled()
         if fast is None:
             raise EngineError(f"emu's compiled loops (emu._fast) are not built; {BUILD_HINT}")
-        _COMPILED = Engine("cython", fast.kernel_physical_mapping_init, fast.kernel_physical_mapping_init_32,
+        _COMPILED = Engine("cython", fast.kernel_physical_mapping_init, fast.map_pieces,
+                           fast.kernel_physical_mapping_init_32,
                            fast.walk64, fast.walk32, fast.enumerate64)
     return _COMPILED
 

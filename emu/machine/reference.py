@@ -299,6 +299,18 @@ def kernel_physical_mapping_init(job, pgd_pfn, paddr_start, paddr_end, mask, pro
     return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
 
+def map_pieces(job, pgd_pfn, pieces, prot):
+    """Twin of ``emu._fast.map_pieces``: each ``(start, end, page_size_mask)`` piece in order
+    with one Mapper; ``(paddr_last of the last piece, (0, 4k, 2M, 1G over all of them))``."""
+    if not pieces:
+        return 0, (0, 0, 0, 0)
+    m = Mapper(job)
+    last = 0
+    for start, end, mask in pieces:
+        last = m.kernel_physical_mapping_init(pgd_pfn, start, end, mask, prot)
+    return last, (0, m.pages4k, m.pages2m, m.pages1g)
+
+
 def permission_fault(access, eff_rw, eff_us, no_exec, wp, smep):
     """Intel SDM 4.6 for a translation that reached a leaf: does ``access`` (1 write,
     2 user, 4 fetch) violate the accumulated RW/US bits, XD (``no_exec``: NXE and XD

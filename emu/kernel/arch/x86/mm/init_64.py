@@ -196,20 +196,8 @@ def map_pieces(k, pieces, prot: int) -> int:
     kernel's own order could show.
     """
     job = _job(k, prot)
-    fn = k.engine.kernel_physical_mapping_init
-    pgd_pfn = k.pgd_pfn
     try:
-        if len(pieces) == 1:
-            start, end, mask = pieces[0]
-            last, (_, p4k, p2m, p1g) = fn(job, pgd_pfn, start, end, mask, prot)
-        else:
-            last = 0
-            p4k = p2m = p1g = 0
-            for start, end, mask in pieces:
-                last, (_, n4k, n2m, n1g) = fn(job, pgd_pfn, start, end, mask, prot)
-                p4k += n4k
-                p2m += n2m
-                p1g += n1g
+        last, (_, p4k, p2m, p1g) = k.engine.map_pieces(job, k.pgd_pfn, pieces, prot)
     except KernelPanic:
         job.flush()
         raise
