@@ -96,3 +96,42 @@ def test_phys_alloc_range_reserves():
     b = m.phys_alloc_range(PAGE_SIZE, PAGE_SIZE, 0x100000, 0x200000)
     assert b == 0x1FE000
     assert list(m.reserved) == [(0x1FE000, 0x200000)]
+
+
+def _bottom_up_16g(**kw):
+    from emu import BootParams, emulate
+    from emu.inputs.e820 import E820Map
+    e = E820Map([(0, 0x4A0000, 2), (0x4A0000, (16 << 30) - 0x4A0000, 1)])
+    return emulate(e, "6.1", BootParams(gbpages=False, movable_node=True, **kw), check=True)
+
+
+def test_kernel_end_is_the_system_maps_end_and_its_default_is_said():
+    """memblock's bottom-up start and memory_map_bottom_up's split are __pa_symbol(_end)
+    (``image_end``, a System.map's ``_end``); without it the default is said (an oracle boot
+    of 6.1 with these inputs took its first memblock pages at _end, 0x4430000)."""
+    r = _bottom_up_16g()
+    said = [a for a in r.assumptions if a.field == "image_end"]
+    assert len(said) == 1 and said[0].value == "%#x" % r.kernel.kernel_end
+    k = r.kernel
+    brk_end = k.pgt_buf_top << 12
+    given = _bottom_up_16g(image_end=brk_end + 0x1F000)
+    assert given.kernel.kernel_end == brk_end + 0x1F000
+    assert "image_end" not in {a.field for a in given.assumptions}
+    # the first window of the bottom-up pass starts at _end
+    assert given.kernel.calls[0].start < brk_end + 0x200000
+    assert given.kernel.calls != r.kernel.calls
+
+
+def test_kernel_end_below_the_brk_buffer_is_refused():
+    import pytest
+    from emu.kernel.validate import SetupError
+    r = _bottom_up_16g()
+    with pytest.raises(SetupError, match="below the end of the BRK"):
+        _bottom_up_16g(image_end=(r.kernel.pgt_buf_top << 12) - 0x1000)
+
+
+def test_no_image_end_assumption_when_top_down():
+    from emu import BootParams, emulate
+    from emu.inputs.e820 import E820Map
+    r = emulate(E820Map([(0, 0x9FC00, 1), (0x100000, (1 << 30) - 0x100000, 1)]), "6.1", BootParams(), check=True)
+    assert "image_end" not in {a.field for a in r.assumptions}

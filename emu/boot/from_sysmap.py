@@ -48,6 +48,9 @@ def from_sysmap(inp: Inputs, sm: "SystemMap") -> None:
             if root in sm:
                 inp.set("swapper_pg_dir_addr", pa(root), f"{src}: {root}")
                 break
+        if "_end" in sm and "image_end" not in inp.sources:
+            # __pa_symbol(_end): e820_add_kernel_range's end, and where bottom-up mapping splits
+            inp.set("image_end", pa("_end"), f"{src}: _end")
         tables: Dict[str, int] = {n: pa(n) for n in IMAGE_TABLES_64 if n in sm}
         if tables:
             inp.set("image_tables", tables, f"{src}: {', '.join(sorted(tables))}")

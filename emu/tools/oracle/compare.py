@@ -103,6 +103,8 @@ def params_from_guest(g: Guest, profile) -> Tuple[E820Table, BootParams, List[st
     if sp.get("init_top_pgt") is not None:
         params.swapper_pg_dir_addr = sp["init_top_pgt"]
     params.kernel_link_start = g.kernel_start - g.phys_base
+    if g.image_end:
+        params.image_end = g.image_end        # __pa_symbol(_end)
     params.image_tables = {n: a for n, a in sp.items() if n != "init_top_pgt"}
     sv = (g.fixmap or {}).get("slot_virt0")
     if sv:

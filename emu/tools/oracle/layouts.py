@@ -42,6 +42,16 @@ def _high_holes() -> E820Table:
     ])
 
 
+def _low_reserved_16g() -> E820Table:
+    """16 GiB of RAM whose first 0x4a0000 bytes are reserved: with ``movable_node`` and no
+    GB pages, the second bottom-up pass of 5.11+ takes page 0x4a0000 for a page table
+    before any call mapped it (docs/findings.md, F8)."""
+    return E820Table([
+        (0, 0x4A0000, E820_RESERVED),
+        (0x4A0000, 16 * G - 0x4A0000, E820_RAM),
+    ])
+
+
 def _four_k_holes(ram: int) -> str:
     """memmap=4K$ADDR in the last page of every 2 MiB block above 1 MiB: no 2M block is
     all memory, so every page is mapped 4k (for CPUs with PSE)."""
@@ -63,6 +73,9 @@ def matrix_layouts() -> List[QemuLayout]:
         QemuLayout("2G-odd-holes", e820=_odd_holes(), cpu=GB),
         QemuLayout("9G-high-holes", e820=_high_holes(), cpu=GB),
         QemuLayout("6G-mem=5000M", mem=6 * G, cpu=GB, append="mem=5000M"),
+        QemuLayout("6G-movable-node", mem=6 * G, cpu=GB, append="movable_node"),
+        QemuLayout("3G-movable-node-nogb", mem=3 * G, cpu=CPU, append="movable_node"),
+        QemuLayout("16G-movable-node-f8", e820=_low_reserved_16g(), cpu=CPU, append="movable_node"),
         QemuLayout("2G-la57", mem=2 * G, cpu="qemu64,+pdpe1gb,+la57"),
         QemuLayout("6G-la57-nogb", mem=6 * G, cpu="qemu64,+la57"),
         QemuLayout("1T-gb", mem=1024 * G, cpu=BIG),

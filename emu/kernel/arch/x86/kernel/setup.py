@@ -77,7 +77,9 @@ def typical_x86_64_layout(profile: Profile) -> Tuple[int, int, str]:
 _LAYOUTS: dict = {}
 #: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
 DEFAULT_BRK_OFFSET_32 = 0xB88000
-#: bytes of BRK after pgt_buf up to _end (DMI and other RESERVE_BRK users); only bottom-up reads it
+#: bytes from the end of the BRK page-table buffer to ``_end`` when no System.map gives ``_end``
+#: (the rest of the BRK section and what follows it); read by ``e820_add_kernel_range`` and by
+#: memblock's bottom-up search (``kernel_end``), and said as an assumption where it matters
 BRK_TAIL = 0x100000
 #: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
 RESERVE_LOW = 64 << 10
@@ -114,15 +116,21 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
     return t.sanitize()
 
 
-def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list) -> E820Table:
+def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list,
+                          assumptions: Optional[List[Assumption]] = None) -> E820Table:
     """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
-    complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved."""
+    complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved;
+    ``_end`` is ``params.image_end`` (a System.map's ``_end``), else ``BRK_TAIL`` past the BRK
+    base, which is then said in ``assumptions`` when the edit is made."""
     brk_base = given(params.brk_base, "brk_base")
     start = min(given(params.kernel_start, "kernel_start"), brk_base)
-    end = brk_base + BRK_TAIL
+    end = params.image_end if params.image_end is not None else brk_base + BRK_TAIL   # __pa_symbol(_end)
     if _all_ram(e820, start, end):
         return e820
     log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
+    if params.image_end is None and assumptions is not None:
+        assumptions.append(Assumption("image_end", "%#x" % end, "_end (no System.map): the BRK base + 1 MiB; "
+                                      "e820_add_kernel_range made [_text, _end) RAM"))
     e820.remove_range(start, end - start, 0, False)
     e820.add_region(start, end - start, E820_RAM)
     return e820.sanitize()
@@ -204,7 +212,7 @@ E820_MAX_ENTRIES_MIN = 128
 
 
 def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_edits: Optional[List],
-                     early_log: List[str]) -> E820Table:
+                     early_log: List[str], assumptions: Optional[List[Assumption]] = None) -> E820Table:
     """``e820__memory_setup`` and the edits ``setup_arch`` makes before the mapping:
     the command line's ``mem=``/``memmap=`` (``parse_early_param``), ``e820_add_kernel_range``,
     ``trim_bios_range`` -- or, for a boot log, the edits the log shows.  The table holds
@@ -219,7 +227,7 @@ def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_ed
         if params.mem_limit is not None or params.memmap:
             table = apply_memmap(table, params.memmap, params.mem_limit)
         if profile.scheme == "brk_top_down":
-            table = e820_add_kernel_range(table, params, early_log)
+            table = e820_add_kernel_range(table, params, early_log, assumptions)
         if profile.trim_bios_first_page:
             table = trim_bios_range(table)
     if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
@@ -257,7 +265,7 @@ def setup_arch(profile: Profile, params: BootParams, e820: E820Map,
     # the fields the resolution filled in, checked as the inputs were, and every limit again
     params = check_resolved_params(resolve_brk(profile, params, assumptions), checked, profile)
     early_log: List[str] = []   # lines printed before the state object exists
-    table = setup_memory_map(profile, params, e820, log_edits, early_log)
+    table = setup_memory_map(profile, params, e820, log_edits, early_log, assumptions)
     if params.e820_max_entries is None and len(table.entries) >= E820_MAX_ENTRIES_MIN:
         # a table this long may have met the kernel's limit, which the .config sets
         assumptions.append(Assumption("e820_max_entries", "unbounded",
@@ -325,7 +333,12 @@ def reserve_early(k: Kernel, kernel_start: int, brk_base: int) -> None:
     params, mb = k.params, k.memblock
     mm_init.early_alloc_pgt_buf(k, brk_base)
     brk_end = k.pgt_buf_top << PAGE_SHIFT
-    k.kernel_end = brk_end + BRK_TAIL
+    # __pa_symbol(_end): memblock's bottom-up searches start there (3.13-5.10) and
+    # memory_map_bottom_up splits at it
+    if params.image_end is not None and params.image_end < brk_end:
+        raise SetupError(f"kernel image end (_end) {params.image_end:#x} lies below the end of the BRK "
+                         f"page-table buffer {brk_end:#x}")
+    k.kernel_end = params.image_end if params.image_end is not None else brk_end + BRK_TAIL
     mb.reserve(kernel_start, brk_end - kernel_start)  # _text .. __bss_stop, then reserve_brk()
     if params.initrd is not None:
         s, e = params.initrd
@@ -349,6 +362,12 @@ def memblock_setup(k: Kernel, max_memory: Optional[int]) -> None:
         mb.reserve(0, RESERVE_LOW)  # trim_low_memory_range (2.6.x: low memory was an e820 edit)
     mb.kernel_end = k.kernel_end
     mb.bottom_up = bool(params.movable_node) and profile.bottom_up_supported
+    if mb.bottom_up and params.image_end is None and k.mode.is_64bit:
+        # (i386 says its image_end default in setup_i386_tables, for head_32's mapping)
+        k.assumptions.append(Assumption("image_end", "%#x" % k.kernel_end,
+                                        "_end (no System.map): the BRK page-table buffer's end + 1 MiB; "
+                                        "bottom-up mapping splits at it and memblock's bottom-up search "
+                                        "starts there (3.13-5.10)"))
 
 
 def setup_x86_64_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
