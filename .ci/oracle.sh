@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: the real-kernel oracle.  One comparison per Debian kernel release -- 5.10 (bullseye),
 # 6.1 (bookworm), 6.12 (trixie), amd64, QEMU's own e820 with 512 MiB -- a few seconds of
-# boot each -- with emu's inputs derived from the artefacts (--inputs artefacts: the console
+# boot each -- then GB pages at 6 GiB and two bottom-up layouts on the newest, with emu's inputs derived from the artefacts (--inputs artefacts: the console
 # log, the kernel's config and System.map, the CPU as --cpu text); each must be identical
 # with no assumption left.  The kernels are cached between runs on the same machine (~/.cache/emu-oracle,
 # or $EMU_ORACLE_CACHE): once fetched, no network is needed.  `emu oracle fetch` runs apt
@@ -68,5 +68,10 @@ LAST="${RELEASES##* }"
 emu oracle run --release "$LAST" --flavour amd64 --mem 6G --cpu qemu64,+pdpe1gb --inputs artefacts --timeout 300 \
     --json > "$out" || true
 check "$out" || rc=1; n=$((n + 1))
+# and memblock bottom-up (movable_node) with an initrd, and F8's map (a page table taken below
+# the kernel before it is mapped): the search direction, _end from the System.map, the initrd
+emu oracle matrix --release "$LAST" --flavour amd64 --only 3G-movable-node-initrd,16G-movable-node-f8 \
+    --timeout 300 --json > "$out" || true
+check "$out" || rc=1; n=$((n + 2))
 echo "oracle: $n comparisons in $(( $(date +%s) - t0 )) s"
 exit $rc

@@ -265,6 +265,19 @@ def test_layout_to_qemu():
     assert low.qemu_ram() == 0x8000000
 
 
+def test_layout_initrd_is_a_file_of_its_size_beside_the_serial_log(tmp_path):
+    from emu.tools.oracle.layouts import by_name
+    from emu.tools.oracle.qemu import qemu_command
+    serial = str(tmp_path / "serial.log")
+    plain = qemu_command(QemuLayout("p", mem=512 << 20), "bz", 1234, serial)
+    assert "-initrd" not in plain and not (tmp_path / "initrd.img").exists()
+    args = qemu_command(by_name()["512M-initrd"], "bz", 1234, serial)
+    path = args[args.index("-initrd") + 1]
+    assert path == str(tmp_path / "initrd.img") and (tmp_path / "initrd.img").stat().st_size == 48 << 20
+    # every bottom-up layout asks for movable_node on the kernel's command line
+    assert all("movable_node" in lay.cmdline() for n, lay in by_name().items() if "movable-node" in n)
+
+
 def _pages_reader(pages, log=None):
     def read(pfn):
         if log is not None:

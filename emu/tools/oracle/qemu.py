@@ -67,6 +67,9 @@ class QemuLayout:
     cpu: str = "qemu64"
     append: str = ""
     machine: str = "pc"
+    #: bytes of initrd (a file of zeros, ``-initrd``): QEMU's loader puts it below the top of
+    #: low RAM and the kernel reserves it in memblock before init_mem_mapping (0: none)
+    initrd: int = 0
 
     def qemu_ram(self) -> int:
         if self.mem is not None:
@@ -248,6 +251,13 @@ def qemu_command(layout: QemuLayout, bzimage: str, port: int, serial: str) -> Li
             "-display", "none", "-vga", "none", "-nodefaults", "-no-reboot",
             "-serial", f"file:{serial}", "-monitor", "none",
             "-gdb", f"tcp:127.0.0.1:{port}", "-S"]
+    if layout.initrd:
+        # a sparse file of zeros beside the serial log (the run's own folder): the kernel stops
+        # at init_mem_mapping's end, long before it would try to unpack it
+        path = os.path.join(os.path.dirname(serial), "initrd.img")
+        with open(path, "wb") as f:
+            f.truncate(layout.initrd)
+        args += ["-initrd", path]
     return args
 
 
