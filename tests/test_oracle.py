@@ -22,7 +22,7 @@ from emu.kernel.params import BootParams
 from emu.tools.oracle import gdbstub
 from oracle_fakes import FakeStub
 from emu.tools.oracle.compare import _emu_inputs, compare, guest_profile_name, params_from_guest, resolve_profile
-from emu.tools.oracle.qemu import Guest, QemuLayout
+from emu.tools.oracle.qemu import Guest, OracleError, QemuLayout
 from emu.tools.oracle.tables import (LEAF, TableCopyError, copy_tables, emu_tree, kernel_slots, paging_mode,
                                      tree_mmu, tree_of)
 from emu.machine.cpu import CpuFeatures
@@ -257,12 +257,27 @@ def test_params_from_guest_pti_and_brk():
 
 def test_layout_to_qemu():
     lay = QemuLayout("t", e820=HOLES)
-    # RAM up to 0x1_3000_0000: QEMU's pc machine puts 3 GiB below 4 GiB, the rest above
-    assert lay.qemu_ram() == 0xC0000000 + (0x1_3000_0000 - (1 << 32))
     args = lay.memmap_args()
     assert args[0] == "memmap=exactmap" and "memmap=0x2d000$0x7fe3000" in args
     low = QemuLayout("l", e820=E820Table([(0, 0x9F000, 1), (0x100000, 0x7F00000, 1)]))
     assert low.qemu_ram() == 0x8000000
+    # 3.5 GiB or more: QEMU puts 3 GiB below 4 GiB, so RAM claimed in [3 GiB, 4 GiB) would be
+    # no memory at all (the kernel's page tables written into nothing): refused, not compared
+    for top in (0xE0000000, 0x1_2000_0000):
+        ents = [(0, 0x9F000, 1), (0x100000, min(top, 0xE0000000) - 0x100000, 1)]
+        if top > 1 << 32:
+            ents.append((1 << 32, top - (1 << 32), 1))
+        with pytest.raises(OracleError, match="not backed by QEMU"):
+            QemuLayout("h", e820=E820Table(ents)).qemu_ram()
+    # RAM up to 0x1_3000_0000: QEMU's pc machine puts 3 GiB below 4 GiB, the rest above
+    ok = QemuLayout("o", e820=E820Table([(0, 0x9F000, 1), (0x100000, 0xBFF00000, 1), (1 << 32, 0x3000_0000, 1)]))
+    assert ok.qemu_ram() == 0xC0000000 + (0x1_3000_0000 - (1 << 32))
+    # every layout of the matrix is one QEMU can back
+    from emu.tools.oracle.layouts import matrix_layouts, matrix_layouts_i386
+    for m in matrix_layouts() + matrix_layouts_i386(True) + matrix_layouts_i386(False):
+        assert m.qemu_ram() > 0, m.name
+    under = QemuLayout("u", e820=E820Table([(0, 0x9F000, 1), (0x100000, 0xDFE00000 - 0x100000, 1)]))
+    assert under.qemu_ram() == 0xDFE00000
 
 
 def test_layout_initrd_is_a_file_of_its_size_beside_the_serial_log(tmp_path):

@@ -43,12 +43,13 @@ def _high_holes() -> E820Table:
 
 
 def _low_reserved_16g() -> E820Table:
-    """16 GiB of RAM whose first 0x4a0000 bytes are reserved: with ``movable_node`` and no
-    GB pages, the second bottom-up pass of 5.11+ takes page 0x4a0000 for a page table
-    before any call mapped it (docs/findings.md, F8)."""
+    """16 GiB of RAM (3 GiB below 4 GiB, as QEMU backs it) whose first 0x4a0000 bytes are
+    reserved: with ``movable_node`` and no GB pages, the second bottom-up pass of 5.11+ takes
+    page 0x4a0000 for a page table before any call mapped it (docs/findings.md, F8)."""
     return E820Table([
         (0, 0x4A0000, E820_RESERVED),
-        (0x4A0000, 16 * G - 0x4A0000, E820_RAM),
+        (0x4A0000, 3 * G - 0x4A0000, E820_RAM),
+        (4 * G, 13 * G, E820_RAM),
     ])
 
 

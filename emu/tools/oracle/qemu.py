@@ -72,18 +72,31 @@ class QemuLayout:
     initrd: int = 0
 
     def qemu_ram(self) -> int:
+        """QEMU's ``-m`` for this layout: ``mem``, or enough to back every RAM entry of
+        ``e820`` where the pc machine puts its memory (:func:`pc_ram_ranges`).  An e820 whose
+        RAM QEMU cannot back is an :class:`OracleError`: the kernel would write its page
+        tables into nothing, and the tree read back would differ from emu's for QEMU's sake."""
         if self.mem is not None:
             return self.mem
         if self.e820 is None:
             return 512 << 20
-        top = max(e.end for e in self.e820.entries if e.type == E820_RAM)
+        ram_entries = [e for e in self.e820.entries if e.type == E820_RAM and e.size > 0]
+        top = max(e.end for e in ram_entries)
         if top <= PC_LOWMEM_SPLIT:
             ram = top
         elif top <= 1 << 32:
             raise OracleError("RAM between 3.5 GiB and 4 GiB cannot be backed on QEMU's pc machine")
         else:
             ram = PC_LOWMEM + top - (1 << 32)
-        return (ram + (2 << 20) - 1) & ~((2 << 20) - 1)
+        ram = (ram + (2 << 20) - 1) & ~((2 << 20) - 1)
+        backed = pc_ram_ranges(ram)
+        for e in ram_entries:
+            if not any(a <= e.addr and e.end <= b for a, b in backed):
+                raise OracleError(f"e820 RAM [{e.addr:#x}-{e.end - 1:#x}] is not backed by QEMU's pc machine, "
+                                  f"which puts {ram >> 20} MiB at " + " and ".join(
+                                      f"[{a:#x}-{b - 1:#x}]" for a, b in backed)
+                                  + " (with 3.5 GiB or more, only 3 GiB below 4 GiB)")
+        return ram
 
     def memmap_args(self) -> List[str]:
         if self.e820 is None:
@@ -237,6 +250,14 @@ def qemu_binary() -> str:
     if not b:
         raise OracleError("qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)")
     return b
+
+
+def pc_ram_ranges(ram: int) -> List[Tuple[int, int]]:
+    """Where QEMU's pc machine (gigabyte_align, max-ram-below-4g 3.5 GiB) puts ``ram``
+    bytes: all below 4 GiB when under 3.5 GiB, else 3 GiB below and the rest from 4 GiB."""
+    if ram < PC_LOWMEM_SPLIT:
+        return [(0, ram)]
+    return [(0, PC_LOWMEM), (1 << 32, (1 << 32) + ram - PC_LOWMEM)]
 
 
 def qemu_command(layout: QemuLayout, bzimage: str, port: int, serial: str) -> List[str]:
