@@ -650,3 +650,23 @@ class TestEmbeddedDefault:
         t = E820Table(I.EMBEDDED_DEFAULT)
         assert t.end_of_ram_pfn(1 << 34) == 0x46F000
         assert t.end_of_low_ram_pfn() == 0x85D00
+
+
+def test_a_user_map_the_kernel_cannot_sanitise_is_its_early_panic():
+    """e820__finish_early_params: memmap=/mem= make the map user-defined, and one that
+    e820__update_table refuses (fewer than two entries) is early_panic("Invalid user supplied
+    memory map") -- seen on Debian 5.10, 6.1 and 6.12 booted with one memmap=exactmap entry.
+    Without mem=/memmap= a one-entry firmware map is kept as it is."""
+    import pytest
+    from emu import BootParams, emulate
+    from emu.inputs.e820 import E820Map
+    from emu.kernel.validate import SetupError
+    two = E820Map([(0, 0x9FC00, 1), (0x100000, 1 << 30, 1)])
+    one = E820Map([(0x100000, 1 << 30, 1)])
+    for e820, p in ((two, BootParams(memmap=["exactmap", "1023M@1M"])), (one, BootParams(mem_limit=512 << 20))):
+        with pytest.raises(SetupError, match="Invalid user supplied memory map"):
+            emulate(e820, "6.1", p)
+        with pytest.raises(SetupError, match="Invalid user supplied memory map"):
+            emulate(e820, "3.13", p)
+    assert emulate(two, "6.1", BootParams(memmap=["exactmap", "639K@0", "1023M@1M"])).verify.ok
+    assert emulate(one, "6.1", BootParams()).panic is None

@@ -276,6 +276,9 @@ def test_layout_to_qemu():
     from emu.tools.oracle.layouts import matrix_layouts, matrix_layouts_i386
     for m in matrix_layouts() + matrix_layouts_i386(True) + matrix_layouts_i386(False):
         assert m.qemu_ram() > 0, m.name
+    # a little RAM above 4 GiB: QEMU must still be given 3.5 GiB to split (3 GiB + 0.5 GiB)
+    little = QemuLayout("a", e820=E820Table([(0, 0x9F000, 1), (0x100000, 0xBFF00000, 1), (1 << 32, 0x1BA000, 1)]))
+    assert little.qemu_ram() == 0xE0000000
     under = QemuLayout("u", e820=E820Table([(0, 0x9F000, 1), (0x100000, 0xDFE00000 - 0x100000, 1)]))
     assert under.qemu_ram() == 0xDFE00000
 

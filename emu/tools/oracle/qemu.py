@@ -87,7 +87,8 @@ class QemuLayout:
         elif top <= 1 << 32:
             raise OracleError("RAM between 3.5 GiB and 4 GiB cannot be backed on QEMU's pc machine")
         else:
-            ram = PC_LOWMEM + top - (1 << 32)
+            # at least 3.5 GiB, or QEMU would put it all below 4 GiB
+            ram = max(PC_LOWMEM + top - (1 << 32), PC_LOWMEM_SPLIT)
         ram = (ram + (2 << 20) - 1) & ~((2 << 20) - 1)
         backed = pc_ram_ranges(ram)
         for e in ram_entries:

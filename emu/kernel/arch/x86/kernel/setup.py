@@ -99,7 +99,12 @@ def parse_memparse(text: str) -> int:
 
 
 def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int]) -> E820Table:
-    """``mem=`` and ``memmap=`` (``parse_memopt``/``parse_memmap_one``) applied to e820."""
+    """``mem=`` and ``memmap=`` (``parse_memopt``/``parse_memmap_one``) applied to e820, then
+    ``e820__finish_early_params`` (``finish_e820_parsing`` before 4.14): a user-defined map
+    that ``e820__update_table`` cannot sanitise (fewer than two entries, an entry wrapping
+    past 2^64) is the kernel's ``early_panic("Invalid user supplied memory map")`` before
+    ``init_mem_mapping``, a :class:`SetupError` here (seen on real 5.10, 6.1 and 6.12 kernels
+    with a one-entry ``memmap=exactmap``)."""
     t = e820
     if mem_limit is not None:
         t.remove_range(mem_limit, (1 << 64) - 1 - mem_limit, E820_RAM, True)
@@ -113,7 +118,13 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
             t.add_region(start, size, typ)
         else:
             t.remove_range(size, (1 << 64) - 1 - size, E820_RAM, True)
-    return t.sanitize()
+    out, ok = t.sanitize_with_status()
+    if not ok:
+        live = sum(1 for e in t.entries if e.size)
+        raise SetupError(f"the kernel panics before init_mem_mapping: \"Invalid user supplied memory map\" "
+                         f"(mem=/memmap= leave {live} e820 entr{'y' if live == 1 else 'ies'}; "
+                         f"e820__update_table needs two, none wrapping past 2^64)")
+    return out
 
 
 def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list,
