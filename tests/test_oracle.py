@@ -503,3 +503,37 @@ def test_params_from_guest_i386_layout():
     assert (p.head_brk_base, p.swapper_pg_dir_addr, p.initial_pg_pmd_addr, p.initial_pg_fixmap_addr,
             p.bm_pte_addr) == (0x1F0B000, 0x1E98000, 0x1E94000, 0x1E96000, 0x1E9C000)
     assert (p.fixmap_bottom, p.btmap_begin, p.kmap_range) == (0xFF9FF000, 0xFFA00000, (0xFFDBC000, 0xFFFBB000))
+
+
+@pytest.mark.parametrize("flavour", ["amd64", "686-pae", "686"])
+def test_random_layouts_are_reproducible_bootable_and_backed(flavour):
+    """emu oracle matrix --random: layout i of a seed does not depend on N; every layout keeps
+    the kernel image RAM, has two e820 entries or more (one is the kernel's own early panic)
+    and only RAM QEMU backs (qemu_ram raises otherwise); the features vary."""
+    from emu.tools.oracle.layouts import KERNEL_BASE, KERNEL_TOP, random_layout, random_layouts
+    lays = random_layouts(400, 5, flavour)
+    assert [x.name for x in lays[:3]] == ["rand5-0", "rand5-1", "rand5-2"]
+    again = random_layout(5, 7, flavour)
+    assert (again.e820.entries, again.cpu, again.append, again.initrd) == \
+        (lays[7].e820.entries, lays[7].cpu, lays[7].append, lays[7].initrd)
+    assert random_layout(6, 7, flavour).e820.entries != again.e820.entries
+    for lay in lays:
+        assert lay.qemu_ram() > 0
+        assert len([e for e in lay.e820.entries if e.size]) >= 2
+        ram = E820Table([e for e in lay.e820.entries if e.type == E820_RAM and e.size]).sanitize()
+        assert any(e.addr <= KERNEL_BASE and KERNEL_TOP <= e.end for e in ram.entries), lay.name
+    assert len({x.cpu for x in lays}) >= 3 and any(x.initrd for x in lays)
+    assert any("mem=" in x.append for x in lays)
+    if flavour == "amd64":
+        assert any("movable_node" in x.append for x in lays) and any("+la57" in x.cpu for x in lays)
+    else:
+        assert any("highmem=" in x.append for x in lays) and not any("+la57" in x.cpu for x in lays)
+
+
+def test_cli_matrix_random_list(capsys):
+    from emu.tools.cli import main
+    assert main(["oracle", "matrix", "--random", "3", "--seed", "9", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [ln.split()[2] for ln in out] == ["rand9-0", "rand9-1", "rand9-2"]
+    assert all("memmap=exactmap" in ln for ln in out)
+    assert main(["oracle", "matrix", "--random", "3", "--only", "512M"]) == 2

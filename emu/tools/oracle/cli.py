@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   emu oracle matrix --only 512M,6G-gb          a subset
   emu oracle matrix --release all --flavour amd64,686-pae   one line per (release, flavour, layout)
   emu oracle matrix -j 2                       two boots at once (--scheduler tcp://HOST:8786: a Dask cluster)
+  emu oracle matrix --random 100 --seed 3 --release all -j 2   100 random layouts per kernel (--list shows them)
 """
 
 
@@ -32,6 +33,28 @@ def _size(text: str) -> int:
 
 #: the largest kernel image --kernel reads (a bzImage is tens of MiB)
 MAX_KERNEL_BYTES = 512 << 20
+
+
+#: at most this many random layouts per kernel (each is a boot of a few seconds)
+MAX_RANDOM_LAYOUTS = 100_000
+
+
+def _int_in(text: str, lo: int, hi: int) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(f"must be in [{lo}, {hi}], not {text!r}")
+    return v
+
+
+def _random_count(text: str) -> int:
+    return _int_in(text, 1, MAX_RANDOM_LAYOUTS)
+
+
+def _seed(text: str) -> int:
+    return _int_in(text, 0, (1 << 63) - 1)
 
 
 def _qemu_cpu(text: str) -> str:
@@ -98,6 +121,11 @@ def register(sub) -> None:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _kernel_options(m, lists=True)
     m.add_argument("--only", metavar="NAMES", help="comma-separated layout names")
+    m.add_argument("--random", type=_random_count, metavar="N",
+                   help="instead of the matrix: N random layouts per kernel (e820 holes and types at "
+                        "4K..1G granularity, CPU features, movable_node, mem=, highmem=, an initrd; "
+                        "emu.tools.oracle.layouts.random_layout), the same for the same --seed")
+    m.add_argument("--seed", type=_seed, default=0, metavar="S", help="the random layouts' seed (default 0)")
     m.add_argument("--list", action="store_true", help="list the layouts and exit")
     m.add_argument("--save", metavar="DIR",
                    help="save each comparison as an offline case in DIR/RELEASE-FLAVOUR-LAYOUT")
@@ -400,8 +428,12 @@ def _row_line(row: dict) -> str:
             f"{row.get('profile') or '-':<9} {row['boot_seconds']:>8.1f} {emu_s:>9} {ident:>9}{extra}")
 
 
-def _layouts(flavour: str, only):
-    from emu.tools.oracle.layouts import matrix_layouts, matrix_layouts_i386
+def _layouts(flavour: str, only, random: Optional[Tuple[int, int]] = None):
+    """The layouts one kernel of the matrix boots: the matrix (``only``: those names), or
+    ``random`` = (N, seed) random ones."""
+    from emu.tools.oracle.layouts import matrix_layouts, matrix_layouts_i386, random_layouts
+    if random is not None:
+        return random_layouts(random[0], random[1], flavour)
     lays = matrix_layouts() if flavour in ("amd64", "cloud-amd64") else matrix_layouts_i386(flavour == "686-pae")
     if only:
         names = {lay.name: lay for lay in lays}
@@ -418,6 +450,10 @@ def cmd_matrix(args) -> int:
     if args.kernel and len(todo) != 1:
         raise OracleError("--kernel is one kernel: give one --release and one --flavour")
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    rand = (args.random, args.seed) if args.random else None
+    if rand and only:
+        print("emu: error: --only names layouts of the matrix; --random makes its own", file=sys.stderr)
+        return 2
     if only:
         known = {lay.name for lay in matrix_layouts() + matrix_layouts_i386(True) + matrix_layouts_i386(False)}
         unknown = [n for n in only if n not in known]
@@ -426,13 +462,18 @@ def cmd_matrix(args) -> int:
             return 2
     if args.list:
         for rel, fl in todo:
-            for lay in _layouts(fl, only):
-                print(f"{rel.kernel:<5} {fl:<12} {lay.name:<20} -cpu {lay.cpu} -m {lay.qemu_ram() >> 20}M "
-                      f"{' '.join(lay.memmap_args())[:60]}{' ' + lay.append[:40] if lay.append else ''}")
+            for lay in _layouts(fl, only, rand):
+                # (a random layout in full: the line is what reproduces it)
+                mm, app = " ".join(lay.memmap_args()), lay.append
+                if not rand:
+                    mm, app = mm[:60], app[:40]
+                ird = f" -initrd {lay.initrd >> 20}M" if lay.initrd else ""
+                print(f"{rel.kernel:<5} {fl:<12} {lay.name:<20} -cpu {lay.cpu} -m {lay.qemu_ram() >> 20}M{ird} "
+                      f"{mm}{' ' + app if app else ''}")
         return 0
     overrides = _overrides(args)
     from emu.tools.batches import open_runner
-    n = sum(len(_layouts(fl, only)) for _, fl in todo)
+    n = sum(len(_layouts(fl, only, rand)) for _, fl in todo)
     runner = open_runner(args.jobs, args.scheduler, tasks=n) if (args.jobs > 1 or args.scheduler) else None
 
     def show(row):
@@ -448,7 +489,7 @@ def cmd_matrix(args) -> int:
         if not args.json:
             print(f"{'release':<7} {'flavour':<12} {'layout':<20} {'profile':<9} {'boot s':>8} {'emu s':>9} "
                   f"{'identical':>9}")
-        rows, kernels = _matrix_rows(args, todo, only, overrides, show, runner)
+        rows, kernels = _matrix_rows(args, todo, only, overrides, show, runner, rand)
     finally:
         if runner is not None:
             runner.close()
@@ -467,7 +508,8 @@ def cmd_matrix(args) -> int:
 
 
 def _matrix_rows(args: argparse.Namespace, todo: List[Any], only: Optional[List[str]], overrides: Any,
-                 show: Callable[[dict], None], runner: Any) -> Tuple[List[dict], List[dict]]:
+                 show: Callable[[dict], None], runner: Any,
+                 rand: Optional[Tuple[int, int]] = None) -> Tuple[List[dict], List[dict]]:
     """The rows in matrix order.  Without a runner each kernel is fetched, then its layouts
     booted, one after the other (the rows print in matrix order as they come); with one,
     every kernel is fetched first (here), then every (kernel, layout) boot goes to the runner
@@ -478,7 +520,7 @@ def _matrix_rows(args: argparse.Namespace, todo: List[Any], only: Optional[List[
     def per_kernel() -> Iterator[Tuple[Optional[dict], Optional[List[tuple]]]]:
         """(error row, None) for a kernel that cannot be had, else (None, its tasks)."""
         for rel, fl in todo:
-            lays = _layouts(fl, only)
+            lays = _layouts(fl, only, rand)
             if not lays:
                 continue
             base = {"release": rel.kernel, "flavour": fl}

@@ -10,6 +10,8 @@ M = 1 << 20
 G = 1 << 30
 CPU = "qemu64"
 GB = "qemu64,+pdpe1gb"
+#: QEMU's pc machine: below 4 GiB it backs at most 3 GiB once it has 3.5 GiB (qemu.pc_ram_ranges)
+PC_LOW, PC_SPLIT = 0xC0000000, 0xE0000000
 #: 1 TiB and more need physical-address bits beyond TCG's default 40
 BIG = "qemu64,+pdpe1gb,phys-bits=48"
 
@@ -105,6 +107,85 @@ def matrix_layouts_i386(pae: bool = True) -> List[QemuLayout]:
         out.append(QemuLayout("6G-pae-above-4G", mem=6 * G, cpu=CPU))
         out.append(QemuLayout("2G-nx-off", mem=2 * G, cpu="qemu64", append="noexec=off"))
     return out
+
+
+#: the kernel image of every Debian kernel the oracle boots lies in [16 MiB, KERNEL_TOP) (nokaslr:
+#: LOAD_PHYSICAL_ADDR; _end is 0x402c000 on 5.10, 0x4430000 on 6.1, 0x3c30000 on 6.12 amd64):
+#: random layouts keep it RAM
+KERNEL_BASE, KERNEL_TOP = 0x1000000, 0x4600000
+
+
+def random_layout(seed: int, index: int, flavour: str = "amd64") -> QemuLayout:
+    """Layout ``index`` of the random matrix ``seed`` (``emu oracle matrix --random N --seed S``):
+    an e820 of RAM with holes and ACPI/NVS/reserved ranges at 4 KiB, 64 KiB, 2 MiB and 1 GiB
+    granularity up to 128 MiB .. 100 GiB (i386: up to 12 GiB with PAE, 3 GiB without), a CPU
+    with or without PSE, PGE, GB pages and 5-level paging, and on the command line maybe
+    ``movable_node``, ``nogbpages``, ``mem=``, ``highmem=`` (i386), with maybe an initrd.
+    The same (seed, index, flavour) gives the same layout, whatever N; every layout keeps the
+    kernel image RAM, has at least two e820 entries (one would be the kernel's own "Invalid
+    user supplied memory map" panic, before init_mem_mapping) and only RAM QEMU can back."""
+    import random
+    i386 = flavour.startswith("686")
+    rng = random.Random(f"emu-oracle-random/{seed}/{index}/{'i386' if i386 else 'x86_64'}")
+    if i386:
+        tops = [128 * M, 256 * M, 700 * M, 880 * M, 900 * M, 1 * G, 2 * G, 3 * G]
+        tops += [6 * G, 12 * G] if flavour == "686-pae" else []
+    else:
+        tops = [256 * M, 512 * M, 1 * G, 3 * G, 3 * G + 256 * M, 6 * G, 12 * G, 40 * G, 100 * G]
+    top = rng.choice(tops)
+    ents: List[tuple] = [(0, 0x9F000, E820_RAM)]
+    cur = 0x100000
+    while cur < top:
+        gran = rng.choice([0x1000, 0x1000, 0x10000, 0x200000, 0x200000, 0x40000000])
+        ln = max(gran, int(rng.expovariate(6 / top)) // gran * gran)
+        end = min(top, cur + ln)
+        typ = E820_RAM if rng.random() < 0.7 else rng.choice([E820_RESERVED, E820_RESERVED, 3, 4])
+        if cur < KERNEL_TOP and end > KERNEL_BASE:
+            typ = E820_RAM
+        ents.append((cur, end - cur, typ))
+        cur = end
+        if rng.random() < 0.2:
+            gap = rng.choice([0x1000, 0x200000, 0x1000000, 0x40000000])
+            if not (cur < KERNEL_TOP and cur + gap > KERNEL_BASE):
+                cur += gap
+    # QEMU backs [0, 3 GiB) below 4 GiB once it has 3.5 GiB, nothing in [3.5 GiB, 4 GiB):
+    # keep RAM out of what it cannot back
+    if max(a + n for a, n, t in ents if t == E820_RAM) >= PC_SPLIT:
+        fixed = []
+        for a, n, t in ents:
+            e = a + n
+            if t == E820_RAM and a < 1 << 32 and e > PC_LOW:
+                for lo, hi, tt in ((a, min(e, PC_LOW), t), (max(a, PC_LOW), min(e, 1 << 32), E820_RESERVED),
+                                   (max(a, 1 << 32), e, t)):
+                    if hi > lo:
+                        fixed.append((lo, hi - lo, tt))
+            else:
+                fixed.append((a, n, t))
+        ents = fixed
+    if i386:
+        cpu = "qemu64" + rng.choice(["", "", ",-pse", ",-pge"])
+    else:
+        cpu = "qemu64" + rng.choice(["", ",+pdpe1gb", ",+pdpe1gb", ",-pse", ",-pge", ",+pdpe1gb,+la57"])
+        if top > 1 << 40:
+            cpu += ",phys-bits=48"
+    app = []
+    if not i386 and rng.random() < 0.25:
+        app.append("movable_node")
+    if not i386 and rng.random() < 0.1:
+        app.append("nogbpages")
+    if i386 and rng.random() < 0.2:
+        app.append(f"highmem={rng.randrange(0, 512)}M")
+    if rng.random() < 0.1:
+        app.append(f"mem={rng.randrange(128, max(129, top >> 20))}M")
+    initrd = rng.choice([0, 0, 0, 16 * M, 48 * M])
+    lay = QemuLayout(f"rand{seed}-{index}", e820=E820Table(ents), cpu=cpu, append=" ".join(app), initrd=initrd)
+    lay.qemu_ram()   # (an OracleError here is a bug of this generator)
+    return lay
+
+
+def random_layouts(n: int, seed: int, flavour: str = "amd64") -> List[QemuLayout]:
+    """``n`` layouts of :func:`random_layout`."""
+    return [random_layout(seed, i, flavour) for i in range(n)]
 
 
 #: two quick layouts for CI
