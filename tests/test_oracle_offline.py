@@ -281,3 +281,17 @@ def test_f8_the_real_kernel_takes_a_page_before_it_is_mapped(name):
     v = verify(r.kernel)
     assert [x.split(":")[0] for x in v.violations] == ["pt.unmapped-write"]
     assert "page-table page 0x4a0000" in v.violations[0]
+
+
+def test_highmem_from_the_command_line():
+    """An i686 boot with highmem=34M (a random oracle layout, 128 MiB of RAM): lowmem_pfn_init
+    carves 34 MiB of highmem out of lowmem.  The option is read from the log's 'Kernel command
+    line:' (i386 prints no early one); the derivation once dropped it, and emu mapped lowmem to
+    128 MiB where the kernel stopped at 94 MiB."""
+    g = load_case(os.path.join(DATA, "6.1-686-pae-128M-highmem34M"))
+    assert "highmem=34M" in g.cmdline
+    d = describe_artefacts(guest_artefacts(g))
+    assert d.params.highmem == 34 << 20 and "highmem=" in d.sources["highmem"]
+    c = compare(g)
+    assert c.identical and c.assumptions == []
+    assert g.max_low_pfn == (128 - 34) << 8

@@ -126,7 +126,7 @@ def describe(log: Optional[BootLog] = None, e820: Optional[E820Map] = None, e820
             raise DescribeError(f"unknown boot parameter {name!r}")
         inp.set(name, value, "option")
     if log is None or log.command_line is None:
-        inp.assume("command line", "none (no mem=, memmap=, nogbpages, debug_pagealloc=, movable_node)",
+        inp.assume("command line", "none (no mem=, memmap=, highmem=, nogbpages, debug_pagealloc=, movable_node)",
                    "no boot log" if log is None else "the log has no 'Command line:' / 'Kernel command line:' line")
     if log is None:
         if "initrd" not in inp.sources:

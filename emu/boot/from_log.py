@@ -85,6 +85,9 @@ def from_log(inp: Inputs, log: BootLog, prof: Profile) -> None:
     if log.arch == "i686":
         i386_params(log, inp.params, prof, inp.assume)
         inp.sources.setdefault("arch", f"{n}: i686 log")
+        if opts.highmem is not None:
+            # parse_highmem (init_32.c): find_low_pfn_range carves it out of lowmem or caps max_pfn
+            inp.set("highmem", opts.highmem, f"{n}: command line highmem=")
 
 
 #: lines start_kernel prints after mm_init (pti_init has run by then)
