@@ -135,3 +135,22 @@ def test_no_image_end_assumption_when_top_down():
     from emu.inputs.e820 import E820Map
     r = emulate(E820Map([(0, 0x9FC00, 1), (0x100000, (1 << 30) - 0x100000, 1)]), "6.1", BootParams(), check=True)
     assert "image_end" not in {a.field for a in r.assumptions}
+
+
+def test_one_default_end_for_every_reader_of_end():
+    """default_image_end is the BRK page-table buffer's end + the arch's tail, the value
+    e820_add_kernel_range, memblock's kernel_end and head_32's image_end all take."""
+    from emu import BootParams, emulate
+    from emu.inputs.e820 import E820Map
+    from emu.kernel.arch.x86.kernel.setup import BRK_TAIL, IMAGE_TAIL_32, default_image_end
+    e = E820Map([(0, 0x9FC00, 1), (0x100000, (2 << 30) - 0x100000, 1)])
+    for arch, prof in (("x86_64", "6.1"), ("x86_64", "5.4"), ("i386", "6.1"), ("i386", "3.13")):
+        kw = {"arch": arch, "pae": True} if arch == "i386" else {}
+        r = emulate(e, prof, BootParams(**kw), check=False)
+        k = r.kernel
+        tail = IMAGE_TAIL_32 if arch == "i386" else BRK_TAIL
+        assert k.kernel_end == (k.pgt_buf_top << 12) + tail == default_image_end(k.profile, k.params,
+                                                                                  k.pgt_buf_start << 12)
+        if arch == "i386":
+            said = {a.field: a.value for a in r.assumptions}
+            assert said["image_end"] == "%#x" % k.kernel_end

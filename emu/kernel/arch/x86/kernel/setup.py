@@ -78,9 +78,23 @@ _LAYOUTS: dict = {}
 #: i386: BRK page-table buffer relative to the kernel start (a distro 3.13 PAE kernel: 0x1b88000)
 DEFAULT_BRK_OFFSET_32 = 0xB88000
 #: bytes from the end of the BRK page-table buffer to ``_end`` when no System.map gives ``_end``
-#: (the rest of the BRK section and what follows it); read by ``e820_add_kernel_range`` and by
-#: memblock's bottom-up search (``kernel_end``), and said as an assumption where it matters
+#: (the rest of the BRK section and what follows it), x86-64; read by ``e820_add_kernel_range``
+#: and by memblock's bottom-up search (``kernel_end``), and said as an assumption where it matters
 BRK_TAIL = 0x100000
+#: the same on i386, where head_32 maps up to ``_end`` + MAPPING_BEYOND_END (and says it always)
+IMAGE_TAIL_32 = 0x1F0000
+
+
+def default_image_end(profile: Profile, params: BootParams, brk_base: int) -> int:
+    """``_end`` (its physical address) when no System.map gives it: ``BRK_TAIL`` (x86-64) or
+    ``IMAGE_TAIL_32`` (i386) past the end of the BRK page-table buffer at ``brk_base`` (the
+    buffer's pages as ``early_alloc_pgt_buf`` takes them).  One value for every reader of
+    ``_end``: ``e820_add_kernel_range``, memblock's ``kernel_end``, head_32's mapping."""
+    if params.arch == "i386":
+        return brk_base + profile.pgt_buf_count(False, False) * PAGE_SIZE + IMAGE_TAIL_32
+    randomize = profile.default_randomize_memory if params.randomize_memory is None else params.randomize_memory
+    l5conf = profile.default_5level_config if params.x86_5level_config is None else params.x86_5level_config
+    return brk_base + profile.pgt_buf_count(bool(randomize), bool(l5conf)) * PAGE_SIZE + BRK_TAIL
 #: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
 RESERVE_LOW = 64 << 10
 BIOS_BEGIN = 0xA0000
@@ -128,20 +142,25 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
 
 
 def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list,
-                          assumptions: Optional[List[Assumption]] = None) -> E820Table:
+                          assumptions: Optional[List[Assumption]] = None,
+                          profile: Optional[Profile] = None) -> E820Table:
     """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
     complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved;
-    ``_end`` is ``params.image_end`` (a System.map's ``_end``), else ``BRK_TAIL`` past the BRK
-    base, which is then said in ``assumptions`` when the edit is made."""
+    ``_end`` is ``params.image_end`` (a System.map's ``_end``), else :func:`default_image_end`
+    (of ``profile``; without one, ``BRK_TAIL`` past the BRK base), which is then said in
+    ``assumptions`` when the edit is made."""
     brk_base = given(params.brk_base, "brk_base")
     start = min(given(params.kernel_start, "kernel_start"), brk_base)
-    end = params.image_end if params.image_end is not None else brk_base + BRK_TAIL   # __pa_symbol(_end)
+    if params.image_end is not None:
+        end = params.image_end                                                 # __pa_symbol(_end)
+    else:
+        end = default_image_end(profile, params, brk_base) if profile is not None else brk_base + BRK_TAIL
     if _all_ram(e820, start, end):
         return e820
     log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
     if params.image_end is None and assumptions is not None:
-        assumptions.append(Assumption("image_end", "%#x" % end, "_end (no System.map): the BRK base + 1 MiB; "
-                                      "e820_add_kernel_range made [_text, _end) RAM"))
+        assumptions.append(Assumption("image_end", "%#x" % end, "_end (no System.map): past the BRK page-table "
+                                      "buffer; e820_add_kernel_range made [_text, _end) RAM"))
     e820.remove_range(start, end - start, 0, False)
     e820.add_region(start, end - start, E820_RAM)
     return e820.sanitize()
@@ -238,7 +257,7 @@ def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_ed
         if params.mem_limit is not None or params.memmap:
             table = apply_memmap(table, params.memmap, params.mem_limit)
         if profile.scheme == "brk_top_down":
-            table = e820_add_kernel_range(table, params, early_log, assumptions)
+            table = e820_add_kernel_range(table, params, early_log, assumptions, profile)
         if profile.trim_bios_first_page:
             table = trim_bios_range(table)
     if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
@@ -349,7 +368,8 @@ def reserve_early(k: Kernel, kernel_start: int, brk_base: int) -> None:
     if params.image_end is not None and params.image_end < brk_end:
         raise SetupError(f"kernel image end (_end) {params.image_end:#x} lies below the end of the BRK "
                          f"page-table buffer {brk_end:#x}")
-    k.kernel_end = params.image_end if params.image_end is not None else brk_end + BRK_TAIL
+    k.kernel_end = params.image_end if params.image_end is not None else default_image_end(k.profile, params,
+                                                                                           brk_base)
     mb.reserve(kernel_start, brk_end - kernel_start)  # _text .. __bss_stop, then reserve_brk()
     if params.initrd is not None:
         s, e = params.initrd
@@ -466,7 +486,7 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
     from emu.kernel.arch.x86.kernel import head_32
     p = k.params
     pae = k.mode.entry_bytes == 8
-    image_end = p.image_end if p.image_end is not None else (k.pgt_buf_top << PAGE_SHIFT) + 0x1F0000
+    image_end = p.image_end if p.image_end is not None else k.kernel_end    # default_image_end
     if image_end < k.pgt_buf_top << PAGE_SHIFT:
         raise SetupError(f"kernel image end {image_end:#x} lies below the BRK page-table buffer")
     mapped_end = head_32.initial_mapping_end(pae, k.page_offset, image_end)
@@ -502,7 +522,8 @@ def setup_i386_tables(k: Kernel, kernel_start: int, brk_base: int) -> None:
                                         "no --system-map" % n))
     if p.image_end is None:
         k.assumptions.append(Assumption("image_end", "%#x" % image_end,
-                                        "_end 0x1f0000 above the page-table buffer; no --system-map"))
+                                        "_end 0x1f0000 above the page-table buffer; no --system-map (head_32 "
+                                        "maps up to it; memblock's bottom-up search starts there)"))
     missing = [name for name in ("swapper_pg_dir", "initial_pg_pmd", "initial_pg_fixmap", "bm_pte")
                if name not in addrs and (pae or name != "initial_pg_pmd")]
     if missing:
