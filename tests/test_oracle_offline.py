@@ -295,3 +295,21 @@ def test_highmem_from_the_command_line():
     c = compare(g)
     assert c.identical and c.assumptions == []
     assert g.max_low_pfn == (128 - 34) << 8
+
+
+def test_highmem_below_maxmem_is_not_read_as_maxmem():
+    """5.10 non-PAE, 700 MiB of RAM, highmem=165M: lowmem ends at 535 MiB, below MAXMEM.  The
+    'N MB LOWMEM available' line gives MAXMEM only when highmem= did not carve lowmem; the
+    derivation took 535 MiB for MAXMEM and mapped to 0x217fe000 where the kernel stopped at
+    0x21700000.  Without the .config, MAXMEM is now the typical build's, and said."""
+    g = load_case(os.path.join(DATA, "5.10-686-700M-highmem165M"))
+    assert re.search(r"^\[[ .0-9]+\] 535MB LOWMEM available\.$", g.serial, re.M) and "highmem=165M" in g.cmdline
+    c = compare(g)
+    assert c.identical and c.assumptions == []
+    assert g.max_low_pfn == 0x21700
+    a = guest_artefacts(g)
+    a.config = None
+    d = describe_artefacts(a)
+    assert d.params.lowmem_limit is None or d.params.lowmem_limit != 0x217FE000
+    r = run(d, check=False)
+    assert r.kernel.max_low_pfn == 0x21700

@@ -143,7 +143,8 @@ def i386_params(log: BootLog, params: BootParams, prof: Profile, say=lambda *a: 
         params.page_offset_32 = po
     po = params.page_offset_32 if params.page_offset_32 is not None else DEFAULT_PAGE_OFFSET_32
     pmd = (2 if params.pae else 4) << 20
-    if log.lowmem_mb and log.highmem_mb:
+    if log.lowmem_mb and log.highmem_mb and log.options.highmem is None:
+        # (with highmem= lowmem may end below MAXMEM: lowmem_pfn_init carves the highmem out)
         x = -(-((log.lowmem_mb << 20) + 0x2000) // pmd) * pmd - 0x2000
         if x < (log.lowmem_mb + 1) << 20:
             params.lowmem_limit = x
