@@ -537,3 +537,25 @@ def test_cli_matrix_random_list(capsys):
     assert [ln.split()[2] for ln in out] == ["rand9-0", "rand9-1", "rand9-2"]
     assert all("memmap=exactmap" in ln for ln in out)
     assert main(["oracle", "matrix", "--random", "3", "--only", "512M"]) == 2
+
+
+def test_a_tree_too_large_for_this_host_is_refused_before_it_is_built(monkeypatch):
+    """A 100 GiB guest mapped with 4 KiB pages is 26 M entries, ~30 GiB as two Trees: the
+    oracle ran out of memory on such a random layout.  Both the copy of the guest's pages and
+    the listing check the size first and refuse with one line."""
+    import emu.kernel.estimate as est
+    from emu.tools.oracle.tables import TableCopyError, copy_tables, emu_tree
+    k = _emulated(E820Table([(0, 0x9F000, 1), (0x100000, (1 << 30) - 0x100000, 1)]),
+                  BootParams(cpu=CpuFeatures(pse=False, gbpages=False)))
+    emu_tree(k)       # fits
+    monkeypatch.setattr(est, "available_memory", lambda: 64 << 20)
+    with pytest.raises(TableCopyError, match="GiB available"):
+        emu_tree(k)
+    mode = k.mode
+    from emu.tools.oracle.tables import kernel_slots, tree_mmu
+    mmu = tree_mmu(mode, k.pgd_pfn << 12)
+
+    def read_page(pfn):
+        return k.phys.frames[k.phys.slot(pfn)].tobytes()
+    with pytest.raises(TableCopyError, match="guest's page tables"):
+        copy_tables(read_page, mmu, kernel_slots(mode, k.page_offset), 2 << 30)
