@@ -83,6 +83,10 @@ DEFAULT_BRK_OFFSET_32 = 0xB88000
 BRK_TAIL = 0x100000
 #: the same on i386, where head_32 maps up to ``_end`` + MAPPING_BEYOND_END (and says it always)
 IMAGE_TAIL_32 = 0x1F0000
+#: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
+RESERVE_LOW = 64 << 10
+BIOS_BEGIN = 0xA0000
+BIOS_END = 0x100000
 
 
 def default_image_end(profile: Profile, params: BootParams, brk_base: int) -> int:
@@ -95,10 +99,6 @@ def default_image_end(profile: Profile, params: BootParams, brk_base: int) -> in
     randomize = profile.default_randomize_memory if params.randomize_memory is None else params.randomize_memory
     l5conf = profile.default_5level_config if params.x86_5level_config is None else params.x86_5level_config
     return brk_base + profile.pgt_buf_count(bool(randomize), bool(l5conf)) * PAGE_SIZE + BRK_TAIL
-#: default low reservation (CONFIG_X86_RESERVE_LOW, KiB)
-RESERVE_LOW = 64 << 10
-BIOS_BEGIN = 0xA0000
-BIOS_END = 0x100000
 
 
 def parse_memparse(text: str) -> int:
@@ -141,20 +141,16 @@ def apply_memmap(e820: E820Table, opts: Sequence[str], mem_limit: Optional[int])
     return out
 
 
-def e820_add_kernel_range(e820: E820Table, params: BootParams, log: list,
-                          assumptions: Optional[List[Assumption]] = None,
-                          profile: Optional[Profile] = None) -> E820Table:
+def e820_add_kernel_range(e820: E820Table, profile: Profile, params: BootParams, log: list,
+                          assumptions: Optional[List[Assumption]] = None) -> E820Table:
     """``e820_add_kernel_range`` (3.9+): if the kernel image ``[_text, _end)`` is not all RAM,
     complain and make it RAM (remove the range, add it back as RAM).  ``params`` resolved;
-    ``_end`` is ``params.image_end`` (a System.map's ``_end``), else :func:`default_image_end`
-    (of ``profile``; without one, ``BRK_TAIL`` past the BRK base), which is then said in
-    ``assumptions`` when the edit is made."""
+    ``_end`` is ``params.image_end`` (a System.map's ``_end``), else :func:`default_image_end`,
+    which is then said in ``assumptions`` when the edit is made."""
     brk_base = given(params.brk_base, "brk_base")
     start = min(given(params.kernel_start, "kernel_start"), brk_base)
-    if params.image_end is not None:
-        end = params.image_end                                                 # __pa_symbol(_end)
-    else:
-        end = default_image_end(profile, params, brk_base) if profile is not None else brk_base + BRK_TAIL
+    # __pa_symbol(_end)
+    end = params.image_end if params.image_end is not None else default_image_end(profile, params, brk_base)
     if _all_ram(e820, start, end):
         return e820
     log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
@@ -257,7 +253,7 @@ def setup_memory_map(profile: Profile, params: BootParams, e820: E820Map, log_ed
         if params.mem_limit is not None or params.memmap:
             table = apply_memmap(table, params.memmap, params.mem_limit)
         if profile.scheme == "brk_top_down":
-            table = e820_add_kernel_range(table, params, early_log, assumptions, profile)
+            table = e820_add_kernel_range(table, profile, params, early_log, assumptions)
         if profile.trim_bios_first_page:
             table = trim_bios_range(table)
     if not any(e.type in (E820_RAM, E820_RESERVED_KERN) for e in table.entries):
