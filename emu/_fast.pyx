@@ -694,11 +694,8 @@ cdef class Mapper:
         return last
 
 
-def kernel_physical_mapping_init(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask,
-                                 uint64_t prot):
-    """Run ``kernel_physical_mapping_init`` for ``job`` (an
-    ``emu.kernel.arch.x86.mm.init_64.MapJob``); returns ``(paddr_last, (0, 4k, 2M, 1G
-    pages counted))``.  The Mapper is made once per job and re-armed for each call."""
+cdef Mapper _mapper_for(job):
+    """The job's Mapper, made once per job and re-armed for each call."""
     cdef Mapper m
     cached = getattr(job, "_mapper", None)
     if isinstance(cached, Mapper):
@@ -707,6 +704,15 @@ def kernel_physical_mapping_init(job, uint64_t pgd_pfn, uint64_t paddr_start, ui
     else:
         m = Mapper(job)
         job._mapper = m
+    return m
+
+
+def kernel_physical_mapping_init(job, uint64_t pgd_pfn, uint64_t paddr_start, uint64_t paddr_end, int mask,
+                                 uint64_t prot):
+    """Run ``kernel_physical_mapping_init`` for ``job`` (an
+    ``emu.kernel.arch.x86.mm.init_64.MapJob``); returns ``(paddr_last, (0, 4k, 2M, 1G
+    pages counted))``.  The Mapper is made once per job and re-armed for each call."""
+    cdef Mapper m = _mapper_for(job)
     last = m.kernel_physical_mapping_init(pgd_pfn, paddr_start, paddr_end, mask, prot)
     return last, (0, m.pages4k, m.pages2m, m.pages1g)
 
@@ -722,13 +728,7 @@ def map_pieces(job, uint64_t pgd_pfn, list pieces, uint64_t prot):
     cdef int mask
     if not pieces:
         return 0, (0, 0, 0, 0)
-    cached = getattr(job, "_mapper", None)
-    if isinstance(cached, Mapper):
-        m = cached
-        m.rearm()
-    else:
-        m = Mapper(job)
-        job._mapper = m
+    m = _mapper_for(job)
     for piece in pieces:
         start, end, mask = piece
         last = m.kernel_physical_mapping_init(pgd_pfn, start, end, mask, prot)
