@@ -523,7 +523,10 @@ def test_random_layouts_are_reproducible_bootable_and_backed(flavour):
         ram = E820Table([e for e in lay.e820.entries if e.type == E820_RAM and e.size]).sanitize()
         assert any(e.addr <= KERNEL_BASE and KERNEL_TOP <= e.end for e in ram.entries), lay.name
     assert len({x.cpu for x in lays}) >= 3 and any(x.initrd for x in lays)
-    assert any("mem=" in x.append for x in lays)
+    assert any("mem=" in x.append for x in lays) and any("debug_pagealloc=on" in x.append for x in lays)
+    assert any("pti" in x.append for x in lays) and any("noexec=off" in x.append for x in lays)
+    from emu.tools.oracle.layouts import MAX_4K_RAM
+    assert all(e.end <= MAX_4K_RAM for x in lays if "-pse" in x.cpu for e in x.e820.entries)
     if flavour == "amd64":
         assert any("movable_node" in x.append for x in lays) and any("+la57" in x.cpu for x in lays)
     else:

@@ -115,12 +115,17 @@ def matrix_layouts_i386(pae: bool = True) -> List[QemuLayout]:
 KERNEL_BASE, KERNEL_TOP = 0x1000000, 0x4600000
 
 
+#: random layouts mapped with 4 KiB pages only stop here (3 M entries, ~4 GiB to compare)
+MAX_4K_RAM = 12 * G
+
+
 def random_layout(seed: int, index: int, flavour: str = "amd64") -> QemuLayout:
     """Layout ``index`` of the random matrix ``seed`` (``emu oracle matrix --random N --seed S``):
     an e820 of RAM with holes and ACPI/NVS/reserved ranges at 4 KiB, 64 KiB, 2 MiB and 1 GiB
     granularity up to 128 MiB .. 100 GiB (i386: up to 12 GiB with PAE, 3 GiB without), a CPU
     with or without PSE, PGE, GB pages and 5-level paging, and on the command line maybe
-    ``movable_node``, ``nogbpages``, ``mem=``, ``highmem=`` (i386), with maybe an initrd.
+    ``movable_node``, ``nogbpages``, ``mem=``, ``highmem=`` (i386), ``pti=on``/``nopti``,
+    ``noexec=off``, ``debug_pagealloc=on``, ``no5lvl``, with maybe an initrd.
     The same (seed, index, flavour) gives the same layout, whatever N; every layout keeps the
     kernel image RAM, has at least two e820 entries (one would be the kernel's own "Invalid
     user supplied memory map" panic, before init_mem_mapping) and only RAM QEMU can back."""
@@ -178,6 +183,18 @@ def random_layout(seed: int, index: int, flavour: str = "amd64") -> QemuLayout:
     if rng.random() < 0.1:
         app.append(f"mem={rng.randrange(128, max(129, top >> 20))}M")
     initrd = rng.choice([0, 0, 0, 16 * M, 48 * M])
+    # the options that change the tables' bits and page sizes
+    if rng.random() < 0.1:
+        app.append(rng.choice(["pti=on", "nopti"]) if not i386 else "nopti")
+    if rng.random() < 0.05:
+        app.append("noexec=off")
+    if rng.random() < 0.05:
+        app.append("debug_pagealloc=on")
+    if "+la57" in cpu and rng.random() < 0.3:
+        app.append("no5lvl")
+    if "-pse" in cpu:
+        # 4 KiB pages only: keep the two trees a comparison holds within a few GiB
+        ents = [(a, min(n, MAX_4K_RAM - a), t) for a, n, t in ents if a < MAX_4K_RAM]
     lay = QemuLayout(f"rand{seed}-{index}", e820=E820Table(ents), cpu=cpu, append=" ".join(app), initrd=initrd)
     lay.qemu_ram()   # (an OracleError here is a bug of this generator)
     return lay
