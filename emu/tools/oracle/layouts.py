@@ -4,14 +4,12 @@ from __future__ import annotations
 from typing import Dict, List
 
 from emu.kernel.arch.x86.kernel.e820 import E820_RAM, E820_RESERVED, E820Table
-from emu.tools.oracle.qemu import QemuLayout
+from emu.tools.oracle.qemu import PC_LOWMEM as PC_LOW, PC_LOWMEM_SPLIT as PC_SPLIT, QemuLayout
 
 M = 1 << 20
 G = 1 << 30
 CPU = "qemu64"
 GB = "qemu64,+pdpe1gb"
-#: QEMU's pc machine: below 4 GiB it backs at most 3 GiB once it has 3.5 GiB (qemu.pc_ram_ranges)
-PC_LOW, PC_SPLIT = 0xC0000000, 0xE0000000
 #: 1 TiB and more need physical-address bits beyond TCG's default 40
 BIG = "qemu64,+pdpe1gb,phys-bits=48"
 
