@@ -154,3 +154,15 @@ def test_one_default_end_for_every_reader_of_end():
         if arch == "i386":
             said = {a.field: a.value for a in r.assumptions}
             assert said["image_end"] == "%#x" % k.kernel_end
+
+
+def test_the_default_end_is_said_when_the_kernel_range_is_made_ram():
+    """e820_add_kernel_range reads _end too: RAM ending inside the image makes it print the
+    '.text .data .bss' line and add [_text, _end) as RAM, with the default _end said."""
+    from emu import BootParams, emulate
+    from emu.inputs.e820 import E820Map
+    r = emulate(E820Map([(0, 0x9FC00, 1), (0x100000, 0x1080000, 1)]), "6.1", BootParams(), check=False)
+    assert ".text .data .bss are not marked as E820_TYPE_RAM!" in r.log
+    said = [a for a in r.assumptions if a.field == "image_end"]
+    assert len(said) == 1 and "e820_add_kernel_range" in said[0].why
+    assert int(said[0].value, 16) == r.kernel.kernel_end
